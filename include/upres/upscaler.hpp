@@ -1,0 +1,68 @@
+// upres: run a model over images.
+//
+//   auto model = upres::Model::load("realesr-animevideov3-x4");
+//   upres::Upscaler upscaler(model, {});          // cpu backend, automatic tiling
+//   upres::Image big = upscaler.upscale(upres::read_image("in.png"));
+//   upres::write_image(big, "out.png");
+//
+// An Upscaler owns per-run scratch memory and compiled kernels (created once per input shape and
+// reused), so it is not thread-safe; make one per thread. They can share one Model.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "upres/image.hpp"
+#include "upres/model.hpp"
+
+namespace upres {
+
+enum class BackendKind { reference, cpu };
+BackendKind backend_from_name(const std::string& name);  // throws Error(invalid_argument)
+const char* backend_name(BackendKind kind);
+
+struct UpscaleOptions {
+  BackendKind backend = BackendKind::cpu;
+  int threads = 0;                 // 0: all cores
+  // Tile side in input pixels. 0: automatic from max_memory (full frame when it fits).
+  int tile = 0;
+  // Extra input pixels a side around each tile. -1: the model's receptive radius, capped so
+  // that deep networks (RRDB) stay affordable.
+  int tile_overlap = -1;
+  int64_t max_memory = int64_t(2) << 30;  // bytes of activations the backend may hold at once
+  int scale = 0;                   // requested output scale; 0: the model's native scale
+  ResampleFilter resample = ResampleFilter::lanczos3;  // used when scale != native
+  int max_output_side = 16384;     // refuse outputs wider or taller than this before any work
+};
+
+struct UpscaleStats {
+  int tiles = 0;             // 1 for full-frame execution
+  int tile_size = 0;
+  double seconds = 0;        // wall time of the last upscale()
+};
+
+class Upscaler {
+ public:
+  Upscaler(std::shared_ptr<const Model> model, const UpscaleOptions& options);
+  ~Upscaler();
+  Upscaler(const Upscaler&) = delete;
+  Upscaler& operator=(const Upscaler&) = delete;
+
+  // Upscales colour channels through the model; alpha is upscaled separately with the resample
+  // filter. Throws Error(limit_exceeded) when the output would pass max_output_pixels.
+  Image upscale(const Image& input);
+  const UpscaleStats& last_stats() const { return stats_; }
+  const Model& model() const { return *model_; }
+  int output_scale() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<const Model> model_;
+  UpscaleOptions options_;
+  std::unique_ptr<Impl> impl_;
+  UpscaleStats stats_;
+};
+
+}  // namespace upres

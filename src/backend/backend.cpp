@@ -1,0 +1,56 @@
+#include "backend/backend.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "upres/error.hpp"
+
+namespace upres {
+
+std::unique_ptr<Graph> Backend::prepare(const Graph& graph, Shape) const {
+  return std::make_unique<Graph>(graph);
+}
+
+std::unique_ptr<Backend> make_backend(BackendKind kind, int threads) {
+  switch (kind) {
+    case BackendKind::reference: return make_reference_backend();
+    case BackendKind::cpu: return make_cpu_backend(threads);
+  }
+  UPRES_ASSERT(false);
+  return nullptr;
+}
+
+BackendKind backend_from_name(const std::string& name) {
+  if (name == "reference") return BackendKind::reference;
+  if (name == "cpu") return BackendKind::cpu;
+  throw Error(ErrorCode::invalid_argument,
+              fmt::format("unknown backend '{}': use cpu (oneDNN) or reference (plain loops)", name));
+}
+
+const char* backend_name(BackendKind kind) {
+  return kind == BackendKind::reference ? "reference" : "cpu";
+}
+
+int64_t estimate_activation_bytes(const Graph& graph, Shape input) {
+  const std::vector<Shape> shapes = graph.infer_shapes(input);
+  const std::vector<int> last = graph.last_uses();
+  std::vector<bool> live(shapes.size(), false);
+  live[size_t(graph.input_blob)] = true;
+  int64_t current = shapes[size_t(graph.input_blob)].size(), peak = current;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    for (int b : graph.nodes[i].outputs) {
+      live[size_t(b)] = true;
+      current += shapes[size_t(b)].size();
+    }
+    peak = std::max(peak, current);
+    for (size_t b = 0; b < shapes.size(); ++b)
+      if (live[b] && last[b] <= int(i) && int(b) != graph.output_blob) {
+        live[b] = false;
+        current -= shapes[b].size();
+      }
+  }
+  return peak * int64_t(sizeof(float));
+}
+
+}  // namespace upres

@@ -1,0 +1,328 @@
+// The cpu backend: convolutions, deconvolutions and channel concats run as oneDNN primitives on
+// whatever blocked layout oneDNN prefers, with bias, activation and residual add fused as
+// post-ops; every other op runs its reference kernel on plain memory. Primitives, reorders and
+// buffers are created once per input shape in compile(); run() only executes them.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <functional>
+
+#include <dnnl.hpp>
+#include <fmt/format.h>
+
+#include "backend/backend.hpp"
+#include "backend/cpu/onednn_isa.hpp"
+#include "model/passes.hpp"
+#include "ops/op.hpp"
+
+namespace upres {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+constexpr auto f32 = memory::data_type::f32;
+
+memory::desc plain_desc(Shape s) { return memory::desc({1, s.c, s.h, s.w}, f32, tag::nchw); }
+
+// Activation buffers, handed out and taken back while compile() plans the steps. Steps run in
+// order, so a buffer released after step k can hold a blob that step k + 1 creates.
+class BufferPool {
+ public:
+  struct Slot {
+    float* data;
+    size_t bytes;
+    bool used;
+  };
+  int acquire(size_t bytes) {
+    int best = -1;
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (!slots_[i].used && slots_[i].bytes >= bytes &&
+          (best < 0 || slots_[i].bytes < slots_[size_t(best)].bytes))
+        best = int(i);
+    if (best < 0) {
+      size_t rounded = (bytes + 63) / 64 * 64;
+      auto* p = static_cast<float*>(std::aligned_alloc(64, rounded));
+      if (!p) throw Error(ErrorCode::limit_exceeded, fmt::format("out of memory allocating {} MiB of activations", rounded >> 20));
+      slots_.push_back({p, rounded, false});
+      best = int(slots_.size()) - 1;
+    }
+    slots_[size_t(best)].used = true;
+    return best;
+  }
+  void release(int slot) { slots_[size_t(slot)].used = false; }
+  float* data(int slot) const { return slots_[size_t(slot)].data; }
+  int64_t total_bytes() const {
+    int64_t n = 0;
+    for (const Slot& s : slots_) n += int64_t(s.bytes);
+    return n;
+  }
+  ~BufferPool() {
+    for (Slot& s : slots_) std::free(s.data);
+  }
+
+ private:
+  std::vector<Slot> slots_;
+};
+
+class CpuExecutor final : public Executor {
+ public:
+  CpuExecutor(const Graph& graph, Shape input) : graph_(graph) {
+    try {
+      build(input);
+    } catch (const dnnl::error& e) {
+      throw Error(ErrorCode::backend_failure, fmt::format("oneDNN could not set up {} for input {}: {}",
+                                                          graph.source, input.str(), e.what()));
+    }
+  }
+
+  void run(const TensorView& input, const TensorView& output) override {
+    UPRES_ASSERT(input.shape == shapes_[size_t(graph_.input_blob)] && output.shape == output_shape());
+    input_mem_.set_data_handle(input.data);
+    output_mem_.set_data_handle(output.data);
+    try {
+      for (auto& step : steps_) step();
+      stream_.wait();
+    } catch (const dnnl::error& e) {
+      throw Error(ErrorCode::backend_failure, fmt::format("oneDNN failed running {}: {}", graph_.source, e.what()));
+    }
+  }
+
+  Shape output_shape() const override { return shapes_[size_t(graph_.output_blob)]; }
+  int64_t memory_bytes() const override { return pool_.total_bytes(); }
+
+ private:
+  struct Blob {
+    memory mem;
+    int slot = -1;  // -1: not from the pool (the input)
+  };
+
+  void build(Shape input) {
+    shapes_ = graph_.infer_shapes(input);
+    const std::vector<int> last = graph_.last_uses();
+    blobs_.resize(shapes_.size());
+    input_mem_ = memory(plain_desc(input), engine_, nullptr);
+    blobs_[size_t(graph_.input_blob)].mem = input_mem_;
+    for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+      const Node& node = graph_.nodes[i];
+      switch (node.type) {
+        case OpType::convolution:
+        case OpType::deconvolution: add_convolution(node); break;
+        case OpType::concat:
+          if (node.p<ConcatParams>().axis == 0) {
+            add_concat(node);
+            break;
+          }
+          [[fallthrough]];
+        default: add_reference(node); break;
+      }
+      for (int b : node.inputs)
+        if (last[size_t(b)] == int(i) && blobs_[size_t(b)].slot >= 0) {
+          pool_.release(blobs_[size_t(b)].slot);
+          blobs_[size_t(b)].slot = -1;
+        }
+    }
+    const memory& result = blobs_[size_t(graph_.output_blob)].mem;
+    output_mem_ = memory(plain_desc(output_shape()), engine_, nullptr);
+    add_reorder(result, output_mem_);
+  }
+
+  memory new_blob_memory(int blob, const memory::desc& md) {
+    int slot = pool_.acquire(md.get_size());
+    blobs_[size_t(blob)] = {memory(md, engine_, pool_.data(slot)), slot};
+    return blobs_[size_t(blob)].mem;
+  }
+
+  void add_reorder(memory from, memory to) {
+    dnnl::reorder r(from, to);
+    steps_.push_back([this, r, from, to]() mutable { r.execute(stream_, from, to); });
+  }
+
+  // `blob`'s memory in layout `md`: the blob itself, or a scratch copy reordered each run.
+  memory as_layout(int blob, const memory::desc& md, std::vector<int>& scratch) {
+    const memory& m = blobs_[size_t(blob)].mem;
+    if (m.get_desc() == md) return m;
+    int slot = pool_.acquire(md.get_size());
+    scratch.push_back(slot);
+    memory converted(md, engine_, pool_.data(slot));
+    add_reorder(m, converted);
+    return converted;
+  }
+
+  static void append_activation(dnnl::post_ops& ops, const ActivationParams& a) {
+    using alg = dnnl::algorithm;
+    switch (a.type) {
+      case Activation::none:
+      case Activation::prelu: break;
+      case Activation::relu: ops.append_eltwise(1.f, alg::eltwise_relu, 0.f, 0.f); break;
+      case Activation::leaky_relu: ops.append_eltwise(1.f, alg::eltwise_relu, a.alpha, 0.f); break;
+      case Activation::clip: ops.append_eltwise(1.f, alg::eltwise_clip, a.alpha, a.beta); break;
+      case Activation::sigmoid: ops.append_eltwise(1.f, alg::eltwise_logistic, 0.f, 0.f); break;
+    }
+  }
+
+  void add_convolution(const Node& node) {
+    const auto& p = node.p<ConvParams>();
+    const bool deconv = node.type == OpType::deconvolution;
+    const Shape in = shapes_[size_t(node.inputs[0])];
+    const Shape out = shapes_[size_t(node.outputs[0])];
+    memory::desc src_any({1, in.c, in.h, in.w}, f32, tag::any);
+    memory::desc dst_any({1, out.c, out.h, out.w}, f32, tag::any);
+    memory::desc weights_any({p.out_channels, in.c, p.kernel_h, p.kernel_w}, f32, tag::any);
+    memory::desc bias_md({p.out_channels}, f32, tag::x);
+    memory::dims strides{p.stride_h, p.stride_w};
+    memory::dims dilates{p.dilation_h - 1, p.dilation_w - 1};
+    memory::dims pad_l{p.pad_top, p.pad_left};
+    memory::dims pad_r{p.pad_bottom - p.output_pad_bottom, p.pad_right - p.output_pad_right};
+
+    dnnl::post_ops ops;
+    append_activation(ops, p.activation);
+    const bool residual = node.inputs.size() == 2;
+    // oneDNN 2.6 has no jit convolution with a PReLU post-op (it falls back to a reference
+    // kernel ~50x slower), so PReLU runs as its own in-place primitive right after the
+    // convolution. Only PReLU followed by a fused residual keeps the post-op (correct, slow).
+    const bool prelu = p.activation.type == Activation::prelu;
+    const bool prelu_after = prelu && !residual;
+    int prelu_index = -1;
+    memory slopes;
+    if (prelu) {
+      const Tensor& s = node.weights[2];
+      const bool shared = s.values.size() == 1;
+      slopes = memory(memory::desc({1, shared ? 1 : p.out_channels, 1, 1}, f32, tag::nchw), engine_,
+                      const_cast<float*>(s.values.data()));
+      if (!prelu_after) {
+        prelu_index = ops.len();
+        ops.append_prelu(shared ? 0 : 1 << 1);
+      }
+    }
+    if (residual) {
+      if (p.residual_scale_self != 1.f)
+        ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, p.residual_scale_self, 0.f);
+      ops.append_sum(p.residual_scale_other);
+    }
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+
+    memory::desc src_md, weights_md, dst_md;
+    dnnl::primitive prim;
+    if (deconv) {
+      dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference,
+                                          dnnl::algorithm::deconvolution_direct, src_any, weights_any,
+                                          p.bias ? bias_md : memory::desc(), dst_any, strides, dilates,
+                                          pad_l, pad_r);
+      dnnl::deconvolution_forward::primitive_desc pd(d, attr, engine_);
+      src_md = pd.src_desc();
+      weights_md = pd.weights_desc();
+      dst_md = pd.dst_desc();
+      prim = dnnl::deconvolution_forward(pd);
+    } else {
+      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference,
+                                        dnnl::algorithm::convolution_direct, src_any, weights_any,
+                                        p.bias ? bias_md : memory::desc(), dst_any, strides, dilates,
+                                        pad_l, pad_r);
+      dnnl::convolution_forward::primitive_desc pd(d, attr, engine_);
+      src_md = pd.src_desc();
+      weights_md = pd.weights_desc();
+      dst_md = pd.dst_desc();
+      prim = dnnl::convolution_forward(pd);
+    }
+
+    // Weights: reordered once, here, from the graph's plain o x i x h x w into oneDNN's layout.
+    memory user_weights(memory::desc({p.out_channels, in.c, p.kernel_h, p.kernel_w}, f32, tag::oihw),
+                        engine_, const_cast<float*>(node.weights[0].values.data()));
+    memory weights(weights_md, engine_);
+    dnnl::reorder(user_weights, weights).execute(stream_, user_weights, weights);
+    stream_.wait();
+
+    std::vector<int> scratch;
+    memory src = as_layout(node.inputs[0], src_md, scratch);
+    memory dst = new_blob_memory(node.outputs[0], dst_md);
+    if (residual) add_reorder(blobs_[size_t(node.inputs[1])].mem, dst);  // sum post-op adds to dst
+
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+    if (p.bias)
+      args[DNNL_ARG_BIAS] = memory(bias_md, engine_, const_cast<float*>(node.weights[1].values.data()));
+    if (prelu_index >= 0) args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(prelu_index) | DNNL_ARG_WEIGHTS] = slopes;
+    steps_.push_back([this, prim, args]() { prim.execute(stream_, args); });
+    if (prelu_after) add_prelu(dst, slopes);
+    for (int s : scratch) pool_.release(s);
+  }
+
+  // In-place PReLU on a blob in whatever layout its producer chose.
+  void add_prelu(memory data, memory user_slopes) {
+    const memory::desc& md = data.get_desc();
+    memory::desc slopes_any(user_slopes.get_desc().dims(), f32, tag::any);
+    dnnl::prelu_forward::primitive_desc pd(
+        dnnl::prelu_forward::desc(dnnl::prop_kind::forward_inference, md, slopes_any), engine_);
+    memory slopes = user_slopes;
+    if (pd.weights_desc() != user_slopes.get_desc()) {
+      slopes = memory(pd.weights_desc(), engine_);
+      dnnl::reorder(user_slopes, slopes).execute(stream_, user_slopes, slopes);
+      stream_.wait();
+    }
+    dnnl::prelu_forward prim(pd);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, data}, {DNNL_ARG_WEIGHTS, slopes}, {DNNL_ARG_DST, data}};
+    steps_.push_back([this, prim, args]() { prim.execute(stream_, args); });
+  }
+
+  void add_concat(const Node& node) {
+    std::vector<memory::desc> srcs;
+    for (int b : node.inputs) srcs.push_back(blobs_[size_t(b)].mem.get_desc());
+    dnnl::concat::primitive_desc pd(1, srcs, engine_);
+    memory dst = new_blob_memory(node.outputs[0], pd.dst_desc());
+    std::unordered_map<int, memory> args{{DNNL_ARG_DST, dst}};
+    for (size_t i = 0; i < node.inputs.size(); ++i)
+      args[DNNL_ARG_MULTIPLE_SRC + int(i)] = blobs_[size_t(node.inputs[i])].mem;
+    dnnl::concat prim(pd);
+    steps_.push_back([this, prim, args]() { prim.execute(stream_, args); });
+  }
+
+  // Any other op: plain inputs, the reference kernel, a plain output.
+  void add_reference(const Node& node) {
+    std::vector<int> scratch;
+    std::vector<memory> inputs;
+    for (int b : node.inputs) inputs.push_back(as_layout(b, plain_desc(shapes_[size_t(b)]), scratch));
+    memory out = new_blob_memory(node.outputs[0], plain_desc(shapes_[size_t(node.outputs[0])]));
+    steps_.push_back([this, &node, inputs, out]() {
+      stream_.wait();  // reorders feeding this kernel must be finished
+      std::vector<TensorView> in;
+      for (size_t i = 0; i < inputs.size(); ++i)
+        in.push_back({shapes_[size_t(node.inputs[i])], static_cast<float*>(inputs[i].get_data_handle())});
+      std::vector<TensorView> o{{shapes_[size_t(node.outputs[0])], static_cast<float*>(out.get_data_handle())}};
+      op_def(node.type).run_reference(node, in, o);
+    });
+    for (int s : scratch) pool_.release(s);
+  }
+
+  const Graph& graph_;
+  dnnl::engine engine_{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream_{engine_};
+  std::vector<Shape> shapes_;
+  std::vector<Blob> blobs_;
+  BufferPool pool_;
+  std::vector<std::function<void()>> steps_;
+  memory input_mem_, output_mem_;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads) {
+    configure_onednn_isa();
+    if (threads > 0) omp_set_num_threads(threads);
+  }
+  const char* name() const override { return "cpu"; }
+  std::unique_ptr<Executor> compile(const Graph& graph, Shape input) override {
+    return std::make_unique<CpuExecutor>(graph, input);
+  }
+  std::unique_ptr<Graph> prepare(const Graph& graph, Shape probe) const override {
+    auto g = std::make_unique<Graph>(graph);
+    fuse_conv_epilogues(*g, probe);
+    return g;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+
+}  // namespace upres

@@ -1,0 +1,426 @@
+// Image files: PNG (libpng), JPEG (libjpeg-turbo, EXIF orientation through libexif), WebP
+// (libwebp). Decoders refuse oversized images after reading the header and before decoding.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <csetjmp>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <jpeglib.h>
+#include <libexif/exif-data.h>
+#include <png.h>
+#include <webp/decode.h>
+#include <webp/encode.h>
+
+#include "model/ncnn_loader.hpp"  // read_file_bytes
+#include "upres/error.hpp"
+#include "upres/image.hpp"
+
+namespace upres {
+
+Image::Image(int w, int h, int c, int depth)
+    : width(w), height(h), channels(c), bit_depth(depth), data(size_t(w) * h * c, 0.f) {}
+
+namespace {
+
+[[noreturn]] void media_error(const std::string& name, const std::string& problem) {
+  throw Error(ErrorCode::invalid_media, fmt::format("{}: {}", name, problem));
+}
+
+void check_pixels(const std::string& name, int64_t w, int64_t h, int64_t max_pixels) {
+  if (w <= 0 || h <= 0) media_error(name, "has no pixels");
+  if (w * h > max_pixels)
+    throw Error(ErrorCode::limit_exceeded,
+                fmt::format("{}: {}x{} is {:.1f} MP, over the input cap of {:.1f} MP", name, w, h,
+                            w * h / 1e6, max_pixels / 1e6));
+}
+
+float to_unit(unsigned v, unsigned max) { return float(v) / float(max); }
+unsigned from_unit(float v, unsigned max) {
+  return unsigned(std::lround(std::clamp(v, 0.f, 1.f) * float(max)));
+}
+
+// Fills a planar image from interleaved 8-bit samples.
+Image from_interleaved8(const uint8_t* px, int w, int h, int channels) {
+  Image img(w, h, channels, 8);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < channels; ++c) img.at(c, y, x) = to_unit(px[(size_t(y) * w + x) * channels + c], 255);
+  return img;
+}
+
+std::vector<uint8_t> to_interleaved8(const Image& img, int channels) {
+  std::vector<uint8_t> px(size_t(img.width) * img.height * channels);
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x)
+      for (int c = 0; c < channels; ++c)
+        px[(size_t(y) * img.width + x) * channels + c] = uint8_t(from_unit(img.at(c, y, x), 255));
+  return px;
+}
+
+// ---- PNG ----
+
+struct PngReadState {
+  const std::vector<uint8_t>* bytes;
+  size_t offset;
+  std::string name;
+  std::string error;
+};
+
+void png_fail(png_structp png, png_const_charp msg) {
+  auto* st = static_cast<PngReadState*>(png_get_error_ptr(png));
+  if (st) st->error = msg;
+  png_longjmp(png, 1);
+}
+void png_warn(png_structp, png_const_charp) {}
+
+void png_read_bytes(png_structp png, png_bytep out, png_size_t n) {
+  auto* st = static_cast<PngReadState*>(png_get_io_ptr(png));
+  if (n > st->bytes->size() - st->offset) png_error(png, "file is truncated");
+  std::memcpy(out, st->bytes->data() + st->offset, n);
+  st->offset += n;
+}
+
+Image decode_png(const std::vector<uint8_t>& bytes, const std::string& name, int64_t max_pixels) {
+  PngReadState st{&bytes, 0, name, {}};
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &st, png_fail, png_warn);
+  png_infop info = png_create_info_struct(png);
+  std::vector<uint8_t> pixels;
+  std::vector<png_bytep> rows;
+  Image img;
+  bool too_big = false;
+  int64_t big_w = 0, big_h = 0;
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    if (too_big) check_pixels(name, big_w, big_h, max_pixels);
+    media_error(name, fmt::format("is not a valid PNG: {}", st.error));
+  }
+  png_set_read_fn(png, &st, png_read_bytes);
+  png_set_user_limits(png, 1u << 24, 1u << 24);
+  png_read_info(png, info);
+  const png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+  if (int64_t(w) * h > max_pixels) {
+    too_big = true;
+    big_w = w;
+    big_h = h;
+    png_error(png, "too large");
+  }
+  const int depth = png_get_bit_depth(png, info);
+  const int color = png_get_color_type(png, info);
+  if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+  if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+  if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+  if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
+  png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+  const int channels = png_get_channels(png, info);
+  const int out_depth = png_get_bit_depth(png, info);
+  const size_t row_bytes = png_get_rowbytes(png, info);
+  pixels.resize(row_bytes * h);
+  rows.resize(h);
+  for (png_uint_32 y = 0; y < h; ++y) rows[y] = pixels.data() + y * row_bytes;
+  png_read_image(png, rows.data());
+  png_destroy_read_struct(&png, &info, nullptr);
+  if (channels != 3 && channels != 4) media_error(name, "has an unsupported channel layout");
+  if (out_depth == 16) {
+    img = Image(int(w), int(h), channels, 16);
+    for (png_uint_32 y = 0; y < h; ++y)
+      for (png_uint_32 x = 0; x < w; ++x)
+        for (int c = 0; c < channels; ++c) {
+          const uint8_t* s = rows[y] + (size_t(x) * channels + c) * 2;
+          img.at(c, int(y), int(x)) = to_unit(unsigned(s[0]) << 8 | s[1], 65535);
+        }
+    return img;
+  }
+  return from_interleaved8(pixels.data(), int(w), int(h), channels);
+}
+
+void png_write_bytes(png_structp png, png_bytep data, png_size_t n) {
+  auto* out = static_cast<std::vector<uint8_t>*>(png_get_io_ptr(png));
+  out->insert(out->end(), data, data + n);
+}
+void png_flush(png_structp) {}
+
+std::vector<uint8_t> encode_png(const Image& img) {
+  std::vector<uint8_t> out;
+  const bool deep = img.bit_depth > 8;
+  const int channels = img.channels;
+  const size_t sample = deep ? 2 : 1;
+  std::vector<uint8_t> pixels(size_t(img.width) * img.height * channels * sample);
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x)
+      for (int c = 0; c < channels; ++c) {
+        size_t i = ((size_t(y) * img.width + x) * channels + c) * sample;
+        if (deep) {
+          unsigned v = from_unit(img.at(c, y, x), 65535);
+          pixels[i] = uint8_t(v >> 8);
+          pixels[i + 1] = uint8_t(v & 0xff);
+        } else {
+          pixels[i] = uint8_t(from_unit(img.at(c, y, x), 255));
+        }
+      }
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, png_fail, png_warn);
+  png_infop info = png_create_info_struct(png);
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    throw Error(ErrorCode::io_failure, "PNG encoding failed");
+  }
+  png_set_write_fn(png, &out, png_write_bytes, png_flush);
+  const int color = channels == 4 ? PNG_COLOR_TYPE_RGBA : (channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB);
+  png_set_IHDR(png, info, png_uint_32(img.width), png_uint_32(img.height), deep ? 16 : 8, color,
+               PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_set_compression_level(png, 6);
+  png_write_info(png, info);
+  const size_t row_bytes = size_t(img.width) * channels * sample;
+  for (int y = 0; y < img.height; ++y) png_write_row(png, pixels.data() + size_t(y) * row_bytes);
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  return out;
+}
+
+// ---- JPEG ----
+
+struct JpegError {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+void jpeg_fail(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+int exif_orientation(jpeg_decompress_struct& cinfo) {
+  for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next) {
+    if (m->marker != JPEG_APP0 + 1 || m->data_length < 6 || std::memcmp(m->data, "Exif\0\0", 6) != 0) continue;
+    ExifData* ed = exif_data_new_from_data(m->data, m->data_length);
+    if (!ed) continue;
+    int orientation = 1;
+    if (ExifEntry* e = exif_data_get_entry(ed, EXIF_TAG_ORIENTATION); e && e->format == EXIF_FORMAT_SHORT)
+      orientation = exif_get_short(e->data, exif_data_get_byte_order(ed));
+    exif_data_unref(ed);
+    return orientation >= 1 && orientation <= 8 ? orientation : 1;
+  }
+  return 1;
+}
+
+// Turns a stored image upright according to its EXIF orientation (1..8).
+Image apply_orientation(const Image& in, int orientation) {
+  if (orientation == 1) return in;
+  const bool swap = orientation >= 5;
+  const int W = in.width, H = in.height;
+  Image out(swap ? H : W, swap ? W : H, in.channels, in.bit_depth);
+  for (int c = 0; c < in.channels; ++c)
+    for (int y = 0; y < out.height; ++y)
+      for (int x = 0; x < out.width; ++x) {
+        int sx = x, sy = y;
+        switch (orientation) {
+          case 2: sx = W - 1 - x; break;
+          case 3: sx = W - 1 - x; sy = H - 1 - y; break;
+          case 4: sy = H - 1 - y; break;
+          case 5: sx = y; sy = x; break;
+          case 6: sx = y; sy = H - 1 - x; break;
+          case 7: sx = W - 1 - y; sy = H - 1 - x; break;
+          case 8: sx = W - 1 - y; sy = x; break;
+        }
+        out.at(c, y, x) = in.at(c, sy, sx);
+      }
+  return out;
+}
+
+Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name, int64_t max_pixels) {
+  jpeg_decompress_struct cinfo{};
+  JpegError err{};
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = jpeg_fail;
+  std::vector<uint8_t> pixels;
+  int64_t too_big_w = 0, too_big_h = 0;
+  if (setjmp(err.jump)) {
+    jpeg_destroy_decompress(&cinfo);
+    if (too_big_w) check_pixels(name, too_big_w, too_big_h, max_pixels);
+    media_error(name, fmt::format("is not a valid JPEG: {}", err.message));
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xffff);
+  jpeg_read_header(&cinfo, TRUE);
+  if (int64_t(cinfo.image_width) * cinfo.image_height > max_pixels) {
+    too_big_w = cinfo.image_width;
+    too_big_h = cinfo.image_height;
+    std::strcpy(err.message, "too large");
+    std::longjmp(err.jump, 1);
+  }
+  const int orientation = exif_orientation(cinfo);
+  cinfo.out_color_space = JCS_RGB;
+  jpeg_start_decompress(&cinfo);
+  const int w = int(cinfo.output_width), h = int(cinfo.output_height);
+  pixels.resize(size_t(w) * h * 3);
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = pixels.data() + size_t(cinfo.output_scanline) * w * 3;
+    jpeg_read_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  return apply_orientation(from_interleaved8(pixels.data(), w, h, 3), orientation);
+}
+
+std::vector<uint8_t> encode_jpeg(const Image& img, int quality) {
+  jpeg_compress_struct cinfo{};
+  JpegError err{};
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = jpeg_fail;
+  unsigned char* buffer = nullptr;
+  unsigned long size = 0;
+  std::vector<uint8_t> px = to_interleaved8(img, 3);
+  if (setjmp(err.jump)) {
+    jpeg_destroy_compress(&cinfo);
+    std::free(buffer);
+    throw Error(ErrorCode::io_failure, fmt::format("JPEG encoding failed: {}", err.message));
+  }
+  jpeg_create_compress(&cinfo);
+  jpeg_mem_dest(&cinfo, &buffer, &size);
+  cinfo.image_width = JDIMENSION(img.width);
+  cinfo.image_height = JDIMENSION(img.height);
+  cinfo.input_components = 3;
+  cinfo.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&cinfo);
+  jpeg_set_quality(&cinfo, std::clamp(quality, 1, 100), TRUE);
+  jpeg_start_compress(&cinfo, TRUE);
+  while (cinfo.next_scanline < cinfo.image_height) {
+    JSAMPROW row = px.data() + size_t(cinfo.next_scanline) * img.width * 3;
+    jpeg_write_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  std::vector<uint8_t> out(buffer, buffer + size);
+  jpeg_destroy_compress(&cinfo);
+  std::free(buffer);
+  return out;
+}
+
+// ---- WebP ----
+
+Image decode_webp(const std::vector<uint8_t>& bytes, const std::string& name, int64_t max_pixels) {
+  WebPBitstreamFeatures features;
+  if (WebPGetFeatures(bytes.data(), bytes.size(), &features) != VP8_STATUS_OK)
+    media_error(name, "is not a valid WebP image");
+  check_pixels(name, features.width, features.height, max_pixels);
+  int w = 0, h = 0;
+  const int channels = features.has_alpha ? 4 : 3;
+  uint8_t* px = features.has_alpha ? WebPDecodeRGBA(bytes.data(), bytes.size(), &w, &h)
+                                   : WebPDecodeRGB(bytes.data(), bytes.size(), &w, &h);
+  if (!px) media_error(name, "is a corrupt WebP image");
+  Image img = from_interleaved8(px, w, h, channels);
+  WebPFree(px);
+  return img;
+}
+
+std::vector<uint8_t> encode_webp(const Image& img, const ImageWriteOptions& o) {
+  const int channels = img.channels == 4 ? 4 : 3;
+  std::vector<uint8_t> px = to_interleaved8(img, channels);
+  uint8_t* out = nullptr;
+  size_t size = 0;
+  const int stride = img.width * channels;
+  const float q = float(std::clamp(o.webp_quality, 1, 100));
+  if (o.webp_lossless)
+    size = channels == 4 ? WebPEncodeLosslessRGBA(px.data(), img.width, img.height, stride, &out)
+                         : WebPEncodeLosslessRGB(px.data(), img.width, img.height, stride, &out);
+  else
+    size = channels == 4 ? WebPEncodeRGBA(px.data(), img.width, img.height, stride, q, &out)
+                         : WebPEncodeRGB(px.data(), img.width, img.height, stride, q, &out);
+  if (size == 0) {
+    WebPFree(out);
+    throw Error(ErrorCode::unsupported, fmt::format("WebP cannot encode a {}x{} image (the limit is 16383 a side)",
+                                                    img.width, img.height));
+  }
+  std::vector<uint8_t> bytes(out, out + size);
+  WebPFree(out);
+  return bytes;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return s;
+}
+
+}  // namespace
+
+ImageFormat image_format_from_path(const std::string& path) {
+  const auto dot = path.find_last_of('.');
+  const std::string ext = dot == std::string::npos ? "" : lower(path.substr(dot + 1));
+  if (ext == "png") return ImageFormat::png;
+  if (ext == "jpg" || ext == "jpeg") return ImageFormat::jpeg;
+  if (ext == "webp") return ImageFormat::webp;
+  throw Error(ErrorCode::invalid_argument,
+              fmt::format("{}: unknown image extension '{}': use .png, .jpg/.jpeg or .webp", path, ext));
+}
+
+Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name, int64_t max_pixels) {
+  static const uint8_t png_sig[] = {0x89, 'P', 'N', 'G'};
+  if (bytes.size() >= 8 && std::memcmp(bytes.data(), png_sig, 4) == 0) return decode_png(bytes, name, max_pixels);
+  if (bytes.size() >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff) return decode_jpeg(bytes, name, max_pixels);
+  if (bytes.size() >= 12 && std::memcmp(bytes.data(), "RIFF", 4) == 0 && std::memcmp(bytes.data() + 8, "WEBP", 4) == 0)
+    return decode_webp(bytes, name, max_pixels);
+  media_error(name, "is not a PNG, JPEG or WebP image");
+}
+
+Image read_image(const std::string& path, int64_t max_pixels) {
+  return decode_image(read_file_bytes(path), path, max_pixels);
+}
+
+std::vector<uint8_t> encode_image(const Image& image, ImageFormat format, const ImageWriteOptions& options) {
+  switch (format) {
+    case ImageFormat::png: return encode_png(image);
+    case ImageFormat::jpeg: return encode_jpeg(image, options.jpeg_quality);
+    case ImageFormat::webp: return encode_webp(image, options);
+  }
+  return {};
+}
+
+void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes) {
+  const auto slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  std::string tmp = fmt::format("{}/.{}.upres-XXXXXX", dir, slash == std::string::npos ? path : path.substr(slash + 1));
+  int fd = mkstemp(tmp.data());
+  if (fd < 0)
+    throw Error(ErrorCode::io_failure, fmt::format("cannot write {}: {} (does the folder exist and is it writable?)",
+                                                   path, std::strerror(errno)));
+  auto fail = [&](const char* what) {
+    int e = errno;
+    close(fd);
+    unlink(tmp.c_str());
+    throw Error(ErrorCode::io_failure, fmt::format("cannot write {}: {} failed: {}{}", path, what, std::strerror(e),
+                                                   e == ENOSPC ? " (the disk is full; free space and retry)" : ""));
+  };
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail("write");
+    }
+    done += size_t(n);
+  }
+  if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) fail("sync");
+  if (close(fd) != 0) {
+    unlink(tmp.c_str());
+    throw Error(ErrorCode::io_failure, fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    unlink(tmp.c_str());
+    throw Error(ErrorCode::io_failure, fmt::format("cannot write {}: {}", path, std::strerror(e)));
+  }
+}
+
+void write_image(const Image& image, const std::string& path, const ImageWriteOptions& options) {
+  write_file_atomically(path, encode_image(image, image_format_from_path(path), options));
+}
+
+}  // namespace upres

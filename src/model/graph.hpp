@@ -1,0 +1,167 @@
+// The graph IR: ops in execution order over numbered blobs, with their weights.
+//
+// Loaders (one file per format, e.g. ncnn_loader.cpp) turn files into a Graph; passes rewrite
+// it (fuse activations and residual adds into convolutions); backends execute it. Split and
+// Input layers of the source format do not survive loading: consumers read the blob directly.
+#pragma once
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/tensor.hpp"
+#include "upres/model.hpp"
+
+namespace upres {
+
+// Adding an op: a value here, a file in src/ops/, a line in src/ops/op_table.cpp, a test.
+enum class OpType {
+  convolution,
+  deconvolution,
+  prelu,
+  pixel_shuffle,
+  interp,
+  binary_op,
+  eltwise,
+  concat,
+  crop,
+  pooling,
+  inner_product,
+  scale,
+  relu,
+  sigmoid,
+  clip,
+  count,
+};
+
+enum class Activation { none, relu, leaky_relu, clip, sigmoid, prelu };
+
+struct ActivationParams {
+  Activation type = Activation::none;
+  float alpha = 0;  // leaky_relu slope; clip minimum
+  float beta = 0;   // clip maximum
+};
+
+// Convolution and deconvolution (transposed convolution). Weights: [0] weight, laid out
+// out_channels x in_channels x kernel_h x kernel_w for both; [1] bias (when bias); [2] PReLU
+// slopes (when activation is prelu).
+struct ConvParams {
+  int out_channels = 0;
+  int kernel_w = 1, kernel_h = 1;
+  int stride_w = 1, stride_h = 1;
+  int dilation_w = 1, dilation_h = 1;
+  int pad_left = 0, pad_right = 0, pad_top = 0, pad_bottom = 0;  // deconv: cut from the output
+  int output_pad_right = 0, output_pad_bottom = 0;              // deconv only
+  bool bias = false;
+  ActivationParams activation;
+  // Residual epilogue fused by a pass: when the node has a second input r,
+  // out = residual_scale_self * activation(conv) + residual_scale_other * r.
+  float residual_scale_self = 1, residual_scale_other = 1;
+};
+
+struct PixelShuffleParams {
+  int factor = 1;
+  bool depth_column_row = false;  // false: PyTorch PixelShuffle order (c, i, j)
+};
+
+enum class InterpMode { nearest, bilinear, bicubic };
+struct InterpParams {
+  InterpMode mode = InterpMode::nearest;
+  float scale_h = 1, scale_w = 1;  // used when out_h/out_w are 0
+  int out_h = 0, out_w = 0;
+  bool align_corners = false;
+};
+
+enum class BinaryOpKind { add, sub, mul, div, max, min, pow, rsub, rdiv };
+struct BinaryOpParams {
+  BinaryOpKind kind = BinaryOpKind::add;
+  bool with_scalar = false;
+  float scalar = 0;
+};
+
+enum class EltwiseKind { prod, sum, max };
+struct EltwiseParams {
+  EltwiseKind kind = EltwiseKind::sum;
+  std::vector<float> coeffs;  // sum only; empty means all ones
+};
+
+struct ConcatParams {
+  int axis = 0;  // 0: channels, 1: rows, 2: columns
+};
+
+// Per axis (channels, rows, columns): begin may be negative (counted from the end); end is
+// absolute when end_from_end is false, else dim + end (end <= 0). With a second input, the
+// sizes come from it and only begin offsets apply.
+struct CropParams {
+  int begin[3] = {0, 0, 0};
+  int end[3] = {0, 0, 0};
+  bool end_from_end[3] = {true, true, true};
+};
+
+enum class PoolKind { max, average };
+struct PoolingParams {
+  PoolKind kind = PoolKind::max;
+  bool global = false;
+  int kernel_w = 1, kernel_h = 1, stride_w = 1, stride_h = 1;
+  int pad_left = 0, pad_right = 0, pad_top = 0, pad_bottom = 0;
+  bool count_include_pad = true;
+};
+
+// Weights: [0] out x in, [1] bias.
+struct InnerProductParams {
+  int out_features = 0;
+  bool bias = false;
+  ActivationParams activation;
+};
+
+// Multiplies channels by per-channel factors: weights [0] (or the second input), plus [1] bias.
+struct ScaleParams {
+  bool from_input = false;
+  bool bias = false;
+};
+
+struct ReluParams {
+  float slope = 0;
+};
+struct ClipParams {
+  float min = 0, max = 1;
+};
+struct NoParams {};
+
+using OpParams = std::variant<NoParams, ConvParams, PixelShuffleParams, InterpParams,
+                              BinaryOpParams, EltwiseParams, ConcatParams, CropParams,
+                              PoolingParams, InnerProductParams, ScaleParams, ReluParams,
+                              ClipParams>;
+
+struct Node {
+  OpType type = OpType::count;
+  std::string name;       // the layer name in the source file
+  int source_line = 0;    // line in the source file, for error messages
+  std::vector<int> inputs, outputs;  // blob ids
+  OpParams params;
+  std::vector<Tensor> weights;
+
+  template <class P> const P& p() const { return std::get<P>(params); }
+  template <class P> P& p() { return std::get<P>(params); }
+};
+
+class Graph {
+ public:
+  std::string source;  // file name, for error messages
+  std::vector<Node> nodes;  // in an order where every input is produced before it is read
+  std::vector<std::string> blob_names;
+  int input_blob = -1;
+  int output_blob = -1;
+
+  int add_blob(const std::string& name);
+  // Shapes of every blob for an input of `input` shape; throws Error(invalid_model) naming the
+  // layer whose shapes do not fit.
+  std::vector<Shape> infer_shapes(Shape input) const;
+  // Checks structure: blobs produced once, read after being produced, one output.
+  void validate() const;
+  // For each blob, the index of the last node reading it (-1 for none; the output is kept).
+  std::vector<int> last_uses() const;
+  int64_t parameter_count() const;
+};
+
+}  // namespace upres

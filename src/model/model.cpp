@@ -1,0 +1,171 @@
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "model/graph.hpp"
+#include "model/ncnn_loader.hpp"
+#include "ops/op.hpp"
+#include "upres/error.hpp"
+#include "upres/model.hpp"
+
+namespace upres {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Input pixels a side that can influence one output pixel, following each blob's resolution
+// relative to the input. Conservative (rounded up); global pooling makes it unbounded.
+int receptive_radius(const Graph& g, const std::vector<Shape>& shapes, bool& global) {
+  std::vector<double> radius(g.blob_names.size(), 0.0), density(g.blob_names.size(), 1.0);
+  const Shape in = shapes[size_t(g.input_blob)];
+  for (const Node& n : g.nodes) {
+    double r = 0;
+    for (int b : n.inputs) r = std::max(r, radius[size_t(b)]);
+    const int out = n.outputs[0];
+    const Shape os = shapes[size_t(out)];
+    const double d = double(os.w) / in.w;  // output blob pixels per input pixel
+    const double d_in = density[size_t(n.inputs[0])];
+    switch (n.type) {
+      case OpType::convolution: {
+        const auto& p = n.p<ConvParams>();
+        r += std::max(p.dilation_w * (p.kernel_w - 1), p.dilation_h * (p.kernel_h - 1)) / d_in;
+        break;
+      }
+      case OpType::deconvolution: {
+        const auto& p = n.p<ConvParams>();
+        r += std::max(p.kernel_w, p.kernel_h) / (d * std::max(p.stride_w, 1));
+        break;
+      }
+      case OpType::interp: r += 2.0 / std::min(d, d_in); break;
+      case OpType::pooling:
+        if (n.p<PoolingParams>().global) global = true;
+        else r += std::max(n.p<PoolingParams>().kernel_w, n.p<PoolingParams>().kernel_h) / d_in;
+        break;
+      default: break;
+    }
+    radius[size_t(out)] = r;
+    density[size_t(out)] = d;
+  }
+  return int(std::ceil(radius[size_t(g.output_blob)]));
+}
+
+// Works out scale, border and alignment by inferring shapes for a range of input sizes.
+ModelGeometry derive_geometry(const Graph& g, const std::string& name) {
+  std::vector<std::pair<int, int>> valid;  // (input side, output side)
+  std::string last_problem;
+  for (int n = 64; n < 96; ++n) {
+    try {
+      std::vector<Shape> s = g.infer_shapes({3, n, n});
+      Shape out = s[size_t(g.output_blob)];
+      if (out.c != 3) throw Error(ErrorCode::invalid_model, fmt::format("outputs {} channels, not 3", out.c));
+      if (out.h != out.w) throw Error(ErrorCode::invalid_model, "output is not square for a square input");
+      valid.emplace_back(n, out.w);
+    } catch (const Error& e) {
+      last_problem = e.what();
+    }
+  }
+  if (valid.size() < 2)
+    throw Error(ErrorCode::invalid_model,
+                fmt::format("{}: does not run on RGB inputs of 64..95 pixels: {}", name, last_problem));
+  // Find the coarsest grid the model needs: the smallest alignment a and remainder r for which
+  // inputs n = a * k + r give out = scale * n - eaten with a whole scale and a border eaten
+  // evenly on both sides (strided layers floor odd sizes, so not every accepted n is clean).
+  ModelGeometry geo;
+  bool found = false;
+  for (int a : {1, 2, 4, 8, 16}) {
+    for (int r = 0; r < a && !found; ++r) {
+      std::vector<std::pair<int, int>> pts;
+      for (auto pt : valid)
+        if (pt.first % a == r) pts.push_back(pt);
+      if (pts.size() < 2) continue;
+      int64_t grow = pts.back().second - pts.front().second, span = pts.back().first - pts.front().first;
+      if (grow <= 0 || grow % span) continue;
+      const int scale = int(grow / span);
+      const int eaten = pts.front().first * scale - pts.front().second;
+      bool linear = eaten >= 0 && eaten % (2 * scale) == 0;
+      for (auto pt : pts) linear = linear && pt.first * scale - pt.second == eaten;
+      if (!linear) continue;
+      geo.alignment = a;
+      geo.alignment_remainder = r;
+      geo.scale = scale;
+      geo.border = eaten / (2 * scale);
+      found = true;
+    }
+    if (found) break;
+  }
+  if (!found)
+    throw Error(ErrorCode::invalid_model, fmt::format("{}: output size is not a whole multiple of the input size", name));
+  std::vector<Shape> shapes = g.infer_shapes({3, valid.front().first, valid.front().first});
+  geo.receptive_radius = std::max(geo.border, receptive_radius(g, shapes, geo.has_global_pooling));
+  return geo;
+}
+
+}  // namespace
+
+Model::~Model() = default;
+
+std::shared_ptr<const Model> Model::load_files(const std::string& param_path,
+                                               const std::string& bin_path,
+                                               const std::string& display_name, BorderMode border) {
+  std::shared_ptr<Model> m(new Model());
+  m->name_ = display_name;
+  m->graph_ = load_ncnn(param_path, bin_path);
+  m->geometry_ = derive_geometry(*m->graph_, param_path);
+  m->border_ = border;
+  return m;
+}
+
+std::shared_ptr<const Model> Model::load(const std::string& name_or_path) {
+  if (const ModelInfo* info = find_model_info(name_or_path)) {
+    ModelFiles files = model_files(*info);
+    if (!model_installed(*info))
+      throw Error(ErrorCode::not_found,
+                  fmt::format("model '{}' is not installed (looked for {}); fetch it with `make "
+                              "models` or `node scripts/fetch-models.mjs --only {}`",
+                              info->name, files.param_path, info->name));
+    return load_files(files.param_path, files.bin_path, info->name, info->border);
+  }
+  if (ends_with(name_or_path, ".param") || ends_with(name_or_path, ".bin")) {
+    std::string stem = name_or_path.substr(0, name_or_path.rfind('.'));
+    std::string name = stem.substr(stem.find_last_of('/') + 1);
+    return load_files(stem + ".param", stem + ".bin", name, BorderMode::replicate);
+  }
+  throw Error(ErrorCode::not_found,
+              fmt::format("unknown model '{}': `upres models list` shows the model names; a path to "
+                          "an ncnn .param file (with its .bin beside it) also works",
+                          name_or_path));
+}
+
+int64_t Model::parameter_count() const { return graph_->parameter_count(); }
+
+double Model::macs_per_input_pixel() const {
+  const int n = 64 * geometry_.alignment + 2 * geometry_.border;
+  int side = n;
+  for (int extra = 0; extra < geometry_.alignment * 2; ++extra) {
+    try {
+      side = n + extra;
+      graph_->infer_shapes({3, side, side});
+      break;
+    } catch (const Error&) {
+    }
+  }
+  std::vector<Shape> shapes = graph_->infer_shapes({3, side, side});
+  double macs = 0;
+  std::vector<Shape> in, out;
+  for (const Node& node : graph_->nodes) {
+    const OpDef& def = op_def(node.type);
+    if (!def.count_macs) continue;
+    in.clear();
+    out.clear();
+    for (int b : node.inputs) in.push_back(shapes[size_t(b)]);
+    for (int b : node.outputs) out.push_back(shapes[size_t(b)]);
+    macs += def.count_macs(node, in, out);
+  }
+  return macs / (double(side) * side);
+}
+
+}  // namespace upres

@@ -1,0 +1,116 @@
+#include "model/passes.hpp"
+
+#include <algorithm>
+
+namespace upres {
+namespace {
+
+// How many nodes read each blob.
+std::vector<int> reader_counts(const Graph& g) {
+  std::vector<int> n(g.blob_names.size(), 0);
+  for (const Node& node : g.nodes)
+    for (int b : node.inputs) ++n[size_t(b)];
+  return n;
+}
+
+int find_reader(const Graph& g, int blob) {
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (int b : g.nodes[i].inputs)
+      if (b == blob) return int(i);
+  return -1;
+}
+
+bool is_conv(const Node& n) { return n.type == OpType::convolution || n.type == OpType::deconvolution; }
+
+// Moves `absorbed`'s output onto `conv` and drops `absorbed`.
+void take_output(Graph& g, size_t conv, size_t absorbed) {
+  g.nodes[conv].outputs = g.nodes[absorbed].outputs;
+  g.nodes.erase(g.nodes.begin() + long(absorbed));
+}
+
+bool fold_activation(Graph& g, size_t i, const std::vector<int>& readers) {
+  Node& conv = g.nodes[i];
+  int out = conv.outputs[0];
+  if (conv.p<ConvParams>().activation.type != Activation::none || conv.inputs.size() != 1 ||
+      readers[size_t(out)] != 1 || out == g.output_blob)
+    return false;
+  int j = find_reader(g, out);
+  Node& act = g.nodes[size_t(j)];
+  ActivationParams a;
+  switch (act.type) {
+    case OpType::prelu:
+      if (act.weights[0].values.size() != 1 &&
+          int(act.weights[0].values.size()) != conv.p<ConvParams>().out_channels)
+        return false;
+      a.type = Activation::prelu;
+      break;
+    case OpType::relu:
+      a.type = act.p<ReluParams>().slope == 0 ? Activation::relu : Activation::leaky_relu;
+      a.alpha = act.p<ReluParams>().slope;
+      break;
+    case OpType::sigmoid: a.type = Activation::sigmoid; break;
+    case OpType::clip:
+      a.type = Activation::clip;
+      a.alpha = act.p<ClipParams>().min;
+      a.beta = act.p<ClipParams>().max;
+      break;
+    default: return false;
+  }
+  auto& p = conv.p<ConvParams>();
+  p.activation = a;
+  if (a.type == Activation::prelu) {
+    if (!p.bias) conv.weights.emplace_back(Shape{p.out_channels, 1, 1}, std::vector<float>(size_t(p.out_channels), 0.f));
+    p.bias = true;  // the slopes sit at weights[2], so weights[1] must exist
+    conv.weights.push_back(act.weights[0]);
+  }
+  take_output(g, i, size_t(j));
+  return true;
+}
+
+bool fold_residual(Graph& g, size_t i, const std::vector<int>& readers,
+                   const std::vector<Shape>& shapes, const std::vector<int>& producer) {
+  Node& conv = g.nodes[i];
+  int out = conv.outputs[0];
+  if (conv.inputs.size() != 1 || readers[size_t(out)] != 1 || out == g.output_blob) return false;
+  int j = find_reader(g, out);
+  const Node& add = g.nodes[size_t(j)];
+  if (add.inputs.size() != 2 || add.inputs[0] == add.inputs[1]) return false;
+  float self_scale = 1, other_scale = 1;
+  int side = add.inputs[0] == out ? 0 : 1;
+  if (add.type == OpType::eltwise && add.p<EltwiseParams>().kind == EltwiseKind::sum) {
+    const auto& c = add.p<EltwiseParams>().coeffs;
+    if (!c.empty()) {
+      self_scale = c[size_t(side)];
+      other_scale = c[size_t(1 - side)];
+    }
+  } else if (add.type == OpType::binary_op && add.p<BinaryOpParams>().kind == BinaryOpKind::add &&
+             !add.p<BinaryOpParams>().with_scalar) {
+  } else {
+    return false;
+  }
+  int other = add.inputs[size_t(1 - side)];
+  // The residual must exist when the convolution runs and must not broadcast.
+  if (producer[size_t(other)] > int(i) || shapes[size_t(other)] != shapes[size_t(out)]) return false;
+  auto& p = conv.p<ConvParams>();
+  p.residual_scale_self = self_scale;
+  p.residual_scale_other = other_scale;
+  conv.inputs.push_back(other);
+  take_output(g, i, size_t(j));
+  return true;
+}
+
+}  // namespace
+
+void fuse_conv_epilogues(Graph& g, Shape probe) {
+  const std::vector<Shape> shapes = g.infer_shapes(probe);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (!is_conv(g.nodes[i])) continue;
+    fold_activation(g, i, reader_counts(g));
+    std::vector<int> producer(g.blob_names.size(), -1);
+    for (size_t k = 0; k < g.nodes.size(); ++k)
+      for (int b : g.nodes[k].outputs) producer[size_t(b)] = int(k);
+    fold_residual(g, i, reader_counts(g), shapes, producer);
+  }
+}
+
+}  // namespace upres

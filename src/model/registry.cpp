@@ -1,0 +1,100 @@
+// The model zoo: models/manifest.json, compiled in (see CMakeLists.txt), plus the cache layout
+// that scripts/fetch-models.mjs fills.
+#include <sys/stat.h>
+
+#include <cstdlib>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+
+#include "model/ncnn_loader.hpp"
+
+#include "upres/error.hpp"
+#include "upres/model.hpp"
+
+namespace upres {
+
+extern const char* const embedded_manifest_json;  // generated from models/manifest.json
+
+namespace {
+
+BorderMode border_from_name(const std::string& s) {
+  if (s == "zero") return BorderMode::zero;
+  if (s == "reflect") return BorderMode::reflect;
+  return BorderMode::replicate;
+}
+
+std::vector<ModelInfo> parse_manifest() {
+  auto json = nlohmann::json::parse(embedded_manifest_json);
+  std::vector<ModelInfo> zoo;
+  for (const auto& m : json.at("models")) {
+    ModelInfo info;
+    info.name = m.at("name");
+    info.family = m.at("family");
+    info.scale = m.at("scale");
+    info.description = m.at("description");
+    info.license = m.at("license");
+    info.package = m.at("package");
+    info.param_file = m.at("param");
+    info.bin_file = m.at("bin");
+    info.param_sha256 = m.at("param_sha256");
+    info.bin_sha256 = m.at("bin_sha256");
+    info.bin_size = m.at("bin_size");
+    info.border = border_from_name(m.at("border"));
+    zoo.push_back(std::move(info));
+  }
+  return zoo;
+}
+
+bool is_file(const std::string& path) {
+  struct stat st{};
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+}  // namespace
+
+const std::vector<ModelInfo>& model_zoo() {
+  static const std::vector<ModelInfo> zoo = parse_manifest();
+  return zoo;
+}
+
+const ModelInfo* find_model_info(const std::string& name) {
+  for (const ModelInfo& m : model_zoo())
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+std::string model_cache_dir() {
+  if (const char* dir = std::getenv("UPRES_MODEL_DIR"); dir && *dir) return dir;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    return fmt::format("{}/upres/models", xdg);
+  const char* home = std::getenv("HOME");
+  return fmt::format("{}/.cache/upres/models", home && *home ? home : ".");
+}
+
+// Our own models ship in the repository under models/; UPRES_REPO_MODELS_DIR (set at build
+// time) says where that folder is.
+ModelFiles model_files(const ModelInfo& info) {
+  std::string base = info.package == "repo" ? std::string(UPRES_REPO_MODELS_DIR)
+                                            : fmt::format("{}/{}", model_cache_dir(), info.package);
+  return {fmt::format("{}/{}", base, info.param_file), fmt::format("{}/{}", base, info.bin_file)};
+}
+
+bool model_installed(const ModelInfo& info) {
+  ModelFiles f = model_files(info);
+  return is_file(f.param_path) && is_file(f.bin_path);
+}
+
+std::string file_sha256(const std::string& path) {
+  std::vector<uint8_t> bytes = read_file_bytes(path);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (!EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr))
+    throw Error(ErrorCode::io_failure, fmt::format("{}: sha256 failed", path));
+  std::string hex;
+  for (unsigned i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
+  return hex;
+}
+
+}  // namespace upres

@@ -1,0 +1,197 @@
+// Runs a model over an image: pad the frame as the model expects, cut it into windows (one
+// window when the whole frame fits the memory budget), run each window through a compiled
+// executor, and paste the window cores into the output.
+//
+// Windows all have one shape, so one executor (one set of primitives and buffers) serves every
+// tile. A core's output is exact when its window holds `overlap` pixels of real context on each
+// side that is not a frame edge, overlap >= the receptive radius, and the window starts on the
+// model's alignment grid (so strided layers sample the same phase as a full-frame run).
+#include "upres/upscaler.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "backend/backend.hpp"
+#include "upres/error.hpp"
+
+namespace upres {
+namespace {
+
+// Deep networks (RRDB) have receptive radii of hundreds of pixels whose outer reach hardly
+// matters; past this many pixels of context we accept a tiny tile-edge difference.
+constexpr int kMaxAutoOverlap = 48;
+
+int align_down(int v, int a) { return v >= 0 ? v / a * a : -((-v + a - 1) / a) * a; }
+
+int source_index(int i, int n, BorderMode mode) {
+  if (i >= 0 && i < n) return i;
+  if (mode == BorderMode::reflect && n > 1) {
+    const int period = 2 * (n - 1);
+    int m = ((i % period) + period) % period;
+    return m < n ? m : period - m;
+  }
+  return std::clamp(i, 0, n - 1);
+}
+
+// One axis of the tiling: the window length and, per core, where its window starts.
+struct AxisPlan {
+  int window = 0;  // input pixels per window (without the model border)
+  std::vector<int> core_begin, core_end, window_begin;
+};
+
+}  // namespace
+
+struct Upscaler::Impl {
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Graph> graph;  // the backend's prepared graph
+  std::map<std::pair<int, int>, std::unique_ptr<Executor>> executors;
+  int64_t bytes_per_pixel = 0;   // activation memory per padded input pixel
+
+  Executor& executor(int h, int w) {
+    auto& e = executors[{h, w}];
+    if (!e) {
+      if (executors.size() > 4) {  // frames of many sizes: keep memory bounded
+        executors.clear();
+        return executor(h, w);
+      }
+      e = backend->compile(*graph, {3, h, w});
+    }
+    return *e;
+  }
+};
+
+Upscaler::Upscaler(std::shared_ptr<const Model> model, const UpscaleOptions& options)
+    : model_(std::move(model)), options_(options), impl_(std::make_unique<Impl>()) {
+  if (options_.scale < 0 || options_.scale > 16)
+    throw Error(ErrorCode::invalid_argument, fmt::format("scale {} is out of range 1..16", options_.scale));
+  if (options_.tile < 0 || (options_.tile > 0 && options_.tile < 16))
+    throw Error(ErrorCode::invalid_argument, fmt::format("tile size {} is too small: use 16 or more, or 0 for automatic", options_.tile));
+  if (options_.threads < 0) throw Error(ErrorCode::invalid_argument, "thread count must be 0 (all cores) or more");
+  impl_->backend = make_backend(options_.backend, options_.threads);
+  const ModelGeometry& geo = model_->geometry();
+  int probe = 64 * geo.alignment + geo.alignment_remainder;
+  while ((probe - geo.alignment_remainder) % geo.alignment) ++probe;
+  impl_->graph = impl_->backend->prepare(model_->graph(), {3, probe, probe});
+  // Blocked layouts and reorder scratch cost more than the plain estimate.
+  impl_->bytes_per_pixel = estimate_activation_bytes(*impl_->graph, {3, probe, probe}) * 3 / 2 / (int64_t(probe) * probe);
+}
+
+Upscaler::~Upscaler() = default;
+
+int Upscaler::output_scale() const { return options_.scale > 0 ? options_.scale : model_->geometry().scale; }
+
+Image Upscaler::upscale(const Image& input) {
+  const auto start = std::chrono::steady_clock::now();
+  const ModelGeometry& geo = model_->geometry();
+  const int s = geo.scale, p = geo.border, align = geo.alignment;
+  const int w = input.width, h = input.height;
+  if (w <= 0 || h <= 0 || (input.channels != 3 && input.channels != 4))
+    throw Error(ErrorCode::invalid_argument, "upscale needs an RGB or RGBA image");
+  const int out_scale = output_scale();
+  const int64_t out_w = int64_t(w) * out_scale, out_h = int64_t(h) * out_scale;
+  if (out_w > options_.max_output_side || out_h > options_.max_output_side)
+    throw Error(ErrorCode::limit_exceeded,
+                fmt::format("output would be {}x{}, over the cap of {} pixels a side; use a smaller "
+                            "scale, crop or shrink the input, or raise the cap (--max-size)",
+                            out_w, out_h, options_.max_output_side));
+
+  // The padded input length for `len` image pixels: + 2 border, up to the alignment grid.
+  auto padded = [&](int len) {
+    int n = len + 2 * p;
+    while ((n - geo.alignment_remainder) % align) ++n;
+    return n;
+  };
+  int overlap = options_.tile_overlap >= 0 ? options_.tile_overlap
+                                           : std::min(std::max(geo.receptive_radius - p, 0), kMaxAutoOverlap);
+  int tile = options_.tile;
+  if (tile == 0) {
+    int64_t full = int64_t(padded(w)) * padded(h) * impl_->bytes_per_pixel;
+    if (full <= options_.max_memory) {
+      tile = std::max(w, h);
+    } else {
+      int side = int(std::sqrt(double(options_.max_memory) / double(impl_->bytes_per_pixel)));
+      tile = std::max(side - 2 * overlap - 2 * p - align, 32);
+    }
+  }
+  auto plan_axis = [&](int n) {
+    AxisPlan a;
+    if (tile >= n) {
+      a.window = padded(n) - 2 * p;
+      a.core_begin = {0};
+      a.core_end = {n};
+      a.window_begin = {0};
+      return a;
+    }
+    a.window = padded(tile + 2 * overlap + align - 1) - 2 * p;
+    for (int c0 = 0; c0 < n; c0 += tile) {
+      int c1 = std::min(n, c0 + tile);
+      int begin = std::max(0, align_down(c0 - overlap, align));
+      int needed_end = std::min(c1 + overlap, n);
+      if (begin + a.window < needed_end) begin = align_down(needed_end - a.window + align - 1, align);
+      // Zero-padded networks must not see pixels past the frame edge: their layers pad each
+      // feature map with zeros there, which a window reaching past the edge would not do.
+      if (p == 0 && align == 1) begin = std::min(begin, n - a.window);
+      a.core_begin.push_back(c0);
+      a.core_end.push_back(c1);
+      a.window_begin.push_back(begin);
+    }
+    return a;
+  };
+  const AxisPlan ax = plan_axis(w), ay = plan_axis(h);
+  const int win_w = ax.window + 2 * p, win_h = ay.window + 2 * p;
+  Executor& exec = impl_->executor(win_h, win_w);
+  const Shape net_out = exec.output_shape();
+
+  // The window's padded input: image pixels, with the border rule outside the image.
+  Tensor window(Shape{3, win_h, win_w});
+  Tensor result(net_out);
+  Image out(w * s, h * s, 3, input.bit_depth);
+  for (size_t ty = 0; ty < ay.core_begin.size(); ++ty) {
+    for (size_t tx = 0; tx < ax.core_begin.size(); ++tx) {
+      const int y0 = ay.window_begin[ty] - p, x0 = ax.window_begin[tx] - p;
+      for (int c = 0; c < 3; ++c)
+        for (int y = 0; y < win_h; ++y) {
+          const int iy = y0 + y;
+          const bool row_inside = iy >= 0 && iy < h;
+          for (int x = 0; x < win_w; ++x) {
+            const int ix = x0 + x;
+            float v;
+            if (row_inside && ix >= 0 && ix < w) v = input.at(c, iy, ix);
+            else if (model_->border_mode() == BorderMode::zero && p == 0) v = 0.f;
+            else v = input.at(c, source_index(iy, h, model_->border_mode()), source_index(ix, w, model_->border_mode()));
+            window.values[(size_t(c) * win_h + y) * win_w + x] = v;
+          }
+        }
+      exec.run(window.view(), result.view());
+      // Output pixel j of the window sits at input pixel window_begin + j / s.
+      const int cy0 = ay.core_begin[ty], cy1 = ay.core_end[ty], cx0 = ax.core_begin[tx], cx1 = ax.core_end[tx];
+      const int oy = (cy0 - ay.window_begin[ty]) * s, ox = (cx0 - ax.window_begin[tx]) * s;
+      UPRES_ASSERT(oy + (cy1 - cy0) * s <= net_out.h && ox + (cx1 - cx0) * s <= net_out.w);
+      for (int c = 0; c < 3; ++c)
+        for (int y = 0; y < (cy1 - cy0) * s; ++y)
+          for (int x = 0; x < (cx1 - cx0) * s; ++x)
+            out.at(c, cy0 * s + y, cx0 * s + x) = std::clamp(result.view().at(c, oy + y, ox + x), 0.f, 1.f);
+    }
+  }
+
+  if (out_scale != s) out = resize_image(out, int(out_w), int(out_h), options_.resample);
+  if (input.channels == 4) {
+    Image alpha(w, h, 1, input.bit_depth);
+    std::copy(input.plane(3), input.plane(3) + int64_t(w) * h, alpha.plane(0));
+    Image big_alpha = resize_image(alpha, int(out_w), int(out_h), options_.resample);
+    Image rgba(int(out_w), int(out_h), 4, input.bit_depth);
+    std::copy(out.data.begin(), out.data.end(), rgba.data.begin());
+    for (int64_t i = 0; i < out_w * out_h; ++i) rgba.plane(3)[i] = std::clamp(big_alpha.plane(0)[i], 0.f, 1.f);
+    out = std::move(rgba);
+  }
+  stats_.tiles = int(ax.core_begin.size() * ay.core_begin.size());
+  stats_.tile_size = tile;
+  stats_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+}  // namespace upres
