@@ -81,7 +81,7 @@ ModelGeometry derive_geometry(const Graph& g, const std::string& name) {
       std::vector<std::pair<int, int>> pts;
       for (auto pt : valid)
         if (pt.first % a == r) pts.push_back(pt);
-      if (pts.size() < 2) continue;
+      if (pts.size() < 2 || pts.size() != size_t((32 - r + a - 1) / a)) continue;  // every n on the grid must run
       int64_t grow = pts.back().second - pts.front().second, span = pts.back().first - pts.front().first;
       if (grow <= 0 || grow % span) continue;
       const int scale = int(grow / span);
