@@ -224,6 +224,13 @@ int main(int argc, char** argv) {
   image_cmd->add_flag("--overwrite", image.overwrite, "replace existing outputs");
   add_engine_flags(image_cmd, engine);
 
+  std::string sample_out, sample_size = "320x180";
+  uint32_t sample_seed = 1;
+  auto* sample_cmd = app.add_subcommand("sample", "write a synthetic test picture (for demos and trials)");
+  sample_cmd->add_option("-o,--output", sample_out, "output image file")->required();
+  sample_cmd->add_option("--size", sample_size, "WIDTHxHEIGHT")->capture_default_str();
+  sample_cmd->add_option("--seed", sample_seed, "pattern seed")->capture_default_str();
+
   auto* models_cmd = app.add_subcommand("models", "list and check the model zoo");
   models_cmd->require_subcommand(1);
   models_cmd->add_subcommand("list", "name, scale, format, parameters, size, installed?, license");
@@ -239,6 +246,15 @@ int main(int argc, char** argv) {
   }
   try {
     if (image_cmd->parsed()) return run_image(engine, image);
+    if (sample_cmd->parsed()) {
+      int w = 0, h = 0;
+      char x = 0;
+      if (std::sscanf(sample_size.c_str(), "%d%c%d", &w, &x, &h) != 3 || x != 'x' || w < 1 || h < 1 || w > 8192 || h > 8192)
+        throw Error(ErrorCode::invalid_argument, fmt::format("--size '{}' is not WIDTHxHEIGHT (1..8192)", sample_size));
+      write_image(make_test_pattern(w, h, sample_seed), sample_out);
+      std::printf("wrote %s (%dx%d)\n", sample_out.c_str(), w, h);
+      return 0;
+    }
     if (models_cmd->got_subcommand("list")) return run_models_list();
     if (verify_cmd->parsed()) return run_models_verify(verify_names, engine);
   } catch (const Error& e) {

@@ -1,0 +1,40 @@
+# upres: `make demo` and `make test` do all set-up themselves (Debian packages, models, build).
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
+
+.PHONY: all deps models build demo test bench fuzz format clean
+
+all: build
+
+deps:
+	scripts/install-deps.sh build test
+
+models: deps
+	node scripts/fetch-models.mjs
+
+$(BUILD)/build.ninja: CMakeLists.txt
+	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build models
+	scripts/demo.sh $(BUILD)
+
+test: build models
+	cd $(BUILD) && ctest --output-on-failure -j 2
+
+bench: build models
+	scripts/install-deps.sh bench
+	scripts/bench.sh $(BUILD)
+
+fuzz:
+	scripts/install-deps.sh fuzz
+	scripts/fuzz.sh
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	rm -rf $(BUILD)
