@@ -28,6 +28,9 @@ struct ModelInfo {
   std::string bin_sha256;
   int64_t bin_size = 0;
   BorderMode border = BorderMode::replicate;
+  // The network predicts a residual: the nearest-upscaled input is added to its output
+  // (Real-CUGAN 4x; its ncnn export leaves that add to the caller).
+  bool output_adds_input = false;
 };
 
 // The zoo, in manifest order.
@@ -72,13 +75,14 @@ class Model {
   static std::shared_ptr<const Model> load_files(const std::string& param_path,
                                                  const std::string& bin_path,
                                                  const std::string& display_name,
-                                                 BorderMode border);
+                                                 BorderMode border, bool output_adds_input = false);
 
   ~Model();
   const std::string& name() const { return name_; }
   const Graph& graph() const { return *graph_; }
   const ModelGeometry& geometry() const { return geometry_; }
   BorderMode border_mode() const { return border_; }
+  bool output_adds_input() const { return output_adds_input_; }
   int64_t parameter_count() const;
   // Multiply-accumulates per input pixel (for full-frame inference, ignoring borders).
   double macs_per_input_pixel() const;
@@ -89,6 +93,7 @@ class Model {
   std::unique_ptr<Graph> graph_;
   ModelGeometry geometry_;
   BorderMode border_ = BorderMode::replicate;
+  bool output_adds_input_ = false;
 };
 
 }  // namespace upres

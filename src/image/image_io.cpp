@@ -93,11 +93,11 @@ Image decode_png(const std::vector<uint8_t>& bytes, const std::string& name, int
   std::vector<uint8_t> pixels;
   std::vector<png_bytep> rows;
   Image img;
-  bool too_big = false;
-  int64_t big_w = 0, big_h = 0;
+  // Written between setjmp and longjmp, so volatile.
+  volatile int64_t big_w = 0, big_h = 0;
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_read_struct(&png, &info, nullptr);
-    if (too_big) check_pixels(name, big_w, big_h, max_pixels);
+    if (big_w) check_pixels(name, big_w, big_h, max_pixels);
     media_error(name, fmt::format("is not a valid PNG: {}", st.error));
   }
   png_set_read_fn(png, &st, png_read_bytes);
@@ -105,7 +105,6 @@ Image decode_png(const std::vector<uint8_t>& bytes, const std::string& name, int
   png_read_info(png, info);
   const png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
   if (int64_t(w) * h > max_pixels) {
-    too_big = true;
     big_w = w;
     big_h = h;
     png_error(png, "too large");
@@ -241,7 +240,7 @@ Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name, in
   cinfo.err = jpeg_std_error(&err.mgr);
   err.mgr.error_exit = jpeg_fail;
   std::vector<uint8_t> pixels;
-  int64_t too_big_w = 0, too_big_h = 0;
+  volatile int64_t too_big_w = 0, too_big_h = 0;  // written between setjmp and longjmp
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&cinfo);
     if (too_big_w) check_pixels(name, too_big_w, too_big_h, max_pixels);
@@ -322,25 +321,32 @@ Image decode_webp(const std::vector<uint8_t>& bytes, const std::string& name, in
 }
 
 std::vector<uint8_t> encode_webp(const Image& img, const ImageWriteOptions& o) {
+  if (img.width > WEBP_MAX_DIMENSION || img.height > WEBP_MAX_DIMENSION)
+    throw Error(ErrorCode::unsupported, fmt::format("WebP cannot hold a {}x{} image (the limit is {} a side); "
+                                                    "write PNG instead", img.width, img.height, WEBP_MAX_DIMENSION));
   const int channels = img.channels == 4 ? 4 : 3;
   std::vector<uint8_t> px = to_interleaved8(img, channels);
-  uint8_t* out = nullptr;
-  size_t size = 0;
+  WebPConfig config;
+  WebPPicture picture;
+  if (!WebPConfigInit(&config) || !WebPPictureInit(&picture)) throw Error(ErrorCode::unsupported, "libwebp version mismatch");
+  config.lossless = o.webp_lossless ? 1 : 0;
+  config.quality = float(std::clamp(o.webp_quality, 1, 100));
+  config.exact = 1;  // keep colour under fully transparent pixels: the alpha is the user's
+  picture.use_argb = config.lossless;
+  picture.width = img.width;
+  picture.height = img.height;
+  WebPMemoryWriter writer;
+  WebPMemoryWriterInit(&writer);
+  picture.writer = WebPMemoryWrite;
+  picture.custom_ptr = &writer;
   const int stride = img.width * channels;
-  const float q = float(std::clamp(o.webp_quality, 1, 100));
-  if (o.webp_lossless)
-    size = channels == 4 ? WebPEncodeLosslessRGBA(px.data(), img.width, img.height, stride, &out)
-                         : WebPEncodeLosslessRGB(px.data(), img.width, img.height, stride, &out);
-  else
-    size = channels == 4 ? WebPEncodeRGBA(px.data(), img.width, img.height, stride, q, &out)
-                         : WebPEncodeRGB(px.data(), img.width, img.height, stride, q, &out);
-  if (size == 0) {
-    WebPFree(out);
-    throw Error(ErrorCode::unsupported, fmt::format("WebP cannot encode a {}x{} image (the limit is 16383 a side)",
-                                                    img.width, img.height));
-  }
-  std::vector<uint8_t> bytes(out, out + size);
-  WebPFree(out);
+  const bool imported = channels == 4 ? WebPPictureImportRGBA(&picture, px.data(), stride)
+                                      : WebPPictureImportRGB(&picture, px.data(), stride);
+  const bool ok = imported && WebPEncode(&config, &picture);
+  WebPPictureFree(&picture);
+  std::vector<uint8_t> bytes(writer.mem, writer.mem + writer.size);
+  WebPMemoryWriterClear(&writer);
+  if (!ok) throw Error(ErrorCode::io_failure, fmt::format("WebP encoding failed (error {})", int(picture.error_code)));
   return bytes;
 }
 

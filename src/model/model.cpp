@@ -110,12 +110,14 @@ Model::~Model() = default;
 
 std::shared_ptr<const Model> Model::load_files(const std::string& param_path,
                                                const std::string& bin_path,
-                                               const std::string& display_name, BorderMode border) {
+                                               const std::string& display_name, BorderMode border,
+                                               bool output_adds_input) {
   std::shared_ptr<Model> m(new Model());
   m->name_ = display_name;
   m->graph_ = load_ncnn(param_path, bin_path);
   m->geometry_ = derive_geometry(*m->graph_, param_path);
   m->border_ = border;
+  m->output_adds_input_ = output_adds_input;
   return m;
 }
 
@@ -127,7 +129,7 @@ std::shared_ptr<const Model> Model::load(const std::string& name_or_path) {
                   fmt::format("model '{}' is not installed (looked for {}); fetch it with `make "
                               "models` or `node scripts/fetch-models.mjs --only {}`",
                               info->name, files.param_path, info->name));
-    return load_files(files.param_path, files.bin_path, info->name, info->border);
+    return load_files(files.param_path, files.bin_path, info->name, info->border, info->output_adds_input);
   }
   if (ends_with(name_or_path, ".param") || ends_with(name_or_path, ".bin")) {
     std::string stem = name_or_path.substr(0, name_or_path.rfind('.'));

@@ -42,6 +42,7 @@ std::vector<ModelInfo> parse_manifest() {
     info.bin_sha256 = m.at("bin_sha256");
     info.bin_size = m.at("bin_size");
     info.border = border_from_name(m.at("border"));
+    info.output_adds_input = m.value("output_adds_input", "") == "nearest";
     zoo.push_back(std::move(info));
   }
   return zoo;

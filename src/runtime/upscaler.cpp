@@ -105,8 +105,11 @@ Image Upscaler::upscale(const Image& input) {
     while ((n - geo.alignment_remainder) % align) ++n;
     return n;
   };
+  // Networks that eat a border take their context from it (it comes from the frame, not from
+  // padding, for inner windows); zero-padded networks need real pixels around each core.
   int overlap = options_.tile_overlap >= 0 ? options_.tile_overlap
-                                           : std::min(std::max(geo.receptive_radius - p, 0), kMaxAutoOverlap);
+                : p > 0                    ? 0
+                                           : std::min(geo.receptive_radius, kMaxAutoOverlap);
   int tile = options_.tile;
   if (tile == 0) {
     int64_t full = int64_t(padded(w)) * padded(h) * impl_->bytes_per_pixel;
@@ -119,14 +122,15 @@ Image Upscaler::upscale(const Image& input) {
   }
   auto plan_axis = [&](int n) {
     AxisPlan a;
-    if (tile >= n) {
+    const int window = padded(tile + 2 * overlap + align - 1) - 2 * p;
+    if (tile >= n || window >= padded(n) - 2 * p) {
       a.window = padded(n) - 2 * p;
       a.core_begin = {0};
       a.core_end = {n};
       a.window_begin = {0};
       return a;
     }
-    a.window = padded(tile + 2 * overlap + align - 1) - 2 * p;
+    a.window = window;
     for (int c0 = 0; c0 < n; c0 += tile) {
       int c1 = std::min(n, c0 + tile);
       int begin = std::max(0, align_down(c0 - overlap, align));
@@ -134,7 +138,7 @@ Image Upscaler::upscale(const Image& input) {
       if (begin + a.window < needed_end) begin = align_down(needed_end - a.window + align - 1, align);
       // Zero-padded networks must not see pixels past the frame edge: their layers pad each
       // feature map with zeros there, which a window reaching past the edge would not do.
-      if (p == 0 && align == 1) begin = std::min(begin, n - a.window);
+      if (p == 0 && align == 1) begin = std::max(0, std::min(begin, n - a.window));
       a.core_begin.push_back(c0);
       a.core_end.push_back(c1);
       a.window_begin.push_back(begin);
@@ -174,10 +178,17 @@ Image Upscaler::upscale(const Image& input) {
       for (int c = 0; c < 3; ++c)
         for (int y = 0; y < (cy1 - cy0) * s; ++y)
           for (int x = 0; x < (cx1 - cx0) * s; ++x)
-            out.at(c, cy0 * s + y, cx0 * s + x) = std::clamp(result.view().at(c, oy + y, ox + x), 0.f, 1.f);
+            out.at(c, cy0 * s + y, cx0 * s + x) = result.view().at(c, oy + y, ox + x);
     }
   }
 
+  const bool add_input = model_->output_adds_input();
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < h * s; ++y)
+      for (int x = 0; x < w * s; ++x) {
+        float& v = out.at(c, y, x);
+        v = std::clamp(add_input ? v + input.at(c, y / s, x / s) : v, 0.f, 1.f);
+      }
   if (out_scale != s) out = resize_image(out, int(out_w), int(out_h), options_.resample);
   if (input.channels == 4) {
     Image alpha(w, h, 1, input.bit_depth);

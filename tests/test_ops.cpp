@@ -1,0 +1,329 @@
+// Every op: known answers for the reference kernels, then the cpu backend against the reference
+// on random inputs with odd sizes.
+#include <fmt/format.h>
+
+#include "model/passes.hpp"
+#include "ops/op.hpp"
+#include "test_support.hpp"
+
+namespace upres::test {
+namespace {
+
+Node conv_node(int out_c, int in_c, int k, int stride, int pad, int dilation, bool bias, Activation act,
+               uint32_t seed, bool deconv = false) {
+  Node n;
+  n.type = deconv ? OpType::deconvolution : OpType::convolution;
+  n.name = "conv";
+  ConvParams p;
+  p.out_channels = out_c;
+  p.kernel_w = p.kernel_h = k;
+  p.stride_w = p.stride_h = stride;
+  p.dilation_w = p.dilation_h = dilation;
+  p.pad_left = p.pad_right = p.pad_top = p.pad_bottom = pad;
+  p.bias = bias || act == Activation::prelu;
+  p.activation.type = act;
+  if (act == Activation::leaky_relu) p.activation.alpha = 0.1f;
+  if (act == Activation::clip) p.activation = {Activation::clip, -0.2f, 0.3f};
+  n.params = p;
+  const float bound = 1.f / std::sqrt(float(in_c * k * k));
+  n.weights.push_back(random_tensor({out_c * in_c * k * k, 1, 1}, seed, -bound, bound));
+  if (p.bias) n.weights.push_back(random_tensor({out_c, 1, 1}, seed + 1));
+  if (act == Activation::prelu) n.weights.push_back(random_tensor({out_c, 1, 1}, seed + 2, 0.f, 0.5f));
+  return n;
+}
+
+void expect_cpu_matches_reference(const Graph& g, Shape input, uint32_t seed, double tolerance = 1e-4) {
+  Tensor x = random_tensor(input, seed);
+  auto ref = make_reference_backend();
+  auto cpu = make_cpu_backend(2);
+  Tensor expected = run_graph(*ref, g, x);
+  auto prepared = cpu->prepare(g, input);
+  Tensor got = run_graph(*cpu, *prepared, x);
+  ASSERT_EQ(got.shape, expected.shape);
+  EXPECT_LE(max_relative_error(got, expected), tolerance) << "input " << input.str();
+}
+
+// ---- reference kernels: known answers ----
+
+TEST(ReferenceOps, OneByOneIdentityConvolutionCopiesInputPlusBias) {
+  Node n = conv_node(3, 3, 1, 1, 0, 1, true, Activation::none, 1);
+  n.weights[0].values = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+  n.weights[1].values = {0.5f, 0, -1};
+  Tensor x = random_tensor({3, 5, 7}, 2);
+  Tensor y({3, 5, 7});
+  op_def(OpType::convolution).run_reference(n, {x.view()}, {y.view()});
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 35; ++i) EXPECT_FLOAT_EQ(y.values[size_t(c * 35 + i)], x.values[size_t(c * 35 + i)] + n.weights[1].values[size_t(c)]);
+}
+
+TEST(ReferenceOps, PaddedThreeByThreeBoxFilterCountsNeighbours) {
+  Node n = conv_node(1, 1, 3, 1, 1, 1, false, Activation::none, 1);
+  std::fill(n.weights[0].values.begin(), n.weights[0].values.end(), 1.f);
+  Tensor x({1, 3, 4}, std::vector<float>(12, 1.f));
+  Tensor y({1, 3, 4});
+  op_def(OpType::convolution).run_reference(n, {x.view()}, {y.view()});
+  EXPECT_FLOAT_EQ(y.view().at(0, 0, 0), 4);  // corner
+  EXPECT_FLOAT_EQ(y.view().at(0, 0, 1), 6);  // edge
+  EXPECT_FLOAT_EQ(y.view().at(0, 1, 1), 9);  // inside
+}
+
+TEST(ReferenceOps, StrideTwoDeconvolutionScattersKernelBlocks) {
+  Node n = conv_node(1, 1, 2, 2, 0, 1, false, Activation::none, 1, true);
+  n.weights[0].values = {1, 2, 3, 4};
+  Tensor x({1, 1, 2}, {1, 10});
+  auto shapes = op_def(OpType::deconvolution).infer_shapes(n, {x.shape});
+  ASSERT_EQ(shapes[0], (Shape{1, 2, 4}));
+  Tensor y(shapes[0]);
+  op_def(OpType::deconvolution).run_reference(n, {x.view()}, {y.view()});
+  EXPECT_EQ(y.values, (std::vector<float>{1, 2, 10, 20, 3, 4, 30, 40}));
+}
+
+TEST(ReferenceOps, PixelShuffleUsesPyTorchChannelOrder) {
+  Node n;
+  n.type = OpType::pixel_shuffle;
+  n.params = PixelShuffleParams{2, false};
+  Tensor x({4, 1, 1}, {0, 1, 2, 3});
+  Tensor y({1, 2, 2});
+  op_def(OpType::pixel_shuffle).run_reference(n, {x.view()}, {y.view()});
+  EXPECT_EQ(y.values, (std::vector<float>{0, 1, 2, 3}));
+}
+
+TEST(ReferenceOps, InterpModesKnownValues) {
+  Node n;
+  n.type = OpType::interp;
+  InterpParams p;
+  p.scale_h = 1;
+  p.scale_w = 2;
+  Tensor x({1, 1, 2}, {0, 1});
+  Tensor y({1, 1, 4});
+  p.mode = InterpMode::nearest;
+  n.params = p;
+  op_def(OpType::interp).run_reference(n, {x.view()}, {y.view()});
+  EXPECT_EQ(y.values, (std::vector<float>{0, 0, 1, 1}));
+  p.mode = InterpMode::bilinear;
+  n.params = p;
+  op_def(OpType::interp).run_reference(n, {x.view()}, {y.view()});
+  EXPECT_EQ(y.values, (std::vector<float>{0, 0.25f, 0.75f, 1}));
+  p.mode = InterpMode::bicubic;
+  n.params = p;
+  Tensor flat({1, 1, 2}, {0.3f, 0.3f});
+  op_def(OpType::interp).run_reference(n, {flat.view()}, {y.view()});
+  for (float v : y.values) EXPECT_NEAR(v, 0.3f, 1e-6);
+}
+
+TEST(ReferenceOps, GlobalAveragePoolingAndPerChannelScale) {
+  Node pool;
+  pool.type = OpType::pooling;
+  PoolingParams pp;
+  pp.kind = PoolKind::average;
+  pp.global = true;
+  pool.params = pp;
+  Tensor x({2, 1, 2}, {1, 3, 10, 20});
+  Tensor m({2, 1, 1});
+  op_def(OpType::pooling).run_reference(pool, {x.view()}, {m.view()});
+  EXPECT_EQ(m.values, (std::vector<float>{2, 15}));
+  Node scale;
+  scale.type = OpType::scale;
+  scale.params = ScaleParams{true, false};
+  Tensor y({2, 1, 2});
+  op_def(OpType::scale).run_reference(scale, {x.view(), m.view()}, {y.view()});
+  EXPECT_EQ(y.values, (std::vector<float>{2, 6, 150, 300}));
+}
+
+TEST(ReferenceOps, CropByMarginsAndByReference) {
+  Node n;
+  n.type = OpType::crop;
+  CropParams p;
+  p.begin[1] = 1;
+  p.begin[2] = 2;
+  p.end[1] = -1;
+  p.end[2] = -1;
+  n.params = p;
+  auto shapes = op_def(OpType::crop).infer_shapes(n, {{3, 5, 6}});
+  EXPECT_EQ(shapes[0], (Shape{3, 3, 3}));
+  shapes = op_def(OpType::crop).infer_shapes(n, {{3, 5, 6}, {3, 2, 2}});
+  EXPECT_EQ(shapes[0], (Shape{3, 2, 2}));
+  EXPECT_THROW(op_def(OpType::crop).infer_shapes(n, {{3, 5, 6}, {3, 9, 2}}), Error);
+}
+
+// ---- cpu backend against the reference ----
+
+struct ConvCase {
+  int out_c, in_c, k, stride, pad, dilation;
+  bool bias;
+  Activation act;
+  bool deconv;
+  Shape input;
+};
+
+class ConvParity : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(ConvParity, CpuMatchesReference) {
+  const ConvCase& c = GetParam();
+  Node n = conv_node(c.out_c, c.in_c, c.k, c.stride, c.pad, c.dilation, c.bias, c.act, 11, c.deconv);
+  OpGraph g(n);
+  expect_cpu_matches_reference(g.graph, c.input, 3);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, ConvParity,
+    ::testing::Values(ConvCase{64, 3, 3, 1, 1, 1, true, Activation::prelu, false, {3, 13, 27}},
+                      ConvCase{64, 64, 3, 1, 1, 1, true, Activation::prelu, false, {64, 1, 1}},
+                      ConvCase{48, 64, 3, 1, 1, 1, true, Activation::none, false, {64, 13, 7}},
+                      ConvCase{32, 3, 3, 1, 0, 1, true, Activation::leaky_relu, false, {3, 17, 31}},
+                      ConvCase{64, 32, 2, 2, 0, 1, true, Activation::leaky_relu, false, {32, 14, 22}},
+                      ConvCase{12, 7, 3, 2, 1, 1, false, Activation::sigmoid, false, {7, 13, 13}},
+                      ConvCase{5, 6, 5, 1, 2, 2, true, Activation::clip, false, {6, 19, 11}},
+                      ConvCase{16, 16, 1, 1, 0, 1, true, Activation::relu, false, {16, 127, 3}},
+                      ConvCase{64, 64, 2, 2, 0, 1, true, Activation::leaky_relu, true, {64, 9, 13}},
+                      ConvCase{3, 64, 4, 2, 3, 1, true, Activation::none, true, {64, 11, 7}},
+                      ConvCase{8, 5, 3, 1, 1, 1, false, Activation::prelu, true, {5, 6, 9}}));
+
+TEST(CpuParity, FusedResidualAddWithCoefficients) {
+  // conv -> Eltwise(0.2 * conv + 1.0 * x): the RRDB residual, fused into the convolution.
+  Graph g;
+  g.source = "test";
+  g.input_blob = g.add_blob("in");
+  Node conv = conv_node(8, 8, 3, 1, 1, 1, true, Activation::none, 5);
+  conv.inputs = {g.input_blob};
+  conv.outputs = {g.add_blob("c")};
+  Node add;
+  add.type = OpType::eltwise;
+  add.name = "add";
+  add.params = EltwiseParams{EltwiseKind::sum, {0.2f, 1.0f}};
+  add.inputs = {conv.outputs[0], g.input_blob};
+  add.outputs = {g.add_blob("out")};
+  g.output_blob = add.outputs[0];
+  g.nodes = {conv, add};
+  g.validate();
+  Graph fused = g;
+  fuse_conv_epilogues(fused, {8, 9, 9});
+  ASSERT_EQ(fused.nodes.size(), 1u) << "the add should fold into the convolution";
+  EXPECT_EQ(fused.nodes[0].inputs.size(), 2u);
+  expect_cpu_matches_reference(g, {8, 15, 9}, 4);
+}
+
+TEST(CpuParity, StandalonePReLUFoldsIntoConvolution) {
+  Graph g;
+  g.source = "test";
+  g.input_blob = g.add_blob("in");
+  Node conv = conv_node(16, 3, 3, 1, 1, 1, true, Activation::none, 5);
+  conv.inputs = {g.input_blob};
+  conv.outputs = {g.add_blob("c")};
+  Node prelu;
+  prelu.type = OpType::prelu;
+  prelu.weights.push_back(random_tensor({16, 1, 1}, 9, 0.f, 0.3f));
+  prelu.inputs = conv.outputs;
+  prelu.outputs = {g.add_blob("out")};
+  g.output_blob = prelu.outputs[0];
+  g.nodes = {conv, prelu};
+  Graph fused = g;
+  fuse_conv_epilogues(fused, {3, 8, 8});
+  ASSERT_EQ(fused.nodes.size(), 1u);
+  EXPECT_EQ(fused.nodes[0].p<ConvParams>().activation.type, Activation::prelu);
+  expect_cpu_matches_reference(g, {3, 13, 1}, 6);
+}
+
+Node simple(OpType type, OpParams params = NoParams{}) {
+  Node n;
+  n.type = type;
+  n.name = op_def(type).name;
+  n.params = std::move(params);
+  return n;
+}
+
+TEST(CpuParity, ElementwiseAndLayoutOps) {
+  const Shape odd{5, 13, 7};
+  {
+    Node n = simple(OpType::prelu);
+    n.weights.push_back(random_tensor({5, 1, 1}, 1));
+    expect_cpu_matches_reference(OpGraph(n).graph, odd, 1);
+  }
+  expect_cpu_matches_reference(OpGraph(simple(OpType::relu, ReluParams{0.2f})).graph, odd, 2);
+  expect_cpu_matches_reference(OpGraph(simple(OpType::sigmoid)).graph, odd, 3);
+  expect_cpu_matches_reference(OpGraph(simple(OpType::clip, ClipParams{-0.1f, 0.4f})).graph, odd, 4);
+  expect_cpu_matches_reference(OpGraph(simple(OpType::pixel_shuffle, PixelShuffleParams{3, false})).graph, {18, 5, 3}, 5);
+  expect_cpu_matches_reference(OpGraph(simple(OpType::pixel_shuffle, PixelShuffleParams{2, true})).graph, {8, 1, 7}, 5);
+  for (InterpMode mode : {InterpMode::nearest, InterpMode::bilinear, InterpMode::bicubic}) {
+    InterpParams p;
+    p.mode = mode;
+    p.scale_h = 4;
+    p.scale_w = 4;
+    expect_cpu_matches_reference(OpGraph(simple(OpType::interp, p)).graph, {3, 7, 13}, 6);
+    p.scale_h = p.scale_w = 0.5f;
+    expect_cpu_matches_reference(OpGraph(simple(OpType::interp, p)).graph, {3, 27, 13}, 7);
+  }
+  PoolingParams gp;
+  gp.kind = PoolKind::average;
+  gp.global = true;
+  expect_cpu_matches_reference(OpGraph(simple(OpType::pooling, gp)).graph, odd, 8);
+  gp.kind = PoolKind::max;
+  expect_cpu_matches_reference(OpGraph(simple(OpType::pooling, gp)).graph, odd, 9);
+  PoolingParams wp;
+  wp.kernel_w = wp.kernel_h = 2;
+  wp.stride_w = wp.stride_h = 2;
+  expect_cpu_matches_reference(OpGraph(simple(OpType::pooling, wp)).graph, odd, 10);
+  CropParams cp;
+  cp.begin[0] = 1;
+  cp.begin[1] = 2;
+  cp.end[2] = -3;
+  expect_cpu_matches_reference(OpGraph(simple(OpType::crop, cp)).graph, odd, 11);
+}
+
+TEST(CpuParity, TwoInputOps) {
+  const Shape odd{4, 11, 9};
+  for (BinaryOpKind k : {BinaryOpKind::add, BinaryOpKind::sub, BinaryOpKind::mul, BinaryOpKind::max,
+                         BinaryOpKind::min, BinaryOpKind::rsub}) {
+    BinaryOpParams p;
+    p.kind = k;
+    expect_cpu_matches_reference(OpGraph(simple(OpType::binary_op, p), 4, 1, 4).graph, odd, 12);
+  }
+  BinaryOpParams scalar{BinaryOpKind::mul, true, 0.7f};
+  expect_cpu_matches_reference(OpGraph(simple(OpType::binary_op, scalar)).graph, odd, 13);
+  expect_cpu_matches_reference(OpGraph(simple(OpType::eltwise, EltwiseParams{EltwiseKind::sum, {0.5f, -2}}), 4, 2, 4).graph, odd, 14);
+  expect_cpu_matches_reference(OpGraph(simple(OpType::eltwise, EltwiseParams{EltwiseKind::prod, {}}), 4, 3, 4).graph, odd, 15);
+  expect_cpu_matches_reference(OpGraph(simple(OpType::eltwise, EltwiseParams{EltwiseKind::max, {}}), 4, 3, 4).graph, odd, 15);
+  for (int axis : {0, 1, 2})
+    expect_cpu_matches_reference(OpGraph(simple(OpType::concat, ConcatParams{axis}), axis == 0 ? 7 : 4, 4, 4).graph, odd, 16);
+  // Per-channel broadcast: x * inner_product(global_pool(x)), the squeeze-excitation pattern.
+  Graph g;
+  g.source = "se";
+  g.input_blob = g.add_blob("in");
+  PoolingParams gp;
+  gp.kind = PoolKind::average;
+  gp.global = true;
+  Node pool = simple(OpType::pooling, gp);
+  pool.inputs = {g.input_blob};
+  pool.outputs = {g.add_blob("pool")};
+  Node fc = simple(OpType::inner_product, InnerProductParams{4, true, {Activation::sigmoid, 0, 0}});
+  fc.weights = {random_tensor({16, 1, 1}, 3), random_tensor({4, 1, 1}, 4)};
+  fc.inputs = pool.outputs;
+  fc.outputs = {g.add_blob("fc")};
+  Node mul = simple(OpType::binary_op, BinaryOpParams{BinaryOpKind::mul, false, 0});
+  mul.inputs = {g.input_blob, fc.outputs[0]};
+  mul.outputs = {g.add_blob("out")};
+  g.output_blob = mul.outputs[0];
+  g.nodes = {pool, fc, mul};
+  g.validate();
+  expect_cpu_matches_reference(g, odd, 17);
+  Node sc = simple(OpType::scale, ScaleParams{false, true});
+  sc.weights = {random_tensor({4, 1, 1}, 5), random_tensor({4, 1, 1}, 6)};
+  expect_cpu_matches_reference(OpGraph(sc).graph, odd, 18);
+}
+
+TEST(CpuParity, ExecutorIsReusableAcrossRuns) {
+  Node n = conv_node(16, 3, 3, 1, 1, 1, true, Activation::prelu, 21);
+  OpGraph g(n);
+  auto cpu = make_cpu_backend(2);
+  auto ref = make_reference_backend();
+  auto exec = cpu->compile(g.graph, {3, 9, 11});
+  for (uint32_t seed = 0; seed < 3; ++seed) {
+    Tensor x = random_tensor({3, 9, 11}, seed);
+    Tensor out(exec->output_shape());
+    exec->run(x.view(), out.view());
+    EXPECT_LE(max_relative_error(out, run_graph(*ref, g.graph, x)), 1e-4);
+  }
+}
+
+}  // namespace
+}  // namespace upres::test

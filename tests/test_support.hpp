@@ -1,0 +1,94 @@
+// Helpers shared by the tests: random tensors, one-op graphs, backend comparisons.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+
+#include "backend/backend.hpp"
+#include "model/graph.hpp"
+#include "upres/error.hpp"
+#include "upres/image.hpp"
+#include "upres/model.hpp"
+
+namespace upres::test {
+
+inline Tensor random_tensor(Shape s, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+  Tensor t(s);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  for (float& v : t.values) v = u(rng);
+  return t;
+}
+
+// A graph whose input feeds `node`; when `second_input` is given, a 1x1 convolution of the input
+// with that many channels and shape is made first and fed as the node's second input.
+struct OpGraph {
+  Graph graph;
+  explicit OpGraph(Node node, int second_channels = 0, uint32_t seed = 7, int input_channels = 0) {
+    graph.source = "test";
+    graph.input_blob = graph.add_blob("in");
+    std::vector<int> inputs{graph.input_blob};
+    if (second_channels > 0) {
+      Node conv;
+      conv.type = OpType::convolution;
+      conv.name = "side";
+      ConvParams p;
+      p.out_channels = second_channels;
+      conv.params = p;
+      conv.weights.push_back(random_tensor({second_channels * input_channels, 1, 1}, seed));
+      conv.inputs = {graph.input_blob};
+      conv.outputs = {graph.add_blob("side")};
+      inputs.push_back(conv.outputs[0]);
+      graph.nodes.push_back(conv);
+    }
+    node.inputs = inputs;
+    node.outputs = {graph.add_blob("out")};
+    graph.output_blob = node.outputs[0];
+    graph.nodes.push_back(std::move(node));
+    graph.validate();
+  }
+};
+
+inline Tensor run_graph(Backend& backend, const Graph& g, const Tensor& input) {
+  auto exec = backend.compile(g, input.shape);
+  Tensor out(exec->output_shape());
+  exec->run(input.view(), out.view());
+  return out;
+}
+
+// Largest |a - b| relative to max(1, |b|).
+inline double max_relative_error(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape, b.shape);
+  double worst = 0;
+  for (size_t i = 0; i < a.values.size() && i < b.values.size(); ++i)
+    worst = std::max(worst, std::fabs(double(a.values[i]) - b.values[i]) / std::max(1.0, std::fabs(double(b.values[i]))));
+  return worst;
+}
+
+// PSNR in dB of two images after rounding to 8 bits (the quality users see).
+inline double psnr_8bit(const Image& a, const Image& b) {
+  EXPECT_EQ(a.width, b.width);
+  EXPECT_EQ(a.height, b.height);
+  double se = 0;
+  for (size_t i = 0; i < a.data.size(); ++i) {
+    double d = std::round(std::clamp(a.data[i], 0.f, 1.f) * 255) - std::round(std::clamp(b.data[i], 0.f, 1.f) * 255);
+    se += d * d;
+  }
+  double mse = se / double(a.data.size());
+  return mse == 0 ? 99.0 : 10 * std::log10(255.0 * 255.0 / mse);
+}
+
+// Skips the current test unless the zoo model is installed (`make models` installs them).
+#define UPRES_REQUIRE_MODEL(name)                                                                   \
+  do {                                                                                            \
+    const ModelInfo* info_ = find_model_info(name);                                               \
+    ASSERT_NE(info_, nullptr) << name;                                                            \
+    if (!model_installed(*info_)) GTEST_SKIP() << name << " is not installed; run `make models`"; \
+  } while (0)
+
+inline std::string shared_media_dir() { return std::string(UPRES_SOURCE_DIR) + "/../shared/media"; }
+
+}  // namespace upres::test

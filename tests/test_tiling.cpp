@@ -1,0 +1,127 @@
+// Tiled execution equals full-frame execution, at odd frame sizes, with windows that hit every
+// frame edge; scale requests other than the model's own; output caps.
+#include "test_support.hpp"
+#include "upres/upscaler.hpp"
+
+namespace upres::test {
+namespace {
+
+double max_abs_diff(const Image& a, const Image& b) {
+  double worst = 0;
+  for (size_t i = 0; i < a.data.size(); ++i) worst = std::max(worst, double(std::fabs(a.data[i] - b.data[i])));
+  return worst;
+}
+
+struct TileCase {
+  const char* model;
+  int width, height, tile;
+};
+
+class Tiling : public ::testing::TestWithParam<TileCase> {};
+
+TEST_P(Tiling, TiledEqualsFullFrame) {
+  const TileCase& c = GetParam();
+  UPRES_REQUIRE_MODEL(c.model);
+  auto model = Model::load(c.model);
+  Image input = make_test_pattern(c.width, c.height, 9);
+  Upscaler full(model, UpscaleOptions{});
+  UpscaleOptions tiled_options;
+  tiled_options.tile = c.tile;
+  Upscaler tiled(model, tiled_options);
+  Image a = full.upscale(input);
+  Image b = tiled.upscale(input);
+  EXPECT_EQ(full.last_stats().tiles, 1);
+  EXPECT_GT(tiled.last_stats().tiles, 3);
+  ASSERT_EQ(a.width, b.width);
+  ASSERT_EQ(a.height, b.height);
+  if (model->geometry().has_global_pooling) {
+    // Squeeze-excitation averages over each tile instead of the frame: close, not equal.
+    EXPECT_GE(psnr_8bit(a, b), 35.0) << c.model;
+  } else {
+    EXPECT_LE(max_abs_diff(a, b), 2e-4) << c.model;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, Tiling,
+                         ::testing::Values(TileCase{"realesr-animevideov3-x2", 197, 161, 32},
+                                           TileCase{"realesr-animevideov3-x4", 145, 183, 20},
+                                           TileCase{"realesr-general-x4v3", 171, 153, 24},
+                                           TileCase{"waifu2x-upconv7-x2", 67, 45, 16},
+                                           TileCase{"realcugan-up2x-no-denoise", 91, 63, 32},
+                                           TileCase{"realcugan-up3x-no-denoise", 75, 51, 24},
+                                           TileCase{"waifu2x-cunet-x2", 81, 57, 32}),
+                         [](const auto& info) {
+                           std::string n = info.param.model;
+                           for (char& c : n)
+                             if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return n;
+                         });
+
+TEST(Tiling, AutomaticTilesFollowTheMemoryBudget) {
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");
+  auto model = Model::load("realesr-animevideov3-x2");
+  UpscaleOptions o;
+  o.max_memory = 8 << 20;  // 8 MiB of activations: a 200x150 frame does not fit
+  Upscaler small(model, o);
+  Upscaler full(model, UpscaleOptions{});
+  Image input = make_test_pattern(200, 150, 4);
+  Image a = small.upscale(input);
+  EXPECT_GT(small.last_stats().tiles, 1);
+  EXPECT_LE(max_abs_diff(a, full.upscale(input)), 2e-4);
+}
+
+TEST(Scaling, RequestedScaleResamplesTheModelOutput) {
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x4");
+  auto model = Model::load("realesr-animevideov3-x4");
+  UpscaleOptions o;
+  o.scale = 2;
+  Upscaler up(model, o);
+  Image input = make_test_pattern(33, 21, 2);
+  Image out = up.upscale(input);
+  EXPECT_EQ(out.width, 66);
+  EXPECT_EQ(out.height, 42);
+  EXPECT_GE(psnr_8bit(out, resize_image(input, 66, 42)), 22.0);
+}
+
+TEST(Scaling, AlphaIsUpscaledAndKept) {
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");
+  Image input = make_test_pattern(20, 10, 2);
+  Image rgba(20, 10, 4);
+  std::copy(input.data.begin(), input.data.end(), rgba.data.begin());
+  for (int y = 0; y < 10; ++y)
+    for (int x = 0; x < 20; ++x) rgba.at(3, y, x) = x < 10 ? 1.f : 0.f;
+  Upscaler up(Model::load("realesr-animevideov3-x2"), UpscaleOptions{});
+  Image out = up.upscale(rgba);
+  ASSERT_EQ(out.channels, 4);
+  EXPECT_NEAR(out.at(3, 5, 2), 1.f, 1e-3);
+  EXPECT_NEAR(out.at(3, 5, 37), 0.f, 1e-3);
+}
+
+TEST(Limits, OutputOverTheCapIsRefusedBeforeWork) {
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x4");
+  UpscaleOptions o;
+  o.max_output_side = 100;
+  Upscaler up(Model::load("realesr-animevideov3-x4"), o);
+  try {
+    up.upscale(make_test_pattern(30, 20));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::limit_exceeded);
+    EXPECT_NE(std::string(e.what()).find("120x80"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Limits, BadOptionsAreRejected) {
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");
+  auto model = Model::load("realesr-animevideov3-x2");
+  UpscaleOptions o;
+  o.tile = 3;
+  EXPECT_THROW(Upscaler(model, o), Error);
+  o.tile = 0;
+  o.scale = 40;
+  EXPECT_THROW(Upscaler(model, o), Error);
+  EXPECT_THROW(backend_from_name("gpu9000"), Error);
+}
+
+}  // namespace
+}  // namespace upres::test
