@@ -1,0 +1,74 @@
+// Times one model on one frame: ms per frame (median of N runs after a warm-up), full frame.
+//   upres_bench MODEL [--width 640] [--height 360] [--runs 3] [--threads 2] [--backend cpu]
+//               [--input frame.f32] [--dump out.f32]
+// --input reads a planar float32 RGB frame of width x height (so a peer can run the same
+// pixels); --dump writes the upscaled frame the same way, for parity checks.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "upres/error.hpp"
+#include "upres/upscaler.hpp"
+
+using namespace upres;
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: upres_bench MODEL [--width W] [--height H] [--runs N] [--threads T] "
+                         "[--backend cpu|reference] [--input f32] [--dump f32]\n");
+    return 2;
+  }
+  std::string model_name = argv[1], input_path, dump_path, backend = "cpu";
+  int width = 640, height = 360, runs = 3, threads = 2;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--width") width = std::stoi(value);
+    else if (flag == "--height") height = std::stoi(value);
+    else if (flag == "--runs") runs = std::stoi(value);
+    else if (flag == "--threads") threads = std::stoi(value);
+    else if (flag == "--backend") backend = value;
+    else if (flag == "--input") input_path = value;
+    else if (flag == "--dump") dump_path = value;
+    else {
+      std::fprintf(stderr, "unknown option %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  try {
+    Image frame = make_test_pattern(width, height, 1);
+    if (!input_path.empty()) {
+      std::ifstream f(input_path, std::ios::binary);
+      f.read(reinterpret_cast<char*>(frame.data.data()), std::streamsize(frame.data.size() * sizeof(float)));
+      if (!f) throw Error(ErrorCode::invalid_argument, input_path + ": not a planar float32 frame of that size");
+    }
+    auto model = Model::load(model_name);
+    UpscaleOptions o;
+    o.backend = backend_from_name(backend);
+    o.threads = threads;
+    o.max_memory = int64_t(16) << 30;  // full frame
+    Upscaler up(model, o);
+    Image out = up.upscale(frame);  // warm-up: compiles primitives, reorders weights
+    std::vector<double> ms;
+    for (int r = 0; r < runs; ++r) {
+      out = up.upscale(frame);
+      ms.push_back(up.last_stats().seconds * 1000);
+    }
+    std::sort(ms.begin(), ms.end());
+    std::printf("%s %dx%d backend=%s threads=%d runs=%d median_ms=%.1f min_ms=%.1f macs_per_px=%.0f\n",
+                model_name.c_str(), width, height, backend.c_str(), threads, runs, ms[ms.size() / 2], ms[0],
+                model->macs_per_input_pixel());
+    if (!dump_path.empty()) {
+      std::ofstream f(dump_path, std::ios::binary);
+      f.write(reinterpret_cast<const char*>(out.data.data()), std::streamsize(out.data.size() * sizeof(float)));
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "upres_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# ms per 640x360 frame for each model architecture in the zoo on the cpu backend, beside the sum
+# of its oneDNN convolution times (the rest is graph overhead) and beside PyTorch CPU running the
+# same network on the same frame in the same run (bench/torch_ncnn.py, which also reports the
+# PSNR between the two outputs). Variants of one architecture (denoise levels) cost the same.
+# Usage: scripts/bench.sh [BUILD] [MODEL...]      env: THREADS (2), RUNS (3), WIDTH, HEIGHT
+set -euo pipefail
+build=${1:-build}
+shift || true
+threads=${THREADS:-2}
+runs=${RUNS:-3}
+width=${WIDTH:-640}
+height=${HEIGHT:-360}
+models=("$@")
+if [ ${#models[@]} -eq 0 ]; then
+  models=(realesr-animevideov3-x2 realesr-animevideov3-x4 realesr-general-x4v3 waifu2x-upconv7-x2
+          waifu2x-cunet-x2 realcugan-up2x-no-denoise realcugan-up3x-no-denoise realcugan-up4x-no-denoise
+          realesrgan-x4plus-anime realesrgan-x4plus)
+fi
+cache=${UPRES_MODEL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/upres/models}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+/usr/bin/python3 -c "import numpy as np; np.random.default_rng(1).random((3, $height, $width), np.float32).tofile('$work/in.f32')"
+
+printf '| model | upres cpu ms/frame | oneDNN conv ms | graph overhead | PyTorch ms/frame | PyTorch / upres | PSNR upres vs PyTorch |\n'
+printf '|---|---|---|---|---|---|---|\n'
+for m in "${models[@]}"; do
+  line=$("$build/bench/upres_bench" "$m" --width "$width" --height "$height" --runs "$runs" --threads "$threads" \
+         --input "$work/in.f32" --dump "$work/out.f32")
+  ms=$(sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' <<<"$line")
+  # One more run with oneDNN's verbose log: the convolutions' own execution times.
+  conv=$(OMP_NUM_THREADS=$threads ONEDNN_VERBOSE=1 "$build/bench/upres_bench" "$m" --width "$width" --height "$height" \
+         --runs 1 --threads "$threads" --input "$work/in.f32" \
+         | awk -F, '/^onednn_verbose,exec,cpu,(convolution|deconvolution)/ {n++; t[n]=$NF} END {
+             # the first half of the lines are the warm-up run
+             s=0; for (i=n/2+1; i<=n; i++) s+=t[i]; printf "%.1f", s }')
+  param=$(node -e "const m=require('./models/manifest.json').models.find(x=>x.name==='$m'); console.log(m.package+'/'+m.param)")
+  adds=$(node -e "const m=require('./models/manifest.json').models.find(x=>x.name==='$m'); console.log(m.output_adds_input?'--adds-input':'')")
+  torch=$(/usr/bin/python3 bench/torch_ncnn.py "$cache/$param" --width "$width" --height "$height" --threads "$threads" \
+          --runs "$runs" --input "$work/in.f32" --compare "$work/out.f32" $adds)
+  tms=$(sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' <<<"$torch")
+  psnr=$(sed -n 's/.*psnr_vs_upres_db=\([0-9.]*\).*/\1/p' <<<"$torch")
+  awk -v m="$m" -v ms="$ms" -v conv="$conv" -v tms="$tms" -v psnr="$psnr" 'BEGIN {
+    printf "| %s | %.0f | %.0f | %.0f%% | %.0f | %.2fx | %s dB |\n", m, ms, conv, 100 * (ms - conv) / ms, tms, tms / ms, psnr }'
+done
