@@ -19,21 +19,29 @@ using namespace upres;
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: upres_bench MODEL [--width W] [--height H] [--runs N] [--threads T] "
-                         "[--backend cpu|reference] [--input f32] [--dump f32]\n");
+    std::fprintf(stderr,
+                 "usage: upres_bench MODEL [--width W] [--height H] [--runs N] [--threads T] "
+                 "[--backend cpu|reference] [--input f32] [--dump f32]\n");
     return 2;
   }
   std::string model_name = argv[1], input_path, dump_path, backend = "cpu";
   int width = 640, height = 360, runs = 3, threads = 2;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--width") width = std::stoi(value);
-    else if (flag == "--height") height = std::stoi(value);
-    else if (flag == "--runs") runs = std::stoi(value);
-    else if (flag == "--threads") threads = std::stoi(value);
-    else if (flag == "--backend") backend = value;
-    else if (flag == "--input") input_path = value;
-    else if (flag == "--dump") dump_path = value;
+    if (flag == "--width")
+      width = std::stoi(value);
+    else if (flag == "--height")
+      height = std::stoi(value);
+    else if (flag == "--runs")
+      runs = std::stoi(value);
+    else if (flag == "--threads")
+      threads = std::stoi(value);
+    else if (flag == "--backend")
+      backend = value;
+    else if (flag == "--input")
+      input_path = value;
+    else if (flag == "--dump")
+      dump_path = value;
     else {
       std::fprintf(stderr, "unknown option %s\n", flag.c_str());
       return 2;
@@ -44,7 +52,8 @@ int main(int argc, char** argv) {
     if (!input_path.empty()) {
       std::ifstream f(input_path, std::ios::binary);
       f.read(reinterpret_cast<char*>(frame.data.data()), std::streamsize(frame.data.size() * sizeof(float)));
-      if (!f) throw Error(ErrorCode::invalid_argument, input_path + ": not a planar float32 frame of that size");
+      if (!f)
+        throw Error(ErrorCode::invalid_argument, input_path + ": not a planar float32 frame of that size");
     }
     auto model = Model::load(model_name);
     UpscaleOptions o;
@@ -59,12 +68,14 @@ int main(int argc, char** argv) {
       ms.push_back(up.last_stats().seconds * 1000);
     }
     std::sort(ms.begin(), ms.end());
-    std::printf("%s %dx%d backend=%s threads=%d runs=%d median_ms=%.1f min_ms=%.1f macs_per_px=%.0f\n",
+    std::printf("%s %dx%d backend=%s threads=%d runs=%d median_ms=%.1f min_ms=%.1f macs_per_px=%.0f border=%d align=%d,%d\n",
                 model_name.c_str(), width, height, backend.c_str(), threads, runs, ms[ms.size() / 2], ms[0],
-                model->macs_per_input_pixel());
+                model->macs_per_input_pixel(), model->geometry().border, model->geometry().alignment,
+                model->geometry().alignment_remainder);
     if (!dump_path.empty()) {
       std::ofstream f(dump_path, std::ios::binary);
-      f.write(reinterpret_cast<const char*>(out.data.data()), std::streamsize(out.data.size() * sizeof(float)));
+      f.write(reinterpret_cast<const char*>(out.data.data()),
+              std::streamsize(out.data.size() * sizeof(float)));
     }
   } catch (const Error& e) {
     std::fprintf(stderr, "upres_bench: %s\n", e.what());

@@ -35,9 +35,12 @@ for m in "${models[@]}"; do
              # the first half of the lines are the warm-up run
              s=0; for (i=n/2+1; i<=n; i++) s+=t[i]; printf "%.1f", s }')
   param=$(node -e "const m=require('./models/manifest.json').models.find(x=>x.name==='$m'); console.log(m.package+'/'+m.param)")
-  adds=$(node -e "const m=require('./models/manifest.json').models.find(x=>x.name==='$m'); console.log(m.output_adds_input?'--adds-input':'')")
+  adds=$(node -e "const m=require('./models/manifest.json').models.find(x=>x.name==='$m');
+    console.log((m.output_adds_input ? '--adds-input ' : '') + (m.border === 'zero' ? '' : '--border-mode ' + m.border))")
+  border=$(sed -n 's/.*border=\([0-9]*\).*/\1/p' <<<"$line")
+  align=$(sed -n 's/.*align=\([0-9,]*\).*/\1/p' <<<"$line")
   torch=$(/usr/bin/python3 bench/torch_ncnn.py "$cache/$param" --width "$width" --height "$height" --threads "$threads" \
-          --runs "$runs" --input "$work/in.f32" --compare "$work/out.f32" $adds)
+          --runs "$runs" --input "$work/in.f32" --compare "$work/out.f32" --border "$border" --align "$align" $adds)
   tms=$(sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' <<<"$torch")
   psnr=$(sed -n 's/.*psnr_vs_upres_db=\([0-9.]*\).*/\1/p' <<<"$torch")
   awk -v m="$m" -v ms="$ms" -v conv="$conv" -v tms="$tms" -v psnr="$psnr" 'BEGIN {

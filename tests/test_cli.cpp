@@ -80,7 +80,11 @@ TEST_F(Cli, UserErrorsAreClearAndLeaveNothingBehind) {
       {"image " + input + " -o " + out + " -s 99", "-s"},
       {"image " + (dir / "garbage.png").string() + " -o " + out, "not a PNG"},
   };
-  { std::FILE* f = std::fopen((dir / "garbage.png").c_str(), "w"); std::fputs("not an image", f); std::fclose(f); }
+  {
+    std::FILE* f = std::fopen((dir / "garbage.png").c_str(), "w");
+    std::fputs("not an image", f);
+    std::fclose(f);
+  }
   for (const Case& c : cases) {
     Result r = run_cli(c.args);
     EXPECT_NE(r.exit_code, 0) << c.args;
@@ -122,7 +126,8 @@ TEST_F(Cli, VerifyCatchesACorruptModel) {
   fs::copy_file(model_files(*info).param_path, param);
   fs::copy_file(model_files(*info).bin_path, bin);
   fs::resize_file(bin, fs::file_size(bin) / 2);
-  std::string cmd = "env UPRES_MODEL_DIR=" + cache.string() + " " + std::string(UPRES_CLI_PATH) + " models verify waifu2x-upconv7-x2 2>&1";
+  std::string cmd = "env UPRES_MODEL_DIR=" + cache.string() + " " + std::string(UPRES_CLI_PATH) +
+                    " models verify waifu2x-upconv7-x2 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf;
@@ -130,8 +135,8 @@ TEST_F(Cli, VerifyCatchesACorruptModel) {
   int status = pclose(pipe);
   EXPECT_NE(WEXITSTATUS(status), 0);
   EXPECT_NE(out.find("checksum mismatch"), std::string::npos) << out;
-  std::string load = "env UPRES_MODEL_DIR=" + cache.string() + " " + std::string(UPRES_CLI_PATH) + " image " + input +
-                     " -o " + (dir / "o.png").string() + " -m waifu2x-upconv7-x2 2>&1";
+  std::string load = "env UPRES_MODEL_DIR=" + cache.string() + " " + std::string(UPRES_CLI_PATH) + " image " +
+                     input + " -o " + (dir / "o.png").string() + " -m waifu2x-upconv7-x2 2>&1";
   pipe = popen(load.c_str(), "r");
   out.clear();
   while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);

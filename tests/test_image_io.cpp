@@ -37,7 +37,8 @@ TEST(ImageIo, Png16BitRoundTripIsExact) {
   Image back = decode_image(encode_image(img, ImageFormat::png), "x");
   EXPECT_EQ(back.bit_depth, 16);
   ASSERT_EQ(back.data.size(), img.data.size());
-  for (size_t i = 0; i < img.data.size(); ++i) EXPECT_EQ(std::lround(back.data[i] * 65535), std::lround(img.data[i] * 65535));
+  for (size_t i = 0; i < img.data.size(); ++i)
+    EXPECT_EQ(std::lround(back.data[i] * 65535), std::lround(img.data[i] * 65535));
 }
 
 TEST(ImageIo, Png8BitWithAlphaRoundTrip) {
@@ -70,11 +71,32 @@ TEST(ImageIo, JpegRoundTripIsClose) {
 
 // Inserts an EXIF APP1 segment with the given orientation after the JPEG's SOI marker.
 std::vector<uint8_t> with_exif_orientation(std::vector<uint8_t> jpeg, uint16_t orientation) {
-  std::vector<uint8_t> tiff = {'M', 'M', 0, 42, 0, 0, 0, 8,      // big-endian TIFF, IFD0 at 8
-                               0, 1,                             // one entry
-                               0x01, 0x12, 0, 3, 0, 0, 0, 1,     // Orientation, SHORT, count 1
-                               uint8_t(orientation >> 8), uint8_t(orientation), 0, 0,
-                               0, 0, 0, 0};                      // no next IFD
+  std::vector<uint8_t> tiff = {'M',
+                               'M',
+                               0,
+                               42,
+                               0,
+                               0,
+                               0,
+                               8,  // big-endian TIFF, IFD0 at 8
+                               0,
+                               1,  // one entry
+                               0x01,
+                               0x12,
+                               0,
+                               3,
+                               0,
+                               0,
+                               0,
+                               1,  // Orientation, SHORT, count 1
+                               uint8_t(orientation >> 8),
+                               uint8_t(orientation),
+                               0,
+                               0,
+                               0,
+                               0,
+                               0,
+                               0};  // no next IFD
   std::vector<uint8_t> app1 = {0xff, 0xe1, 0, 0, 'E', 'x', 'i', 'f', 0, 0};
   app1.insert(app1.end(), tiff.begin(), tiff.end());
   size_t len = app1.size() - 2;
@@ -107,7 +129,9 @@ TEST(ImageIo, JpegExifOrientationIsApplied) {
 TEST(ImageIo, BrokenFilesAreInvalidMedia) {
   auto png = encode_image(make_test_pattern(30, 20), ImageFormat::png);
   for (size_t cut : {size_t(8), size_t(40), png.size() / 2, png.size() - 13})
-    EXPECT_EQ(decode_error(std::vector<uint8_t>(png.begin(), png.begin() + long(cut))), ErrorCode::invalid_media) << cut;
+    EXPECT_EQ(decode_error(std::vector<uint8_t>(png.begin(), png.begin() + long(cut))),
+              ErrorCode::invalid_media)
+        << cut;
   auto jpeg = encode_image(make_test_pattern(30, 20), ImageFormat::jpeg);
   EXPECT_EQ(decode_error(std::vector<uint8_t>(jpeg.begin(), jpeg.begin() + 20)), ErrorCode::invalid_media);
   EXPECT_EQ(decode_error({'h', 'e', 'l', 'l', 'o'}), ErrorCode::invalid_media);
@@ -142,7 +166,8 @@ TEST(ImageIo, WritesAreAtomicAndLeaveNoTemporaries) {
 TEST(Resample, ConstantStaysConstantAndSizesAreExact) {
   Image img(13, 7, 3);
   std::fill(img.data.begin(), img.data.end(), 0.4f);
-  for (ResampleFilter f : {ResampleFilter::nearest, ResampleFilter::bilinear, ResampleFilter::bicubic, ResampleFilter::lanczos3}) {
+  for (ResampleFilter f : {ResampleFilter::nearest, ResampleFilter::bilinear, ResampleFilter::bicubic,
+                           ResampleFilter::lanczos3}) {
     for (auto [w, h] : {std::pair{5, 3}, std::pair{39, 22}}) {
       Image out = resize_image(img, w, h, f);
       ASSERT_EQ(out.width, w);

@@ -30,8 +30,11 @@ void put_f32(std::vector<uint8_t>& b, float f) {
 
 std::vector<uint8_t> make_bin() {
   std::vector<uint8_t> b;
-  put_u32(b, 0x01306B47);                         // float16 weights follow
-  for (int i = 0; i < 108; ++i) { b.push_back(0x00); b.push_back(0x2c); }  // 0.0625 in float16
+  put_u32(b, 0x01306B47);  // float16 weights follow
+  for (int i = 0; i < 108; ++i) {
+    b.push_back(0x00);
+    b.push_back(0x2c);
+  }                                               // 0.0625 in float16
   for (int i = 0; i < 4; ++i) put_f32(b, 0.1f);   // bias
   for (int i = 0; i < 4; ++i) put_f32(b, 0.25f);  // PReLU slopes
   put_u32(b, 0);                                  // float32 weights follow
@@ -82,7 +85,8 @@ TEST(NcnnLoader, ExtraBytesMeanMismatchedFiles) {
 TEST(NcnnLoader, BadParamTextNamesLine) {
   EXPECT_NE(load_error("hello\n", {}).find("7767517"), std::string::npos);
   EXPECT_NE(load_error("", {}).find("m.param"), std::string::npos);
-  EXPECT_NE(load_error("7767517\n2 2\nInput in 0 1 data\n", {}).find("ends after 1 of 2 layers"), std::string::npos);
+  EXPECT_NE(load_error("7767517\n2 2\nInput in 0 1 data\n", {}).find("ends after 1 of 2 layers"),
+            std::string::npos);
   EXPECT_NE(load_error("7767517\nx y\n", {}).find("m.param:2"), std::string::npos);
   std::string unknown = "7767517\n2 2\nInput in 0 1 data\nFancyOp f 1 1 data out\n";
   std::string msg = load_error(unknown, {});
@@ -137,8 +141,10 @@ TEST(NcnnLoader, RandomCorruptionNeverCrashes) {
     std::string p = param;
     std::vector<uint8_t> b = bin;
     for (int k = 0; k < 3; ++k) {
-      if (rng() % 2) p[rng() % p.size()] = char(rng() % 128);
-      else b[rng() % b.size()] = uint8_t(rng());
+      if (rng() % 2)
+        p[rng() % p.size()] = char(rng() % 128);
+      else
+        b[rng() % b.size()] = uint8_t(rng());
     }
     try {
       auto g = load_ncnn_from_memory(p, b, "m.param", "m.bin");

@@ -53,7 +53,9 @@ TEST(ReferenceOps, OneByOneIdentityConvolutionCopiesInputPlusBias) {
   Tensor y({3, 5, 7});
   op_def(OpType::convolution).run_reference(n, {x.view()}, {y.view()});
   for (int c = 0; c < 3; ++c)
-    for (int i = 0; i < 35; ++i) EXPECT_FLOAT_EQ(y.values[size_t(c * 35 + i)], x.values[size_t(c * 35 + i)] + n.weights[1].values[size_t(c)]);
+    for (int i = 0; i < 35; ++i)
+      EXPECT_FLOAT_EQ(y.values[size_t(c * 35 + i)],
+                      x.values[size_t(c * 35 + i)] + n.weights[1].values[size_t(c)]);
 }
 
 TEST(ReferenceOps, PaddedThreeByThreeBoxFilterCountsNeighbours) {
@@ -242,8 +244,10 @@ TEST(CpuParity, ElementwiseAndLayoutOps) {
   expect_cpu_matches_reference(OpGraph(simple(OpType::relu, ReluParams{0.2f})).graph, odd, 2);
   expect_cpu_matches_reference(OpGraph(simple(OpType::sigmoid)).graph, odd, 3);
   expect_cpu_matches_reference(OpGraph(simple(OpType::clip, ClipParams{-0.1f, 0.4f})).graph, odd, 4);
-  expect_cpu_matches_reference(OpGraph(simple(OpType::pixel_shuffle, PixelShuffleParams{3, false})).graph, {18, 5, 3}, 5);
-  expect_cpu_matches_reference(OpGraph(simple(OpType::pixel_shuffle, PixelShuffleParams{2, true})).graph, {8, 1, 7}, 5);
+  expect_cpu_matches_reference(OpGraph(simple(OpType::pixel_shuffle, PixelShuffleParams{3, false})).graph,
+                               {18, 5, 3}, 5);
+  expect_cpu_matches_reference(OpGraph(simple(OpType::pixel_shuffle, PixelShuffleParams{2, true})).graph,
+                               {8, 1, 7}, 5);
   for (InterpMode mode : {InterpMode::nearest, InterpMode::bilinear, InterpMode::bicubic}) {
     InterpParams p;
     p.mode = mode;
@@ -280,11 +284,15 @@ TEST(CpuParity, TwoInputOps) {
   }
   BinaryOpParams scalar{BinaryOpKind::mul, true, 0.7f};
   expect_cpu_matches_reference(OpGraph(simple(OpType::binary_op, scalar)).graph, odd, 13);
-  expect_cpu_matches_reference(OpGraph(simple(OpType::eltwise, EltwiseParams{EltwiseKind::sum, {0.5f, -2}}), 4, 2, 4).graph, odd, 14);
-  expect_cpu_matches_reference(OpGraph(simple(OpType::eltwise, EltwiseParams{EltwiseKind::prod, {}}), 4, 3, 4).graph, odd, 15);
-  expect_cpu_matches_reference(OpGraph(simple(OpType::eltwise, EltwiseParams{EltwiseKind::max, {}}), 4, 3, 4).graph, odd, 15);
+  expect_cpu_matches_reference(
+      OpGraph(simple(OpType::eltwise, EltwiseParams{EltwiseKind::sum, {0.5f, -2}}), 4, 2, 4).graph, odd, 14);
+  expect_cpu_matches_reference(
+      OpGraph(simple(OpType::eltwise, EltwiseParams{EltwiseKind::prod, {}}), 4, 3, 4).graph, odd, 15);
+  expect_cpu_matches_reference(
+      OpGraph(simple(OpType::eltwise, EltwiseParams{EltwiseKind::max, {}}), 4, 3, 4).graph, odd, 15);
   for (int axis : {0, 1, 2})
-    expect_cpu_matches_reference(OpGraph(simple(OpType::concat, ConcatParams{axis}), axis == 0 ? 7 : 4, 4, 4).graph, odd, 16);
+    expect_cpu_matches_reference(
+        OpGraph(simple(OpType::concat, ConcatParams{axis}), axis == 0 ? 7 : 4, 4, 4).graph, odd, 16);
   // Per-channel broadcast: x * inner_product(global_pool(x)), the squeeze-excitation pattern.
   Graph g;
   g.source = "se";

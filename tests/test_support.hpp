@@ -64,7 +64,8 @@ inline double max_relative_error(const Tensor& a, const Tensor& b) {
   EXPECT_EQ(a.shape, b.shape);
   double worst = 0;
   for (size_t i = 0; i < a.values.size() && i < b.values.size(); ++i)
-    worst = std::max(worst, std::fabs(double(a.values[i]) - b.values[i]) / std::max(1.0, std::fabs(double(b.values[i]))));
+    worst = std::max(
+        worst, std::fabs(double(a.values[i]) - b.values[i]) / std::max(1.0, std::fabs(double(b.values[i]))));
   return worst;
 }
 
@@ -74,7 +75,8 @@ inline double psnr_8bit(const Image& a, const Image& b) {
   EXPECT_EQ(a.height, b.height);
   double se = 0;
   for (size_t i = 0; i < a.data.size(); ++i) {
-    double d = std::round(std::clamp(a.data[i], 0.f, 1.f) * 255) - std::round(std::clamp(b.data[i], 0.f, 1.f) * 255);
+    double d =
+        std::round(std::clamp(a.data[i], 0.f, 1.f) * 255) - std::round(std::clamp(b.data[i], 0.f, 1.f) * 255);
     se += d * d;
   }
   double mse = se / double(a.data.size());
@@ -82,13 +84,15 @@ inline double psnr_8bit(const Image& a, const Image& b) {
 }
 
 // Skips the current test unless the zoo model is installed (`make models` installs them).
-#define UPRES_REQUIRE_MODEL(name)                                                                   \
+#define UPRES_REQUIRE_MODEL(name)                                                                 \
   do {                                                                                            \
     const ModelInfo* info_ = find_model_info(name);                                               \
     ASSERT_NE(info_, nullptr) << name;                                                            \
     if (!model_installed(*info_)) GTEST_SKIP() << name << " is not installed; run `make models`"; \
   } while (0)
 
-inline std::string shared_media_dir() { return std::string(UPRES_SOURCE_DIR) + "/../shared/media"; }
+inline std::string shared_media_dir() {
+  return std::string(UPRES_SOURCE_DIR) + "/../shared/media";
+}
 
 }  // namespace upres::test

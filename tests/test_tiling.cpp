@@ -8,7 +8,8 @@ namespace {
 
 double max_abs_diff(const Image& a, const Image& b) {
   double worst = 0;
-  for (size_t i = 0; i < a.data.size(); ++i) worst = std::max(worst, double(std::fabs(a.data[i] - b.data[i])));
+  for (size_t i = 0; i < a.data.size(); ++i)
+    worst = std::max(worst, double(std::fabs(a.data[i] - b.data[i])));
   return worst;
 }
 

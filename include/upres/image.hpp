@@ -13,8 +13,8 @@ namespace upres {
 struct Image {
   int width = 0;
   int height = 0;
-  int channels = 0;    // 1 (grey), 3 (RGB) or 4 (RGBA)
-  int bit_depth = 8;   // the precision of the source, kept when the image is written back
+  int channels = 0;   // 1 (grey), 3 (RGB) or 4 (RGBA)
+  int bit_depth = 8;  // the precision of the source, kept when the image is written back
   std::vector<float> data;
 
   Image() = default;
@@ -42,8 +42,8 @@ Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name_fo
                    int64_t max_pixels = int64_t(1) << 28);
 
 struct ImageWriteOptions {
-  int jpeg_quality = 92;    // 1..100
-  int webp_quality = 90;    // 1..100; 100 with webp_lossless
+  int jpeg_quality = 92;  // 1..100
+  int webp_quality = 90;  // 1..100; 100 with webp_lossless
   bool webp_lossless = false;
 };
 

@@ -16,13 +16,13 @@ enum class BorderMode { zero, replicate, reflect };
 
 // One entry of the model zoo (models/manifest.json, compiled into the library).
 struct ModelInfo {
-  std::string name;           // the name users type: realesr-animevideov3-x4
-  std::string family;         // realesrgan, realcugan, waifu2x, upres
-  int scale = 1;              // native scale factor
+  std::string name;    // the name users type: realesr-animevideov3-x4
+  std::string family;  // realesrgan, realcugan, waifu2x, upres
+  int scale = 1;       // native scale factor
   std::string description;
-  std::string license;        // license of the weights
-  std::string package;        // npm package@version it comes from, or "repo" for ours
-  std::string param_file;     // path inside the package tarball, or inside the repo
+  std::string license;     // license of the weights
+  std::string package;     // npm package@version it comes from, or "repo" for ours
+  std::string param_file;  // path inside the package tarball, or inside the repo
   std::string bin_file;
   std::string param_sha256;
   std::string bin_sha256;
@@ -58,11 +58,11 @@ class Graph;  // the IR; see src/model/graph.hpp
 
 // Model size facts derived from the graph itself by shape inference.
 struct ModelGeometry {
-  int scale = 1;        // output pixels per input pixel
-  int border = 0;       // input pixels a side the network eats (no-padding convolutions)
-  int alignment = 1;    // padded input sides must be alignment * k + alignment_remainder
+  int scale = 1;      // output pixels per input pixel
+  int border = 0;     // input pixels a side the network eats (no-padding convolutions)
+  int alignment = 1;  // padded input sides must be alignment * k + alignment_remainder
   int alignment_remainder = 0;
-  int receptive_radius = 0;  // input pixels a side that influence one output pixel
+  int receptive_radius = 0;         // input pixels a side that influence one output pixel
   bool has_global_pooling = false;  // some op averages over the whole frame (Real-CUGAN SE)
 };
 
@@ -72,10 +72,9 @@ class Model {
   // it). Throws Error(not_found) with the fetch command when a zoo model is not installed,
   // Error(invalid_model) naming the file and line for malformed files.
   static std::shared_ptr<const Model> load(const std::string& name_or_param_path);
-  static std::shared_ptr<const Model> load_files(const std::string& param_path,
-                                                 const std::string& bin_path,
-                                                 const std::string& display_name,
-                                                 BorderMode border, bool output_adds_input = false);
+  static std::shared_ptr<const Model> load_files(const std::string& param_path, const std::string& bin_path,
+                                                 const std::string& display_name, BorderMode border,
+                                                 bool output_adds_input = false);
 
   ~Model();
   const std::string& name() const { return name_; }

@@ -25,22 +25,22 @@ const char* backend_name(BackendKind kind);
 
 struct UpscaleOptions {
   BackendKind backend = BackendKind::cpu;
-  int threads = 0;                 // 0: all cores
+  int threads = 0;  // 0: all cores
   // Tile side in input pixels. 0: automatic from max_memory (full frame when it fits).
   int tile = 0;
   // Extra input pixels a side around each tile. -1: the model's receptive radius, capped so
   // that deep networks (RRDB) stay affordable.
   int tile_overlap = -1;
-  int64_t max_memory = int64_t(2) << 30;  // bytes of activations the backend may hold at once
-  int scale = 0;                   // requested output scale; 0: the model's native scale
+  int64_t max_memory = int64_t(2) << 30;               // bytes of activations the backend may hold at once
+  int scale = 0;                                       // requested output scale; 0: the model's native scale
   ResampleFilter resample = ResampleFilter::lanczos3;  // used when scale != native
-  int max_output_side = 16384;     // refuse outputs wider or taller than this before any work
+  int max_output_side = 16384;  // refuse outputs wider or taller than this before any work
 };
 
 struct UpscaleStats {
-  int tiles = 0;             // 1 for full-frame execution
+  int tiles = 0;  // 1 for full-frame execution
   int tile_size = 0;
-  double seconds = 0;        // wall time of the last upscale()
+  double seconds = 0;  // wall time of the last upscale()
 };
 
 class Upscaler {

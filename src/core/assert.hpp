@@ -4,10 +4,10 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define UPRES_ASSERT(cond)                                                             \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
+#define UPRES_ASSERT(cond)                                                                    \
+  do {                                                                                        \
+    if (!(cond)) {                                                                            \
       std::fprintf(stderr, "upres: internal error: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                                    \
-    }                                                                                  \
+      std::abort();                                                                           \
+    }                                                                                         \
   } while (0)

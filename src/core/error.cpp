@@ -21,6 +21,8 @@ const char* error_code_name(ErrorCode code) {
   return "error";
 }
 
-std::string Shape::str() const { return fmt::format("{}x{}x{}", c, h, w); }
+std::string Shape::str() const {
+  return fmt::format("{}x{}x{}", c, h, w);
+}
 
 }  // namespace upres

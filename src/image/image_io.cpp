@@ -40,7 +40,9 @@ void check_pixels(const std::string& name, int64_t w, int64_t h, int64_t max_pix
                             w * h / 1e6, max_pixels / 1e6));
 }
 
-float to_unit(unsigned v, unsigned max) { return float(v) / float(max); }
+float to_unit(unsigned v, unsigned max) {
+  return float(v) / float(max);
+}
 unsigned from_unit(float v, unsigned max) {
   return unsigned(std::lround(std::clamp(v, 0.f, 1.f) * float(max)));
 }
@@ -50,7 +52,8 @@ Image from_interleaved8(const uint8_t* px, int w, int h, int channels) {
   Image img(w, h, channels, 8);
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
-      for (int c = 0; c < channels; ++c) img.at(c, y, x) = to_unit(px[(size_t(y) * w + x) * channels + c], 255);
+      for (int c = 0; c < channels; ++c)
+        img.at(c, y, x) = to_unit(px[(size_t(y) * w + x) * channels + c], 255);
   return img;
 }
 
@@ -170,7 +173,8 @@ std::vector<uint8_t> encode_png(const Image& img) {
     throw Error(ErrorCode::io_failure, "PNG encoding failed");
   }
   png_set_write_fn(png, &out, png_write_bytes, png_flush);
-  const int color = channels == 4 ? PNG_COLOR_TYPE_RGBA : (channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB);
+  const int color =
+      channels == 4 ? PNG_COLOR_TYPE_RGBA : (channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB);
   png_set_IHDR(png, info, png_uint_32(img.width), png_uint_32(img.height), deep ? 16 : 8, color,
                PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_set_compression_level(png, 6);
@@ -198,7 +202,8 @@ void jpeg_fail(j_common_ptr cinfo) {
 
 int exif_orientation(jpeg_decompress_struct& cinfo) {
   for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next) {
-    if (m->marker != JPEG_APP0 + 1 || m->data_length < 6 || std::memcmp(m->data, "Exif\0\0", 6) != 0) continue;
+    if (m->marker != JPEG_APP0 + 1 || m->data_length < 6 || std::memcmp(m->data, "Exif\0\0", 6) != 0)
+      continue;
     ExifData* ed = exif_data_new_from_data(m->data, m->data_length);
     if (!ed) continue;
     int orientation = 1;
@@ -222,12 +227,27 @@ Image apply_orientation(const Image& in, int orientation) {
         int sx = x, sy = y;
         switch (orientation) {
           case 2: sx = W - 1 - x; break;
-          case 3: sx = W - 1 - x; sy = H - 1 - y; break;
+          case 3:
+            sx = W - 1 - x;
+            sy = H - 1 - y;
+            break;
           case 4: sy = H - 1 - y; break;
-          case 5: sx = y; sy = x; break;
-          case 6: sx = y; sy = H - 1 - x; break;
-          case 7: sx = W - 1 - y; sy = H - 1 - x; break;
-          case 8: sx = W - 1 - y; sy = x; break;
+          case 5:
+            sx = y;
+            sy = x;
+            break;
+          case 6:
+            sx = y;
+            sy = H - 1 - x;
+            break;
+          case 7:
+            sx = W - 1 - y;
+            sy = H - 1 - x;
+            break;
+          case 8:
+            sx = W - 1 - y;
+            sy = x;
+            break;
         }
         out.at(c, y, x) = in.at(c, sy, sx);
       }
@@ -322,13 +342,16 @@ Image decode_webp(const std::vector<uint8_t>& bytes, const std::string& name, in
 
 std::vector<uint8_t> encode_webp(const Image& img, const ImageWriteOptions& o) {
   if (img.width > WEBP_MAX_DIMENSION || img.height > WEBP_MAX_DIMENSION)
-    throw Error(ErrorCode::unsupported, fmt::format("WebP cannot hold a {}x{} image (the limit is {} a side); "
-                                                    "write PNG instead", img.width, img.height, WEBP_MAX_DIMENSION));
+    throw Error(ErrorCode::unsupported,
+                fmt::format("WebP cannot hold a {}x{} image (the limit is {} a side); "
+                            "write PNG instead",
+                            img.width, img.height, WEBP_MAX_DIMENSION));
   const int channels = img.channels == 4 ? 4 : 3;
   std::vector<uint8_t> px = to_interleaved8(img, channels);
   WebPConfig config;
   WebPPicture picture;
-  if (!WebPConfigInit(&config) || !WebPPictureInit(&picture)) throw Error(ErrorCode::unsupported, "libwebp version mismatch");
+  if (!WebPConfigInit(&config) || !WebPPictureInit(&picture))
+    throw Error(ErrorCode::unsupported, "libwebp version mismatch");
   config.lossless = o.webp_lossless ? 1 : 0;
   config.quality = float(std::clamp(o.webp_quality, 1, 100));
   config.exact = 1;  // keep colour under fully transparent pixels: the alpha is the user's
@@ -346,7 +369,9 @@ std::vector<uint8_t> encode_webp(const Image& img, const ImageWriteOptions& o) {
   WebPPictureFree(&picture);
   std::vector<uint8_t> bytes(writer.mem, writer.mem + writer.size);
   WebPMemoryWriterClear(&writer);
-  if (!ok) throw Error(ErrorCode::io_failure, fmt::format("WebP encoding failed (error {})", int(picture.error_code)));
+  if (!ok)
+    throw Error(ErrorCode::io_failure,
+                fmt::format("WebP encoding failed (error {})", int(picture.error_code)));
   return bytes;
 }
 
@@ -369,9 +394,12 @@ ImageFormat image_format_from_path(const std::string& path) {
 
 Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name, int64_t max_pixels) {
   static const uint8_t png_sig[] = {0x89, 'P', 'N', 'G'};
-  if (bytes.size() >= 8 && std::memcmp(bytes.data(), png_sig, 4) == 0) return decode_png(bytes, name, max_pixels);
-  if (bytes.size() >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff) return decode_jpeg(bytes, name, max_pixels);
-  if (bytes.size() >= 12 && std::memcmp(bytes.data(), "RIFF", 4) == 0 && std::memcmp(bytes.data() + 8, "WEBP", 4) == 0)
+  if (bytes.size() >= 8 && std::memcmp(bytes.data(), png_sig, 4) == 0)
+    return decode_png(bytes, name, max_pixels);
+  if (bytes.size() >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff)
+    return decode_jpeg(bytes, name, max_pixels);
+  if (bytes.size() >= 12 && std::memcmp(bytes.data(), "RIFF", 4) == 0 &&
+      std::memcmp(bytes.data() + 8, "WEBP", 4) == 0)
     return decode_webp(bytes, name, max_pixels);
   media_error(name, "is not a PNG, JPEG or WebP image");
 }
@@ -392,17 +420,20 @@ std::vector<uint8_t> encode_image(const Image& image, ImageFormat format, const 
 void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes) {
   const auto slash = path.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
-  std::string tmp = fmt::format("{}/.{}.upres-XXXXXX", dir, slash == std::string::npos ? path : path.substr(slash + 1));
+  std::string tmp =
+      fmt::format("{}/.{}.upres-XXXXXX", dir, slash == std::string::npos ? path : path.substr(slash + 1));
   int fd = mkstemp(tmp.data());
   if (fd < 0)
-    throw Error(ErrorCode::io_failure, fmt::format("cannot write {}: {} (does the folder exist and is it writable?)",
-                                                   path, std::strerror(errno)));
+    throw Error(ErrorCode::io_failure,
+                fmt::format("cannot write {}: {} (does the folder exist and is it writable?)", path,
+                            std::strerror(errno)));
   auto fail = [&](const char* what) {
     int e = errno;
     close(fd);
     unlink(tmp.c_str());
-    throw Error(ErrorCode::io_failure, fmt::format("cannot write {}: {} failed: {}{}", path, what, std::strerror(e),
-                                                   e == ENOSPC ? " (the disk is full; free space and retry)" : ""));
+    throw Error(ErrorCode::io_failure,
+                fmt::format("cannot write {}: {} failed: {}{}", path, what, std::strerror(e),
+                            e == ENOSPC ? " (the disk is full; free space and retry)" : ""));
   };
   size_t done = 0;
   while (done < bytes.size()) {

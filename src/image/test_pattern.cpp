@@ -14,7 +14,8 @@ Image make_test_pattern(int width, int height, uint32_t seed) {
   for (int c = 0; c < 3; ++c)
     for (int y = 0; y < height; ++y)
       for (int x = 0; x < width; ++x)
-        img.at(c, y, x) = std::clamp(base[c] * 0.6f + 0.2f + tilt[c] * 0.5f * (float(x) / width + float(y) / height), 0.f, 1.f);
+        img.at(c, y, x) = std::clamp(
+            base[c] * 0.6f + 0.2f + tilt[c] * 0.5f * (float(x) / width + float(y) / height), 0.f, 1.f);
 
   // Paints `color` where coverage (0..1, anti-aliased by signed distance) says so.
   auto paint = [&](auto signed_distance, const float color[3]) {
@@ -33,7 +34,8 @@ Image make_test_pattern(int width, int height, uint32_t seed) {
     if (i % 2 == 0) {
       paint([&](float x, float y) { return std::hypot(x - cx, y - cy) - r; }, color);
     } else {
-      paint([&](float x, float y) { return std::max(std::fabs(x - cx) - r, std::fabs(y - cy) - 0.6f * r); }, color);
+      paint([&](float x, float y) { return std::max(std::fabs(x - cx) - r, std::fabs(y - cy) - 0.6f * r); },
+            color);
     }
   }
   for (int i = 0; i < 5; ++i) {  // thin lines, like drawn outlines

@@ -51,7 +51,7 @@ struct ConvParams {
   int stride_w = 1, stride_h = 1;
   int dilation_w = 1, dilation_h = 1;
   int pad_left = 0, pad_right = 0, pad_top = 0, pad_bottom = 0;  // deconv: cut from the output
-  int output_pad_right = 0, output_pad_bottom = 0;              // deconv only
+  int output_pad_right = 0, output_pad_bottom = 0;               // deconv only
   bool bias = false;
   ActivationParams activation;
   // Residual epilogue fused by a pass: when the node has a second input r,
@@ -128,26 +128,31 @@ struct ClipParams {
 };
 struct NoParams {};
 
-using OpParams = std::variant<NoParams, ConvParams, PixelShuffleParams, InterpParams,
-                              BinaryOpParams, EltwiseParams, ConcatParams, CropParams,
-                              PoolingParams, InnerProductParams, ScaleParams, ReluParams,
-                              ClipParams>;
+using OpParams = std::variant<NoParams, ConvParams, PixelShuffleParams, InterpParams, BinaryOpParams,
+                              EltwiseParams, ConcatParams, CropParams, PoolingParams, InnerProductParams,
+                              ScaleParams, ReluParams, ClipParams>;
 
 struct Node {
   OpType type = OpType::count;
-  std::string name;       // the layer name in the source file
-  int source_line = 0;    // line in the source file, for error messages
+  std::string name;                  // the layer name in the source file
+  int source_line = 0;               // line in the source file, for error messages
   std::vector<int> inputs, outputs;  // blob ids
   OpParams params;
   std::vector<Tensor> weights;
 
-  template <class P> const P& p() const { return std::get<P>(params); }
-  template <class P> P& p() { return std::get<P>(params); }
+  template <class P>
+  const P& p() const {
+    return std::get<P>(params);
+  }
+  template <class P>
+  P& p() {
+    return std::get<P>(params);
+  }
 };
 
 class Graph {
  public:
-  std::string source;  // file name, for error messages
+  std::string source;       // file name, for error messages
   std::vector<Node> nodes;  // in an order where every input is produced before it is read
   std::vector<std::string> blob_names;
   int input_blob = -1;

@@ -42,8 +42,10 @@ int receptive_radius(const Graph& g, const std::vector<Shape>& shapes, bool& glo
       }
       case OpType::interp: r += 2.0 / std::min(d, d_in); break;
       case OpType::pooling:
-        if (n.p<PoolingParams>().global) global = true;
-        else r += std::max(n.p<PoolingParams>().kernel_w, n.p<PoolingParams>().kernel_h) / d_in;
+        if (n.p<PoolingParams>().global)
+          global = true;
+        else
+          r += std::max(n.p<PoolingParams>().kernel_w, n.p<PoolingParams>().kernel_h) / d_in;
         break;
       default: break;
     }
@@ -81,7 +83,8 @@ ModelGeometry derive_geometry(const Graph& g, const std::string& name) {
       std::vector<std::pair<int, int>> pts;
       for (auto pt : valid)
         if (pt.first % a == r) pts.push_back(pt);
-      if (pts.size() < 2 || pts.size() != size_t((32 - r + a - 1) / a)) continue;  // every n on the grid must run
+      if (pts.size() < 2 || pts.size() != size_t((32 - r + a - 1) / a))
+        continue;  // every n on the grid must run
       int64_t grow = pts.back().second - pts.front().second, span = pts.back().first - pts.front().first;
       if (grow <= 0 || grow % span) continue;
       const int scale = int(grow / span);
@@ -98,7 +101,8 @@ ModelGeometry derive_geometry(const Graph& g, const std::string& name) {
     if (found) break;
   }
   if (!found)
-    throw Error(ErrorCode::invalid_model, fmt::format("{}: output size is not a whole multiple of the input size", name));
+    throw Error(ErrorCode::invalid_model,
+                fmt::format("{}: output size is not a whole multiple of the input size", name));
   std::vector<Shape> shapes = g.infer_shapes({3, valid.front().first, valid.front().first});
   geo.receptive_radius = std::max(geo.border, receptive_radius(g, shapes, geo.has_global_pooling));
   return geo;
@@ -108,8 +112,7 @@ ModelGeometry derive_geometry(const Graph& g, const std::string& name) {
 
 Model::~Model() = default;
 
-std::shared_ptr<const Model> Model::load_files(const std::string& param_path,
-                                               const std::string& bin_path,
+std::shared_ptr<const Model> Model::load_files(const std::string& param_path, const std::string& bin_path,
                                                const std::string& display_name, BorderMode border,
                                                bool output_adds_input) {
   std::shared_ptr<Model> m(new Model());
@@ -142,7 +145,9 @@ std::shared_ptr<const Model> Model::load(const std::string& name_or_path) {
                           name_or_path));
 }
 
-int64_t Model::parameter_count() const { return graph_->parameter_count(); }
+int64_t Model::parameter_count() const {
+  return graph_->parameter_count();
+}
 
 double Model::macs_per_input_pixel() const {
   const int n = 64 * geometry_.alignment + 2 * geometry_.border;

@@ -109,7 +109,10 @@ float half_to_float(uint16_t h) {
       bits = sign;
     } else {  // subnormal: normalise
       exponent = 1;
-      while (!(mantissa & 0x400)) { mantissa <<= 1; --exponent; }
+      while (!(mantissa & 0x400)) {
+        mantissa <<= 1;
+        --exponent;
+      }
       mantissa &= 0x3ff;
       bits = sign | uint32_t(exponent + 127 - 15) << 23 | mantissa << 13;
     }
@@ -143,12 +146,15 @@ class BinReader {
     } else if (tag == 0 || tag == 0x0002C056) {
       take(v.data(), size_t(count) * 4, layer);
     } else if (tag == 0x000D4B38) {
-      fail(name_, 0, fmt::format("layer '{}' has int8 weights, which upres does not load; export "
-                                 "the model with float16 or float32 weights", layer));
+      fail(name_, 0,
+           fmt::format("layer '{}' has int8 weights, which upres does not load; export "
+                       "the model with float16 or float32 weights",
+                       layer));
     } else {
-      fail(name_, 0, fmt::format("layer '{}' has weights at offset {} with unknown encoding tag "
-                                 "0x{:08x} (quantised tables are not supported)",
-                                 layer, offset_ - 4, tag));
+      fail(name_, 0,
+           fmt::format("layer '{}' has weights at offset {} with unknown encoding tag "
+                       "0x{:08x} (quantised tables are not supported)",
+                       layer, offset_ - 4, tag));
     }
     check_finite(v, layer);
     return v;
@@ -172,14 +178,17 @@ class BinReader {
   void check_finite(const std::vector<float>& v, const std::string& layer) {
     for (float f : v)
       if (!std::isfinite(f))
-        fail(name_, 0, fmt::format("layer '{}' has a weight that is not a finite number "
-                                   "(corrupt file?)", layer));
+        fail(name_, 0,
+             fmt::format("layer '{}' has a weight that is not a finite number "
+                         "(corrupt file?)",
+                         layer));
   }
   void take(void* dst, size_t n, const std::string& layer) {
     if (n > remaining())
-      fail(name_, 0, fmt::format("truncated: layer '{}' needs {} bytes at offset {} but the file "
-                                 "is {} bytes; fetch the model again (scripts/fetch-models.mjs)",
-                                 layer, n, offset_, bytes_.size()));
+      fail(name_, 0,
+           fmt::format("truncated: layer '{}' needs {} bytes at offset {} but the file "
+                       "is {} bytes; fetch the model again (scripts/fetch-models.mjs)",
+                       layer, n, offset_, bytes_.size()));
     std::memcpy(dst, bytes_.data() + offset_, n);
     offset_ += n;
   }
@@ -200,8 +209,15 @@ ActivationParams read_activation(const ParamDict& pd) {
   switch (pd.get_int(9, 0)) {
     case 0: a.type = Activation::none; break;
     case 1: a.type = Activation::relu; break;
-    case 2: a.type = Activation::leaky_relu; a.alpha = arg(0, 0.f); break;
-    case 3: a.type = Activation::clip; a.alpha = arg(0, -INFINITY); a.beta = arg(1, INFINITY); break;
+    case 2:
+      a.type = Activation::leaky_relu;
+      a.alpha = arg(0, 0.f);
+      break;
+    case 3:
+      a.type = Activation::clip;
+      a.alpha = arg(0, -INFINITY);
+      a.beta = arg(1, INFINITY);
+      break;
     case 4: a.type = Activation::sigmoid; break;
     default: pd.bad(fmt::format("activation type {} is not supported", pd.get_int(9, 0)));
   }
@@ -232,11 +248,11 @@ void read_conv(const ParamDict& pd, Node& node, BinReader& bin, bool deconv) {
   if (pd.get_int(8, 0)) pd.bad("int8 convolutions are not supported; use a float model");
   if (pd.get_int(7, 1) != 1) pd.bad("grouped convolutions are not supported");
   int weight_count = pd.get_int(6, 0);
-  if (p.out_channels <= 0 || p.kernel_w <= 0 || p.kernel_h <= 0 || p.stride_w <= 0 ||
-      p.stride_h <= 0 || p.dilation_w <= 0 || p.dilation_h <= 0 || weight_count <= 0)
+  if (p.out_channels <= 0 || p.kernel_w <= 0 || p.kernel_h <= 0 || p.stride_w <= 0 || p.stride_h <= 0 ||
+      p.dilation_w <= 0 || p.dilation_h <= 0 || weight_count <= 0)
     pd.bad("needs positive num_output (0), kernel (1), stride (3), dilation (2) and weight size (6)");
-  if (p.pad_left < 0 || p.pad_right < 0 || p.pad_top < 0 || p.pad_bottom < 0 ||
-      p.output_pad_right < 0 || p.output_pad_bottom < 0)
+  if (p.pad_left < 0 || p.pad_right < 0 || p.pad_top < 0 || p.pad_bottom < 0 || p.output_pad_right < 0 ||
+      p.output_pad_bottom < 0)
     pd.bad("automatic (negative) padding is not supported");
   if (weight_count % (p.out_channels * p.kernel_w * p.kernel_h) != 0)
     pd.bad(fmt::format("weight size {} is not a multiple of {} outputs x {}x{} kernel", weight_count,
@@ -368,8 +384,8 @@ void read_layer(const std::string& type, const ParamDict& pd, Node& node, BinRea
     if (pd.get_int(7, 0)) pd.bad("adaptive pooling is not supported");
     if (!p.global) {
       if (pd.get_int(5, 0) != 1) pd.bad("windowed pooling is supported with pad_mode 1 (valid) only");
-      if (p.kernel_w <= 0 || p.kernel_h <= 0 || p.stride_w <= 0 || p.stride_h <= 0 ||
-          p.pad_left < 0 || p.pad_right < 0 || p.pad_top < 0 || p.pad_bottom < 0)
+      if (p.kernel_w <= 0 || p.kernel_h <= 0 || p.stride_w <= 0 || p.stride_h <= 0 || p.pad_left < 0 ||
+          p.pad_right < 0 || p.pad_top < 0 || p.pad_bottom < 0)
         pd.bad("needs positive kernel and stride and non-negative padding");
     }
     node.type = OpType::pooling;
@@ -439,8 +455,7 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
 
 std::unique_ptr<Graph> load_ncnn_from_memory(const std::string& param_text,
                                              const std::vector<uint8_t>& bin_bytes,
-                                             const std::string& param_name,
-                                             const std::string& bin_name) {
+                                             const std::string& param_name, const std::string& bin_name) {
   auto graph = std::make_unique<Graph>();
   graph->source = param_name;
   std::istringstream in(param_text);
@@ -501,8 +516,7 @@ std::unique_ptr<Graph> load_ncnn_from_memory(const std::string& param_text,
       input_ids.push_back(it->second);
     }
     auto define = [&](const std::string& name, int id) {
-      if (!blob_ids.emplace(name, id).second)
-        pd.bad(fmt::format("blob '{}' is produced twice", name));
+      if (!blob_ids.emplace(name, id).second) pd.bad(fmt::format("blob '{}' is produced twice", name));
     };
     // Input, Split and no-op layers create no node: their outputs name existing blobs.
     if (type == "Input") {
@@ -529,8 +543,10 @@ std::unique_ptr<Graph> load_ncnn_from_memory(const std::string& param_text,
     graph->nodes.push_back(std::move(node));
   }
   if (bin.remaining() != 0)
-    fail(bin_name, 0, fmt::format("has {} bytes beyond the weights {} describes; do the two files "
-                                  "belong together?", bin.remaining(), param_name));
+    fail(bin_name, 0,
+         fmt::format("has {} bytes beyond the weights {} describes; do the two files "
+                     "belong together?",
+                     bin.remaining(), param_name));
   if (graph->input_blob < 0) fail(param_name, 0, "has no Input layer");
   std::vector<int> outputs;
   for (size_t b = 0; b < consumed.size(); ++b)

@@ -17,8 +17,7 @@ std::unique_ptr<Graph> load_ncnn(const std::string& param_path, const std::strin
 // The same from memory; the names are used in error messages. This is what the fuzz target drives.
 std::unique_ptr<Graph> load_ncnn_from_memory(const std::string& param_text,
                                              const std::vector<uint8_t>& bin_bytes,
-                                             const std::string& param_name,
-                                             const std::string& bin_name);
+                                             const std::string& param_name, const std::string& bin_name);
 
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 

@@ -20,7 +20,9 @@ int find_reader(const Graph& g, int blob) {
   return -1;
 }
 
-bool is_conv(const Node& n) { return n.type == OpType::convolution || n.type == OpType::deconvolution; }
+bool is_conv(const Node& n) {
+  return n.type == OpType::convolution || n.type == OpType::deconvolution;
+}
 
 // Moves `absorbed`'s output onto `conv` and drops `absorbed`.
 void take_output(Graph& g, size_t conv, size_t absorbed) {
@@ -59,7 +61,8 @@ bool fold_activation(Graph& g, size_t i, const std::vector<int>& readers) {
   auto& p = conv.p<ConvParams>();
   p.activation = a;
   if (a.type == Activation::prelu) {
-    if (!p.bias) conv.weights.emplace_back(Shape{p.out_channels, 1, 1}, std::vector<float>(size_t(p.out_channels), 0.f));
+    if (!p.bias)
+      conv.weights.emplace_back(Shape{p.out_channels, 1, 1}, std::vector<float>(size_t(p.out_channels), 0.f));
     p.bias = true;  // the slopes sit at weights[2], so weights[1] must exist
     conv.weights.push_back(act.weights[0]);
   }
@@ -67,8 +70,8 @@ bool fold_activation(Graph& g, size_t i, const std::vector<int>& readers) {
   return true;
 }
 
-bool fold_residual(Graph& g, size_t i, const std::vector<int>& readers,
-                   const std::vector<Shape>& shapes, const std::vector<int>& producer) {
+bool fold_residual(Graph& g, size_t i, const std::vector<int>& readers, const std::vector<Shape>& shapes,
+                   const std::vector<int>& producer) {
   Node& conv = g.nodes[i];
   int out = conv.outputs[0];
   if (conv.inputs.size() != 1 || readers[size_t(out)] != 1 || out == g.output_blob) return false;

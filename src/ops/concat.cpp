@@ -8,7 +8,9 @@
 namespace upres {
 namespace {
 
-int& extent(Shape& s, int axis) { return axis == 0 ? s.c : (axis == 1 ? s.h : s.w); }
+int& extent(Shape& s, int axis) {
+  return axis == 0 ? s.c : (axis == 1 ? s.h : s.w);
+}
 
 std::vector<Shape> infer(const Node& node, const std::vector<Shape>& in) {
   check_input_count(node, in, 1, 256);

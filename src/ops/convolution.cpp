@@ -16,9 +16,9 @@ void check_conv_weights(const Node& node, int in_channels) {
   const auto& p = node.p<ConvParams>();
   int64_t expected = int64_t(p.out_channels) * in_channels * p.kernel_h * p.kernel_w;
   if (node.weights.empty() || int64_t(node.weights[0].values.size()) != expected)
-    op_error(node, fmt::format("weights hold {} values but {} input channels need {}",
-                               node.weights.empty() ? 0 : node.weights[0].values.size(),
-                               in_channels, expected));
+    op_error(node,
+             fmt::format("weights hold {} values but {} input channels need {}",
+                         node.weights.empty() ? 0 : node.weights[0].values.size(), in_channels, expected));
 }
 
 std::vector<Shape> infer(const Node& node, const std::vector<Shape>& in) {
@@ -28,12 +28,7 @@ std::vector<Shape> infer(const Node& node, const std::vector<Shape>& in) {
   Shape out{p.out_channels,
             conv_out_extent(in[0].h, p.pad_top, p.pad_bottom, p.kernel_h, p.dilation_h, p.stride_h),
             conv_out_extent(in[0].w, p.pad_left, p.pad_right, p.kernel_w, p.dilation_w, p.stride_w)};
-  if (out.h <= 0 || out.w <= 0)
-    op_error(node, fmt::format("input {} is smaller than the {}x{} kernel", in[0].str(),
-                               p.kernel_w, p.kernel_h));
-  if (in.size() == 2 && in[1] != out)
-    op_error(node, fmt::format("residual input {} does not match output {}", in[1].str(),
-                               out.str()));
+  check_conv_output(node, in, out);
   return {out};
 }
 
@@ -63,10 +58,7 @@ void run(const Node& node, const std::vector<TensorView>& in, const std::vector<
             }
           }
         }
-        float v = activate(float(sum), p.activation, slope);
-        if (in.size() == 2)
-          v = p.residual_scale_self * v + p.residual_scale_other * in[1].at(oc, oy, ox);
-        y.at(oc, oy, ox) = v;
+        y.at(oc, oy, ox) = conv_epilogue(p, sum, slope, in, oc, oy, ox);
       }
     }
   }

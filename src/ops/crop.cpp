@@ -20,8 +20,8 @@ CropWindow resolve_crop(const Node& node, const std::vector<Shape>& in) {
       end = begin + ref[a];
     }
     if (begin < 0 || end > dims[a] || end <= begin)
-      op_error(node, fmt::format("window [{}, {}) does not fit extent {} of input {}", begin, end,
-                                 dims[a], in[0].str()));
+      op_error(node, fmt::format("window [{}, {}) does not fit extent {} of input {}", begin, end, dims[a],
+                                 in[0].str()));
     window.begin[a] = begin;
     size[a] = end - begin;
   }

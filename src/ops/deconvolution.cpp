@@ -16,10 +16,7 @@ std::vector<Shape> infer(const Node& node, const std::vector<Shape>& in) {
   int full_h = (in[0].h - 1) * p.stride_h + p.dilation_h * (p.kernel_h - 1) + 1 + p.output_pad_bottom;
   int full_w = (in[0].w - 1) * p.stride_w + p.dilation_w * (p.kernel_w - 1) + 1 + p.output_pad_right;
   Shape out{p.out_channels, full_h - p.pad_top - p.pad_bottom, full_w - p.pad_left - p.pad_right};
-  if (out.h <= 0 || out.w <= 0) op_error(node, fmt::format("input {} is too small", in[0].str()));
-  if (in.size() == 2 && in[1] != out)
-    op_error(node, fmt::format("residual input {} does not match output {}", in[1].str(),
-                               out.str()));
+  check_conv_output(node, in, out);
   return {out};
 }
 
@@ -52,10 +49,7 @@ void run(const Node& node, const std::vector<TensorView>& in, const std::vector<
                      weight[(int64_t(oc) * ic + c) * kernel_size + ky * p.kernel_w + kx];
           }
         }
-        float v = activate(float(sum), p.activation, slope);
-        if (in.size() == 2)
-          v = p.residual_scale_self * v + p.residual_scale_other * in[1].at(oc, oy, ox);
-        y.at(oc, oy, ox) = v;
+        y.at(oc, oy, ox) = conv_epilogue(p, sum, slope, in, oc, oy, ox);
       }
     }
   }

@@ -26,9 +26,12 @@ void run(const Node& node, const std::vector<TensorView>& in, const std::vector<
     double acc = 0;
     for (size_t k = 0; k < in.size(); ++k) {
       double v = in[k].data[i];
-      if (p.kind == EltwiseKind::sum) acc += (p.coeffs.empty() ? 1.0 : p.coeffs[k]) * v;
-      else if (k == 0) acc = v;
-      else acc = p.kind == EltwiseKind::prod ? acc * v : std::max(acc, v);
+      if (p.kind == EltwiseKind::sum)
+        acc += (p.coeffs.empty() ? 1.0 : p.coeffs[k]) * v;
+      else if (k == 0)
+        acc = v;
+      else
+        acc = p.kind == EltwiseKind::prod ? acc * v : std::max(acc, v);
     }
     out[0].data[i] = float(acc);
   }

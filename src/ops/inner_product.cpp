@@ -10,9 +10,8 @@ std::vector<Shape> infer(const Node& node, const std::vector<Shape>& in) {
   check_input_count(node, in, 1, 1);
   const auto& p = node.p<InnerProductParams>();
   if (int64_t(node.weights[0].values.size()) != int64_t(p.out_features) * in[0].size())
-    op_error(node, fmt::format("weights hold {} values, input {} needs {}",
-                               node.weights[0].values.size(), in[0].str(),
-                               int64_t(p.out_features) * in[0].size()));
+    op_error(node, fmt::format("weights hold {} values, input {} needs {}", node.weights[0].values.size(),
+                               in[0].str(), int64_t(p.out_features) * in[0].size()));
   return {{p.out_features, 1, 1}};
 }
 

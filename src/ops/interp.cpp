@@ -54,7 +54,10 @@ Taps axis_taps(const InterpParams& p, int o, int in_size, int out_size, float pa
   int i0 = int(std::floor(f));
   double t = f - i0;
   if (p.mode == InterpMode::bilinear) {
-    if (f < 0) { i0 = 0; t = 0; }
+    if (f < 0) {
+      i0 = 0;
+      t = 0;
+    }
     taps.index[0] = clamp(i0);
     taps.index[1] = clamp(i0 + 1);
     taps.weight[0] = 1 - t;

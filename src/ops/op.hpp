@@ -22,8 +22,7 @@ struct OpDef {
   void (*run_reference)(const Node& node, const std::vector<TensorView>& inputs,
                         const std::vector<TensorView>& outputs);
   // Multiply-accumulates, for benchmarks and memory planning; nullptr: negligible.
-  double (*count_macs)(const Node& node, const std::vector<Shape>& inputs,
-                       const std::vector<Shape>& outputs);
+  double (*count_macs)(const Node& node, const std::vector<Shape>& inputs, const std::vector<Shape>& outputs);
 };
 
 const OpDef& op_def(OpType type);
@@ -50,5 +49,17 @@ inline float activate(float v, const ActivationParams& a, float slope) {
 inline float prelu_slope(const Tensor& slopes, int c) {
   return slopes.values.size() == 1 ? slopes.values[0] : slopes.values[static_cast<size_t>(c)];
 }
+
+// The epilogue shared by convolution and deconvolution: bias-added sum -> activation ->
+// optional fused residual (see ConvParams).
+inline float conv_epilogue(const ConvParams& p, double sum, float slope, const std::vector<TensorView>& in,
+                           int c, int y, int x) {
+  float v = activate(float(sum), p.activation, slope);
+  if (in.size() == 2) v = p.residual_scale_self * v + p.residual_scale_other * in[1].at(c, y, x);
+  return v;
+}
+
+// Output shape checks shared by convolution and deconvolution.
+void check_conv_output(const Node& node, const std::vector<Shape>& in, Shape out);
 
 }  // namespace upres

@@ -40,8 +40,10 @@ void run(const Node& node, const std::vector<TensorView>& in, const std::vector<
             best = std::max(best, v);
             ++count;
           }
-        if (p.kind == PoolKind::max) y.at(c, oy, ox) = float(best);
-        else y.at(c, oy, ox) = float(sum / (p.count_include_pad && !global ? kh * kw : count));
+        if (p.kind == PoolKind::max)
+          y.at(c, oy, ox) = float(best);
+        else
+          y.at(c, oy, ox) = float(sum / (p.count_include_pad && !global ? kh * kw : count));
       }
 }
 

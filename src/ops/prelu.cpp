@@ -15,9 +15,8 @@ std::vector<Shape> infer(const Node& node, const std::vector<Shape>& in) {
 }
 
 void run(const Node& node, const std::vector<TensorView>& in, const std::vector<TensorView>& out) {
-  map_elements(in[0], out[0], [&](float v, int c) {
-    return v > 0 ? v : v * prelu_slope(node.weights[0], c);
-  });
+  map_elements(in[0], out[0],
+               [&](float v, int c) { return v > 0 ? v : v * prelu_slope(node.weights[0], c); });
 }
 
 }  // namespace

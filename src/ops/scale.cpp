@@ -11,8 +11,7 @@ std::vector<Shape> infer(const Node& node, const std::vector<Shape>& in) {
   const auto& p = node.p<ScaleParams>();
   check_input_count(node, in, p.from_input ? 2 : 1, p.from_input ? 2 : 1);
   int64_t factors = p.from_input ? in[1].size() : int64_t(node.weights[0].values.size());
-  if (factors != in[0].c)
-    op_error(node, fmt::format("has {} factors for {} channels", factors, in[0].c));
+  if (factors != in[0].c) op_error(node, fmt::format("has {} factors for {} channels", factors, in[0].c));
   return {in[0]};
 }
 

@@ -25,7 +25,9 @@ namespace {
 // matters; past this many pixels of context we accept a tiny tile-edge difference.
 constexpr int kMaxAutoOverlap = 48;
 
-int align_down(int v, int a) { return v >= 0 ? v / a * a : -((-v + a - 1) / a) * a; }
+int align_down(int v, int a) {
+  return v >= 0 ? v / a * a : -((-v + a - 1) / a) * a;
+}
 
 int source_index(int i, int n, BorderMode mode) {
   if (i >= 0 && i < n) return i;
@@ -49,7 +51,7 @@ struct Upscaler::Impl {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Graph> graph;  // the backend's prepared graph
   std::map<std::pair<int, int>, std::unique_ptr<Executor>> executors;
-  int64_t bytes_per_pixel = 0;   // activation memory per padded input pixel
+  int64_t bytes_per_pixel = 0;  // activation memory per padded input pixel
 
   Executor& executor(int h, int w) {
     auto& e = executors[{h, w}];
@@ -69,20 +71,25 @@ Upscaler::Upscaler(std::shared_ptr<const Model> model, const UpscaleOptions& opt
   if (options_.scale < 0 || options_.scale > 16)
     throw Error(ErrorCode::invalid_argument, fmt::format("scale {} is out of range 1..16", options_.scale));
   if (options_.tile < 0 || (options_.tile > 0 && options_.tile < 16))
-    throw Error(ErrorCode::invalid_argument, fmt::format("tile size {} is too small: use 16 or more, or 0 for automatic", options_.tile));
-  if (options_.threads < 0) throw Error(ErrorCode::invalid_argument, "thread count must be 0 (all cores) or more");
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("tile size {} is too small: use 16 or more, or 0 for automatic", options_.tile));
+  if (options_.threads < 0)
+    throw Error(ErrorCode::invalid_argument, "thread count must be 0 (all cores) or more");
   impl_->backend = make_backend(options_.backend, options_.threads);
   const ModelGeometry& geo = model_->geometry();
   int probe = 64 * geo.alignment + geo.alignment_remainder;
   while ((probe - geo.alignment_remainder) % geo.alignment) ++probe;
   impl_->graph = impl_->backend->prepare(model_->graph(), {3, probe, probe});
   // Blocked layouts and reorder scratch cost more than the plain estimate.
-  impl_->bytes_per_pixel = estimate_activation_bytes(*impl_->graph, {3, probe, probe}) * 3 / 2 / (int64_t(probe) * probe);
+  impl_->bytes_per_pixel =
+      estimate_activation_bytes(*impl_->graph, {3, probe, probe}) * 3 / 2 / (int64_t(probe) * probe);
 }
 
 Upscaler::~Upscaler() = default;
 
-int Upscaler::output_scale() const { return options_.scale > 0 ? options_.scale : model_->geometry().scale; }
+int Upscaler::output_scale() const {
+  return options_.scale > 0 ? options_.scale : model_->geometry().scale;
+}
 
 Image Upscaler::upscale(const Image& input) {
   const auto start = std::chrono::steady_clock::now();
@@ -164,15 +171,20 @@ Image Upscaler::upscale(const Image& input) {
           for (int x = 0; x < win_w; ++x) {
             const int ix = x0 + x;
             float v;
-            if (row_inside && ix >= 0 && ix < w) v = input.at(c, iy, ix);
-            else if (model_->border_mode() == BorderMode::zero && p == 0) v = 0.f;
-            else v = input.at(c, source_index(iy, h, model_->border_mode()), source_index(ix, w, model_->border_mode()));
+            if (row_inside && ix >= 0 && ix < w)
+              v = input.at(c, iy, ix);
+            else if (model_->border_mode() == BorderMode::zero && p == 0)
+              v = 0.f;
+            else
+              v = input.at(c, source_index(iy, h, model_->border_mode()),
+                           source_index(ix, w, model_->border_mode()));
             window.values[(size_t(c) * win_h + y) * win_w + x] = v;
           }
         }
       exec.run(window.view(), result.view());
       // Output pixel j of the window sits at input pixel window_begin + j / s.
-      const int cy0 = ay.core_begin[ty], cy1 = ay.core_end[ty], cx0 = ax.core_begin[tx], cx1 = ax.core_end[tx];
+      const int cy0 = ay.core_begin[ty], cy1 = ay.core_end[ty], cx0 = ax.core_begin[tx],
+                cx1 = ax.core_end[tx];
       const int oy = (cy0 - ay.window_begin[ty]) * s, ox = (cx0 - ax.window_begin[tx]) * s;
       UPRES_ASSERT(oy + (cy1 - cy0) * s <= net_out.h && ox + (cx1 - cx0) * s <= net_out.w);
       for (int c = 0; c < 3; ++c)
@@ -196,7 +208,8 @@ Image Upscaler::upscale(const Image& input) {
     Image big_alpha = resize_image(alpha, int(out_w), int(out_h), options_.resample);
     Image rgba(int(out_w), int(out_h), 4, input.bit_depth);
     std::copy(out.data.begin(), out.data.end(), rgba.data.begin());
-    for (int64_t i = 0; i < out_w * out_h; ++i) rgba.plane(3)[i] = std::clamp(big_alpha.plane(0)[i], 0.f, 1.f);
+    for (int64_t i = 0; i < out_w * out_h; ++i)
+      rgba.plane(3)[i] = std::clamp(big_alpha.plane(0)[i], 0.f, 1.f);
     out = std::move(rgba);
   }
   stats_.tiles = int(ax.core_begin.size() * ay.core_begin.size());

@@ -8,8 +8,8 @@
 #include <cstdlib>
 #include <functional>
 
-#include <dnnl.hpp>
 #include <fmt/format.h>
+#include <dnnl.hpp>
 
 #include "backend/backend.hpp"
 #include "backend/cpu/onednn_isa.hpp"
@@ -23,7 +23,9 @@ using dnnl::memory;
 using tag = memory::format_tag;
 constexpr auto f32 = memory::data_type::f32;
 
-memory::desc plain_desc(Shape s) { return memory::desc({1, s.c, s.h, s.w}, f32, tag::nchw); }
+memory::desc plain_desc(Shape s) {
+  return memory::desc({1, s.c, s.h, s.w}, f32, tag::nchw);
+}
 
 // Activation buffers, handed out and taken back while compile() plans the steps. Steps run in
 // order, so a buffer released after step k can hold a blob that step k + 1 creates.
@@ -43,7 +45,9 @@ class BufferPool {
     if (best < 0) {
       size_t rounded = (bytes + 63) / 64 * 64;
       auto* p = static_cast<float*>(std::aligned_alloc(64, rounded));
-      if (!p) throw Error(ErrorCode::limit_exceeded, fmt::format("out of memory allocating {} MiB of activations", rounded >> 20));
+      if (!p)
+        throw Error(ErrorCode::limit_exceeded,
+                    fmt::format("out of memory allocating {} MiB of activations", rounded >> 20));
       slots_.push_back({p, rounded, false});
       best = int(slots_.size()) - 1;
     }
@@ -84,7 +88,8 @@ class CpuExecutor final : public Executor {
       for (auto& step : steps_) step();
       stream_.wait();
     } catch (const dnnl::error& e) {
-      throw Error(ErrorCode::backend_failure, fmt::format("oneDNN failed running {}: {}", graph_.source, e.what()));
+      throw Error(ErrorCode::backend_failure,
+                  fmt::format("oneDNN failed running {}: {}", graph_.source, e.what()));
     }
   }
 
@@ -205,31 +210,31 @@ class CpuExecutor final : public Executor {
 
     memory::desc src_md, weights_md, dst_md;
     dnnl::primitive prim;
+    auto adopt = [&](const auto& pd, dnnl::primitive primitive) {
+      src_md = pd.src_desc();
+      weights_md = pd.weights_desc();
+      dst_md = pd.dst_desc();
+      prim = primitive;
+    };
+    const memory::desc bias = p.bias ? bias_md : memory::desc();
+    const auto inference = dnnl::prop_kind::forward_inference;
     if (deconv) {
-      dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference,
-                                          dnnl::algorithm::deconvolution_direct, src_any, weights_any,
-                                          p.bias ? bias_md : memory::desc(), dst_any, strides, dilates,
-                                          pad_l, pad_r);
-      dnnl::deconvolution_forward::primitive_desc pd(d, attr, engine_);
-      src_md = pd.src_desc();
-      weights_md = pd.weights_desc();
-      dst_md = pd.dst_desc();
-      prim = dnnl::deconvolution_forward(pd);
+      dnnl::deconvolution_forward::primitive_desc pd(
+          {inference, dnnl::algorithm::deconvolution_direct, src_any, weights_any, bias, dst_any, strides,
+           dilates, pad_l, pad_r},
+          attr, engine_);
+      adopt(pd, dnnl::deconvolution_forward(pd));
     } else {
-      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference,
-                                        dnnl::algorithm::convolution_direct, src_any, weights_any,
-                                        p.bias ? bias_md : memory::desc(), dst_any, strides, dilates,
-                                        pad_l, pad_r);
-      dnnl::convolution_forward::primitive_desc pd(d, attr, engine_);
-      src_md = pd.src_desc();
-      weights_md = pd.weights_desc();
-      dst_md = pd.dst_desc();
-      prim = dnnl::convolution_forward(pd);
+      dnnl::convolution_forward::primitive_desc pd(
+          {inference, dnnl::algorithm::convolution_direct, src_any, weights_any, bias, dst_any, strides,
+           dilates, pad_l, pad_r},
+          attr, engine_);
+      adopt(pd, dnnl::convolution_forward(pd));
     }
 
     // Weights: reordered once, here, from the graph's plain o x i x h x w into oneDNN's layout.
-    memory user_weights(memory::desc({p.out_channels, in.c, p.kernel_h, p.kernel_w}, f32, tag::oihw),
-                        engine_, const_cast<float*>(node.weights[0].values.data()));
+    memory user_weights(memory::desc({p.out_channels, in.c, p.kernel_h, p.kernel_w}, f32, tag::oihw), engine_,
+                        const_cast<float*>(node.weights[0].values.data()));
     memory weights(weights_md, engine_);
     dnnl::reorder(user_weights, weights).execute(stream_, user_weights, weights);
     stream_.wait();
@@ -239,7 +244,8 @@ class CpuExecutor final : public Executor {
     memory dst = new_blob_memory(node.outputs[0], dst_md);
     if (residual) add_reorder(blobs_[size_t(node.inputs[1])].mem, dst);  // sum post-op adds to dst
 
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
     if (p.bias)
       args[DNNL_ARG_BIAS] = memory(bias_md, engine_, const_cast<float*>(node.weights[1].values.data()));
     if (prelu_index >= 0) args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(prelu_index) | DNNL_ARG_WEIGHTS] = slopes;
@@ -261,7 +267,8 @@ class CpuExecutor final : public Executor {
       stream_.wait();
     }
     dnnl::prelu_forward prim(pd);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, data}, {DNNL_ARG_WEIGHTS, slopes}, {DNNL_ARG_DST, data}};
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, data}, {DNNL_ARG_WEIGHTS, slopes}, {DNNL_ARG_DST, data}};
     steps_.push_back([this, prim, args]() { prim.execute(stream_, args); });
   }
 
@@ -288,7 +295,8 @@ class CpuExecutor final : public Executor {
       std::vector<TensorView> in;
       for (size_t i = 0; i < inputs.size(); ++i)
         in.push_back({shapes_[size_t(node.inputs[i])], static_cast<float*>(inputs[i].get_data_handle())});
-      std::vector<TensorView> o{{shapes_[size_t(node.outputs[0])], static_cast<float*>(out.get_data_handle())}};
+      std::vector<TensorView> o{
+          {shapes_[size_t(node.outputs[0])], static_cast<float*>(out.get_data_handle())}};
       op_def(node.type).run_reference(node, in, o);
     });
     for (int s : scratch) pool_.release(s);
@@ -323,6 +331,8 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+std::unique_ptr<Backend> make_cpu_backend(int threads) {
+  return std::make_unique<CpuBackend>(threads);
+}
 
 }  // namespace upres

@@ -15,7 +15,8 @@ class ReferenceExecutor final : public Executor {
     UPRES_ASSERT(input.shape == shapes_[size_t(graph_.input_blob)]);
     UPRES_ASSERT(output.shape == output_shape());
     std::vector<Tensor> blobs(shapes_.size());
-    blobs[size_t(graph_.input_blob)] = Tensor(input.shape, std::vector<float>(input.data, input.data + input.shape.size()));
+    blobs[size_t(graph_.input_blob)] =
+        Tensor(input.shape, std::vector<float>(input.data, input.data + input.shape.size()));
     std::vector<TensorView> in, out;
     for (size_t i = 0; i < graph_.nodes.size(); ++i) {
       const Node& node = graph_.nodes[i];
@@ -55,6 +56,8 @@ class ReferenceBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_reference_backend() { return std::make_unique<ReferenceBackend>(); }
+std::unique_ptr<Backend> make_reference_backend() {
+  return std::make_unique<ReferenceBackend>();
+}
 
 }  // namespace upres
