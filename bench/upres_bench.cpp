@@ -68,10 +68,12 @@ int main(int argc, char** argv) {
       ms.push_back(up.last_stats().seconds * 1000);
     }
     std::sort(ms.begin(), ms.end());
-    std::printf("%s %dx%d backend=%s threads=%d runs=%d median_ms=%.1f min_ms=%.1f macs_per_px=%.0f border=%d align=%d,%d\n",
-                model_name.c_str(), width, height, backend.c_str(), threads, runs, ms[ms.size() / 2], ms[0],
-                model->macs_per_input_pixel(), model->geometry().border, model->geometry().alignment,
-                model->geometry().alignment_remainder);
+    std::printf(
+        "%s %dx%d backend=%s threads=%d runs=%d median_ms=%.1f min_ms=%.1f macs_per_px=%.0f border=%d "
+        "align=%d,%d\n",
+        model_name.c_str(), width, height, backend.c_str(), threads, runs, ms[ms.size() / 2], ms[0],
+        model->macs_per_input_pixel(), model->geometry().border, model->geometry().alignment,
+        model->geometry().alignment_remainder);
     if (!dump_path.empty()) {
       std::ofstream f(dump_path, std::ios::binary);
       f.write(reinterpret_cast<const char*>(out.data.data()),

@@ -35,7 +35,8 @@ void check_input_count(const Node& node, const std::vector<Shape>& inputs, size_
 }
 
 void check_conv_output(const Node& node, const std::vector<Shape>& in, Shape out) {
-  if (out.h <= 0 || out.w <= 0) op_error(node, fmt::format("input {} is too small for the kernel", in[0].str()));
+  if (out.h <= 0 || out.w <= 0)
+    op_error(node, fmt::format("input {} is too small for the kernel", in[0].str()));
   if (in.size() == 2 && in[1] != out)
     op_error(node, fmt::format("residual input {} does not match output {}", in[1].str(), out.str()));
 }
