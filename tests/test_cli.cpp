@@ -18,8 +18,10 @@ struct Result {
   std::string output;
 };
 
-Result run_cli(const std::string& args) {
-  std::string cmd = std::string(UPRES_CLI_PATH) + " " + args + " 2>&1";
+// Runs the CLI with `args`; `env` (e.g. "UPRES_MODEL_DIR=/x") is set for that run only.
+Result run_cli(const std::string& args, const std::string& env = "") {
+  std::string cmd =
+      (env.empty() ? "" : "env " + env + " ") + std::string(UPRES_CLI_PATH) + " " + args + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf;
@@ -126,23 +128,14 @@ TEST_F(Cli, VerifyCatchesACorruptModel) {
   fs::copy_file(model_files(*info).param_path, param);
   fs::copy_file(model_files(*info).bin_path, bin);
   fs::resize_file(bin, fs::file_size(bin) / 2);
-  std::string cmd = "env UPRES_MODEL_DIR=" + cache.string() + " " + std::string(UPRES_CLI_PATH) +
-                    " models verify waifu2x-upconv7-x2 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  int status = pclose(pipe);
-  EXPECT_NE(WEXITSTATUS(status), 0);
-  EXPECT_NE(out.find("checksum mismatch"), std::string::npos) << out;
-  std::string load = "env UPRES_MODEL_DIR=" + cache.string() + " " + std::string(UPRES_CLI_PATH) + " image " +
-                     input + " -o " + (dir / "o.png").string() + " -m waifu2x-upconv7-x2 2>&1";
-  pipe = popen(load.c_str(), "r");
-  out.clear();
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  status = pclose(pipe);
-  EXPECT_NE(WEXITSTATUS(status), 0);
-  EXPECT_NE(out.find("truncated"), std::string::npos) << out;
+  const std::string env = "UPRES_MODEL_DIR=" + cache.string();
+  Result verify = run_cli("models verify waifu2x-upconv7-x2", env);
+  EXPECT_NE(verify.exit_code, 0);
+  EXPECT_NE(verify.output.find("checksum mismatch"), std::string::npos) << verify.output;
+  Result load = run_cli("image " + input + " -o " + (dir / "o.png").string() + " -m waifu2x-upconv7-x2", env);
+  EXPECT_NE(load.exit_code, 0);
+  EXPECT_NE(load.output.find("truncated"), std::string::npos) << load.output;
+  EXPECT_FALSE(fs::exists(dir / "o.png"));
 }
 
 }  // namespace
