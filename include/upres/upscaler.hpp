@@ -53,6 +53,9 @@ class Upscaler {
   // Upscales colour channels through the model; alpha is upscaled separately with the resample
   // filter. Throws Error(limit_exceeded) when the output would pass max_output_pixels.
   Image upscale(const Image& input);
+  // The same into `output`, whose buffer is reused when its shape already matches: after the
+  // first frame of a given size, this allocates nothing (the video pipeline relies on it).
+  void upscale_into(const Image& input, Image& output);
   const UpscaleStats& last_stats() const { return stats_; }
   const Model& model() const { return *model_; }
   int output_scale() const;

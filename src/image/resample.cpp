@@ -1,11 +1,13 @@
 // Separable resampling. When shrinking, the kernel is stretched by the shrink factor so every
 // input pixel contributes (antialiasing, as MATLAB's imresize does); samples past the edge
 // mirror back into the image.
+#include "image/resizer.hpp"
+
 #include <algorithm>
 #include <cmath>
 
+#include "core/assert.hpp"
 #include "upres/error.hpp"
-#include "upres/image.hpp"
 
 namespace upres {
 namespace {
@@ -46,17 +48,11 @@ int mirror(int i, int n) {
   return i < n ? i : period - 1 - i;
 }
 
-struct Contribution {
-  int first;
-  std::vector<int> index;
-  std::vector<float> weight;
-};
-
-std::vector<Contribution> contributions(int in, int out, ResampleFilter f) {
+std::vector<Resizer::Taps> axis_taps(int in, int out, ResampleFilter f) {
   const double scale = double(out) / in;
   const double stretch = scale < 1 && f != ResampleFilter::nearest ? 1 / scale : 1;
   const double reach = support(f) * stretch;
-  std::vector<Contribution> c(static_cast<size_t>(out));
+  std::vector<Resizer::Taps> c(static_cast<size_t>(out));
   for (int o = 0; o < out; ++o) {
     const double center = (o + 0.5) / scale - 0.5;
     const int lo = int(std::floor(center - reach)), hi = int(std::ceil(center + reach));
@@ -75,31 +71,56 @@ std::vector<Contribution> contributions(int in, int out, ResampleFilter f) {
 
 }  // namespace
 
-Image resize_image(const Image& image, int width, int height, ResampleFilter filter) {
-  if (width <= 0 || height <= 0 || image.width <= 0 || image.height <= 0)
+void reshape_image(Image& image, int width, int height, int channels, int bit_depth) {
+  if (image.width != width || image.height != height || image.channels != channels)
+    image = Image(width, height, channels, bit_depth);
+  image.bit_depth = bit_depth;
+}
+
+Resizer::Resizer(int in_width, int in_height, int out_width, int out_height, ResampleFilter filter)
+    : in_w_(in_width), in_h_(in_height), out_w_(out_width), out_h_(out_height), filter_(filter) {
+  if (out_width <= 0 || out_height <= 0 || in_width <= 0 || in_height <= 0)
     throw Error(ErrorCode::invalid_argument, "resize needs positive sizes");
-  const auto cx = contributions(image.width, width, filter);
-  const auto cy = contributions(image.height, height, filter);
-  Image tmp(width, image.height, image.channels, image.bit_depth);
-  Image out(width, height, image.channels, image.bit_depth);
+  taps_x_ = axis_taps(in_width, out_width, filter);
+  taps_y_ = axis_taps(in_height, out_height, filter);
+}
+
+bool Resizer::matches(int in_width, int in_height, int out_width, int out_height,
+                      ResampleFilter filter) const {
+  return in_w_ == in_width && in_h_ == in_height && out_w_ == out_width && out_h_ == out_height &&
+         filter_ == filter;
+}
+
+void Resizer::run(const Image& image, Image& out) {
+  UPRES_ASSERT(image.width == in_w_ && image.height == in_h_);
+  reshape_image(tmp_, out_w_, in_h_, image.channels, image.bit_depth);
+  reshape_image(out, out_w_, out_h_, image.channels, image.bit_depth);
 #pragma omp parallel for
   for (int c = 0; c < image.channels; ++c) {
-    for (int y = 0; y < image.height; ++y)
-      for (int x = 0; x < width; ++x) {
-        const Contribution& k = cx[size_t(x)];
+    for (int y = 0; y < in_h_; ++y)
+      for (int x = 0; x < out_w_; ++x) {
+        const Taps& k = taps_x_[size_t(x)];
         double sum = 0;
         for (size_t i = 0; i < k.index.size(); ++i) sum += k.weight[i] * image.at(c, y, k.index[i]);
-        tmp.at(c, y, x) = float(sum);
+        tmp_.at(c, y, x) = float(sum);
       }
-    for (int y = 0; y < height; ++y) {
-      const Contribution& k = cy[size_t(y)];
-      for (int x = 0; x < width; ++x) {
+    for (int y = 0; y < out_h_; ++y) {
+      const Taps& k = taps_y_[size_t(y)];
+      for (int x = 0; x < out_w_; ++x) {
         double sum = 0;
-        for (size_t i = 0; i < k.index.size(); ++i) sum += k.weight[i] * tmp.at(c, k.index[i], x);
+        for (size_t i = 0; i < k.index.size(); ++i) sum += k.weight[i] * tmp_.at(c, k.index[i], x);
         out.at(c, y, x) = float(sum);
       }
     }
   }
+}
+
+Image resize_image(const Image& image, int width, int height, ResampleFilter filter) {
+  if (image.width <= 0 || image.height <= 0)
+    throw Error(ErrorCode::invalid_argument, "resize needs positive sizes");
+  Resizer resizer(image.width, image.height, width, height, filter);
+  Image out;
+  resizer.run(image, out);
   return out;
 }
 

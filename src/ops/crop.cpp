@@ -36,7 +36,8 @@ std::vector<Shape> infer(const Node& node, const std::vector<Shape>& in) {
 }
 
 void run(const Node& node, const std::vector<TensorView>& in, const std::vector<TensorView>& out) {
-  std::vector<Shape> shapes{in[0].shape};
+  thread_local std::vector<Shape> shapes;  // reused: steady-state runs allocate nothing
+  shapes.assign({in[0].shape});
   if (in.size() == 2) shapes.push_back(in[1].shape);
   const CropWindow w = resolve_crop(node, shapes);
   const TensorView& y = out[0];

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "backend/backend.hpp"
+#include "image/resizer.hpp"
 #include "upres/error.hpp"
 
 namespace upres {
@@ -47,7 +48,22 @@ struct AxisPlan {
 
 }  // namespace
 
+// Where the windows go for one input size: kept between calls, so a stream of same-sized frames
+// plans once.
+struct TilePlan {
+  int width = -1, height = -1;
+  int tile = 0;
+  AxisPlan x, y;
+};
+
 struct Upscaler::Impl {
+  // Buffers reused from call to call: a video's frames allocate nothing after the first.
+  TilePlan plan;
+  Tensor window, result;
+  Image native, scaled;  // the model-scale RGB, and the resampled RGB when alpha is added after
+  Resizer resizer, alpha_resizer;
+  Image alpha, big_alpha;
+
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Graph> graph;  // the backend's prepared graph
   std::map<std::pair<int, int>, std::unique_ptr<Executor>> executors;
@@ -92,6 +108,13 @@ int Upscaler::output_scale() const {
 }
 
 Image Upscaler::upscale(const Image& input) {
+  Image out;
+  upscale_into(input, out);
+  return out;
+}
+
+void Upscaler::upscale_into(const Image& input, Image& out) {
+  UPRES_ASSERT(&input != &out);
   const auto start = std::chrono::steady_clock::now();
   const ModelGeometry& geo = model_->geometry();
   const int s = geo.scale, p = geo.border, align = geo.alignment;
@@ -117,50 +140,59 @@ Image Upscaler::upscale(const Image& input) {
   int overlap = options_.tile_overlap >= 0 ? options_.tile_overlap
                 : p > 0                    ? 0
                                            : std::min(geo.receptive_radius, kMaxAutoOverlap);
-  int tile = options_.tile;
-  if (tile == 0) {
-    int64_t full = int64_t(padded(w)) * padded(h) * impl_->bytes_per_pixel;
-    if (full <= options_.max_memory) {
-      tile = std::max(w, h);
-    } else {
-      int side = int(std::sqrt(double(options_.max_memory) / double(impl_->bytes_per_pixel)));
-      tile = std::max(side - 2 * overlap - 2 * p - align, 32);
+  TilePlan& plan = impl_->plan;
+  if (plan.width != w || plan.height != h) {
+    int tile = options_.tile;
+    if (tile == 0) {
+      int64_t full = int64_t(padded(w)) * padded(h) * impl_->bytes_per_pixel;
+      if (full <= options_.max_memory) {
+        tile = std::max(w, h);
+      } else {
+        int side = int(std::sqrt(double(options_.max_memory) / double(impl_->bytes_per_pixel)));
+        tile = std::max(side - 2 * overlap - 2 * p - align, 32);
+      }
     }
-  }
-  auto plan_axis = [&](int n) {
-    AxisPlan a;
-    const int window = padded(tile + 2 * overlap + align - 1) - 2 * p;
-    if (tile >= n || window >= padded(n) - 2 * p) {
-      a.window = padded(n) - 2 * p;
-      a.core_begin = {0};
-      a.core_end = {n};
-      a.window_begin = {0};
+    auto plan_axis = [&](int n) {
+      AxisPlan a;
+      const int window = padded(tile + 2 * overlap + align - 1) - 2 * p;
+      if (tile >= n || window >= padded(n) - 2 * p) {
+        a.window = padded(n) - 2 * p;
+        a.core_begin = {0};
+        a.core_end = {n};
+        a.window_begin = {0};
+        return a;
+      }
+      a.window = window;
+      for (int c0 = 0; c0 < n; c0 += tile) {
+        int c1 = std::min(n, c0 + tile);
+        int begin = std::max(0, align_down(c0 - overlap, align));
+        int needed_end = std::min(c1 + overlap, n);
+        if (begin + a.window < needed_end) begin = align_down(needed_end - a.window + align - 1, align);
+        // Zero-padded networks must not see pixels past the frame edge: their layers pad each
+        // feature map with zeros there, which a window reaching past the edge would not do.
+        if (p == 0 && align == 1) begin = std::max(0, std::min(begin, n - a.window));
+        a.core_begin.push_back(c0);
+        a.core_end.push_back(c1);
+        a.window_begin.push_back(begin);
+      }
       return a;
-    }
-    a.window = window;
-    for (int c0 = 0; c0 < n; c0 += tile) {
-      int c1 = std::min(n, c0 + tile);
-      int begin = std::max(0, align_down(c0 - overlap, align));
-      int needed_end = std::min(c1 + overlap, n);
-      if (begin + a.window < needed_end) begin = align_down(needed_end - a.window + align - 1, align);
-      // Zero-padded networks must not see pixels past the frame edge: their layers pad each
-      // feature map with zeros there, which a window reaching past the edge would not do.
-      if (p == 0 && align == 1) begin = std::max(0, std::min(begin, n - a.window));
-      a.core_begin.push_back(c0);
-      a.core_end.push_back(c1);
-      a.window_begin.push_back(begin);
-    }
-    return a;
-  };
-  const AxisPlan ax = plan_axis(w), ay = plan_axis(h);
+    };
+    plan = {w, h, tile, plan_axis(w), plan_axis(h)};
+  }
+  const AxisPlan &ax = plan.x, &ay = plan.y;
   const int win_w = ax.window + 2 * p, win_h = ay.window + 2 * p;
   Executor& exec = impl_->executor(win_h, win_w);
   const Shape net_out = exec.output_shape();
 
   // The window's padded input: image pixels, with the border rule outside the image.
-  Tensor window(Shape{3, win_h, win_w});
-  Tensor result(net_out);
-  Image out(w * s, h * s, 3, input.bit_depth);
+  Tensor& window = impl_->window;
+  Tensor& result = impl_->result;
+  if (window.shape != Shape{3, win_h, win_w}) window = Tensor(Shape{3, win_h, win_w});
+  if (result.shape != net_out) result = Tensor(net_out);
+  // The model's output goes straight into `out` unless a resample or an alpha plane follows.
+  const bool direct = out_scale == s && input.channels == 3;
+  Image& native = direct ? out : impl_->native;
+  reshape_image(native, w * s, h * s, 3, input.bit_depth);
   for (size_t ty = 0; ty < ay.core_begin.size(); ++ty) {
     for (size_t tx = 0; tx < ax.core_begin.size(); ++tx) {
       const int y0 = ay.window_begin[ty] - p, x0 = ax.window_begin[tx] - p;
@@ -190,7 +222,7 @@ Image Upscaler::upscale(const Image& input) {
       for (int c = 0; c < 3; ++c)
         for (int y = 0; y < (cy1 - cy0) * s; ++y)
           for (int x = 0; x < (cx1 - cx0) * s; ++x)
-            out.at(c, cy0 * s + y, cx0 * s + x) = result.view().at(c, oy + y, ox + x);
+            native.at(c, cy0 * s + y, cx0 * s + x) = result.view().at(c, oy + y, ox + x);
     }
   }
 
@@ -198,24 +230,31 @@ Image Upscaler::upscale(const Image& input) {
   for (int c = 0; c < 3; ++c)
     for (int y = 0; y < h * s; ++y)
       for (int x = 0; x < w * s; ++x) {
-        float& v = out.at(c, y, x);
+        float& v = native.at(c, y, x);
         v = std::clamp(add_input ? v + input.at(c, y / s, x / s) : v, 0.f, 1.f);
       }
-  if (out_scale != s) out = resize_image(out, int(out_w), int(out_h), options_.resample);
+  Image* rgb = &native;
+  if (out_scale != s) {
+    Image& scaled = input.channels == 3 ? out : impl_->scaled;
+    if (!impl_->resizer.matches(w * s, h * s, int(out_w), int(out_h), options_.resample))
+      impl_->resizer = Resizer(w * s, h * s, int(out_w), int(out_h), options_.resample);
+    impl_->resizer.run(native, scaled);
+    rgb = &scaled;
+  }
   if (input.channels == 4) {
-    Image alpha(w, h, 1, input.bit_depth);
-    std::copy(input.plane(3), input.plane(3) + int64_t(w) * h, alpha.plane(0));
-    Image big_alpha = resize_image(alpha, int(out_w), int(out_h), options_.resample);
-    Image rgba(int(out_w), int(out_h), 4, input.bit_depth);
-    std::copy(out.data.begin(), out.data.end(), rgba.data.begin());
+    reshape_image(impl_->alpha, w, h, 1, input.bit_depth);
+    std::copy(input.plane(3), input.plane(3) + int64_t(w) * h, impl_->alpha.plane(0));
+    if (!impl_->alpha_resizer.matches(w, h, int(out_w), int(out_h), options_.resample))
+      impl_->alpha_resizer = Resizer(w, h, int(out_w), int(out_h), options_.resample);
+    impl_->alpha_resizer.run(impl_->alpha, impl_->big_alpha);
+    reshape_image(out, int(out_w), int(out_h), 4, input.bit_depth);
+    std::copy(rgb->data.begin(), rgb->data.end(), out.data.begin());
     for (int64_t i = 0; i < out_w * out_h; ++i)
-      rgba.plane(3)[i] = std::clamp(big_alpha.plane(0)[i], 0.f, 1.f);
-    out = std::move(rgba);
+      out.plane(3)[i] = std::clamp(impl_->big_alpha.plane(0)[i], 0.f, 1.f);
   }
   stats_.tiles = int(ax.core_begin.size() * ay.core_begin.size());
-  stats_.tile_size = tile;
+  stats_.tile_size = plan.tile;
   stats_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return out;
 }
 
 }  // namespace upres

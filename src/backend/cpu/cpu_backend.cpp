@@ -139,8 +139,19 @@ class CpuExecutor final : public Executor {
   }
 
   void add_reorder(memory from, memory to) {
-    dnnl::reorder r(from, to);
-    steps_.push_back([this, r, from, to]() mutable { r.execute(stream_, from, to); });
+    add_primitive(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+  }
+
+  // A step that executes `prim`. The C++ API's execute() builds an argument vector on every
+  // call; the step keeps a prebuilt one and calls the C API, so a run allocates nothing of ours.
+  void add_primitive(dnnl::primitive prim, std::unordered_map<int, memory> args) {
+    std::vector<dnnl_exec_arg_t> c_args;
+    for (const auto& [arg, mem] : args) c_args.push_back({arg, mem.get()});
+    steps_.push_back([this, prim, args = std::move(args), c_args = std::move(c_args)]() {
+      dnnl::error::wrap_c_api(
+          dnnl_primitive_execute(prim.get(), stream_.get(), int(c_args.size()), c_args.data()),
+          "could not execute a primitive");
+    });
   }
 
   // `blob`'s memory in layout `md`: the blob itself, or a scratch copy reordered each run.
@@ -249,7 +260,7 @@ class CpuExecutor final : public Executor {
     if (p.bias)
       args[DNNL_ARG_BIAS] = memory(bias_md, engine_, const_cast<float*>(node.weights[1].values.data()));
     if (prelu_index >= 0) args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(prelu_index) | DNNL_ARG_WEIGHTS] = slopes;
-    steps_.push_back([this, prim, args]() { prim.execute(stream_, args); });
+    add_primitive(prim, std::move(args));
     if (prelu_after) add_prelu(dst, slopes);
     for (int s : scratch) pool_.release(s);
   }
@@ -266,10 +277,8 @@ class CpuExecutor final : public Executor {
       dnnl::reorder(user_slopes, slopes).execute(stream_, user_slopes, slopes);
       stream_.wait();
     }
-    dnnl::prelu_forward prim(pd);
-    std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, data}, {DNNL_ARG_WEIGHTS, slopes}, {DNNL_ARG_DST, data}};
-    steps_.push_back([this, prim, args]() { prim.execute(stream_, args); });
+    add_primitive(dnnl::prelu_forward(pd),
+                  {{DNNL_ARG_SRC, data}, {DNNL_ARG_WEIGHTS, slopes}, {DNNL_ARG_DST, data}});
   }
 
   void add_concat(const Node& node) {
@@ -280,8 +289,7 @@ class CpuExecutor final : public Executor {
     std::unordered_map<int, memory> args{{DNNL_ARG_DST, dst}};
     for (size_t i = 0; i < node.inputs.size(); ++i)
       args[DNNL_ARG_MULTIPLE_SRC + int(i)] = blobs_[size_t(node.inputs[i])].mem;
-    dnnl::concat prim(pd);
-    steps_.push_back([this, prim, args]() { prim.execute(stream_, args); });
+    add_primitive(dnnl::concat(pd), std::move(args));
   }
 
   // Any other op: plain inputs, the reference kernel, a plain output.
@@ -290,13 +298,13 @@ class CpuExecutor final : public Executor {
     std::vector<memory> inputs;
     for (int b : node.inputs) inputs.push_back(as_layout(b, plain_desc(shapes_[size_t(b)]), scratch));
     memory out = new_blob_memory(node.outputs[0], plain_desc(shapes_[size_t(node.outputs[0])]));
-    steps_.push_back([this, &node, inputs, out]() {
+    // The views are sized here and refilled each run (the graph input's address changes).
+    std::vector<TensorView> in(inputs.size()), o(1);
+    steps_.push_back([this, &node, inputs, out, in, o]() mutable {
       stream_.wait();  // reorders feeding this kernel must be finished
-      std::vector<TensorView> in;
       for (size_t i = 0; i < inputs.size(); ++i)
-        in.push_back({shapes_[size_t(node.inputs[i])], static_cast<float*>(inputs[i].get_data_handle())});
-      std::vector<TensorView> o{
-          {shapes_[size_t(node.outputs[0])], static_cast<float*>(out.get_data_handle())}};
+        in[i] = {shapes_[size_t(node.inputs[i])], static_cast<float*>(inputs[i].get_data_handle())};
+      o[0] = {shapes_[size_t(node.outputs[0])], static_cast<float*>(out.get_data_handle())};
       op_def(node.type).run_reference(node, in, o);
     });
     for (int s : scratch) pool_.release(s);
