@@ -13,6 +13,7 @@
 #include "upres/image.hpp"
 #include "upres/model.hpp"
 #include "upres/upscaler.hpp"
+#include "video_cli.hpp"
 
 namespace fs = std::filesystem;
 using namespace upres;
@@ -269,8 +270,10 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("names", verify_names, "models to check (default: all installed)");
   verify_cmd->add_option("--backend", engine.backend, "cpu or reference")->capture_default_str();
 
+  cli::VideoCommand video = cli::add_video_commands(app);
+
   try {
-    app.parse(argc, argv);
+    app.parse(cli::translate_ffmpeg_style(argc, argv));
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
@@ -289,6 +292,7 @@ int main(int argc, char** argv) {
     }
     if (models_cmd->got_subcommand("list")) return run_models_list();
     if (verify_cmd->parsed()) return run_models_verify(verify_names, engine);
+    if (video.video->parsed() || video.probe->parsed()) return video.run();
   } catch (const Error& e) {
     std::fprintf(stderr, "upres: error: %s\n", e.what());
     return 1;

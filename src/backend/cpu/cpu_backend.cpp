@@ -71,7 +71,7 @@ class BufferPool {
 
 class CpuExecutor final : public Executor {
  public:
-  CpuExecutor(const Graph& graph, Shape input) : graph_(graph) {
+  CpuExecutor(const Graph& graph, Shape input, int threads) : graph_(graph), threads_(threads) {
     try {
       build(input);
     } catch (const dnnl::error& e) {
@@ -82,6 +82,8 @@ class CpuExecutor final : public Executor {
 
   void run(const TensorView& input, const TensorView& output) override {
     UPRES_ASSERT(input.shape == shapes_[size_t(graph_.input_blob)] && output.shape == output_shape());
+    // The OpenMP thread count is per calling thread; a video pipeline runs this on its own thread.
+    if (threads_ > 0) omp_set_num_threads(threads_);
     input_mem_.set_data_handle(input.data);
     output_mem_.set_data_handle(output.data);
     try {
@@ -311,6 +313,7 @@ class CpuExecutor final : public Executor {
   }
 
   const Graph& graph_;
+  int threads_ = 0;
   dnnl::engine engine_{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream_{engine_};
   std::vector<Shape> shapes_;
@@ -322,19 +325,22 @@ class CpuExecutor final : public Executor {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) {
+  explicit CpuBackend(int threads) : threads_(threads) {
     configure_onednn_isa();
     if (threads > 0) omp_set_num_threads(threads);
   }
   const char* name() const override { return "cpu"; }
   std::unique_ptr<Executor> compile(const Graph& graph, Shape input) override {
-    return std::make_unique<CpuExecutor>(graph, input);
+    return std::make_unique<CpuExecutor>(graph, input, threads_);
   }
   std::unique_ptr<Graph> prepare(const Graph& graph, Shape probe) const override {
     auto g = std::make_unique<Graph>(graph);
     fuse_conv_epilogues(*g, probe);
     return g;
   }
+
+ private:
+  int threads_ = 0;
 };
 
 }  // namespace

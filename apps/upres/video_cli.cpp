@@ -1,0 +1,416 @@
+#include "video_cli.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "upres/error.hpp"
+#include "upres/video.hpp"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace upres::cli {
+namespace {
+
+// Every video option as a string, with whether the user typed it; typed ones override presets.
+struct Flags {
+  std::string input, output, preset, format, progress = "auto";
+  bool json_output = false;
+  std::map<std::string, std::string> values;  // JSON key -> text as typed
+  std::vector<std::string> flags_set;         // boolean JSON keys that were given
+  std::string audio_tracks;
+};
+
+Flags g_flags;
+CancelToken g_cancel;
+
+void on_interrupt(int) {
+  g_cancel.cancel();
+}
+
+struct OptionSpec {
+  const char* cli;  // CLI11 names
+  const char* key;  // JSON key
+  const char* help;
+  enum Kind { text, integer, number, seconds, boolean } kind;
+};
+
+const std::vector<OptionSpec>& option_specs() {
+  static const std::vector<OptionSpec> specs = {
+      {"-m,--model", "model", "model name or .param path (default: realesr-animevideov3-x2/x3/x4 by -s)",
+       OptionSpec::text},
+      {"--mode", "mode", "Frame's modes: none | esrgan-2x | esrgan-4x", OptionSpec::text},
+      {"-s,--scale", "scale", "output scale (default: the model's own)", OptionSpec::integer},
+      {"--backend", "backend", "cpu or reference", OptionSpec::text},
+      {"--threads", "threads", "inference threads (0: all cores)", OptionSpec::integer},
+      {"--tile", "tile", "tile side in input pixels (0: full frame when memory allows)", OptionSpec::integer},
+      {"--max-memory", "max_memory", "activation memory budget, e.g. 2G", OptionSpec::text},
+      {"--max-size", "max_size", "refuse outputs over this many pixels a side (default 4096)",
+       OptionSpec::integer},
+      {"--crop", "crop", "crop before upscaling: WxH+X+Y", OptionSpec::text},
+      {"--rotate", "rotate", "rotate clockwise: 90, 180 or 270", OptionSpec::integer},
+      {"--hflip", "hflip", "mirror left-right", OptionSpec::boolean},
+      {"--vflip", "vflip", "mirror top-bottom", OptionSpec::boolean},
+      {"--ss", "ss", "start at this time (seconds or HH:MM:SS.ms)", OptionSpec::seconds},
+      {"-t,--duration", "t", "keep this much time", OptionSpec::seconds},
+      {"--frames", "frames", "stop after this many frames", OptionSpec::integer},
+      {"--fps", "fps", "constant output frame rate", OptionSpec::number},
+      {"--cfr", "cfr", "constant frame rate at the source's average rate", OptionSpec::boolean},
+      {"--hwaccel", "hwaccel", "hardware decoding: none, auto, cuda, vaapi", OptionSpec::text},
+      {"--video-codec", "c:v",
+       "video encoder (-c:v): libx264, libx265, libvpx-vp9, libaom-av1, libsvtav1, *_nvenc",
+       OptionSpec::text},
+      {"--crf", "crf", "constant quality (-crf); lower is better", OptionSpec::integer},
+      {"--video-bitrate", "b:v", "video bit rate (-b:v), e.g. 8M", OptionSpec::text},
+      {"--encoder-preset", "preset", "encoder speed preset (-preset), e.g. slow", OptionSpec::text},
+      {"--pix-fmt", "pix_fmt", "output pixel format (-pix_fmt), e.g. yuv420p10le", OptionSpec::text},
+      {"--gop", "g", "key frame interval in frames (-g)", OptionSpec::integer},
+      {"--audio-codec", "c:a", "audio: copy (default) or an encoder (-c:a aac, libopus)", OptionSpec::text},
+      {"--audio-bitrate", "b:a", "audio bit rate (-b:a), e.g. 192k", OptionSpec::text},
+      {"--volume", "volume", "audio volume in percent (needs -c:a)", OptionSpec::number},
+      {"--normalize", "normalize", "EBU R128 loudness normalisation (needs -c:a)", OptionSpec::boolean},
+      {"--no-audio", "no_audio", "drop all audio", OptionSpec::boolean},
+      {"--no-subtitles", "no_subtitles", "drop all subtitles", OptionSpec::boolean},
+      {"--overwrite", "overwrite", "replace existing outputs", OptionSpec::boolean},
+  };
+  return specs;
+}
+
+void add_options(CLI::App* cmd) {
+  for (const OptionSpec& s : option_specs()) {
+    if (s.kind == OptionSpec::boolean) {
+      cmd->add_flag_callback(
+          s.cli, [key = std::string(s.key)] { g_flags.flags_set.push_back(key); }, s.help);
+    } else {
+      cmd->add_option_function<std::string>(
+          s.cli, [key = std::string(s.key)](const std::string& v) { g_flags.values[key] = v; }, s.help);
+    }
+  }
+  cmd->add_option("--audio-tracks", g_flags.audio_tracks, "audio tracks to keep, e.g. 0,2 (0 is the first)");
+  cmd->add_option("--preset", g_flags.preset, "a named option set, or a .json file of options");
+}
+
+json typed_options() {
+  json j = json::object();
+  for (const OptionSpec& s : option_specs()) {
+    const auto it = g_flags.values.find(s.key);
+    if (s.kind == OptionSpec::boolean) {
+      if (std::find(g_flags.flags_set.begin(), g_flags.flags_set.end(), s.key) != g_flags.flags_set.end())
+        j[s.key] = true;
+      continue;
+    }
+    if (it == g_flags.values.end()) continue;
+    const std::string& v = it->second;
+    try {
+      switch (s.kind) {
+        case OptionSpec::integer: {
+          size_t used = 0;
+          j[s.key] = std::stoll(v, &used);
+          if (used != v.size()) throw std::invalid_argument(v);
+          break;
+        }
+        case OptionSpec::number: {
+          size_t used = 0;
+          j[s.key] = std::stod(v, &used);
+          if (used != v.size()) throw std::invalid_argument(v);
+          break;
+        }
+        default: j[s.key] = v;
+      }
+    } catch (const std::logic_error&) {
+      throw Error(ErrorCode::invalid_argument, fmt::format("{} '{}' is not a number", s.cli, v));
+    }
+  }
+  if (!g_flags.audio_tracks.empty()) {
+    if (g_flags.audio_tracks == "none") {
+      j["no_audio"] = true;
+    } else {
+      json tracks = json::array();
+      std::string item;
+      for (size_t i = 0; i <= g_flags.audio_tracks.size(); ++i) {
+        const char c = i < g_flags.audio_tracks.size() ? g_flags.audio_tracks[i] : ',';
+        if (c != ',') {
+          item += c;
+          continue;
+        }
+        if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos)
+          throw Error(
+              ErrorCode::invalid_argument,
+              fmt::format("--audio-tracks '{}' is not a list like 0,2 (or none)", g_flags.audio_tracks));
+        tracks.push_back(std::stoi(item));
+        item.clear();
+      }
+      j["audio_tracks"] = tracks;
+    }
+  }
+  return j;
+}
+
+VideoOptions build_options(const std::string& input, const std::string& output) {
+  VideoOptions o;
+  if (!g_flags.preset.empty()) o = video_options_from_json(video_preset_json(g_flags.preset), o);
+  o = video_options_from_json(typed_options().dump(), o);
+  o.input = input;
+  o.output = output;
+  return o;
+}
+
+bool is_video_path(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+  for (const char* e : {".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".ts", ".m2ts", ".mts", ".flv",
+                        ".wmv", ".mpg", ".mpeg", ".ogv", ".3gp"})
+    if (ext == e) return true;
+  return false;
+}
+
+// Draws progress on a terminal, or JSON lines for programs, at most a few times a second.
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(const std::string& mode, const std::string& name) : name_(name) {
+    if (mode == "auto")
+      mode_ = isatty(STDERR_FILENO) ? "bar" : "none";
+    else if (mode == "bar" || mode == "json" || mode == "none")
+      mode_ = mode;
+    else
+      throw Error(ErrorCode::invalid_argument,
+                  fmt::format("--progress '{}': use auto, bar, json or none", mode));
+  }
+  void operator()(const VideoProgress& p) {
+    const auto now = std::chrono::steady_clock::now();
+    const bool final = p.phase == VideoPhase::done || p.phase != last_phase_;
+    if (!final && now - last_ < std::chrono::milliseconds(mode_ == "json" ? 500 : 200)) return;
+    last_ = now;
+    last_phase_ = p.phase;
+    if (mode_ == "json") {
+      json j{{"file", name_},
+             {"phase", video_phase_name(p.phase)},
+             {"frame", p.frames_done},
+             {"frames", p.frames_total},
+             {"fps", p.fps},
+             {"eta", p.eta_seconds},
+             {"elapsed", p.elapsed_seconds},
+             {"progress", p.fraction}};
+      std::printf("%s\n", j.dump().c_str());
+      std::fflush(stdout);
+    } else if (mode_ == "bar") {
+      const int width = 30, filled = int(p.fraction * width + 0.5);
+      std::string bar(size_t(filled), '#');
+      bar.resize(size_t(width), '-');
+      std::string eta = p.eta_seconds >= 0
+                            ? fmt::format("{:02}:{:02}", int(p.eta_seconds) / 60, int(p.eta_seconds) % 60)
+                            : "--:--";
+      std::fprintf(stderr, "\r[%s] %3d%% %-9s %lld/%lld frames %5.2f fps ETA %s ", bar.c_str(),
+                   int(p.fraction * 100 + 0.5), video_phase_name(p.phase), (long long)p.frames_done,
+                   (long long)p.frames_total, p.fps, eta.c_str());
+      if (p.phase == VideoPhase::done) std::fprintf(stderr, "\n");
+      std::fflush(stderr);
+    }
+  }
+  bool is_json() const { return mode_ == "json"; }
+
+ private:
+  std::string mode_, name_;
+  std::chrono::steady_clock::time_point last_{};
+  VideoPhase last_phase_ = VideoPhase::done;
+};
+
+int run_one(const VideoOptions& o) {
+  ProgressPrinter printer(g_flags.progress, o.input);
+  VideoJob job(o);
+  const VideoStats s = job.run([&](const VideoProgress& p) { printer(p); }, &g_cancel);
+  for (const auto& w : s.warnings) std::fprintf(stderr, "upres: warning: %s\n", w.c_str());
+  if (printer.is_json()) {
+    json j{
+        {"file", o.input},         {"output", o.output},        {"phase", "result"},    {"frames", s.frames},
+        {"width", s.output_width}, {"height", s.output_height}, {"seconds", s.seconds}, {"fps", s.fps},
+        {"bytes", s.output_bytes}, {"warnings", s.warnings}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("%s -> %s: %lld frames at %dx%d in %.1f s (%.2f fps; model %.1f s)\n", o.input.c_str(),
+                o.output.c_str(), (long long)s.frames, s.output_width, s.output_height, s.seconds, s.fps,
+                s.inference_seconds);
+  }
+  return 0;
+}
+
+int run_video() {
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  std::error_code ec;
+  if (!fs::exists(g_flags.input, ec))
+    throw Error(ErrorCode::not_found, fmt::format("{}: no such file or folder", g_flags.input));
+  if (!fs::is_directory(g_flags.input)) return run_one(build_options(g_flags.input, g_flags.output));
+
+  // A folder: every video in it, into the output folder, same names.
+  if (fs::exists(g_flags.output) && !fs::is_directory(g_flags.output))
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("{} is a folder, so -o must be a folder too, but {} is a file", g_flags.input,
+                            g_flags.output));
+  std::vector<fs::path> inputs;
+  for (const auto& e : fs::directory_iterator(g_flags.input))
+    if (e.is_regular_file() && is_video_path(e.path())) inputs.push_back(e.path());
+  std::sort(inputs.begin(), inputs.end());
+  if (inputs.empty())
+    throw Error(ErrorCode::not_found, fmt::format("{}: no video files in this folder", g_flags.input));
+  fs::create_directories(g_flags.output, ec);
+  if (ec)
+    throw Error(ErrorCode::io_failure,
+                fmt::format("cannot create folder {}: {}", g_flags.output, ec.message()));
+  int failed = 0;
+  for (const fs::path& in : inputs) {
+    fs::path out = fs::path(g_flags.output) / in.filename();
+    std::string ext = in.extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+    if (!g_flags.format.empty())
+      out.replace_extension("." + g_flags.format);
+    else if (ext != ".mp4" && ext != ".mkv" && ext != ".webm" && ext != ".mov" && ext != ".m4v")
+      out.replace_extension(".mp4");
+    try {
+      run_one(build_options(in.string(), out.string()));
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::cancelled) throw;
+      std::fprintf(stderr, "upres: error: %s: %s\n", in.c_str(), e.what());
+      ++failed;
+    }
+  }
+  std::printf("%zu videos, %d failed\n", inputs.size(), failed);
+  return failed ? 1 : 0;
+}
+
+int run_probe() {
+  const std::string ext = g_flags.format.empty() ? "mp4" : g_flags.format;
+  std::string output = g_flags.output;
+  if (output.empty()) output = (fs::temp_directory_path() / ("upres-probe." + ext)).string();
+  VideoOptions o = build_options(g_flags.input, output);
+  o.overwrite = true;  // probing writes nothing; the destination only names the container
+  VideoJob job(o);
+  const VideoPlan p = job.validate();
+  if (g_flags.json_output) {
+    json streams = json::array();
+    for (const auto& s : p.streams)
+      streams.push_back(
+          {{"index", s.index}, {"type", s.type}, {"codec", s.codec}, {"action", s.action}, {"note", s.note}});
+    json j{{"input", o.input},
+           {"input_size", {p.input_width, p.input_height}},
+           {"filtered_size", {p.filtered_width, p.filtered_height}},
+           {"output_size", {p.output_width, p.output_height}},
+           {"model", p.model},
+           {"scale", p.scale},
+           {"container", p.container},
+           {"encoder", p.encoder},
+           {"pixel_format", p.pixel_format},
+           {"filters", p.filters},
+           {"duration", p.duration_seconds},
+           {"frames", p.frames},
+           {"frame_rate", p.frame_rate},
+           {"estimated_seconds", p.estimated_seconds},
+           {"streams", streams},
+           {"warnings", p.warnings}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("%s\n", o.input.c_str());
+  std::printf("  duration %.2f s, ~%lld frames at %.3f fps\n", p.duration_seconds, (long long)p.frames,
+              p.frame_rate);
+  std::printf("  streams:\n");
+  for (const auto& s : p.streams)
+    std::printf("    #%d %-9s %-10s %-12s %s\n", s.index, s.type.c_str(), s.codec.c_str(), s.action.c_str(),
+                s.note.c_str());
+  std::printf("  plan: %dx%d", p.input_width, p.input_height);
+  if (p.filters != "null")
+    std::printf(" -> [%s] -> %dx%d", p.filters.c_str(), p.filtered_width, p.filtered_height);
+  std::printf(" -> %s x%d -> %dx%d %s %s in %s\n", p.model.empty() ? "no model" : p.model.c_str(), p.scale,
+              p.output_width, p.output_height, p.encoder.c_str(), p.pixel_format.c_str(),
+              p.container.c_str());
+  if (p.estimated_seconds > 0)
+    std::printf("  estimated time: %s (%.2f s per frame on this machine)\n",
+                fmt::format("{:02}:{:02}:{:02}", int(p.estimated_seconds) / 3600,
+                            int(p.estimated_seconds) / 60 % 60, int(p.estimated_seconds) % 60)
+                    .c_str(),
+                p.frames > 0 ? p.estimated_seconds / double(p.frames) : 0.0);
+  for (const auto& w : p.warnings) std::printf("  warning: %s\n", w.c_str());
+  return 0;
+}
+
+}  // namespace
+
+std::vector<std::string> translate_ffmpeg_style(int argc, char** argv) {
+  static const std::map<std::string, std::string> aliases = {{"-c:v", "--video-codec"},
+                                                             {"-vcodec", "--video-codec"},
+                                                             {"-c:a", "--audio-codec"},
+                                                             {"-acodec", "--audio-codec"},
+                                                             {"-b:v", "--video-bitrate"},
+                                                             {"-b:a", "--audio-bitrate"},
+                                                             {"-crf", "--crf"},
+                                                             {"-preset", "--encoder-preset"},
+                                                             {"-pix_fmt", "--pix-fmt"},
+                                                             {"-g", "--gop"},
+                                                             {"-ss", "--ss"},
+                                                             {"-an", "--no-audio"},
+                                                             {"-sn", "--no-subtitles"},
+                                                             {"-y", "--overwrite"}};
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    const auto it = aliases.find(argv[i]);
+    args.push_back(it == aliases.end() ? argv[i] : it->second);
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
+  return args;
+}
+
+VideoCommand add_video_commands(CLI::App& app) {
+  VideoCommand c;
+  c.video = app.add_subcommand("video", "upscale a video, or every video in a folder");
+  c.video->add_option("input", g_flags.input, "video file or folder")->required();
+  c.video->add_option("-o,--output", g_flags.output, "output file (.mp4 .mkv .webm .mov), or folder")
+      ->required();
+  c.video->add_option("--format", g_flags.format, "container for folder outputs: mp4, mkv, webm or mov")
+      ->check(CLI::IsMember({"mp4", "mkv", "webm", "mov"}));
+  c.video->add_option("--progress", g_flags.progress, "auto (a bar on terminals), bar, json or none")
+      ->capture_default_str();
+  add_options(c.video);
+  c.video->footer(
+      "FFmpeg spellings work too: -c:v -crf -preset -b:v -pix_fmt -g -c:a -b:a -ss -an -sn -y.\n"
+      "Presets: " +
+      [] {
+        std::string s;
+        for (const auto& n : video_preset_names()) s += (s.empty() ? "" : ", ") + n;
+        return s;
+      }() +
+      " (--preset NAME or a .json file; typed options override the preset).");
+
+  c.probe =
+      app.add_subcommand("probe", "show a video's streams and the plan upres would run, with estimated time");
+  c.probe->add_option("input", g_flags.input, "video file")->required();
+  c.probe->add_option("-o,--output", g_flags.output, "planned output file (names the container)");
+  c.probe->add_option("--format", g_flags.format, "planned container: mp4, mkv, webm or mov")
+      ->check(CLI::IsMember({"mp4", "mkv", "webm", "mov"}));
+  c.probe->add_flag("--json", g_flags.json_output, "machine-readable output");
+  add_options(c.probe);
+  return c;
+}
+
+int VideoCommand::run() {
+  if (video->parsed()) {
+    try {
+      return run_video();
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::cancelled) throw;
+      std::fprintf(stderr, "\nupres: cancelled; the partial output was removed\n");
+      return 130;
+    }
+  }
+  return run_probe();
+}
+
+}  // namespace upres::cli

@@ -1,0 +1,176 @@
+// upres: upscale videos.
+//
+//   upres::VideoOptions options;
+//   options.input = "in.mp4";
+//   options.output = "out.mp4";
+//   upres::VideoJob job(options);
+//   upres::VideoPlan plan = job.validate();     // opens everything, throws on any problem
+//   upres::VideoStats stats = job.run([](const upres::VideoProgress& p) { ... });
+//
+// A job decodes, filters (crop, rotate, flip, trim, frame rate), converts to float RGB, runs the
+// model, converts back and encodes, each stage on its own thread over a fixed pool of frame
+// buffers. Audio, subtitles and metadata are copied unless asked otherwise. The output is
+// written to a temporary file beside the destination and renamed when complete.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "upres/model.hpp"
+#include "upres/upscaler.hpp"
+
+namespace upres {
+
+struct VideoOptions {
+  std::string input, output;
+  bool overwrite = false;
+
+  // Model: a zoo name or .param path; "" picks realesr-animevideov3-x{2,3,4} from the scale.
+  std::string model;
+  // Frame's modes: "none" (no upscaling, filters and re-encode only), "esrgan-2x", "esrgan-4x";
+  // "" when model/scale say what to do.
+  std::string mode;
+  UpscaleOptions engine;       // backend, threads, tiles, memory budget, requested scale
+  int max_output_side = 4096;  // refuse larger outputs before any work
+
+  // Filters, applied before upscaling.
+  std::string crop;  // WxH+X+Y
+  int rotate = 0;    // clockwise: 0, 90, 180, 270
+  bool hflip = false, vflip = false;
+  double start = 0;        // seconds (--ss)
+  double duration = 0;     // seconds (-t); 0: to the end
+  int64_t max_frames = 0;  // stop after this many frames; 0: all
+  double fps = 0;          // constant output frame rate; 0: keep source timing
+  bool cfr = false;        // constant frame rate at the source's average rate
+  std::string hwaccel;     // "", none, auto, cuda, vaapi
+
+  // Video encoder.
+  std::string video_codec = "libx264";
+  int crf = -1;
+  int64_t video_bitrate = 0;
+  std::string preset;
+  std::string pix_fmt;
+  int gop = 0;
+
+  // Audio and subtitles.
+  std::string audio_codec = "copy";
+  int64_t audio_bitrate = 0;
+  double volume = 100;  // percent
+  bool normalize = false;
+  std::vector<int> audio_tracks;  // audio stream ordinals to keep (0 = first audio); empty: all
+  bool no_audio = false;
+  bool no_subtitles = false;
+
+  int queue_depth = 4;  // frame buffers in flight (>= 2: double buffering at least)
+};
+
+// Reads options from a JSON object (a preset file, a server request) on top of `base`. Keys
+// are the CLI's long names (model, scale, crf, preset, "c:v", "b:a", audio_tracks, ...);
+// unknown keys and wrong types throw Error(invalid_argument) naming the key.
+VideoOptions video_options_from_json(const std::string& json_text, const VideoOptions& base = {});
+
+// Named option sets: built-in ones (see video_preset_names) and *.json files in
+// $UPRES_PRESET_DIR or ~/.config/upres/presets. A name ending in .json is read as a file.
+std::string video_preset_json(const std::string& name);
+std::vector<std::string> video_preset_names();
+
+enum class VideoPhase { starting, upscaling, finishing, done };
+const char* video_phase_name(VideoPhase phase);
+
+struct VideoProgress {
+  VideoPhase phase = VideoPhase::starting;
+  int64_t frames_done = 0;
+  int64_t frames_total = 0;  // an estimate from the container; 0 when unknown
+  double fps = 0;
+  double eta_seconds = -1;  // -1: unknown
+  double elapsed_seconds = 0;
+  double fraction = 0;  // 0..1 across the three phases (starting 0-5 %, upscaling 5-90 %, finishing)
+};
+
+struct StreamPlan {
+  int index = 0;     // in the input
+  std::string type;  // video, audio, subtitle, data, attachment
+  std::string codec;
+  std::string action;  // upscale, copy, encode <codec>, drop
+  std::string note;    // why, for drops and conversions
+};
+
+struct VideoPlan {
+  int input_width = 0, input_height = 0;        // as decoded
+  int filtered_width = 0, filtered_height = 0;  // after rotation and crop
+  int output_width = 0, output_height = 0;
+  std::string model;  // "" for mode none
+  int scale = 1;
+  std::string container, encoder, pixel_format, filters, hwaccel;
+  double duration_seconds = 0;
+  int64_t frames = 0;  // estimate
+  double frame_rate = 0;
+  double estimated_seconds = 0;  // from the model's cost and a short timing run; 0 unknown
+  std::vector<StreamPlan> streams;
+  std::vector<std::string> warnings;
+};
+
+struct VideoStats {
+  int64_t frames = 0;
+  int output_width = 0, output_height = 0;
+  double seconds = 0;  // wall time of run()
+  double fps = 0;
+  double inference_seconds = 0;  // time inside the model, summed over frames
+  int64_t output_bytes = 0;
+  int damaged_packets = 0;
+  std::vector<std::string> warnings;
+};
+
+class CancelToken {
+ public:
+  void cancel() { flag_.store(true); }
+  bool cancelled() const { return flag_.load(); }
+
+ private:
+  std::atomic<bool> flag_{false};
+};
+
+using VideoProgressCallback = std::function<void(const VideoProgress&)>;
+
+class VideoJob {
+ public:
+  // `model`, when given, is shared (a server keeps one loaded); otherwise the job loads its own.
+  explicit VideoJob(VideoOptions options, std::shared_ptr<const Model> model = nullptr);
+  ~VideoJob();
+  VideoJob(const VideoJob&) = delete;
+  VideoJob& operator=(const VideoJob&) = delete;
+
+  // Checks everything that can be checked before work starts: the input opens and decodes,
+  // the options make sense, the model exists, the encoder and container take the streams, the
+  // output is writable and within the size cap. Writes nothing. Throws upres::Error.
+  VideoPlan validate();
+
+  // Runs the job. The callback is called from the pipeline's threads, one call at a time. On
+  // cancel or failure the partial output is removed and Error(cancelled) or the cause thrown.
+  VideoStats run(const VideoProgressCallback& progress = {}, const CancelToken* cancel = nullptr);
+
+  const VideoOptions& options() const { return options_; }
+
+ private:
+  struct Impl;
+  VideoOptions options_;
+  std::shared_ptr<const Model> model_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The model a job will use for these options ("" for mode none); throws on a bad mode.
+std::string video_model_name(const VideoOptions& options);
+
+}  // namespace upres
+
+namespace upres {
+
+// "192k", "4M", "2500000" -> a count; K/M/G are powers of `base` (1000 for bit rates, 1024 for
+// memory). Throws Error(invalid_argument) naming `option`.
+int64_t parse_quantity(const std::string& text, const std::string& option, int64_t base);
+
+}  // namespace upres

@@ -1,0 +1,126 @@
+#include "media/video_filter.hpp"
+
+#include <cstdio>
+#include <vector>
+
+#include <fmt/format.h>
+
+extern "C" {
+#include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
+#include <libavutil/opt.h>
+}
+
+#include "media/color.hpp"
+
+namespace upres {
+namespace {
+
+void append_rotation(std::vector<std::string>& chain, int degrees) {
+  if (degrees == 90) chain.push_back("transpose=clock");
+  if (degrees == 180) chain.insert(chain.end(), {"hflip", "vflip"});
+  if (degrees == 270) chain.push_back("transpose=cclock");
+}
+
+}  // namespace
+
+CropRect parse_crop(const std::string& text) {
+  CropRect r;
+  char tail = 0;
+  if (std::sscanf(text.c_str(), "%dx%d+%d+%d%c", &r.w, &r.h, &r.x, &r.y, &tail) != 4 || r.w <= 0 ||
+      r.h <= 0 || r.x < 0 || r.y < 0)
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("--crop '{}' is not WIDTHxHEIGHT+X+Y (for example 1280x720+0+0)", text));
+  return r;
+}
+
+std::string filter_chain(const FilterSettings& s) {
+  std::vector<std::string> chain;
+  append_rotation(chain, s.display_rotation);
+  if (!s.crop.empty()) {
+    const CropRect r = parse_crop(s.crop);
+    chain.push_back(fmt::format("crop={}:{}:{}:{}:exact=1", r.w, r.h, r.x, r.y));
+  }
+  append_rotation(chain, s.rotate);
+  if (s.hflip) chain.push_back("hflip");
+  if (s.vflip) chain.push_back("vflip");
+  if (s.fps.num > 0) chain.push_back(fmt::format("fps={}/{}", s.fps.num, s.fps.den));
+  if (chain.empty()) return "null";
+  std::string text;
+  for (const auto& f : chain) text += (text.empty() ? "" : ",") + f;
+  return text;
+}
+
+VideoFilter::VideoFilter(const FilterSettings& settings, const AVFrame& first, AVRational time_base,
+                         AVRational frame_rate)
+    : graph_(avfilter_graph_alloc()), chain_(filter_chain(settings)) {
+  if (!graph_) throw Error(ErrorCode::limit_exceeded, "out of memory creating a filter graph");
+  graph_->nb_threads = 1;  // the pipeline gives each stage its own thread already
+  const AVRational sar = first.sample_aspect_ratio.num ? first.sample_aspect_ratio : AVRational{1, 1};
+  const std::string args =
+      fmt::format("video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect={}/{}", first.width, first.height,
+                  first.format, time_base.num, time_base.den, sar.num, sar.den) +
+      (frame_rate.num > 0 ? fmt::format(":frame_rate={}/{}", frame_rate.num, frame_rate.den) : "");
+  check_av(avfilter_graph_create_filter(&source_, avfilter_get_by_name("buffer"), "in", args.c_str(), nullptr,
+                                        graph_.get()),
+           ErrorCode::invalid_media, "cannot create the filter source");
+  check_av(avfilter_graph_create_filter(&sink_, avfilter_get_by_name("buffersink"), "out", nullptr, nullptr,
+                                        graph_.get()),
+           ErrorCode::invalid_media, "cannot create the filter sink");
+  std::vector<AVPixelFormat> formats = convertible_pixel_formats();
+  formats.push_back(AV_PIX_FMT_NONE);
+  check_av(av_opt_set_int_list(sink_, "pix_fmts", formats.data(), AV_PIX_FMT_NONE, AV_OPT_SEARCH_CHILDREN),
+           ErrorCode::invalid_media, "cannot set the filter sink's formats");
+
+  AVFilterInOut* outputs = avfilter_inout_alloc();
+  AVFilterInOut* inputs = avfilter_inout_alloc();
+  outputs->name = av_strdup("in");
+  outputs->filter_ctx = source_;
+  inputs->name = av_strdup("out");
+  inputs->filter_ctx = sink_;
+  int rc = avfilter_graph_parse_ptr(graph_.get(), chain_.c_str(), &inputs, &outputs, nullptr);
+  avfilter_inout_free(&inputs);
+  avfilter_inout_free(&outputs);
+  check_av(rc, ErrorCode::invalid_argument, fmt::format("filters '{}' cannot be built", chain_));
+  rc = avfilter_graph_config(graph_.get(), nullptr);
+  if (rc < 0)
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("filters '{}' do not fit a {}x{} frame (is the crop inside the picture?): {}",
+                            chain_, first.width, first.height, av_error_text(rc)));
+}
+
+void VideoFilter::push(AVFrame* frame) {
+  const int rc = av_buffersrc_add_frame_flags(source_, frame, 0);
+  if (rc == AVERROR(EINVAL))
+    throw Error(ErrorCode::unsupported,
+                "the video changes size or pixel format mid-stream, which upres does not support yet");
+  check_av(rc, ErrorCode::invalid_media, "filtering a frame failed");
+}
+
+bool VideoFilter::pull(AVFrame* frame) {
+  const int rc = av_buffersink_get_frame(sink_, frame);
+  if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return false;
+  check_av(rc, ErrorCode::invalid_media, "filtering a frame failed");
+  return true;
+}
+
+int VideoFilter::width() const {
+  return av_buffersink_get_w(sink_);
+}
+int VideoFilter::height() const {
+  return av_buffersink_get_h(sink_);
+}
+AVPixelFormat VideoFilter::format() const {
+  return AVPixelFormat(av_buffersink_get_format(sink_));
+}
+AVRational VideoFilter::time_base() const {
+  return av_buffersink_get_time_base(sink_);
+}
+AVRational VideoFilter::frame_rate() const {
+  return av_buffersink_get_frame_rate(sink_);
+}
+AVRational VideoFilter::sample_aspect_ratio() const {
+  return av_buffersink_get_sample_aspect_ratio(sink_);
+}
+
+}  // namespace upres

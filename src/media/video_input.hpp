@@ -1,0 +1,69 @@
+// The input side of a video job: a demuxer (libavformat), the chosen video stream's decoder
+// (libavcodec, optionally on a hardware device with a software fallback), and the display
+// rotation the container asks players to apply.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "media/av_common.hpp"
+
+namespace upres {
+
+class VideoInput {
+ public:
+  // Opens `path` and the decoder of its best video stream. hwaccel: "", "none", "auto",
+  // "cuda" or "vaapi"; when the device cannot be opened, decoding falls back to the CPU and a
+  // warning says so.
+  VideoInput(const std::string& path, const std::string& hwaccel = "");
+
+  AVFormatContext* format() const { return format_.get(); }
+  AVStream* video_stream() const { return format_->streams[video_index_]; }
+  int video_index() const { return video_index_; }
+  AVCodecContext* decoder() const { return decoder_.get(); }
+  const std::string& path() const { return path_; }
+
+  // Degrees clockwise a player turns the picture (0, 90, 180 or 270) from the display matrix.
+  int display_rotation() const { return rotation_; }
+  // "cuda", "vaapi" or "" (software).
+  const std::string& hwaccel() const { return hw_name_; }
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+  // Seeks to the key frame at or before `seconds` (in the file's timeline).
+  void seek(double seconds);
+
+  // The next packet of any stream. false at the end of the file, or where the file is damaged
+  // past repair (a warning then says where the input was cut short).
+  bool read_packet(AVPacket* packet);
+
+  // Decoding the video stream: a packet (nullptr flushes), then frames until EAGAIN/EOF.
+  // Damaged packets are skipped and counted. Frames decoded on a device are copied to memory.
+  void send(const AVPacket* packet);
+  // true and a frame with pts set (best effort), or false when the decoder needs more input.
+  bool receive(AVFrame* frame);
+  bool drained() const { return drained_; }
+  int damaged_packets() const { return damaged_packets_; }
+
+  // Frames the stream holds, from its header or duration x rate; 0 when unknown.
+  int64_t estimated_frames() const;
+  double duration_seconds() const;
+  // Seconds from the file's start_time (the first timestamp) to `pts` in the video time base.
+  double seconds_of(int64_t pts) const;
+  int64_t start_time_pts() const;  // the file's start in the video stream's time base
+
+ private:
+  std::string path_;
+  InputContextPtr format_;
+  CodecContextPtr decoder_;
+  BufferRefPtr hw_device_;
+  FramePtr hw_frame_;
+  int video_index_ = -1;
+  int rotation_ = 0;
+  std::string hw_name_;
+  std::vector<std::string> warnings_;
+  bool drained_ = false;
+  int damaged_packets_ = 0;
+  int64_t next_pts_ = AV_NOPTS_VALUE;
+};
+
+}  // namespace upres

@@ -1,0 +1,350 @@
+#include "media/video_output.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <fmt/format.h>
+
+extern "C" {
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+}
+
+#include "media/color.hpp"
+
+namespace upres {
+namespace {
+
+std::string lower_extension(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  const auto dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
+  std::string ext = path.substr(dot + 1);
+  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+std::string io_message(const std::string& path, int rc) {
+  return fmt::format("writing {} failed: {}{}", path, av_error_text(rc),
+                     rc == AVERROR(ENOSPC) ? " (the disk is full: free space or write elsewhere)" : "");
+}
+
+// Speed/quality defaults per encoder family, used when the user sets nothing.
+void set_quality_defaults(const std::string& codec, const VideoEncoderSettings& s, AVDictionary** options,
+                          AVCodecContext* ctx) {
+  auto set = [&](const char* key, const std::string& value) { av_dict_set(options, key, value.c_str(), 0); };
+  const bool x26x = codec == "libx264" || codec == "libx265";
+  const bool vpx_aom = codec == "libvpx-vp9" || codec == "libaom-av1";
+  if (s.bitrate > 0) {
+    ctx->bit_rate = s.bitrate;
+  } else if (x26x || vpx_aom || codec == "libsvtav1") {
+    const int crf = s.crf >= 0 ? s.crf : codec == "libx264" ? 18 : codec == "libx265" ? 20 : 30;
+    set("crf", std::to_string(crf));
+    if (vpx_aom) ctx->bit_rate = 0;  // constant quality, not constrained quality
+  } else if (codec.find("nvenc") != std::string::npos) {
+    set("rc", "vbr");
+    set("cq", std::to_string(s.crf >= 0 ? s.crf : 23));
+  } else if (s.crf >= 0) {
+    set("crf", std::to_string(s.crf));  // left for avcodec_open2 to reject when unknown
+  }
+  if (!s.preset.empty()) {
+    if (vpx_aom)
+      throw Error(ErrorCode::invalid_argument,
+                  fmt::format("{} has no -preset; it trades speed for quality with its own settings", codec));
+    set("preset", s.preset);
+  }
+  if (codec == "libvpx-vp9") {
+    set("row-mt", "1");
+    set("deadline", "good");
+    set("cpu-used", "4");
+  }
+  if (codec == "libaom-av1") {
+    set("cpu-used", "6");
+    set("row-mt", "1");
+  }
+}
+
+}  // namespace
+
+std::string container_for_path(const std::string& path) {
+  const std::string ext = lower_extension(path);
+  if (ext == "mp4" || ext == "m4v") return "mp4";
+  if (ext == "mov") return "mov";
+  if (ext == "mkv") return "matroska";
+  if (ext == "webm") return "webm";
+  if (ext == "gif")
+    throw Error(
+        ErrorCode::invalid_argument,
+        fmt::format(
+            "{}: GIF output is not supported (256 colours would undo the upscale); write .mp4 or .webm",
+            path));
+  static const char* audio_only[] = {"mp3", "m4a", "aac", "wav", "flac", "ogg", "opus", "wma"};
+  for (const char* a : audio_only)
+    if (ext == a)
+      throw Error(
+          ErrorCode::invalid_argument,
+          fmt::format("{}: .{} is an audio-only format; an upscaled video needs .mp4, .mkv, .webm or .mov",
+                      path, ext));
+  throw Error(ErrorCode::invalid_argument,
+              fmt::format("{}: unknown output container '.{}': use .mp4, .mkv, .webm or .mov", path, ext));
+}
+
+const AVCodec& find_video_encoder(const std::string& name) {
+  const AVCodec* codec = avcodec_find_encoder_by_name(name.c_str());
+  if (!codec || codec->type != AVMEDIA_TYPE_VIDEO) {
+    std::string available;
+    for (const char* n :
+         {"libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1", "h264_nvenc", "hevc_nvenc"})
+      if (avcodec_find_encoder_by_name(n)) available += std::string(available.empty() ? "" : ", ") + n;
+    throw Error(ErrorCode::not_found,
+                fmt::format("video encoder '{}' is not available in this FFmpeg build; use "
+                            "one of: {}",
+                            name, available));
+  }
+  return *codec;
+}
+
+AVPixelFormat choose_encoder_format(const AVCodec& codec, AVPixelFormat source,
+                                    const std::string& requested) {
+  const AVPixelFormat* supported = codec.pix_fmts;
+  auto takes = [&](AVPixelFormat f) {
+    if (!supported) return true;
+    for (const AVPixelFormat* p = supported; *p != AV_PIX_FMT_NONE; ++p)
+      if (*p == f) return true;
+    return false;
+  };
+  if (!requested.empty()) {
+    const AVPixelFormat f = av_get_pix_fmt(requested.c_str());
+    if (f == AV_PIX_FMT_NONE)
+      throw Error(ErrorCode::invalid_argument, fmt::format("-pix_fmt '{}' is not a pixel format", requested));
+    if (!takes(f))
+      throw Error(ErrorCode::invalid_argument, fmt::format("{} does not encode {}", codec.name, requested));
+    if (!is_convertible(f))
+      throw Error(ErrorCode::unsupported,
+                  fmt::format("-pix_fmt {} is not one upres writes: use a planar yuv or gbrp format such as "
+                              "yuv420p, yuv420p10le or yuv444p",
+                              requested));
+    return f;
+  }
+  if (takes(source) && is_convertible(source)) return source;
+  // The closest format the encoder takes among those we write, keeping depth where possible.
+  std::vector<AVPixelFormat> candidates;
+  for (AVPixelFormat f : convertible_pixel_formats())
+    if (takes(f)) candidates.push_back(f);
+  if (candidates.empty())
+    throw Error(ErrorCode::unsupported, fmt::format("{} takes no pixel format upres writes", codec.name));
+  candidates.push_back(AV_PIX_FMT_NONE);
+  return avcodec_find_best_pix_fmt_of_list(candidates.data(), source, 0, nullptr);
+}
+
+VideoOutput::VideoOutput(const std::string& path, bool overwrite) : path_(path), packet_(make_packet()) {
+  const std::string container = container_for_path(path);
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode))
+      throw Error(ErrorCode::invalid_argument,
+                  fmt::format("{} is a folder; give a file name for the output", path));
+    if (!overwrite)
+      throw Error(ErrorCode::invalid_argument,
+                  fmt::format("{} exists; pass --overwrite to replace it", path));
+  }
+  const auto slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  const std::string ext = "." + lower_extension(path);
+  temp_path_ = fmt::format("{}/.{}.upres-XXXXXX{}", dir, name, ext);
+  const int fd = mkstemps(temp_path_.data(), int(ext.size()));
+  if (fd < 0)
+    throw Error(ErrorCode::io_failure,
+                fmt::format("cannot write {}: {} (does the folder exist and is it writable?)", path,
+                            std::strerror(errno)));
+  close(fd);
+  if (avformat_alloc_output_context2(&format_, nullptr, container.c_str(), temp_path_.c_str()) < 0 ||
+      !format_) {
+    unlink(temp_path_.c_str());
+    throw Error(ErrorCode::unsupported, "this FFmpeg build cannot write " + container);
+  }
+}
+
+VideoOutput::~VideoOutput() {
+  if (format_) {
+    if (format_->pb) avio_closep(&format_->pb);
+    avformat_free_context(format_);
+  }
+  if (!finished_) unlink(temp_path_.c_str());
+}
+
+void VideoOutput::add_video(const VideoEncoderSettings& s, const AVStream* source) {
+  const AVCodec& codec = find_video_encoder(s.codec);
+  if (avformat_query_codec(format_->oformat, codec.id, FF_COMPLIANCE_NORMAL) != 1)
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("{} cannot hold {} video from {}; for .{} use {}", format_->oformat->name,
+                            codec.name, s.codec, lower_extension(path_),
+                            std::string(format_->oformat->name) == "webm" ? "libvpx-vp9 or libaom-av1"
+                                                                          : "libx264 or libx265"));
+  encoder_.reset(avcodec_alloc_context3(&codec));
+  AVCodecContext* c = encoder_.get();
+  c->width = s.width;
+  c->height = s.height;
+  c->pix_fmt = choose_encoder_format(codec, s.source_format, s.pix_fmt);
+  c->time_base = s.time_base;
+  c->framerate = s.frame_rate;
+  c->sample_aspect_ratio = s.sample_aspect_ratio;
+  c->color_primaries = s.primaries;
+  c->color_trc = s.transfer;
+  c->colorspace = s.matrix;
+  c->color_range = s.range;
+  c->chroma_sample_location = s.chroma_location;
+  if (s.gop > 0) c->gop_size = s.gop;
+  if (format_->oformat->flags & AVFMT_GLOBALHEADER) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  AVDictionary* options = nullptr;
+  try {
+    set_quality_defaults(s.codec, s, &options, c);
+  } catch (...) {
+    av_dict_free(&options);
+    throw;
+  }
+  const int rc = avcodec_open2(c, &codec, &options);
+  std::string unused;
+  for (const AVDictionaryEntry* e = nullptr; (e = av_dict_get(options, "", e, AV_DICT_IGNORE_SUFFIX));)
+    unused += std::string(unused.empty() ? "" : ", ") + e->key;
+  av_dict_free(&options);
+  if (rc < 0)
+    throw Error(
+        ErrorCode::invalid_argument,
+        fmt::format("cannot open the {} encoder for {}x{} {}: {} (check -crf, -preset, -b:v and -pix_fmt)",
+                    s.codec, s.width, s.height, av_get_pix_fmt_name(c->pix_fmt), av_error_text(rc)));
+  if (!unused.empty())
+    throw Error(ErrorCode::invalid_argument, fmt::format("the {} encoder has no option {}", s.codec, unused));
+
+  video_stream_ = avformat_new_stream(format_, nullptr);
+  check_av(avcodec_parameters_from_context(video_stream_->codecpar, c), ErrorCode::invalid_media,
+           "cannot describe the video stream");
+  video_stream_->time_base = c->time_base;
+  video_stream_->avg_frame_rate = s.frame_rate;
+  video_stream_->sample_aspect_ratio = s.sample_aspect_ratio;
+  if (codec.id == AV_CODEC_ID_HEVC && std::string(format_->oformat->name) != "matroska")
+    video_stream_->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');  // plays in Apple's players
+  if (source) {
+    av_dict_copy(&video_stream_->metadata, source->metadata, 0);
+    av_dict_set(&video_stream_->metadata, "rotate", nullptr, 0);  // the rotation is applied now
+    video_stream_->disposition = source->disposition;
+    // HDR metadata travels on; the display matrix does not (the picture is already turned).
+    for (int i = 0; i < source->nb_side_data; ++i) {
+      const AVPacketSideData& sd = source->side_data[i];
+      if (sd.type != AV_PKT_DATA_MASTERING_DISPLAY_METADATA && sd.type != AV_PKT_DATA_CONTENT_LIGHT_LEVEL)
+        continue;
+      uint8_t* dst = av_stream_new_side_data(video_stream_, sd.type, sd.size);
+      if (dst) std::memcpy(dst, sd.data, sd.size);
+    }
+  }
+}
+
+int VideoOutput::add_copy(const AVStream* source) {
+  AVStream* st = avformat_new_stream(format_, nullptr);
+  check_av(avcodec_parameters_copy(st->codecpar, source->codecpar), ErrorCode::invalid_media,
+           "cannot copy stream parameters");
+  st->codecpar->codec_tag = 0;  // let the muxer pick the tag its container uses
+  st->time_base = source->time_base;
+  st->disposition = source->disposition;
+  av_dict_copy(&st->metadata, source->metadata, 0);
+  for (int i = 0; i < source->nb_side_data; ++i) {
+    const AVPacketSideData& sd = source->side_data[i];
+    uint8_t* dst = av_stream_new_side_data(st, sd.type, sd.size);
+    if (dst) std::memcpy(dst, sd.data, sd.size);
+  }
+  return st->index;
+}
+
+AVStream* VideoOutput::add_encoded_stream(const AVCodecContext* encoder, const AVStream* source) {
+  AVStream* st = avformat_new_stream(format_, nullptr);
+  check_av(avcodec_parameters_from_context(st->codecpar, encoder), ErrorCode::invalid_media,
+           "cannot describe an encoded stream");
+  st->time_base = encoder->time_base;
+  if (source) {
+    st->disposition = source->disposition;
+    av_dict_copy(&st->metadata, source->metadata, 0);
+  }
+  return st;
+}
+
+void VideoOutput::write_header(const AVFormatContext* source) {
+  if (source) {
+    av_dict_copy(&format_->metadata, source->metadata, 0);
+    for (unsigned i = 0; i < source->nb_chapters; ++i) {
+      const AVChapter* in = source->chapters[i];
+      AVChapter** grown = static_cast<AVChapter**>(
+          av_realloc_array(format_->chapters, format_->nb_chapters + 1, sizeof(AVChapter*)));
+      AVChapter* out = static_cast<AVChapter*>(av_mallocz(sizeof(AVChapter)));
+      if (!grown || !out) {
+        av_free(out);
+        if (grown) format_->chapters = grown;
+        break;
+      }
+      format_->chapters = grown;
+      *out = *in;
+      out->metadata = nullptr;
+      av_dict_copy(&out->metadata, in->metadata, 0);
+      format_->chapters[format_->nb_chapters++] = out;
+    }
+  }
+  int rc = avio_open(&format_->pb, temp_path_.c_str(), AVIO_FLAG_WRITE);
+  if (rc < 0) throw Error(ErrorCode::io_failure, io_message(path_, rc));
+  AVDictionary* options = nullptr;
+  if (std::string(format_->oformat->name) == "mp4" || std::string(format_->oformat->name) == "mov")
+    av_dict_set(&options, "movflags", "+faststart", 0);  // index first: plays while it downloads
+  rc = avformat_write_header(format_, &options);
+  av_dict_free(&options);
+  if (rc < 0)
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("cannot start writing {}: {} (a stream may not fit the {} container)", path_,
+                            av_error_text(rc), format_->oformat->name));
+  header_written_ = true;
+}
+
+void VideoOutput::encode(const AVFrame* frame) {
+  int rc = avcodec_send_frame(encoder_.get(), frame);
+  if (rc < 0 && rc != AVERROR_EOF)
+    throw Error(ErrorCode::invalid_media, "the video encoder failed: " + av_error_text(rc));
+  for (;;) {
+    rc = avcodec_receive_packet(encoder_.get(), packet_.get());
+    if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
+    check_av(rc, ErrorCode::invalid_media, "the video encoder failed");
+    write(packet_.get(), encoder_->time_base, video_stream_->index);
+  }
+}
+
+void VideoOutput::write(AVPacket* packet, AVRational from, int out_index) {
+  AVStream* st = format_->streams[out_index];
+  packet->stream_index = out_index;
+  av_packet_rescale_ts(packet, from, st->time_base);
+  packet->pos = -1;
+  std::lock_guard<std::mutex> lock(mux_mutex_);
+  bytes_ += packet->size;
+  const int rc = av_interleaved_write_frame(format_, packet);
+  if (rc < 0) {
+    av_packet_unref(packet);
+    throw Error(ErrorCode::io_failure, io_message(path_, rc));
+  }
+}
+
+void VideoOutput::finish() {
+  std::lock_guard<std::mutex> lock(mux_mutex_);
+  int rc = av_write_trailer(format_);
+  if (rc < 0) throw Error(ErrorCode::io_failure, io_message(path_, rc));
+  rc = avio_closep(&format_->pb);
+  if (rc < 0) throw Error(ErrorCode::io_failure, io_message(path_, rc));
+  chmod(temp_path_.c_str(), 0644);
+  if (std::rename(temp_path_.c_str(), path_.c_str()) != 0)
+    throw Error(ErrorCode::io_failure,
+                fmt::format("cannot move the finished video onto {}: {}", path_, std::strerror(errno)));
+  finished_ = true;
+}
+
+}  // namespace upres

@@ -1,0 +1,82 @@
+// The output side of a video job: a muxer (libavformat) writing to a temporary file beside the
+// destination, the video encoder, streams copied packet for packet, and the final rename. Until
+// finish() succeeds the destination is untouched; destroying an unfinished output removes the
+// temporary file.
+#pragma once
+
+#include <mutex>
+#include <string>
+
+#include "media/av_common.hpp"
+
+namespace upres {
+
+// "mp4", "mov", "matroska" or "webm" for a file name; throws Error(invalid_argument) with what to
+// use instead for GIF, audio-only and unknown extensions.
+std::string container_for_path(const std::string& path);
+
+struct VideoEncoderSettings {
+  std::string codec = "libx264";
+  int crf = -1;         // -1: the codec's default quality
+  int64_t bitrate = 0;  // bits per second; 0: constant quality
+  std::string preset;   // encoder speed preset; "": its default
+  std::string pix_fmt;  // "": the source's format when the encoder takes it
+  int gop = 0;          // key frame interval; 0: the encoder's default
+  int width = 0, height = 0;
+  AVPixelFormat source_format = AV_PIX_FMT_NONE;  // what the filters deliver
+  AVRational time_base{1, 25};
+  AVRational frame_rate{25, 1};
+  AVRational sample_aspect_ratio{1, 1};
+  AVColorPrimaries primaries = AVCOL_PRI_UNSPECIFIED;
+  AVColorTransferCharacteristic transfer = AVCOL_TRC_UNSPECIFIED;
+  AVColorSpace matrix = AVCOL_SPC_UNSPECIFIED;
+  AVColorRange range = AVCOL_RANGE_UNSPECIFIED;
+  AVChromaLocation chroma_location = AVCHROMA_LOC_UNSPECIFIED;
+};
+
+// The pixel format the encoder will get: the requested one, or the source's when the encoder
+// takes it, or the closest one it takes at the source's bit depth. Throws when none fits.
+AVPixelFormat choose_encoder_format(const AVCodec& codec, AVPixelFormat source, const std::string& requested);
+
+// Looks up an encoder by name; throws Error(not_found) listing the usable ones otherwise.
+const AVCodec& find_video_encoder(const std::string& name);
+
+class VideoOutput {
+ public:
+  VideoOutput(const std::string& path, bool overwrite);
+  ~VideoOutput();
+  VideoOutput(const VideoOutput&) = delete;
+  VideoOutput& operator=(const VideoOutput&) = delete;
+
+  AVFormatContext* format() const { return format_; }
+  const std::string& path() const { return path_; }
+
+  // Opens the video encoder and its stream; `source` lends metadata and HDR side data.
+  void add_video(const VideoEncoderSettings& settings, const AVStream* source);
+  AVCodecContext* encoder() const { return encoder_.get(); }
+  // A stream whose packets are copied unchanged; returns its output index.
+  int add_copy(const AVStream* source);
+  // A stream for an encoder opened elsewhere (audio transcoding).
+  AVStream* add_encoded_stream(const AVCodecContext* encoder, const AVStream* source);
+
+  void write_header(const AVFormatContext* source);
+  // Sends a frame to the video encoder (nullptr flushes) and muxes whatever comes out.
+  void encode(const AVFrame* frame);
+  // Muxes a packet whose timestamps are in `from` (thread-safe; interleaved by the muxer).
+  void write(AVPacket* packet, AVRational from, int out_index);
+  // Writes the trailer, closes and renames the temporary file onto the destination.
+  void finish();
+  int64_t bytes_written() const { return bytes_; }
+
+ private:
+  std::string path_, temp_path_;
+  AVFormatContext* format_ = nullptr;
+  CodecContextPtr encoder_;
+  AVStream* video_stream_ = nullptr;
+  PacketPtr packet_;
+  std::mutex mux_mutex_;
+  bool header_written_ = false, finished_ = false;
+  int64_t bytes_ = 0;
+};
+
+}  // namespace upres

@@ -1,0 +1,215 @@
+// Video options from JSON (presets, server requests) and the built-in presets.
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "media/av_common.hpp"
+#include "upres/error.hpp"
+#include "upres/video.hpp"
+
+namespace upres {
+namespace {
+
+using json = nlohmann::json;
+
+// Named option sets; users add their own as JSON files with the same keys.
+const std::vector<std::pair<std::string, const char*>>& builtin_presets() {
+  static const std::vector<std::pair<std::string, const char*>> presets = {
+      {"anime-2x", R"({"model": "realesr-animevideov3-x2", "c:v": "libx264", "crf": 18, "preset": "slow"})"},
+      {"anime-4k",
+       R"({"model": "realesr-animevideov3-x4", "scale": 4, "c:v": "libx265", "crf": 20, "preset": "medium",
+           "pix_fmt": "yuv420p10le"})"},
+      {"general-4x", R"({"model": "realesr-general-x4v3", "scale": 4, "c:v": "libx264", "crf": 18})"},
+      {"fast-2x",
+       R"({"model": "realesr-animevideov3-x2", "c:v": "libx264", "crf": 20, "preset": "veryfast"})"},
+      {"archive-10bit",
+       R"({"model": "realesr-animevideov3-x2", "c:v": "libx265", "crf": 16, "preset": "slow",
+           "pix_fmt": "yuv420p10le"})"},
+      {"web",
+       R"({"model": "realesr-animevideov3-x2", "c:v": "libx264", "crf": 20, "c:a": "aac", "b:a": "160k"})"},
+  };
+  return presets;
+}
+
+std::string preset_dir() {
+  if (const char* d = std::getenv("UPRES_PRESET_DIR")) return d;
+  if (const char* x = std::getenv("XDG_CONFIG_HOME")) return std::string(x) + "/upres/presets";
+  if (const char* h = std::getenv("HOME")) return std::string(h) + "/.config/upres/presets";
+  return "";
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(ErrorCode::not_found, fmt::format("{}: cannot read the preset file", path));
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+int64_t parse_quantity(const std::string& text, const std::string& option, int64_t base) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  std::string unit = end ? std::string(end) : "";
+  if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b') && unit.size() == 2) unit.pop_back();
+  const double b = double(base);
+  const double mul = unit.empty()                 ? 1
+                     : unit == "k" || unit == "K" ? b
+                     : unit == "m" || unit == "M" ? b * b
+                     : unit == "g" || unit == "G" ? b * b * b
+                                                  : -1;
+  if (end == text.c_str() || mul < 0 || !(v > 0) || !std::isfinite(v))
+    throw Error(ErrorCode::invalid_argument, fmt::format("{} '{}' is not a quantity like {}", option, text,
+                                                         base == 1000 ? "192k or 4M" : "512M or 4G"));
+  return int64_t(v * mul);
+}
+
+std::vector<std::string> video_preset_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, text] : builtin_presets()) names.push_back(name);
+  std::error_code ec;
+  const std::string dir = preset_dir();
+  if (!dir.empty())
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+      if (e.path().extension() == ".json") names.push_back(e.path().stem().string());
+  return names;
+}
+
+std::string video_preset_json(const std::string& name) {
+  if (name.size() > 5 && name.substr(name.size() - 5) == ".json") return read_text(name);
+  const std::string dir = preset_dir();
+  std::error_code ec;
+  if (!dir.empty() && std::filesystem::exists(dir + "/" + name + ".json", ec))
+    return read_text(dir + "/" + name + ".json");
+  for (const auto& [n, text] : builtin_presets())
+    if (n == name) return text;
+  std::string known;
+  for (const auto& n : video_preset_names()) known += (known.empty() ? "" : ", ") + n;
+  throw Error(ErrorCode::not_found, fmt::format("no preset '{}'; known presets: {}", name, known));
+}
+
+VideoOptions video_options_from_json(const std::string& json_text, const VideoOptions& base) {
+  json j;
+  try {
+    j = json::parse(json_text);
+  } catch (const json::exception& e) {
+    throw Error(ErrorCode::invalid_argument, fmt::format("options are not valid JSON: {}", e.what()));
+  }
+  if (!j.is_object()) throw Error(ErrorCode::invalid_argument, "options must be a JSON object");
+  VideoOptions o = base;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& key = it.key();
+    const json& v = it.value();
+    auto bad = [&](const char* what) {
+      return Error(ErrorCode::invalid_argument,
+                   fmt::format("option '{}' must be {} (got {})", key, what, v.dump()));
+    };
+    auto str = [&]() -> std::string {
+      if (!v.is_string()) throw bad("a string");
+      return v.get<std::string>();
+    };
+    auto integer = [&]() -> int64_t {
+      if (!v.is_number_integer()) throw bad("an integer");
+      return v.get<int64_t>();
+    };
+    auto number = [&]() -> double {
+      if (!v.is_number()) throw bad("a number");
+      return v.get<double>();
+    };
+    auto boolean = [&]() -> bool {
+      if (!v.is_boolean()) throw bad("true or false");
+      return v.get<bool>();
+    };
+    auto seconds = [&]() -> double { return v.is_number() ? number() : parse_timestamp(str(), key); };
+    auto quantity = [&](int64_t unit) -> int64_t {
+      return v.is_number_integer() ? integer() : parse_quantity(str(), key, unit);
+    };
+    if (key == "input")
+      o.input = str();
+    else if (key == "output")
+      o.output = str();
+    else if (key == "overwrite")
+      o.overwrite = boolean();
+    else if (key == "model")
+      o.model = str();
+    else if (key == "mode")
+      o.mode = str();
+    else if (key == "scale")
+      o.engine.scale = int(integer());
+    else if (key == "backend")
+      o.engine.backend = backend_from_name(str());
+    else if (key == "threads")
+      o.engine.threads = int(integer());
+    else if (key == "tile")
+      o.engine.tile = int(integer());
+    else if (key == "tile_overlap")
+      o.engine.tile_overlap = int(integer());
+    else if (key == "max_memory")
+      o.engine.max_memory = quantity(1024);
+    else if (key == "max_size")
+      o.max_output_side = int(integer());
+    else if (key == "crop")
+      o.crop = str();
+    else if (key == "rotate")
+      o.rotate = int(integer());
+    else if (key == "hflip")
+      o.hflip = boolean();
+    else if (key == "vflip")
+      o.vflip = boolean();
+    else if (key == "ss")
+      o.start = seconds();
+    else if (key == "t")
+      o.duration = seconds();
+    else if (key == "frames")
+      o.max_frames = integer();
+    else if (key == "fps")
+      o.fps = number();
+    else if (key == "cfr")
+      o.cfr = boolean();
+    else if (key == "hwaccel")
+      o.hwaccel = str();
+    else if (key == "c:v" || key == "video_codec")
+      o.video_codec = str();
+    else if (key == "crf")
+      o.crf = int(integer());
+    else if (key == "b:v" || key == "video_bitrate")
+      o.video_bitrate = quantity(1000);
+    else if (key == "preset" || key == "encoder_preset")
+      o.preset = str();
+    else if (key == "pix_fmt")
+      o.pix_fmt = str();
+    else if (key == "g" || key == "gop")
+      o.gop = int(integer());
+    else if (key == "c:a" || key == "audio_codec")
+      o.audio_codec = str();
+    else if (key == "b:a" || key == "audio_bitrate")
+      o.audio_bitrate = quantity(1000);
+    else if (key == "volume")
+      o.volume = number();
+    else if (key == "normalize")
+      o.normalize = boolean();
+    else if (key == "no_audio")
+      o.no_audio = boolean();
+    else if (key == "no_subtitles")
+      o.no_subtitles = boolean();
+    else if (key == "audio_tracks") {
+      o.audio_tracks.clear();
+      if (!v.is_array()) throw bad("an array of audio track numbers");
+      for (const json& t : v) {
+        if (!t.is_number_integer() || t.get<int>() < 0) throw bad("an array of audio track numbers");
+        o.audio_tracks.push_back(t.get<int>());
+      }
+    } else {
+      throw Error(ErrorCode::invalid_argument, fmt::format("unknown option '{}'", key));
+    }
+  }
+  return o;
+}
+
+}  // namespace upres
