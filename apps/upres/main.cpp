@@ -13,6 +13,7 @@
 #include "upres/image.hpp"
 #include "upres/model.hpp"
 #include "upres/upscaler.hpp"
+#include "upres/video.hpp"
 #include "video_cli.hpp"
 
 namespace fs = std::filesystem;
@@ -256,8 +257,16 @@ int main(int argc, char** argv) {
 
   std::string sample_out, sample_size = "320x180";
   uint32_t sample_seed = 1;
-  auto* sample_cmd = app.add_subcommand("sample", "write a synthetic test picture (for demos and trials)");
-  sample_cmd->add_option("-o,--output", sample_out, "output image file")->required();
+  int sample_frames = 60;
+  auto* sample_cmd =
+      app.add_subcommand("sample", "write a synthetic test picture or video clip (for demos and trials)");
+  sample_cmd
+      ->add_option("-o,--output", sample_out,
+                   "output image (.png .jpg .webp) or video (.mp4 .mkv .webm .mov)")
+      ->required();
+  sample_cmd->add_option("--frames", sample_frames, "frames in a video sample")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
   sample_cmd->add_option("--size", sample_size, "WIDTHxHEIGHT")->capture_default_str();
   sample_cmd->add_option("--seed", sample_seed, "pattern seed")->capture_default_str();
 
@@ -286,6 +295,21 @@ int main(int argc, char** argv) {
           w > 8192 || h > 8192)
         throw Error(ErrorCode::invalid_argument,
                     fmt::format("--size '{}' is not WIDTHxHEIGHT (1..8192)", sample_size));
+      std::string ext = fs::path(sample_out).extension().string();
+      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+      if (ext == ".mp4" || ext == ".mkv" || ext == ".webm" || ext == ".mov") {
+        TestVideoSpec spec;
+        spec.width = w;
+        spec.height = h;
+        spec.frames = sample_frames;
+        spec.seed = sample_seed;
+        spec.subtitles = ext != ".webm";
+        spec.title = "upres sample";
+        write_test_video(sample_out, spec);
+        std::printf("wrote %s (%dx%d, %d frames, tone and subtitles)\n", sample_out.c_str(), w, h,
+                    sample_frames);
+        return 0;
+      }
       write_image(make_test_pattern(w, h, sample_seed), sample_out);
       std::printf("wrote %s (%dx%d)\n", sample_out.c_str(), w, h);
       return 0;

@@ -30,7 +30,7 @@ std::string av_error_text(int code) {
   return buffer;
 }
 
-int check_av(int rc, ErrorCode code, const std::string& what) {
+int check_av(int rc, ErrorCode code, std::string_view what) {
   if (rc < 0) throw Error(code, fmt::format("{}: {}", what, av_error_text(rc)));
   return rc;
 }

@@ -11,6 +11,7 @@ extern "C" {
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "upres/error.hpp"
 
@@ -51,8 +52,9 @@ PacketPtr make_packet();
 // FFmpeg's text for an AVERROR code.
 std::string av_error_text(int code);
 
-// Throws Error(code, "<what>: <FFmpeg's text>") when rc < 0; returns rc otherwise.
-int check_av(int rc, ErrorCode code, const std::string& what);
+// Throws Error(code, "<what>: <FFmpeg's text>") when rc < 0; returns rc otherwise. A string_view,
+// so per-frame calls with a literal allocate nothing.
+int check_av(int rc, ErrorCode code, std::string_view what);
 
 // "00:01:02.500" for seconds.
 std::string format_timestamp(double seconds);

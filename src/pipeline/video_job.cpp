@@ -29,6 +29,7 @@ extern "C" {
 #include "image/resizer.hpp"
 #include "media/audio_transcoder.hpp"
 #include "media/color.hpp"
+#include "media/subtitle_converter.hpp"
 #include "media/video_filter.hpp"
 #include "media/video_input.hpp"
 #include "media/video_output.hpp"
@@ -144,6 +145,7 @@ struct VideoJob::Impl {
   std::unique_ptr<VideoOutput> output;
   std::vector<int> copy_index;  // input stream -> output stream for copies; -1 otherwise
   std::map<int, std::unique_ptr<AudioTranscoder>> transcoders;
+  std::map<int, std::unique_ptr<SubtitleConverter>> subtitle_converters;
   ColorSpec in_color, out_color;
   VideoPlan plan;
   int scale = 1;
@@ -201,7 +203,8 @@ struct VideoJob::Impl {
   void route(AVPacket* p) {
     const int i = p->stream_index;
     const auto t = transcoders.find(i);
-    if (copy_index[size_t(i)] < 0 && t == transcoders.end()) return;
+    const auto sc = subtitle_converters.find(i);
+    if (copy_index[size_t(i)] < 0 && t == transcoders.end() && sc == subtitle_converters.end()) return;
     const double sec = packet_seconds(*p);
     const AVStream* st = input->format()->streams[i];
     const double dur = p->duration > 0 ? double(p->duration) * av_q2d(st->time_base) : 0;
@@ -211,6 +214,8 @@ struct VideoJob::Impl {
     if (p->dts != AV_NOPTS_VALUE) p->dts -= offset;
     if (t != transcoders.end())
       t->second->send(p);
+    else if (sc != subtitle_converters.end())
+      sc->second->send(p);
     else
       output->write(p, st->time_base, copy_index[size_t(i)]);
   }
@@ -386,9 +391,18 @@ void VideoJob::Impl::plan_streams() {
     } else if (p.codec_type == AVMEDIA_TYPE_SUBTITLE) {
       if (o.no_subtitles)
         drop("subtitles disabled", false);
-      else if (fits == 0)
-        drop(fmt::format(".{} cannot hold {} subtitles; write .mkv to keep them", ext, sp.codec), true);
-      else {
+      else if (fits == 0 && SubtitleConverter::convertible(*st) &&
+               SubtitleConverter::target_codec(*of) != AV_CODEC_ID_NONE) {
+        const AVCodecID target = SubtitleConverter::target_codec(*of);
+        subtitle_converters[int(i)] = std::make_unique<SubtitleConverter>(*st, target, *output);
+        sp.action = std::string("convert to ") + avcodec_get_name(target);
+        sp.note = fmt::format(".{} cannot hold {} subtitles", ext, sp.codec);
+      } else if (fits == 0) {
+        drop(
+            fmt::format(".{} cannot hold {} subtitles (they are pictures, not text); write .mkv to keep them",
+                        ext, sp.codec),
+            true);
+      } else {
         sp.action = "copy";
         copy_index[i] = output->add_copy(st);
       }

