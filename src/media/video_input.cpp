@@ -34,7 +34,7 @@ int rotation_of(const AVStream* stream) {
 
 }  // namespace
 
-VideoInput::VideoInput(const std::string& path, const std::string& hwaccel) : path_(path) {
+VideoInput::VideoInput(const std::string& path, const std::string& hwaccel, int threads) : path_(path) {
   configure_ffmpeg_logging();
   AVFormatContext* raw = nullptr;
   int rc = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
@@ -70,7 +70,7 @@ VideoInput::VideoInput(const std::string& path, const std::string& hwaccel) : pa
   check_av(avcodec_parameters_to_context(decoder_.get(), stream->codecpar), ErrorCode::invalid_media,
            path + ": bad codec parameters");
   decoder_->pkt_timebase = stream->time_base;
-  decoder_->thread_count = 0;  // FFmpeg picks per core
+  decoder_->thread_count = threads;
   decoder_->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
 
   if (!hwaccel.empty() && hwaccel != "none") {

@@ -15,7 +15,8 @@ class VideoInput {
   // Opens `path` and the decoder of its best video stream. hwaccel: "", "none", "auto",
   // "cuda" or "vaapi"; when the device cannot be opened, decoding falls back to the CPU and a
   // warning says so.
-  VideoInput(const std::string& path, const std::string& hwaccel = "");
+  // threads: decoder threads, 0 for one per core.
+  VideoInput(const std::string& path, const std::string& hwaccel = "", int threads = 0);
 
   AVFormatContext* format() const { return format_.get(); }
   AVStream* video_stream() const { return format_->streams[video_index_]; }

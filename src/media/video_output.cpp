@@ -202,6 +202,7 @@ void VideoOutput::add_video(const VideoEncoderSettings& s, const AVStream* sourc
   c->color_range = s.range;
   c->chroma_sample_location = s.chroma_location;
   if (s.gop > 0) c->gop_size = s.gop;
+  c->thread_count = s.threads;
   if (format_->oformat->flags & AVFMT_GLOBALHEADER) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   AVDictionary* options = nullptr;
   try {

@@ -22,6 +22,7 @@ struct VideoEncoderSettings {
   std::string preset;   // encoder speed preset; "": its default
   std::string pix_fmt;  // "": the source's format when the encoder takes it
   int gop = 0;          // key frame interval; 0: the encoder's default
+  int threads = 0;      // encoder threads; 0: one per core
   int width = 0, height = 0;
   AVPixelFormat source_format = AV_PIX_FMT_NONE;  // what the filters deliver
   AVRational time_base{1, 25};

@@ -12,6 +12,8 @@
 
 #include <pthread.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -47,6 +49,18 @@ double seconds_since(Clock::time_point t) {
 
 void name_thread(const char* name) {
   pthread_setname_np(pthread_self(), name);
+}
+
+// On the CPU backend the model needs every core, and its OpenMP team waits at a barrier for
+// its slowest thread: a core lent to the encoder for a few milliseconds stalls the whole team.
+// So the other stages run one thread each at a lower priority, filling the gaps the model
+// leaves instead of competing with it (measured in docs/BENCHMARKS.md).
+void yield_to_the_model() {
+  setpriority(PRIO_PROCESS, id_t(syscall(SYS_gettid)), 5);
+}
+
+int helper_threads() {
+  return std::max(1, int(std::thread::hardware_concurrency()) / 8);
 }
 
 struct Slot {
@@ -246,7 +260,8 @@ void VideoJob::Impl::prepare(bool for_run) {
   if (o.audio_codec != "copy") find_audio_encoder(o.audio_codec);
   const std::string model_name = video_model_name(o);
 
-  input = std::make_unique<VideoInput>(o.input, o.hwaccel);
+  const bool model_on_cpu = !model_name.empty();  // every backend so far runs on the CPU
+  input = std::make_unique<VideoInput>(o.input, o.hwaccel, model_on_cpu ? helper_threads() : 0);
   const AVStream* vs = input->video_stream();
   input->seek(o.start);
   const int64_t start = input->format()->start_time == AV_NOPTS_VALUE ? 0 : input->format()->start_time;
@@ -320,6 +335,7 @@ void VideoJob::Impl::prepare(bool for_run) {
   es.preset = o.preset;
   es.pix_fmt = o.pix_fmt;
   es.gop = o.gop;
+  es.threads = model_on_cpu ? helper_threads() : 0;
   es.width = int(out_w);
   es.height = int(out_h);
   es.source_format = filter->format();
@@ -447,6 +463,7 @@ VideoStats VideoJob::Impl::run(const VideoProgressCallback& progress, const Canc
   auto stage = [&](const char* name, auto body) {
     return std::thread([&, name, body]() mutable {
       name_thread(name);
+      if (upscaler && std::string(name) != "upres-infer") yield_to_the_model();
       try {
         body();
       } catch (...) {
@@ -463,7 +480,9 @@ VideoStats VideoJob::Impl::run(const VideoProgressCallback& progress, const Canc
     VideoProgress p;
     p.phase = phase;
     p.frames_done = done;
-    p.frames_total = std::max(plan.frames, done);
+    // The estimate gives way to the true count once it is known (or proven wrong).
+    p.frames_total =
+        phase == VideoPhase::finishing || phase == VideoPhase::done ? done : std::max(plan.frames, done);
     p.elapsed_seconds = seconds_since(started);
     const double busy = seconds_since(first_frame_time);
     p.fps = done > 0 && busy > 0 ? double(done) / busy : 0;
