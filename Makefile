@@ -28,6 +28,7 @@ test: build models
 bench: build models
 	scripts/install-deps.sh bench
 	scripts/bench.sh $(BUILD)
+	scripts/bench-video.sh $(BUILD)
 
 fuzz:
 	scripts/install-deps.sh fuzz

@@ -1,10 +1,16 @@
 // The upres binary: successful runs and every error a user can cause, each with a clear message
 // and a non-zero exit, and nothing left at the destination.
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "test_support.hpp"
 
@@ -136,6 +142,112 @@ TEST_F(Cli, VerifyCatchesACorruptModel) {
   EXPECT_NE(load.exit_code, 0);
   EXPECT_NE(load.output.find("truncated"), std::string::npos) << load.output;
   EXPECT_FALSE(fs::exists(dir / "o.png"));
+}
+
+TEST_F(Cli, VideoWithFfmpegSpellingsJsonProgressAndProbe) {
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");
+  const std::string clip = (dir / "clip.mkv").string(), out = (dir / "out.mp4").string();
+  ASSERT_EQ(run_cli("sample -o " + clip + " --size 48x32 --frames 12").exit_code, 0);
+
+  Result probe = run_cli("probe " + clip + " --json");
+  ASSERT_EQ(probe.exit_code, 0) << probe.output;
+  const auto plan = nlohmann::json::parse(probe.output);
+  EXPECT_EQ(plan["output_size"], nlohmann::json::array({96, 64}));
+  EXPECT_EQ(plan["streams"].size(), 3u);
+  EXPECT_EQ(plan["streams"][2]["action"], "convert to mov_text");
+  EXPECT_FALSE(fs::exists(out)) << "probing writes nothing";
+
+  Result r = run_cli("video " + clip + " -o " + out +
+                     " -c:v libx264 -crf 30 -preset ultrafast -g 6 --progress json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::istringstream lines(r.output);
+  std::string line, last_phase;
+  int progress_lines = 0;
+  nlohmann::json result;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line[0] != '{') continue;
+    const auto j = nlohmann::json::parse(line);
+    if (j["phase"] == "result")
+      result = j;
+    else
+      ++progress_lines, last_phase = j["phase"];
+  }
+  EXPECT_GE(progress_lines, 2);
+  EXPECT_EQ(last_phase, "done");
+  EXPECT_EQ(result["frames"], 12);
+  EXPECT_EQ(result["width"], 96);
+  EXPECT_TRUE(fs::exists(out));
+}
+
+TEST_F(Cli, VideoErrorsAndFolders) {
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");
+  fs::create_directory(dir / "in");
+  ASSERT_EQ(run_cli("sample -o " + (dir / "in" / "a.mp4").string() + " --size 32x24 --frames 3").exit_code,
+            0);
+  ASSERT_EQ(run_cli("sample -o " + (dir / "in" / "b.webm").string() + " --size 24x32 --frames 3").exit_code,
+            0);
+  const std::string clip = (dir / "in" / "a.mp4").string(), out = (dir / "out.mp4").string();
+  struct Case {
+    std::string args, expect;
+  } cases[] = {
+      {"video /nonexistent.mp4 -o " + out, "no such file"},
+      {"video " + clip + " -o " + (dir / "out.gif").string(), "GIF"},
+      {"video " + clip + " -o " + out + " -c:v nope264", "libx264"},
+      {"video " + clip + " -o " + out + " --crf high", "not a number"},
+      {"video " + clip + " -o " + out + " --preset no-such", "no preset"},
+      {"video " + clip + " -o " + out + " --audio-tracks 0,x", "--audio-tracks"},
+      {"video " + clip + " -o " + out + " --max-size 40", "--max-size"},
+      {"video " + clip + " -o " + out + " --progress loud", "--progress"},
+      {"video " + clip + " -o " + out + " --volume 50", "-c:a aac"},
+  };
+  for (const Case& c : cases) {
+    Result r = run_cli(c.args);
+    EXPECT_NE(r.exit_code, 0) << c.args;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
+    EXPECT_FALSE(fs::exists(out)) << c.args;
+  }
+  // A folder of videos, with a preset file and typed options over it.
+  std::ofstream(dir / "mine.json") << R"({"c:v": "libx264", "preset": "ultrafast", "crf": 30})";
+  Result batch = run_cli("video " + (dir / "in").string() + " -o " + (dir / "out").string() + " --preset " +
+                         (dir / "mine.json").string() + " --format mkv");
+  ASSERT_EQ(batch.exit_code, 0) << batch.output;
+  EXPECT_NE(batch.output.find("2 videos, 0 failed"), std::string::npos) << batch.output;
+  EXPECT_TRUE(fs::exists(dir / "out" / "a.mkv"));
+  EXPECT_TRUE(fs::exists(dir / "out" / "b.mkv"));
+}
+
+TEST_F(Cli, InterruptRemovesThePartialVideo) {
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");
+  const std::string clip = (dir / "clip.mp4").string(), out = (dir / "out.mp4").string();
+  ASSERT_EQ(run_cli("sample -o " + clip + " --size 160x90 --frames 300").exit_code, 0);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    close(fds[0]);
+    execl(UPRES_CLI_PATH, "upres", "video", clip.c_str(), "-o", out.c_str(), "--progress", "json", "-preset",
+          "ultrafast", "--threads", "1", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[1]);
+  FILE* child_out = fdopen(fds[0], "r");
+  // Wait until frames are flowing, then interrupt as Ctrl-C would.
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, child_out))
+    if (std::string(buf).find("\"frame\":2") != std::string::npos) break;
+  kill(pid, SIGINT);
+  std::string rest;
+  while (std::fgets(buf, sizeof buf, child_out)) rest += buf;
+  std::fclose(child_out);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 130) << rest;
+  EXPECT_NE(rest.find("cancelled"), std::string::npos) << rest;
+  EXPECT_FALSE(fs::exists(out));
+  for (const auto& entry : fs::directory_iterator(dir))
+    EXPECT_EQ(entry.path().filename().string().find(".upres-"), std::string::npos) << "temporary left behind";
 }
 
 }  // namespace

@@ -301,14 +301,16 @@ TEST_F(Video, BadRequestsFailBeforeWorkAndLeaveNothing) {
       {[&](VideoOptions& o) { o.output = (dir / "out.m4a").string(); }, ErrorCode::invalid_argument,
        "audio-only"},
       {[&](VideoOptions& o) { o.video_codec = "libx999"; }, ErrorCode::not_found, "libx264"},
-      {[&](VideoOptions& o) { o.output = (dir / "out.webm").string(); }, ErrorCode::invalid_argument,
-       "libvpx-vp9"},  // h264 does not go in webm
       {[&](VideoOptions& o) {
          o.output = (dir / "out.webm").string();
-         o.video_codec = "libvpx-vp9";
+         o.video_codec = "libx264";
+       },
+       ErrorCode::invalid_argument, "libvpx-vp9"},  // h264 does not go in webm
+      {[&](VideoOptions& o) {
+         o.output = (dir / "out.webm").string();
          o.preset.clear();
        },
-       ErrorCode::invalid_argument, "-c:a libopus"},  // aac cannot be copied into webm
+       ErrorCode::invalid_argument, "-c:a libopus"},  // VP9 is picked for webm; aac cannot be copied there
       {[&](VideoOptions& o) { o.output = (dir / "no-such-dir/out.mp4").string(); }, ErrorCode::io_failure,
        "no-such-dir"},
       {[&](VideoOptions& o) { o.output = (dir / "exists.mp4").string(); }, ErrorCode::invalid_argument,

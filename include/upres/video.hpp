@@ -48,8 +48,8 @@ struct VideoOptions {
   bool cfr = false;        // constant frame rate at the source's average rate
   std::string hwaccel;     // "", none, auto, cuda, vaapi
 
-  // Video encoder.
-  std::string video_codec = "libx264";
+  // Video encoder; "": libx264, or libvpx-vp9 for webm.
+  std::string video_codec;
   int crf = -1;
   int64_t video_bitrate = 0;
   std::string preset;
@@ -184,7 +184,7 @@ struct TestVideoSpec {
   int width = 160, height = 90;
   int frames = 30;
   int fps = 30;
-  std::string video_codec = "libx264";
+  std::string video_codec = "libx264";  // libvpx-vp9 in webm
   std::string pix_fmt = "yuv420p";
   bool audio = true;           // 48 kHz stereo tone: aac (mp4, mov, mkv) or libopus (webm)
   bool subtitles = false;      // one cue a second: mov_text (mp4, mov), subrip (mkv), webvtt (webm)

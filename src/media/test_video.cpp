@@ -67,7 +67,9 @@ void write_test_video(const std::string& path, const TestVideoSpec& spec) {
   const AVPixelFormat pix = av_get_pix_fmt(spec.pix_fmt.c_str());
   // Timestamps in milliseconds: variable-rate clips need a fine clock.
   const AVRational video_tb{1, spec.fps * 1000};
-  Encoder video = open_encoder(oc, spec.video_codec, [&](AVCodecContext* c) {
+  // webm takes only VP8/VP9/AV1: the default H.264 becomes VP9 there.
+  const std::string video_codec = webm && spec.video_codec == "libx264" ? "libvpx-vp9" : spec.video_codec;
+  Encoder video = open_encoder(oc, video_codec, [&](AVCodecContext* c) {
     c->width = spec.width;
     c->height = spec.height;
     c->pix_fmt = pix;

@@ -157,7 +157,7 @@ VideoOutput::VideoOutput(const std::string& path, bool overwrite) : path_(path),
   const auto slash = path.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
   const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-  const std::string ext = "." + lower_extension(path);
+  const std::string ext = fmt::format(".{}", lower_extension(path));
   temp_path_ = fmt::format("{}/.{}.upres-XXXXXX{}", dir, name, ext);
   const int fd = mkstemps(temp_path_.data(), int(ext.size()));
   if (fd < 0)

@@ -161,6 +161,7 @@ struct VideoJob::Impl {
   std::map<int, std::unique_ptr<AudioTranscoder>> transcoders;
   std::map<int, std::unique_ptr<SubtitleConverter>> subtitle_converters;
   ColorSpec in_color, out_color;
+  std::string video_codec;  // the encoder chosen for the container when none was asked for
   VideoPlan plan;
   int scale = 1;
   int64_t offset_us = 0;  // input time that becomes 0 in the output
@@ -255,8 +256,9 @@ void VideoJob::Impl::prepare(bool for_run) {
         ErrorCode::invalid_argument,
         "--volume and --normalize change the audio, so it cannot be copied: add -c:a aac (or libopus)");
   if (o.max_output_side <= 0) throw Error(ErrorCode::invalid_argument, "--max-size must be positive");
-  container_for_path(o.output);  // GIF, audio-only and unknown containers fail here
-  find_video_encoder(o.video_codec);
+  const std::string container = container_for_path(o.output);  // GIF, audio-only, unknown fail here
+  video_codec = !o.video_codec.empty() ? o.video_codec : container == "webm" ? "libvpx-vp9" : "libx264";
+  find_video_encoder(video_codec);
   if (o.audio_codec != "copy") find_audio_encoder(o.audio_codec);
   const std::string model_name = video_model_name(o);
 
@@ -329,7 +331,7 @@ void VideoJob::Impl::prepare(bool for_run) {
   output = std::make_unique<VideoOutput>(o.output, o.overwrite);
   plan.container = output->format()->oformat->name;
   VideoEncoderSettings es;
-  es.codec = o.video_codec;
+  es.codec = video_codec;
   es.crf = o.crf;
   es.bitrate = o.video_bitrate;
   es.preset = o.preset;
@@ -344,7 +346,7 @@ void VideoJob::Impl::prepare(bool for_run) {
   es.sample_aspect_ratio =
       filter->sample_aspect_ratio().num > 0 ? filter->sample_aspect_ratio() : AVRational{1, 1};
   const AVPixelFormat encoder_format =
-      choose_encoder_format(find_video_encoder(o.video_codec), es.source_format, o.pix_fmt);
+      choose_encoder_format(find_video_encoder(video_codec), es.source_format, o.pix_fmt);
   out_color = output_color(in_color, encoder_format, int(out_h));
   es.primaries = first->color_primaries;
   es.transfer = first->color_trc;
@@ -352,7 +354,7 @@ void VideoJob::Impl::prepare(bool for_run) {
   es.range = out_color.range;
   es.chroma_location = out_color.chroma_location;
   output->add_video(es, vs);
-  plan.encoder = o.video_codec;
+  plan.encoder = video_codec;
   plan.pixel_format = av_get_pix_fmt_name(output->encoder()->pix_fmt);
   plan_streams();
   for (const auto& w : input->warnings()) plan.warnings.push_back(w);
@@ -381,8 +383,8 @@ void VideoJob::Impl::plan_streams() {
     if (int(i) == input->video_index()) {
       sp.action = "upscale";
       if (!upscaler) sp.action = "re-encode";
-      sp.note = fmt::format("{} -> {}x{} {} {}", sp.note, plan.output_width, plan.output_height,
-                            o.video_codec, plan.pixel_format);
+      sp.note = fmt::format("{} -> {}x{} {} {}", sp.note, plan.output_width, plan.output_height, video_codec,
+                            plan.pixel_format);
     } else if (p.codec_type == AVMEDIA_TYPE_AUDIO) {
       const int ordinal = audio_ordinal++;
       if (o.no_audio) {
@@ -391,7 +393,9 @@ void VideoJob::Impl::plan_streams() {
                  std::find(o.audio_tracks.begin(), o.audio_tracks.end(), ordinal) == o.audio_tracks.end()) {
         drop(fmt::format("audio track {} not selected", ordinal), false);
       } else if (o.audio_codec == "copy") {
-        if (fits == 0)
+        // FFmpeg writes Vorbis into mp4, but hardly any player reads it there.
+        const bool mp4_family = std::string(of->name) == "mp4" || std::string(of->name) == "mov";
+        if (fits == 0 || (mp4_family && p.codec_id == AV_CODEC_ID_VORBIS))
           throw Error(
               ErrorCode::invalid_argument,
               fmt::format(
