@@ -20,6 +20,14 @@ namespace fs = std::filesystem;
 
 constexpr const char* kModel = "realesr-animevideov3-x2";
 
+TestVideoSpec clip_spec(int width, int height, int frames) {
+  TestVideoSpec spec;
+  spec.width = width;
+  spec.height = height;
+  spec.frames = frames;
+  return spec;
+}
+
 class Video : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -52,10 +60,7 @@ class Video : public ::testing::Test {
 
 TEST_F(Video, UpscalesWithAudioCopiedAndMetadataKept) {
   UPRES_REQUIRE_MODEL(kModel);
-  TestVideoSpec spec;
-  spec.width = 64;
-  spec.height = 48;
-  spec.frames = 24;
+  TestVideoSpec spec = clip_spec(64, 48, 24);
   spec.title = "a test clip";
   const std::string in = clip("in.mp4", spec);
   VideoOptions o = options(in, "out.mp4");
@@ -91,10 +96,7 @@ TEST_F(Video, UpscalesWithAudioCopiedAndMetadataKept) {
 
 TEST_F(Video, VariableFrameRateKeepsEveryTimestamp) {
   UPRES_REQUIRE_MODEL(kModel);
-  TestVideoSpec spec;
-  spec.width = 48;
-  spec.height = 32;
-  spec.frames = 20;
+  TestVideoSpec spec = clip_spec(48, 32, 20);
   spec.variable_rate = true;
   const std::string in = clip("vfr.mkv", spec);
   VideoOptions o = options(in, "out.mkv");
@@ -122,10 +124,7 @@ TEST_F(Video, VariableFrameRateKeepsEveryTimestamp) {
 
 TEST_F(Video, TenBitStaysTenBit) {
   UPRES_REQUIRE_MODEL(kModel);
-  TestVideoSpec spec;
-  spec.width = 48;
-  spec.height = 32;
-  spec.frames = 6;
+  TestVideoSpec spec = clip_spec(48, 32, 6);
   spec.pix_fmt = "yuv420p10le";
   spec.audio = false;
   const std::string in = clip("in10.mkv", spec);
@@ -142,10 +141,7 @@ TEST_F(Video, TenBitStaysTenBit) {
 }
 
 TEST_F(Video, RotationTagIsAppliedAndUserFiltersFollow) {
-  TestVideoSpec spec;
-  spec.width = 64;
-  spec.height = 48;
-  spec.frames = 4;
+  TestVideoSpec spec = clip_spec(64, 48, 4);
   spec.rotation = 90;
   spec.audio = false;
   const std::string in = clip("rot.mp4", spec);
@@ -182,10 +178,7 @@ TEST_F(Video, RotationTagIsAppliedAndUserFiltersFollow) {
 
 TEST_F(Video, TrimmingCutsVideoAndAudioTogether) {
   UPRES_REQUIRE_MODEL(kModel);
-  TestVideoSpec spec;
-  spec.width = 48;
-  spec.height = 32;
-  spec.frames = 60;
+  TestVideoSpec spec = clip_spec(48, 32, 60);
   const std::string in = clip("long.mp4", spec);
   VideoOptions o = options(in, "cut.mp4");
   o.start = 0.5;
@@ -202,10 +195,7 @@ TEST_F(Video, TrimmingCutsVideoAndAudioTogether) {
 
 TEST_F(Video, SubtitlesAreCopiedOrConvertedForTheContainer) {
   UPRES_REQUIRE_MODEL(kModel);
-  TestVideoSpec spec;
-  spec.width = 48;
-  spec.height = 32;
-  spec.frames = 65;
+  TestVideoSpec spec = clip_spec(48, 32, 65);
   spec.subtitles = true;
   const std::string in = clip("subs.mkv", spec);
   const MediaInfo a = inspect_media(in);
@@ -251,10 +241,7 @@ TEST_F(Video, SubtitlesAreCopiedOrConvertedForTheContainer) {
 
 TEST_F(Video, AudioCanBeReencodedAndTracksChosen) {
   UPRES_REQUIRE_MODEL(kModel);
-  TestVideoSpec spec;
-  spec.width = 48;
-  spec.height = 32;
-  spec.frames = 30;
+  TestVideoSpec spec = clip_spec(48, 32, 30);
   const std::string in = clip("a.mp4", spec);
   VideoOptions o = options(in, "opus.webm");
   o.mode = "none";
@@ -280,10 +267,7 @@ TEST_F(Video, AudioCanBeReencodedAndTracksChosen) {
 
 TEST_F(Video, BadRequestsFailBeforeWorkAndLeaveNothing) {
   UPRES_REQUIRE_MODEL(kModel);
-  TestVideoSpec spec;
-  spec.width = 48;
-  spec.height = 32;
-  spec.frames = 4;
+  TestVideoSpec spec = clip_spec(48, 32, 4);
   const std::string in = clip("in.mp4", spec);
   std::ofstream(dir / "notes.txt") << "not a video";
   std::ofstream(dir / "exists.mp4") << "keep me";
@@ -346,10 +330,7 @@ TEST_F(Video, BadRequestsFailBeforeWorkAndLeaveNothing) {
 }
 
 TEST_F(Video, HardwareDecodingFallsBackToTheCpu) {
-  TestVideoSpec spec;
-  spec.width = 48;
-  spec.height = 32;
-  spec.frames = 3;
+  TestVideoSpec spec = clip_spec(48, 32, 3);
   const std::string in = clip("in.mp4", spec);
   VideoOptions o = options(in, "out.mp4");
   o.mode = "none";
@@ -364,10 +345,7 @@ TEST_F(Video, HardwareDecodingFallsBackToTheCpu) {
 
 TEST_F(Video, CancelStopsBetweenFramesAndRemovesThePartialOutput) {
   UPRES_REQUIRE_MODEL(kModel);
-  TestVideoSpec spec;
-  spec.width = 48;
-  spec.height = 32;
-  spec.frames = 60;
+  TestVideoSpec spec = clip_spec(48, 32, 60);
   const std::string in = clip("in.mp4", spec);
   VideoOptions o = options(in, "out.mp4");
   CancelToken cancel;
@@ -388,10 +366,7 @@ TEST_F(Video, CancelStopsBetweenFramesAndRemovesThePartialOutput) {
 }
 
 TEST_F(Video, DamagedInputsGiveAnErrorOrAValidShorterVideo) {
-  TestVideoSpec spec;
-  spec.width = 64;
-  spec.height = 48;
-  spec.frames = 30;
+  TestVideoSpec spec = clip_spec(64, 48, 30);
   const std::string in = clip("in.mp4", spec);
   const std::string mkv = clip("in.mkv", spec);
   std::vector<char> mp4_bytes, mkv_bytes;

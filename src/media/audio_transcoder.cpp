@@ -29,17 +29,7 @@ AudioTranscoder::AudioTranscoder(const AVStream& source, const AudioSettings& se
       frame_(make_frame()),
       filtered_(make_frame()),
       packet_(make_packet()) {
-  const AVCodec* dec = avcodec_find_decoder(source.codecpar->codec_id);
-  if (!dec)
-    throw Error(ErrorCode::unsupported,
-                fmt::format("no decoder for audio stream #{} ({}); copy it instead", source.index,
-                            avcodec_get_name(source.codecpar->codec_id)));
-  decoder_.reset(avcodec_alloc_context3(dec));
-  check_av(avcodec_parameters_to_context(decoder_.get(), source.codecpar), ErrorCode::invalid_media,
-           "bad audio parameters");
-  decoder_->pkt_timebase = source.time_base;
-  check_av(avcodec_open2(decoder_.get(), dec, nullptr), ErrorCode::unsupported,
-           "cannot open the audio decoder");
+  decoder_ = open_stream_decoder(source, "audio");
 
   const AVCodec& enc = find_audio_encoder(settings.codec);
   if (avformat_query_codec(output.format()->oformat, enc.id, FF_COMPLIANCE_NORMAL) != 1)
@@ -99,15 +89,7 @@ AudioTranscoder::AudioTranscoder(const AVStream& source, const AudioSettings& se
   if (settings.normalize) chain += "loudnorm=I=-16:TP=-1.5:LRA=11,";
   chain += fmt::format("aresample={},aformat=sample_fmts={}:channel_layouts={}", rate,
                        av_get_sample_fmt_name(e->sample_fmt), out_layout);
-  AVFilterInOut* outputs = avfilter_inout_alloc();
-  AVFilterInOut* inputs = avfilter_inout_alloc();
-  outputs->name = av_strdup("in");
-  outputs->filter_ctx = source_;
-  inputs->name = av_strdup("out");
-  inputs->filter_ctx = sink_;
-  int rc = avfilter_graph_parse_ptr(graph_.get(), chain.c_str(), &inputs, &outputs, nullptr);
-  avfilter_inout_free(&inputs);
-  avfilter_inout_free(&outputs);
+  const int rc = parse_filter_chain(graph_.get(), source_, sink_, chain);
   check_av(rc, ErrorCode::invalid_argument, "audio filters '" + chain + "' cannot be built");
   check_av(avfilter_graph_config(graph_.get(), nullptr), ErrorCode::invalid_argument,
            "audio filters '" + chain + "' cannot be configured");

@@ -24,6 +24,40 @@ PacketPtr make_packet() {
   return p;
 }
 
+CodecContextPtr open_stream_decoder(const AVStream& stream, const char* what) {
+  const AVCodec* dec = avcodec_find_decoder(stream.codecpar->codec_id);
+  if (!dec)
+    throw Error(ErrorCode::unsupported, fmt::format("no decoder for {} stream #{} ({})", what, stream.index,
+                                                    avcodec_get_name(stream.codecpar->codec_id)));
+  CodecContextPtr ctx(avcodec_alloc_context3(dec));
+  if (!ctx) throw Error(ErrorCode::limit_exceeded, "out of memory creating a decoder");
+  check_av(avcodec_parameters_to_context(ctx.get(), stream.codecpar), ErrorCode::invalid_media,
+           fmt::format("bad {} stream parameters", what));
+  ctx->pkt_timebase = stream.time_base;
+  check_av(avcodec_open2(ctx.get(), dec, nullptr), ErrorCode::unsupported,
+           fmt::format("cannot open the {} decoder for stream #{}", what, stream.index));
+  return ctx;
+}
+
+int parse_filter_chain(AVFilterGraph* graph, AVFilterContext* source, AVFilterContext* sink,
+                       const std::string& chain) {
+  AVFilterInOut* outputs = avfilter_inout_alloc();
+  AVFilterInOut* inputs = avfilter_inout_alloc();
+  if (!outputs || !inputs) {
+    avfilter_inout_free(&inputs);
+    avfilter_inout_free(&outputs);
+    return AVERROR(ENOMEM);
+  }
+  outputs->name = av_strdup("in");
+  outputs->filter_ctx = source;
+  inputs->name = av_strdup("out");
+  inputs->filter_ctx = sink;
+  const int rc = avfilter_graph_parse_ptr(graph, chain.c_str(), &inputs, &outputs, nullptr);
+  avfilter_inout_free(&inputs);
+  avfilter_inout_free(&outputs);
+  return rc;
+}
+
 std::string av_error_text(int code) {
   char buffer[AV_ERROR_MAX_STRING_SIZE] = {};
   av_strerror(code, buffer, sizeof buffer);

@@ -56,6 +56,14 @@ std::string av_error_text(int code);
 // so per-frame calls with a literal allocate nothing.
 int check_av(int rc, ErrorCode code, std::string_view what);
 
+// Opens a decoder for a stream (what: "audio", "subtitle"; named in errors).
+CodecContextPtr open_stream_decoder(const AVStream& stream, const char* what);
+
+// Joins `source` to `sink` through the filters in `chain` (libavfilter text). Returns the rc of
+// avfilter_graph_parse_ptr and leaves the graph unconfigured, so callers word their own errors.
+int parse_filter_chain(AVFilterGraph* graph, AVFilterContext* source, AVFilterContext* sink,
+                       const std::string& chain);
+
 // "00:01:02.500" for seconds.
 std::string format_timestamp(double seconds);
 

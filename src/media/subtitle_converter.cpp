@@ -22,18 +22,10 @@ bool SubtitleConverter::convertible(const AVStream& source) {
 
 SubtitleConverter::SubtitleConverter(const AVStream& source, AVCodecID target, VideoOutput& output)
     : output_(output), source_time_base_(source.time_base), packet_(make_packet()) {
-  const AVCodec* dec = avcodec_find_decoder(source.codecpar->codec_id);
   const AVCodec* enc = avcodec_find_encoder(target);
-  if (!dec || !enc)
-    throw Error(ErrorCode::unsupported,
-                fmt::format("cannot convert {} subtitles to {}", avcodec_get_name(source.codecpar->codec_id),
-                            avcodec_get_name(target)));
-  decoder_.reset(avcodec_alloc_context3(dec));
-  check_av(avcodec_parameters_to_context(decoder_.get(), source.codecpar), ErrorCode::invalid_media,
-           "bad subtitle parameters");
-  decoder_->pkt_timebase = source.time_base;
-  check_av(avcodec_open2(decoder_.get(), dec, nullptr), ErrorCode::unsupported,
-           "cannot open a subtitle decoder");
+  if (!enc)
+    throw Error(ErrorCode::unsupported, fmt::format("no {} subtitle encoder", avcodec_get_name(target)));
+  decoder_ = open_stream_decoder(source, "subtitle");
   encoder_.reset(avcodec_alloc_context3(enc));
   encoder_->time_base = {1, 1000};
   // Text decoders describe styles as an ASS header; the encoders read it back.

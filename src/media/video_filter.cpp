@@ -72,15 +72,7 @@ VideoFilter::VideoFilter(const FilterSettings& settings, const AVFrame& first, A
   check_av(av_opt_set_int_list(sink_, "pix_fmts", formats.data(), AV_PIX_FMT_NONE, AV_OPT_SEARCH_CHILDREN),
            ErrorCode::invalid_media, "cannot set the filter sink's formats");
 
-  AVFilterInOut* outputs = avfilter_inout_alloc();
-  AVFilterInOut* inputs = avfilter_inout_alloc();
-  outputs->name = av_strdup("in");
-  outputs->filter_ctx = source_;
-  inputs->name = av_strdup("out");
-  inputs->filter_ctx = sink_;
-  int rc = avfilter_graph_parse_ptr(graph_.get(), chain_.c_str(), &inputs, &outputs, nullptr);
-  avfilter_inout_free(&inputs);
-  avfilter_inout_free(&outputs);
+  int rc = parse_filter_chain(graph_.get(), source_, sink_, chain_);
   check_av(rc, ErrorCode::invalid_argument, fmt::format("filters '{}' cannot be built", chain_));
   rc = avfilter_graph_config(graph_.get(), nullptr);
   if (rc < 0)
