@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages upres needs, idempotently.
-# Usage: scripts/install-deps.sh [build|test|bench|fuzz]...   (default: build)
+# Usage: scripts/install-deps.sh [build|test|bench|fuzz|train]...   (default: build)
 # Runs apt-get update only when a package is missing; uses sudo when not root.
 set -euo pipefail
 
@@ -15,6 +15,7 @@ build_packages=(
 test_packages=(libgtest-dev libgmock-dev)
 bench_packages=(libbenchmark-dev python3-torch python3-numpy)
 fuzz_packages=(clang libclang-rt-14-dev)
+train_packages=(python3-torch python3-numpy python3-pil)
 
 wanted=("${build_packages[@]}")
 for group in "${@:-build}"; do
@@ -23,7 +24,8 @@ for group in "${@:-build}"; do
     test) wanted+=("${test_packages[@]}") ;;
     bench) wanted+=("${bench_packages[@]}") ;;
     fuzz) wanted+=("${fuzz_packages[@]}") ;;
-    *) echo "install-deps: unknown group '$group' (use build, test, bench or fuzz)" >&2; exit 2 ;;
+    train) wanted+=("${train_packages[@]}") ;;
+    *) echo "install-deps: unknown group '$group' (use build, test, bench, fuzz or train)" >&2; exit 2 ;;
   esac
 done
 

@@ -175,6 +175,7 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{32, 3, 3, 1, 0, 1, true, Activation::leaky_relu, false, {3, 17, 31}},
                       ConvCase{64, 32, 2, 2, 0, 1, true, Activation::leaky_relu, false, {32, 14, 22}},
                       ConvCase{12, 7, 3, 2, 1, 1, false, Activation::sigmoid, false, {7, 13, 13}},
+                      ConvCase{24, 16, 3, 1, 1, 1, true, Activation::swish, false, {16, 11, 9}},
                       ConvCase{5, 6, 5, 1, 2, 2, true, Activation::clip, false, {6, 19, 11}},
                       ConvCase{16, 16, 1, 1, 0, 1, true, Activation::relu, false, {16, 127, 3}},
                       ConvCase{64, 64, 2, 2, 0, 1, true, Activation::leaky_relu, true, {64, 9, 13}},
@@ -243,6 +244,7 @@ TEST(CpuParity, ElementwiseAndLayoutOps) {
   }
   expect_cpu_matches_reference(OpGraph(simple(OpType::relu, ReluParams{0.2f})).graph, odd, 2);
   expect_cpu_matches_reference(OpGraph(simple(OpType::sigmoid)).graph, odd, 3);
+  expect_cpu_matches_reference(OpGraph(simple(OpType::swish)).graph, odd, 3);
   expect_cpu_matches_reference(OpGraph(simple(OpType::clip, ClipParams{-0.1f, 0.4f})).graph, odd, 4);
   expect_cpu_matches_reference(OpGraph(simple(OpType::pixel_shuffle, PixelShuffleParams{3, false})).graph,
                                {18, 5, 3}, 5);

@@ -88,8 +88,9 @@ TEST(SteadyState, VideoPipelineAllocatesNoFrameMemoryPerFrame) {
   for (const ThreadAllocations& t : counts) {
     RecordProperty("allocations_" + t.thread,
                    std::to_string(t.count) + " (" + std::to_string(t.bytes) + " bytes)");
-    if (t.thread == "upres-conv-in" || t.thread == "upres-conv-out")
+    if (t.thread == "upres-conv-in" || t.thread == "upres-conv-out") {
       EXPECT_EQ(t.count, 0) << t.thread << " allocated " << t.bytes << " bytes";
+    }
     if (t.thread == "upres-infer") {
       saw_infer = true;
       EXPECT_LT(t.count, 100 * 300) << "oneDNN's bookkeeping grew";

@@ -369,8 +369,11 @@ TEST_F(Video, DamagedInputsGiveAnErrorOrAValidShorterVideo) {
   TestVideoSpec spec = clip_spec(64, 48, 30);
   const std::string in = clip("in.mp4", spec);
   const std::string mkv = clip("in.mkv", spec);
+  // A real camera clip when ../shared is there: cut and damaged the same ways.
+  const std::string real = shared_media_dir() + "/video/imageio_realshort.mp4";
   std::vector<char> mp4_bytes, mkv_bytes;
-  for (auto [path, bytes] : {std::pair{in, &mp4_bytes}, std::pair{mkv, &mkv_bytes}}) {
+  for (auto [path, bytes] :
+       {std::pair{fs::exists(real) ? real : in, &mp4_bytes}, std::pair{mkv, &mkv_bytes}}) {
     std::ifstream f(path, std::ios::binary);
     bytes->assign(std::istreambuf_iterator<char>(f), {});
   }
@@ -394,7 +397,7 @@ TEST_F(Video, DamagedInputsGiveAnErrorOrAValidShorterVideo) {
       ++outputs;
       const MediaInfo b = inspect_media(o.output);  // a valid file that decodes
       EXPECT_GT(b.video().pts.size(), 0u) << "variant " << variant;
-      EXPECT_LE(b.video().pts.size(), 30u) << "variant " << variant;
+      EXPECT_LE(b.video().pts.size(), 36u) << "variant " << variant;
       EXPECT_EQ(int64_t(b.video().pts.size()), s.frames) << "variant " << variant;
       fs::remove(o.output);
     } catch (const Error& e) {

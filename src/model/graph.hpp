@@ -31,10 +31,11 @@ enum class OpType {
   relu,
   sigmoid,
   clip,
+  swish,
   count,
 };
 
-enum class Activation { none, relu, leaky_relu, clip, sigmoid, prelu };
+enum class Activation { none, relu, leaky_relu, clip, sigmoid, prelu, swish };
 
 struct ActivationParams {
   Activation type = Activation::none;

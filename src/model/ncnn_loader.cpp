@@ -423,6 +423,8 @@ void read_layer(const std::string& type, const ParamDict& pd, Node& node, BinRea
     node.params = ReluParams{pd.get_float(0, 0.f)};
   } else if (type == "Sigmoid") {
     node.type = OpType::sigmoid;
+  } else if (type == "Swish") {
+    node.type = OpType::swish;
   } else if (type == "Clip") {
     ClipParams p{pd.get_float(0, -INFINITY), pd.get_float(1, INFINITY)};
     if (p.min > p.max) pd.bad("clip minimum is above its maximum");

@@ -51,6 +51,7 @@ bool fold_activation(Graph& g, size_t i, const std::vector<int>& readers) {
       a.alpha = act.p<ReluParams>().slope;
       break;
     case OpType::sigmoid: a.type = Activation::sigmoid; break;
+    case OpType::swish: a.type = Activation::swish; break;
     case OpType::clip:
       a.type = Activation::clip;
       a.alpha = act.p<ClipParams>().min;

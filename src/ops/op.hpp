@@ -41,6 +41,7 @@ inline float activate(float v, const ActivationParams& a, float slope) {
     case Activation::clip: return v < a.alpha ? a.alpha : (v > a.beta ? a.beta : v);
     case Activation::sigmoid: return float(1.0 / (1.0 + std::exp(-double(v))));
     case Activation::prelu: return v > 0 ? v : v * slope;
+    case Activation::swish: return float(double(v) / (1.0 + std::exp(-double(v))));
   }
   return v;
 }

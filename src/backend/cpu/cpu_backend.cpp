@@ -176,6 +176,7 @@ class CpuExecutor final : public Executor {
       case Activation::leaky_relu: ops.append_eltwise(1.f, alg::eltwise_relu, a.alpha, 0.f); break;
       case Activation::clip: ops.append_eltwise(1.f, alg::eltwise_clip, a.alpha, a.beta); break;
       case Activation::sigmoid: ops.append_eltwise(1.f, alg::eltwise_logistic, 0.f, 0.f); break;
+      case Activation::swish: ops.append_eltwise(1.f, alg::eltwise_swish, 1.f, 0.f); break;
     }
   }
 

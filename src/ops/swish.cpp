@@ -1,0 +1,15 @@
+// Swish (SiLU): x * sigmoid(x).
+#include "ops/unary_ops.hpp"
+
+namespace upres {
+namespace {
+
+void run(const Node&, const std::vector<TensorView>& in, const std::vector<TensorView>& out) {
+  map_elements(in[0], out[0], [](float v, int) { return float(double(v) / (1.0 + std::exp(-double(v)))); });
+}
+
+}  // namespace
+
+extern const OpDef op_swish = {"Swish", same_shape_as_input, run, nullptr};
+
+}  // namespace upres
