@@ -69,34 +69,39 @@ TEST(ImageIo, JpegRoundTripIsClose) {
   EXPECT_GE(psnr_8bit(back, img), 24);
 }
 
+// A big-endian TIFF structure holding one tag: Orientation = `orientation`.
+std::vector<uint8_t> tiff_orientation(uint16_t orientation) {
+  return {'M',
+          'M',
+          0,
+          42,
+          0,
+          0,
+          0,
+          8,  // header, IFD0 at 8
+          0,
+          1,  // one entry
+          0x01,
+          0x12,
+          0,
+          3,
+          0,
+          0,
+          0,
+          1,  // Orientation, SHORT, count 1
+          uint8_t(orientation >> 8),
+          uint8_t(orientation),
+          0,
+          0,
+          0,
+          0,
+          0,
+          0};  // no next IFD
+}
+
 // Inserts an EXIF APP1 segment with the given orientation after the JPEG's SOI marker.
 std::vector<uint8_t> with_exif_orientation(std::vector<uint8_t> jpeg, uint16_t orientation) {
-  std::vector<uint8_t> tiff = {'M',
-                               'M',
-                               0,
-                               42,
-                               0,
-                               0,
-                               0,
-                               8,  // big-endian TIFF, IFD0 at 8
-                               0,
-                               1,  // one entry
-                               0x01,
-                               0x12,
-                               0,
-                               3,
-                               0,
-                               0,
-                               0,
-                               1,  // Orientation, SHORT, count 1
-                               uint8_t(orientation >> 8),
-                               uint8_t(orientation),
-                               0,
-                               0,
-                               0,
-                               0,
-                               0,
-                               0};  // no next IFD
+  const std::vector<uint8_t> tiff = tiff_orientation(orientation);
   std::vector<uint8_t> app1 = {0xff, 0xe1, 0, 0, 'E', 'x', 'i', 'f', 0, 0};
   app1.insert(app1.end(), tiff.begin(), tiff.end());
   size_t len = app1.size() - 2;
@@ -104,6 +109,69 @@ std::vector<uint8_t> with_exif_orientation(std::vector<uint8_t> jpeg, uint16_t o
   app1[3] = uint8_t(len);
   jpeg.insert(jpeg.begin() + 2, app1.begin(), app1.end());
   return jpeg;
+}
+
+uint32_t crc32_of(const uint8_t* p, size_t n) {
+  uint32_t c = 0xffffffffu;
+  for (size_t i = 0; i < n; ++i) {
+    c ^= p[i];
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+  }
+  return ~c;
+}
+
+// Inserts an eXIf chunk after the PNG's IHDR chunk.
+std::vector<uint8_t> png_with_orientation(std::vector<uint8_t> png, uint16_t orientation) {
+  const std::vector<uint8_t> tiff = tiff_orientation(orientation);
+  std::vector<uint8_t> chunk = {0, 0, 0, uint8_t(tiff.size()), 'e', 'X', 'I', 'f'};
+  chunk.insert(chunk.end(), tiff.begin(), tiff.end());
+  const uint32_t crc = crc32_of(chunk.data() + 4, chunk.size() - 4);
+  for (int k = 3; k >= 0; --k) chunk.push_back(uint8_t(crc >> (8 * k)));
+  png.insert(png.begin() + 33, chunk.begin(), chunk.end());  // signature (8) + IHDR (25)
+  return png;
+}
+
+// Rewraps a simple WebP as an extended one (VP8X) with an EXIF chunk.
+std::vector<uint8_t> webp_with_orientation(const std::vector<uint8_t>& webp, int w, int h,
+                                           uint16_t orientation) {
+  auto le = [](std::vector<uint8_t>& v, uint32_t x, int bytes) {
+    for (int k = 0; k < bytes; ++k) v.push_back(uint8_t(x >> (8 * k)));
+  };
+  std::vector<uint8_t> body = {'W', 'E', 'B', 'P', 'V', 'P', '8', 'X'};
+  le(body, 10, 4);
+  body.insert(body.end(), {0x08, 0, 0, 0});  // flags: EXIF
+  le(body, uint32_t(w - 1), 3);
+  le(body, uint32_t(h - 1), 3);
+  body.insert(body.end(), webp.begin() + 12, webp.end());  // the image chunk as it was
+  const std::vector<uint8_t> tiff = tiff_orientation(orientation);
+  body.insert(body.end(), {'E', 'X', 'I', 'F'});
+  le(body, uint32_t(tiff.size()), 4);
+  body.insert(body.end(), tiff.begin(), tiff.end());
+  std::vector<uint8_t> out = {'R', 'I', 'F', 'F'};
+  le(out, uint32_t(body.size()), 4);
+  out.insert(out.end(), body.begin(), body.end());
+  return out;
+}
+
+TEST(ImageIo, PngAndWebpExifOrientationIsApplied) {
+  Image img(16, 8, 3);  // left half red, right half blue
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 16; ++x) {
+      img.at(0, y, x) = x < 8 ? 1.f : 0.f;
+      img.at(2, y, x) = x < 8 ? 0.f : 1.f;
+    }
+  ImageWriteOptions lossless;
+  lossless.webp_lossless = true;
+  const std::vector<std::vector<uint8_t>> files = {
+      png_with_orientation(encode_image(img, ImageFormat::png), 6),
+      webp_with_orientation(encode_image(img, ImageFormat::webp, lossless), 16, 8, 6)};
+  for (const auto& bytes : files) {
+    Image upright = decode_image(bytes, "x");
+    ASSERT_EQ(upright.width, 8);
+    ASSERT_EQ(upright.height, 16);
+    EXPECT_GT(upright.at(0, 2, 4), 0.9f);  // top came from the left (red) columns
+    EXPECT_LT(upright.at(0, 13, 4), 0.1f);
+  }
 }
 
 TEST(ImageIo, JpegExifOrientationIsApplied) {

@@ -89,6 +89,9 @@ void png_read_bytes(png_structp png, png_bytep out, png_size_t n) {
   st->offset += n;
 }
 
+int orientation_from_exif(const uint8_t* data, size_t size);
+Image apply_orientation(const Image& in, int orientation);
+
 Image decode_png(const std::vector<uint8_t>& bytes, const std::string& name, int64_t max_pixels) {
   PngReadState st{&bytes, 0, name, {}};
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &st, png_fail, png_warn);
@@ -112,6 +115,11 @@ Image decode_png(const std::vector<uint8_t>& bytes, const std::string& name, int
     big_h = h;
     png_error(png, "too large");
   }
+  int orientation = 1;
+  png_uint_32 exif_size = 0;
+  png_bytep exif = nullptr;
+  if (png_get_eXIf_1(png, info, &exif_size, &exif) && exif && exif_size > 0)
+    orientation = orientation_from_exif(exif, exif_size);
   const int depth = png_get_bit_depth(png, info);
   const int color = png_get_color_type(png, info);
   if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
@@ -137,9 +145,9 @@ Image decode_png(const std::vector<uint8_t>& bytes, const std::string& name, int
           const uint8_t* s = rows[y] + (size_t(x) * channels + c) * 2;
           img.at(c, int(y), int(x)) = to_unit(unsigned(s[0]) << 8 | s[1], 65535);
         }
-    return img;
+    return apply_orientation(img, orientation);
   }
-  return from_interleaved8(pixels.data(), int(w), int(h), channels);
+  return apply_orientation(from_interleaved8(pixels.data(), int(w), int(h), channels), orientation);
 }
 
 void png_write_bytes(png_structp png, png_bytep data, png_size_t n) {
@@ -194,6 +202,38 @@ struct JpegError {
   char message[JMSG_LENGTH_MAX];
 };
 
+// The orientation (1..8, 1 when absent or unreadable) in an EXIF block: "Exif\0\0" and a TIFF
+// structure (JPEG APP1), or the bare TIFF structure (PNG eXIf, WebP EXIF chunks).
+int orientation_from_exif(const uint8_t* data, size_t size) {
+  std::vector<uint8_t> block;
+  if (size < 6 || std::memcmp(data, "Exif\0\0", 6) != 0) {
+    block.assign({'E', 'x', 'i', 'f', 0, 0});  // libexif wants the header
+    block.insert(block.end(), data, data + size);
+    data = block.data();
+    size = block.size();
+  }
+  ExifData* ed = exif_data_new_from_data(data, unsigned(size));
+  if (!ed) return 1;
+  int orientation = 1;
+  if (ExifEntry* e = exif_data_get_entry(ed, EXIF_TAG_ORIENTATION); e && e->format == EXIF_FORMAT_SHORT)
+    orientation = exif_get_short(e->data, exif_data_get_byte_order(ed));
+  exif_data_unref(ed);
+  return orientation >= 1 && orientation <= 8 ? orientation : 1;
+}
+
+// The EXIF chunk of an extended WebP file (RIFF: fourcc, little-endian size, even padding).
+int webp_orientation(const std::vector<uint8_t>& bytes) {
+  size_t pos = 12;
+  while (pos + 8 <= bytes.size()) {
+    const uint32_t size = uint32_t(bytes[pos + 4]) | uint32_t(bytes[pos + 5]) << 8 |
+                          uint32_t(bytes[pos + 6]) << 16 | uint32_t(bytes[pos + 7]) << 24;
+    if (std::memcmp(&bytes[pos], "EXIF", 4) == 0 && pos + 8 + size <= bytes.size())
+      return orientation_from_exif(&bytes[pos + 8], size);
+    pos += 8 + size + (size & 1);
+  }
+  return 1;
+}
+
 void jpeg_fail(j_common_ptr cinfo) {
   auto* err = reinterpret_cast<JpegError*>(cinfo->err);
   (*cinfo->err->format_message)(cinfo, err->message);
@@ -201,17 +241,9 @@ void jpeg_fail(j_common_ptr cinfo) {
 }
 
 int exif_orientation(jpeg_decompress_struct& cinfo) {
-  for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next) {
-    if (m->marker != JPEG_APP0 + 1 || m->data_length < 6 || std::memcmp(m->data, "Exif\0\0", 6) != 0)
-      continue;
-    ExifData* ed = exif_data_new_from_data(m->data, m->data_length);
-    if (!ed) continue;
-    int orientation = 1;
-    if (ExifEntry* e = exif_data_get_entry(ed, EXIF_TAG_ORIENTATION); e && e->format == EXIF_FORMAT_SHORT)
-      orientation = exif_get_short(e->data, exif_data_get_byte_order(ed));
-    exif_data_unref(ed);
-    return orientation >= 1 && orientation <= 8 ? orientation : 1;
-  }
+  for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next)
+    if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && std::memcmp(m->data, "Exif\0\0", 6) == 0)
+      return orientation_from_exif(m->data, m->data_length);
   return 1;
 }
 
@@ -337,7 +369,7 @@ Image decode_webp(const std::vector<uint8_t>& bytes, const std::string& name, in
   if (!px) media_error(name, "is a corrupt WebP image");
   Image img = from_interleaved8(px, w, h, channels);
   WebPFree(px);
-  return img;
+  return apply_orientation(img, webp_orientation(bytes));
 }
 
 std::vector<uint8_t> encode_webp(const Image& img, const ImageWriteOptions& o) {

@@ -478,7 +478,8 @@ VideoStats VideoJob::Impl::run(const VideoProgressCallback& progress, const Canc
 
   std::atomic<int64_t> upscaled{0};
   double inference_seconds = 0;
-  auto first_frame_time = Clock::now();
+  // When the first frame reached the model (read by whichever thread reports progress).
+  std::atomic<Clock::rep> first_frame_ticks{Clock::now().time_since_epoch().count()};
   auto report = [&](VideoPhase phase, int64_t done) {
     if (!progress) return;
     VideoProgress p;
@@ -488,7 +489,7 @@ VideoStats VideoJob::Impl::run(const VideoProgressCallback& progress, const Canc
     p.frames_total =
         phase == VideoPhase::finishing || phase == VideoPhase::done ? done : std::max(plan.frames, done);
     p.elapsed_seconds = seconds_since(started);
-    const double busy = seconds_since(first_frame_time);
+    const double busy = seconds_since(Clock::time_point(Clock::duration(first_frame_ticks.load())));
     p.fps = done > 0 && busy > 0 ? double(done) / busy : 0;
     if (p.fps > 0 && p.frames_total > 0) p.eta_seconds = double(p.frames_total - done) / p.fps;
     const double share = p.frames_total > 0 ? double(done) / double(p.frames_total) : 0;
@@ -573,7 +574,7 @@ VideoStats VideoJob::Impl::run(const VideoProgressCallback& progress, const Canc
       }
       if (cancelled()) throw Error(ErrorCode::cancelled, "cancelled");
       const auto t0 = Clock::now();
-      if (upscaled == 0) first_frame_time = t0;
+      if (upscaled == 0) first_frame_ticks = t0.time_since_epoch().count();
       if (upscaler) {
         upscaler->upscale_into(s->in, s->out);
       } else {
