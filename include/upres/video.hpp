@@ -65,7 +65,7 @@ struct VideoOptions {
   bool no_audio = false;
   bool no_subtitles = false;
 
-  int queue_depth = 4;  // frame buffers in flight (>= 2: double buffering at least)
+  int queue_depth = 4;  // frame buffers in flight (>= 2); fewer when they would pass 1 GiB
 };
 
 // Reads options from a JSON object (a preset file, a server request) on top of `base`. Keys

@@ -447,7 +447,13 @@ void VideoJob::Impl::plan_streams() {
 VideoStats VideoJob::Impl::run(const VideoProgressCallback& progress, const CancelToken* cancel) {
   const auto started = Clock::now();
   VideoStats stats;
-  const size_t depth = size_t(o.queue_depth);
+  // Frames in flight: the requested depth, fewer when each slot is big (4K output holds ~130 MB
+  // of float images a slot), but never below double buffering.
+  const int64_t slot_bytes = (int64_t(plan.filtered_width) * plan.filtered_height +
+                              int64_t(plan.output_width) * plan.output_height * 2) *
+                             3 * int64_t(sizeof(float));
+  const size_t depth =
+      size_t(std::clamp<int64_t>(std::min<int64_t>(o.queue_depth, (int64_t(1) << 30) / slot_bytes), 2, 64));
   std::vector<Slot> slots(depth);
   // Each queue holds every slot plus the end-of-stream marker, so pushes wait only on free slots.
   BoundedQueue<Slot*> free_q{depth}, convert_in_q{depth + 1}, infer_q{depth + 1}, convert_out_q{depth + 1},
