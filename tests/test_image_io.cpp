@@ -153,13 +153,19 @@ std::vector<uint8_t> webp_with_orientation(const std::vector<uint8_t>& webp, int
   return out;
 }
 
-TEST(ImageIo, PngAndWebpExifOrientationIsApplied) {
-  Image img(16, 8, 3);  // left half red, right half blue
+// 16x8: the left half red, the right half blue, so turns and mirrors are easy to see.
+Image red_left_blue_right() {
+  Image img(16, 8, 3);
   for (int y = 0; y < 8; ++y)
     for (int x = 0; x < 16; ++x) {
       img.at(0, y, x) = x < 8 ? 1.f : 0.f;
       img.at(2, y, x) = x < 8 ? 0.f : 1.f;
     }
+  return img;
+}
+
+TEST(ImageIo, PngAndWebpExifOrientationIsApplied) {
+  const Image img = red_left_blue_right();
   ImageWriteOptions lossless;
   lossless.webp_lossless = true;
   const std::vector<std::vector<uint8_t>> files = {
@@ -175,12 +181,7 @@ TEST(ImageIo, PngAndWebpExifOrientationIsApplied) {
 }
 
 TEST(ImageIo, JpegExifOrientationIsApplied) {
-  Image img(16, 8, 3);  // left half red, right half blue
-  for (int y = 0; y < 8; ++y)
-    for (int x = 0; x < 16; ++x) {
-      img.at(0, y, x) = x < 8 ? 1.f : 0.f;
-      img.at(2, y, x) = x < 8 ? 0.f : 1.f;
-    }
+  const Image img = red_left_blue_right();
   auto jpeg = encode_image(img, ImageFormat::jpeg);
   Image upright = decode_image(with_exif_orientation(jpeg, 6), "x");  // stored rotated: turn 90 clockwise
   ASSERT_EQ(upright.width, 8);
