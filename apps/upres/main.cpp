@@ -22,7 +22,7 @@ using namespace upres;
 
 namespace {
 
-constexpr const char* kDefaultModel = "realesr-animevideov3-x2";
+const char* const kDefaultModel = default_model_for_scale(2);
 
 struct EngineFlags {
   std::string model = kDefaultModel;

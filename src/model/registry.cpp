@@ -83,6 +83,14 @@ ModelFiles model_files(const ModelInfo& info) {
   return {fmt::format("{}/{}", base, info.param_file), fmt::format("{}/{}", base, info.bin_file)};
 }
 
+const char* default_model_for_scale(int scale) {
+  switch (scale) {
+    case 3: return "realesr-animevideov3-x3";
+    case 4: return "realesr-animevideov3-x4";
+    default: return "realesr-animevideov3-x2";
+  }
+}
+
 int fetch_models(const std::vector<std::string>& names) {
   const std::string script = std::string(UPRES_REPO_MODELS_DIR) + "/../scripts/fetch-models.mjs";
   if (!is_file(script))

@@ -143,9 +143,7 @@ std::string video_model_name(const VideoOptions& o) {
     throw Error(ErrorCode::invalid_argument,
                 fmt::format("--mode '{}' is not known: use none, esrgan-2x or esrgan-4x", o.mode));
   if (!o.model.empty()) return o.model;
-  if (o.engine.scale == 3) return "realesr-animevideov3-x3";
-  if (o.engine.scale == 4) return "realesr-animevideov3-x4";
-  return "realesr-animevideov3-x2";
+  return default_model_for_scale(o.engine.scale);
 }
 
 struct VideoJob::Impl {
