@@ -25,6 +25,8 @@ def main():
     ap.add_argument("--data", required=True, help="folder of training photos")
     ap.add_argument("--val", help="folder of validation photos (bsd68)")
     ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--init", help="weights to start from when --checkpoint does not exist yet "
+                                   "(e.g. training/weights/compact-x2-run1.pt, committed)")
     ap.add_argument("--steps", type=int, default=200000, help="length of the cosine schedule")
     ap.add_argument("--minutes", type=float, default=0, help="stop after this much wall time (0: no limit)")
     ap.add_argument("--batch", type=int, default=16)
@@ -53,6 +55,11 @@ def main():
         opt.load_state_dict(state["optimizer"])
         step, best = state["step"], state.get("best_psnr")
         print(f"resumed at step {step} (best validation {best})", flush=True)
+    elif args.init:
+        state = torch.load(args.init, map_location=device)
+        model.load_state_dict(state["model"])
+        step = state.get("step", 0)
+        print(f"starting from {args.init} (step {step}), fresh optimizer", flush=True)
     else:
         print(f"new model: {parameter_count(model)} parameters, "
               f"{macs_per_input_pixel(model) / 1e6:.3f} MMAC per input pixel", flush=True)
