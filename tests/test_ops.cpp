@@ -182,23 +182,30 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{3, 64, 4, 2, 3, 1, true, Activation::none, true, {64, 11, 7}},
                       ConvCase{8, 5, 3, 1, 1, 1, false, Activation::prelu, true, {5, 6, 9}}));
 
-TEST(CpuParity, FusedResidualAddWithCoefficients) {
-  // conv -> Eltwise(0.2 * conv + 1.0 * x): the RRDB residual, fused into the convolution.
+// in -> conv -> `after` -> out, where `after` reads the convolution's output and, when
+// `also_reads_input`, the graph input too.
+Graph conv_then(Node conv, Node after, bool also_reads_input = false) {
   Graph g;
   g.source = "test";
   g.input_blob = g.add_blob("in");
-  Node conv = conv_node(8, 8, 3, 1, 1, 1, true, Activation::none, 5);
   conv.inputs = {g.input_blob};
   conv.outputs = {g.add_blob("c")};
+  after.inputs = {conv.outputs[0]};
+  if (also_reads_input) after.inputs.push_back(g.input_blob);
+  after.outputs = {g.add_blob("out")};
+  g.output_blob = after.outputs[0];
+  g.nodes = {conv, after};
+  g.validate();
+  return g;
+}
+
+TEST(CpuParity, FusedResidualAddWithCoefficients) {
+  // conv -> Eltwise(0.2 * conv + 1.0 * x): the RRDB residual, fused into the convolution.
   Node add;
   add.type = OpType::eltwise;
   add.name = "add";
   add.params = EltwiseParams{EltwiseKind::sum, {0.2f, 1.0f}};
-  add.inputs = {conv.outputs[0], g.input_blob};
-  add.outputs = {g.add_blob("out")};
-  g.output_blob = add.outputs[0];
-  g.nodes = {conv, add};
-  g.validate();
+  const Graph g = conv_then(conv_node(8, 8, 3, 1, 1, 1, true, Activation::none, 5), add, true);
   Graph fused = g;
   fuse_conv_epilogues(fused, {8, 9, 9});
   ASSERT_EQ(fused.nodes.size(), 1u) << "the add should fold into the convolution";
@@ -206,25 +213,21 @@ TEST(CpuParity, FusedResidualAddWithCoefficients) {
   expect_cpu_matches_reference(g, {8, 15, 9}, 4);
 }
 
-TEST(CpuParity, StandalonePReLUFoldsIntoConvolution) {
-  Graph g;
-  g.source = "test";
-  g.input_blob = g.add_blob("in");
-  Node conv = conv_node(16, 3, 3, 1, 1, 1, true, Activation::none, 5);
-  conv.inputs = {g.input_blob};
-  conv.outputs = {g.add_blob("c")};
+TEST(CpuParity, StandaloneActivationsFoldIntoConvolution) {
   Node prelu;
   prelu.type = OpType::prelu;
   prelu.weights.push_back(random_tensor({16, 1, 1}, 9, 0.f, 0.3f));
-  prelu.inputs = conv.outputs;
-  prelu.outputs = {g.add_blob("out")};
-  g.output_blob = prelu.outputs[0];
-  g.nodes = {conv, prelu};
-  Graph fused = g;
-  fuse_conv_epilogues(fused, {3, 8, 8});
-  ASSERT_EQ(fused.nodes.size(), 1u);
-  EXPECT_EQ(fused.nodes[0].p<ConvParams>().activation.type, Activation::prelu);
-  expect_cpu_matches_reference(g, {3, 13, 1}, 6);
+  Node swish;
+  swish.type = OpType::swish;
+  for (const auto& [after, activation] :
+       {std::pair{prelu, Activation::prelu}, std::pair{swish, Activation::swish}}) {
+    const Graph g = conv_then(conv_node(16, 3, 3, 1, 1, 1, true, Activation::none, 5), after);
+    Graph fused = g;
+    fuse_conv_epilogues(fused, {3, 8, 8});
+    ASSERT_EQ(fused.nodes.size(), 1u);
+    EXPECT_EQ(fused.nodes[0].p<ConvParams>().activation.type, activation);
+    expect_cpu_matches_reference(g, {3, 13, 1}, 6);
+  }
 }
 
 Node simple(OpType type, OpParams params = NoParams{}) {

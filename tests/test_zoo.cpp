@@ -35,12 +35,8 @@ TEST_P(ZooModel, CpuMatchesReferenceAndLooksLikeTheInput) {
   EXPECT_GE(psnr_8bit(got, bicubic), 17.0) << name << " does not resemble its input";
 }
 
-INSTANTIATE_TEST_SUITE_P(All, ZooModel, ::testing::ValuesIn(zoo_names()), [](const auto& info) {
-  std::string n = info.param;
-  for (char& c : n)
-    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-  return n;
-});
+INSTANTIATE_TEST_SUITE_P(All, ZooModel, ::testing::ValuesIn(zoo_names()),
+                         [](const auto& info) { return test_name_from(info.param); });
 
 TEST(Zoo, ManifestIsConsistent) {
   EXPECT_GE(model_zoo().size(), 31u);

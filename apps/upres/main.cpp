@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "folders.hpp"
 #include "upres/error.hpp"
 #include "upres/image.hpp"
 #include "upres/model.hpp"
@@ -88,12 +89,6 @@ UpscaleOptions engine_options(const EngineFlags& f) {
   return o;
 }
 
-bool is_image_path(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".webp";
-}
-
 struct ImageFlags {
   std::string input, output, format;
   bool overwrite = false;
@@ -110,20 +105,9 @@ int run_image(const EngineFlags& ef, const ImageFlags& f) {
   if (!fs::exists(f.input, ec))
     throw Error(ErrorCode::not_found, fmt::format("{}: no such file or folder", f.input));
   if (fs::is_directory(f.input)) {
-    if (fs::exists(f.output) && !fs::is_directory(f.output))
-      throw Error(
-          ErrorCode::invalid_argument,
-          fmt::format("{} is a folder, so -o must be a folder too, but {} is a file", f.input, f.output));
-    fs::create_directories(f.output, ec);
-    if (ec)
-      throw Error(ErrorCode::io_failure, fmt::format("cannot create folder {}: {}", f.output, ec.message()));
-    std::vector<fs::path> inputs;
-    for (const auto& entry : fs::directory_iterator(f.input))
-      if (entry.is_regular_file() && is_image_path(entry.path())) inputs.push_back(entry.path());
-    std::sort(inputs.begin(), inputs.end());
-    if (inputs.empty())
-      throw Error(ErrorCode::not_found,
-                  fmt::format("{}: no .png, .jpg or .webp files in this folder", f.input));
+    const auto inputs = cli::folder_inputs(
+        f.input, f.output, [](const fs::path& p) { return has_image_extension(p.string()); },
+        ".png, .jpg or .webp files");
     for (const auto& in : inputs) {
       fs::path out = fs::path(f.output) / in.filename();
       if (!f.format.empty()) out.replace_extension("." + f.format);

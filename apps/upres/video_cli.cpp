@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "folders.hpp"
 #include "upres/error.hpp"
 #include "upres/video.hpp"
 
@@ -252,20 +253,7 @@ int run_video() {
   if (!fs::is_directory(g_flags.input)) return run_one(build_options(g_flags.input, g_flags.output));
 
   // A folder: every video in it, into the output folder, same names.
-  if (fs::exists(g_flags.output) && !fs::is_directory(g_flags.output))
-    throw Error(ErrorCode::invalid_argument,
-                fmt::format("{} is a folder, so -o must be a folder too, but {} is a file", g_flags.input,
-                            g_flags.output));
-  std::vector<fs::path> inputs;
-  for (const auto& e : fs::directory_iterator(g_flags.input))
-    if (e.is_regular_file() && is_video_path(e.path())) inputs.push_back(e.path());
-  std::sort(inputs.begin(), inputs.end());
-  if (inputs.empty())
-    throw Error(ErrorCode::not_found, fmt::format("{}: no video files in this folder", g_flags.input));
-  fs::create_directories(g_flags.output, ec);
-  if (ec)
-    throw Error(ErrorCode::io_failure,
-                fmt::format("cannot create folder {}: {}", g_flags.output, ec.message()));
+  const auto inputs = folder_inputs(g_flags.input, g_flags.output, is_video_path, "video files");
   int failed = 0;
   for (const fs::path& in : inputs) {
     fs::path out = fs::path(g_flags.output) / in.filename();

@@ -31,6 +31,8 @@ enum class ImageFormat { png, jpeg, webp };
 // Chooses the format from a file name's extension (.png, .jpg/.jpeg, .webp); throws
 // Error(invalid_argument) naming the extension otherwise.
 ImageFormat image_format_from_path(const std::string& path);
+// True for the extensions image_format_from_path accepts (any case).
+bool has_image_extension(const std::string& path);
 
 // Reads a PNG (8/16-bit, grey, RGB, palette, alpha), JPEG (EXIF orientation applied) or WebP
 // file. Grey images come back as RGB. Images with more than max_pixels pixels are refused

@@ -414,6 +414,12 @@ std::string lower(std::string s) {
 
 }  // namespace
 
+bool has_image_extension(const std::string& path) {
+  const auto dot = path.find_last_of('.');
+  const std::string ext = dot == std::string::npos ? "" : lower(path.substr(dot + 1));
+  return ext == "png" || ext == "jpg" || ext == "jpeg" || ext == "webp";
+}
+
 ImageFormat image_format_from_path(const std::string& path) {
   const auto dot = path.find_last_of('.');
   const std::string ext = dot == std::string::npos ? "" : lower(path.substr(dot + 1));

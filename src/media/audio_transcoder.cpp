@@ -25,7 +25,6 @@ const AVCodec& find_audio_encoder(const std::string& name) {
 
 AudioTranscoder::AudioTranscoder(const AVStream& source, const AudioSettings& settings, VideoOutput& output)
     : output_(output),
-      source_time_base_(source.time_base),
       frame_(make_frame()),
       filtered_(make_frame()),
       packet_(make_packet()) {

@@ -34,7 +34,6 @@ class AudioTranscoder {
   void drain_encoder();
 
   VideoOutput& output_;
-  AVRational source_time_base_;
   CodecContextPtr decoder_, encoder_;
   FilterGraphPtr graph_;
   AVFilterContext* source_ = nullptr;

@@ -119,8 +119,7 @@ VideoInput::VideoInput(const std::string& path, const std::string& hwaccel, int 
 
 void VideoInput::seek(double seconds) {
   if (seconds <= 0) return;
-  const int64_t start = format_->start_time == AV_NOPTS_VALUE ? 0 : format_->start_time;
-  const int64_t ts = start + int64_t(seconds * AV_TIME_BASE);
+  const int64_t ts = start_time_us() + int64_t(seconds * AV_TIME_BASE);
   if (avformat_seek_file(format_.get(), -1, INT64_MIN, ts, ts, 0) < 0)
     warnings_.push_back("the input cannot seek; decoding from the start to reach --ss");
   avcodec_flush_buffers(decoder_.get());
@@ -202,13 +201,12 @@ double VideoInput::duration_seconds() const {
   return 0;
 }
 
-int64_t VideoInput::start_time_pts() const {
-  if (format_->start_time == AV_NOPTS_VALUE) return 0;
-  return av_rescale_q(format_->start_time, AV_TIME_BASE_Q, video_stream()->time_base);
+int64_t VideoInput::start_time_us() const {
+  return format_->start_time == AV_NOPTS_VALUE ? 0 : format_->start_time;
 }
 
-double VideoInput::seconds_of(int64_t pts) const {
-  return double(pts - start_time_pts()) * av_q2d(video_stream()->time_base);
+double VideoInput::seconds_of(int64_t ts, AVRational time_base) const {
+  return double(ts) * av_q2d(time_base) - double(start_time_us()) / AV_TIME_BASE;
 }
 
 }  // namespace upres

@@ -48,9 +48,11 @@ class VideoInput {
   // Frames the stream holds, from its header or duration x rate; 0 when unknown.
   int64_t estimated_frames() const;
   double duration_seconds() const;
-  // Seconds from the file's start_time (the first timestamp) to `pts` in the video time base.
-  double seconds_of(int64_t pts) const;
-  int64_t start_time_pts() const;  // the file's start in the video stream's time base
+  // Seconds from the file's start (its first timestamp) to `ts` in `time_base` (default: the
+  // video stream's).
+  double seconds_of(int64_t ts) const { return seconds_of(ts, video_stream()->time_base); }
+  double seconds_of(int64_t ts, AVRational time_base) const;
+  int64_t start_time_us() const;  // the file's start in AV_TIME_BASE units (0 when unknown)
 
  private:
   std::string path_;

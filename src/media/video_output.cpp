@@ -192,7 +192,7 @@ void VideoOutput::add_video(const VideoEncoderSettings& s, const AVStream* sourc
   AVCodecContext* c = encoder_.get();
   c->width = s.width;
   c->height = s.height;
-  c->pix_fmt = choose_encoder_format(codec, s.source_format, s.pix_fmt);
+  c->pix_fmt = s.format;
   c->time_base = s.time_base;
   c->framerate = s.frame_rate;
   c->sample_aspect_ratio = s.sample_aspect_ratio;
@@ -306,7 +306,6 @@ void VideoOutput::write_header(const AVFormatContext* source) {
     throw Error(ErrorCode::invalid_argument,
                 fmt::format("cannot start writing {}: {} (a stream may not fit the {} container)", path_,
                             av_error_text(rc), format_->oformat->name));
-  header_written_ = true;
 }
 
 void VideoOutput::encode(const AVFrame* frame) {

@@ -20,11 +20,10 @@ struct VideoEncoderSettings {
   int crf = -1;         // -1: the codec's default quality
   int64_t bitrate = 0;  // bits per second; 0: constant quality
   std::string preset;   // encoder speed preset; "": its default
-  std::string pix_fmt;  // "": the source's format when the encoder takes it
   int gop = 0;          // key frame interval; 0: the encoder's default
   int threads = 0;      // encoder threads; 0: one per core
   int width = 0, height = 0;
-  AVPixelFormat source_format = AV_PIX_FMT_NONE;  // what the filters deliver
+  AVPixelFormat format = AV_PIX_FMT_NONE;  // from choose_encoder_format
   AVRational time_base{1, 25};
   AVRational frame_rate{25, 1};
   AVRational sample_aspect_ratio{1, 1};
@@ -76,7 +75,7 @@ class VideoOutput {
   AVStream* video_stream_ = nullptr;
   PacketPtr packet_;
   std::mutex mux_mutex_;
-  bool header_written_ = false, finished_ = false;
+  bool finished_ = false;
   int64_t bytes_ = 0;
 };
 

@@ -85,17 +85,8 @@ void run(const Node& node, const std::vector<TensorView>& in, const std::vector<
   const auto& p = node.p<InterpParams>();
   const TensorView& x = in[0];
   const TensorView& y = out[0];
-  // Tap tables live per thread and only grow, so steady-state runs (video) allocate nothing.
-  // Worker threads below must read this thread's tables, hence the plain pointers.
-  thread_local std::vector<Taps> ty_table, tx_table;
-  ty_table.resize(static_cast<size_t>(y.shape.h));
-  tx_table.resize(static_cast<size_t>(y.shape.w));
-  Taps* ty = ty_table.data();
-  Taps* tx = tx_table.data();
-  for (int o = 0; o < y.shape.h; ++o)
-    ty[size_t(o)] = axis_taps(p, o, x.shape.h, y.shape.h, p.scale_h, p.out_h == 0);
-  for (int o = 0; o < y.shape.w; ++o)
-    tx[size_t(o)] = axis_taps(p, o, x.shape.w, y.shape.w, p.scale_w, p.out_w == 0);
+  const std::vector<Taps> ty = interp_axis_taps(p, x.shape.h, y.shape.h, true);
+  const std::vector<Taps> tx = interp_axis_taps(p, x.shape.w, y.shape.w, false);
 #pragma omp parallel for
   for (int c = 0; c < y.shape.c; ++c)
     for (int oy = 0; oy < y.shape.h; ++oy)

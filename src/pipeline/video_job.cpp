@@ -174,9 +174,7 @@ struct VideoJob::Impl {
   double packet_seconds(const AVPacket& p) const {
     const AVStream* st = input->format()->streams[p.stream_index];
     const int64_t ts = p.pts != AV_NOPTS_VALUE ? p.pts : p.dts;
-    if (ts == AV_NOPTS_VALUE) return -1;
-    const int64_t start = input->format()->start_time == AV_NOPTS_VALUE ? 0 : input->format()->start_time;
-    return double(ts) * av_q2d(st->time_base) - double(start) / AV_TIME_BASE;
+    return ts == AV_NOPTS_VALUE ? -1 : input->seconds_of(ts, st->time_base);
   }
 
   // The next decoded video frame inside the trim window; other packets go to `other`.
@@ -264,8 +262,7 @@ void VideoJob::Impl::prepare(bool for_run) {
   input = std::make_unique<VideoInput>(o.input, o.hwaccel, model_on_cpu ? helper_threads() : 0);
   const AVStream* vs = input->video_stream();
   input->seek(o.start);
-  const int64_t start = input->format()->start_time == AV_NOPTS_VALUE ? 0 : input->format()->start_time;
-  offset_us = start + int64_t(std::llround(o.start * AV_TIME_BASE));
+  offset_us = input->start_time_us() + int64_t(std::llround(o.start * AV_TIME_BASE));
 
   // Decode the first frame now: it proves the stream decodes and gives the filters their input.
   if (!decode_next(first.get(), [&](AVPacket* p) { early_packets.emplace_back(av_packet_clone(p)); }))
@@ -333,19 +330,17 @@ void VideoJob::Impl::prepare(bool for_run) {
   es.crf = o.crf;
   es.bitrate = o.video_bitrate;
   es.preset = o.preset;
-  es.pix_fmt = o.pix_fmt;
   es.gop = o.gop;
   es.threads = model_on_cpu ? helper_threads() : 0;
   es.width = int(out_w);
   es.height = int(out_h);
-  es.source_format = filter->format();
   es.time_base = filter->time_base();
   es.frame_rate = filter->frame_rate().num > 0 ? filter->frame_rate() : source_rate;
   es.sample_aspect_ratio =
       filter->sample_aspect_ratio().num > 0 ? filter->sample_aspect_ratio() : AVRational{1, 1};
-  const AVPixelFormat encoder_format =
-      choose_encoder_format(find_video_encoder(video_codec), es.source_format, o.pix_fmt);
-  out_color = output_color(in_color, encoder_format, int(out_h));
+  // Chosen once here: the encoder and the colour conversion must agree on it.
+  es.format = choose_encoder_format(find_video_encoder(video_codec), filter->format(), o.pix_fmt);
+  out_color = output_color(in_color, es.format, int(out_h));
   es.primaries = first->color_primaries;
   es.transfer = first->color_trc;
   es.matrix = out_color.matrix;
@@ -671,15 +666,11 @@ VideoPlan VideoJob::validate() {
   impl_->model = model_;
   impl_->prepare(false);
   VideoPlan plan = impl_->plan;
-  // A short timing run on a corner of the first frame gives the time estimate.
+  // A short timing run on a small picture gives the time estimate (the model's cost does not
+  // depend on the content).
   if (impl_->upscaler && plan.frames > 0) {
-    Image sample;
-    frame_to_image(*impl_->first, impl_->in_color, sample);
-    const int side = std::min({96, sample.width, sample.height});
-    Image corner(side, side, 3, sample.bit_depth);
-    for (int c = 0; c < 3; ++c)
-      for (int y = 0; y < side; ++y)
-        for (int x = 0; x < side; ++x) corner.at(c, y, x) = sample.at(c, y, x);
+    const int side = std::min({96, plan.filtered_width, plan.filtered_height});
+    const Image corner = make_test_pattern(side, side);
     Image out;
     impl_->upscaler->upscale_into(corner, out);  // compiles
     const auto t0 = Clock::now();

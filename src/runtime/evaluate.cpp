@@ -86,11 +86,8 @@ QualityReport evaluate_folder(const std::string& folder, const std::string& meth
   if (!fs::is_directory(folder, ec))
     throw Error(ErrorCode::not_found, fmt::format("{}: not a folder", folder));
   std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(folder)) {
-    std::string ext = e.path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".webp") files.push_back(e.path());
-  }
+  for (const auto& e : fs::directory_iterator(folder))
+    if (e.is_regular_file() && has_image_extension(e.path().string())) files.push_back(e.path());
   std::sort(files.begin(), files.end());
   if (limit > 0 && int(files.size()) > limit) files.resize(size_t(limit));
   if (files.empty()) throw Error(ErrorCode::not_found, fmt::format("{}: no images to evaluate", folder));
@@ -106,6 +103,11 @@ QualityReport evaluate_folder(const std::string& folder, const std::string& meth
   }
   for (const fs::path& path : files) {
     Image hr = read_image(path.string());
+    const int min_side = 2 * scale + 11;  // the border on both sides plus one SSIM window
+    if (hr.width < min_side || hr.height < min_side)
+      throw Error(ErrorCode::invalid_argument,
+                  fmt::format("{}: {}x{} is too small to evaluate at x{}; images need {} pixels a side",
+                              path.string(), hr.width, hr.height, scale, min_side));
     // Crop to a multiple of the scale so the low-resolution image maps back exactly.
     const int w = hr.width / scale * scale, h = hr.height / scale * scale;
     Image crop(w, h, 3);
@@ -117,7 +119,7 @@ QualityReport evaluate_folder(const std::string& folder, const std::string& meth
     const Image sr = upscaler ? upscaler->upscale(lr) : resize_image(lr, w, h, ResampleFilter::bicubic);
     report.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const Image ya = luma_8bit(sr), yb = luma_8bit(crop);
-    QualityRow row{path.filename().string(), psnr_y(ya, yb, scale), ssim_y(ya, yb, scale)};
+    const QualityRow row{path.filename().string(), psnr_y(ya, yb, scale), ssim_y(ya, yb, scale)};
     report.mean_psnr += row.psnr;
     report.mean_ssim += row.ssim;
     report.rows.push_back(row);
