@@ -9,7 +9,7 @@ build_packages=(
   libdnnl-dev
   libavformat-dev libavcodec-dev libavfilter-dev libavutil-dev libswscale-dev libswresample-dev
   libpng-dev libjpeg-dev libwebp-dev libexif-dev
-  libcli11-dev nlohmann-json3-dev libfmt-dev libssl-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev libssl-dev libboost-dev
   ca-certificates
 )
 test_packages=(libgtest-dev libgmock-dev)

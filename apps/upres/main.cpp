@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "folders.hpp"
+#include "serve_cli.hpp"
 #include "upres/error.hpp"
 #include "upres/image.hpp"
 #include "upres/model.hpp"
@@ -297,6 +298,7 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--threads", engine.threads, "worker threads (0: all cores)");
 
   cli::VideoCommand video = cli::add_video_commands(app);
+  cli::ServiceCommand service = cli::add_service_commands(app);
 
   try {
     app.parse(cli::translate_ffmpeg_style(argc, argv));
@@ -335,6 +337,7 @@ int main(int argc, char** argv) {
     if (verify_cmd->parsed()) return run_models_verify(verify_names, engine);
     if (fetch_cmd->parsed()) return fetch_models(fetch_names);
     if (video.video->parsed() || video.probe->parsed()) return video.run();
+    if (service.serve->parsed() || service.mcp->parsed()) return service.run();
     if (eval_cmd->parsed()) return run_eval(eval_folder, eval_methods, eval_scale, eval_limit, engine);
   } catch (const Error& e) {
     std::fprintf(stderr, "upres: error: %s\n", e.what());

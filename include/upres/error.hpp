@@ -21,6 +21,7 @@ enum class ErrorCode {
   io_failure,        // reading or writing a file failed (permissions, full disk)
   backend_failure,   // the inference library (oneDNN, CUDA) reported a failure
   cancelled,         // the caller cancelled the work
+  busy,              // a service is running as many jobs as it may; retry later
 };
 
 const char* error_code_name(ErrorCode code);

@@ -17,6 +17,7 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::io_failure: return "i/o failure";
     case ErrorCode::backend_failure: return "backend failure";
     case ErrorCode::cancelled: return "cancelled";
+    case ErrorCode::busy: return "busy";
   }
   return "error";
 }

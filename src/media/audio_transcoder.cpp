@@ -24,10 +24,7 @@ const AVCodec& find_audio_encoder(const std::string& name) {
 }
 
 AudioTranscoder::AudioTranscoder(const AVStream& source, const AudioSettings& settings, VideoOutput& output)
-    : output_(output),
-      frame_(make_frame()),
-      filtered_(make_frame()),
-      packet_(make_packet()) {
+    : output_(output), frame_(make_frame()), filtered_(make_frame()), packet_(make_packet()) {
   decoder_ = open_stream_decoder(source, "audio");
 
   const AVCodec& enc = find_audio_encoder(settings.codec);

@@ -1,0 +1,55 @@
+// GET /v1/jobs/{id}/events: job progress as server-sent events.
+//
+// Progress can change hundreds of times a second on small frames; clients want a steady,
+// cheap stream, so events are throttled to one per 500 ms. The final state is never throttled:
+// it is always sent, at once, as the last event.
+#include <fmt/format.h>
+
+#include <thread>
+
+#include "server/server_internal.hpp"
+#include "service/status_json.hpp"
+
+namespace upres::server {
+
+void serve_job_events(tcp::socket& socket, JobManager& jobs, const std::string& id,
+                      const std::atomic<bool>& stopping) {
+  using clock = std::chrono::steady_clock;
+  constexpr auto kMinInterval = std::chrono::milliseconds(500);
+  constexpr auto kKeepAlive = std::chrono::seconds(15);
+
+  auto send = [&](const std::string& text) {
+    beast::error_code ec;
+    net::write(socket, net::buffer(text), ec);
+    return !ec;
+  };
+  auto event = [](const char* name, uint64_t version, const nlohmann::json& data) {
+    return fmt::format("event: {}\nid: {}\ndata: {}\n\n", name, version, data.dump());
+  };
+
+  uint64_t sent_version = 0;
+  auto last_sent = clock::now() - kMinInterval;
+  for (;;) {
+    auto st = jobs.wait_for_update(id, sent_version, clock::now() + kKeepAlive);
+    if (!st) return;  // forgotten while we watched
+    if (st->finished()) {
+      send(event("done", st->version, job_status_json(*st)));
+      return;
+    }
+    if (st->version > sent_version) {
+      nlohmann::json data = progress_json(st->progress);
+      data["id"] = st->id;
+      data["state"] = job_state_name(st->state);
+      data["cancel_requested"] = st->cancel_requested;
+      if (!send(event("progress", st->version, data))) return;
+      sent_version = st->version;
+      last_sent = clock::now();
+    } else if (!send(": keep-alive\n\n")) {
+      return;  // the client went away
+    }
+    // Hold further progress back until the interval has passed; an end still comes at once.
+    jobs.wait_for_update(id, sent_version, last_sent + kMinInterval, /*only_finish=*/true);
+  }
+}
+
+}  // namespace upres::server

@@ -1,0 +1,684 @@
+// The HTTP server: listener, one thread per connection, routing and the REST handlers.
+//
+// Blocking I/O on a thread per connection keeps each handler a straight line of code (read the
+// header, decide, read the body, answer), which matters more here than serving thousands of
+// idle sockets: a local upscaler has a handful of clients, and compute is bounded separately by
+// the JobManager's slots. Requests are decided on their header before any body is read, so a
+// 429 or 401 costs the client no upload.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/beast/websocket.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "server/http_util.hpp"
+#include "server/multipart.hpp"
+#include "server/server_internal.hpp"
+#include "service/status_json.hpp"
+#include "upres/image.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace upres::server {
+
+http::status status_for(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::invalid_argument: return http::status::bad_request;
+    case ErrorCode::not_found: return http::status::not_found;
+    case ErrorCode::invalid_model:
+    case ErrorCode::invalid_media:
+    case ErrorCode::unsupported:
+    case ErrorCode::limit_exceeded: return http::status::unprocessable_entity;
+    case ErrorCode::busy: return http::status::too_many_requests;
+    case ErrorCode::cancelled: return http::status::conflict;
+    case ErrorCode::io_failure:
+    case ErrorCode::backend_failure: return http::status::internal_server_error;
+  }
+  return http::status::internal_server_error;
+}
+
+StringResponse json_response(http::status status, const json& body, bool keep_alive) {
+  StringResponse res{status, 11};
+  res.set(http::field::server, "upres");
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = body.dump() + "\n";
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
+StringResponse error_response(http::status status, const std::string& code, const std::string& message,
+                              bool keep_alive) {
+  StringResponse res = json_response(status, error_json(code, message), keep_alive);
+  if (status == http::status::too_many_requests) res.set(http::field::retry_after, "2");
+  if (status == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer realm=\"upres\"");
+  return res;
+}
+
+StringResponse error_response(const Error& error, bool keep_alive) {
+  return error_response(status_for(error.code()), error_code_key(error.code()), error.what(), keep_alive);
+}
+
+namespace {
+
+// A request body read to a file, mapped for the multipart parser.
+class MappedFile {
+ public:
+  explicit MappedFile(const fs::path& path) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (fd_ < 0 || ::fstat(fd_, &st) != 0)
+      throw Error(ErrorCode::io_failure, "cannot reopen the uploaded body");
+    size_ = size_t(st.st_size);
+    if (size_ > 0) {
+      data_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
+      if (data_ == MAP_FAILED) throw Error(ErrorCode::io_failure, "cannot map the uploaded body");
+    }
+  }
+  ~MappedFile() {
+    if (data_ && data_ != MAP_FAILED) ::munmap(data_, size_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  std::string_view view() const { return {static_cast<const char*>(data_), data_ ? size_ : 0}; }
+
+ private:
+  int fd_ = -1;
+  void* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+void write_bytes(const fs::path& path, std::string_view data) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) throw Error(ErrorCode::io_failure, fmt::format("cannot write the upload to {}", path.string()));
+  bool ok = std::fwrite(data.data(), 1, data.size(), f) == data.size();
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok) {
+    std::error_code ec;
+    fs::remove(path, ec);
+    throw Error(ErrorCode::io_failure, "writing the upload failed (is the disk full?)");
+  }
+}
+
+std::string content_type_for(const fs::path& path) {
+  std::string ext = path.extension().string();
+  if (ext == ".mp4") return "video/mp4";
+  if (ext == ".mkv") return "video/x-matroska";
+  if (ext == ".webm") return "video/webm";
+  if (ext == ".mov") return "video/quicktime";
+  return "application/octet-stream";
+}
+
+const char* image_content_type(ImageFormat f) {
+  switch (f) {
+    case ImageFormat::png: return "image/png";
+    case ImageFormat::jpeg: return "image/jpeg";
+    case ImageFormat::webp: return "image/webp";
+  }
+  return "application/octet-stream";
+}
+
+std::optional<ImageFormat> sniff_image_format(std::string_view bytes) {
+  if (bytes.substr(0, 8) == "\x89PNG\r\n\x1a\n") return ImageFormat::png;
+  if (bytes.substr(0, 3) == "\xff\xd8\xff") return ImageFormat::jpeg;
+  if (bytes.size() >= 12 && bytes.substr(0, 4) == "RIFF" && bytes.substr(8, 4) == "WEBP")
+    return ImageFormat::webp;
+  return std::nullopt;
+}
+
+ImageFormat image_format_named(const std::string& name) {
+  if (name == "png") return ImageFormat::png;
+  if (name == "jpeg" || name == "jpg") return ImageFormat::jpeg;
+  if (name == "webp") return ImageFormat::webp;
+  throw Error(ErrorCode::invalid_argument, fmt::format("format '{}' is not png, jpeg or webp", name));
+}
+
+int int_parameter(const std::map<std::string, std::string>& fields, const std::string& key, int fallback) {
+  auto it = fields.find(key);
+  if (it == fields.end() || it->second.empty()) return fallback;
+  try {
+    size_t used = 0;
+    int v = std::stoi(it->second, &used);
+    if (used == it->second.size()) return v;
+  } catch (...) {
+  }
+  throw Error(ErrorCode::invalid_argument,
+              fmt::format("'{}' must be a whole number (got '{}')", key, it->second));
+}
+
+std::string safe_download_name(const std::string& name) {
+  std::string out;
+  for (char c : name) out.push_back(c == '"' || c == '\\' || c < 0x20 ? '_' : c);
+  return out;
+}
+
+// What a handler needs from the request header; the parser itself is moved into a body reader.
+struct RequestHead {
+  http::verb method;
+  std::string method_text;
+  Target target;
+  std::string content_type;
+  bool keep_alive = true;
+  bool expects_continue = false;
+  bool has_body = false;
+};
+
+}  // namespace
+}  // namespace upres::server
+
+namespace upres {
+using namespace upres::server;
+
+struct Server::Impl {
+  ServerOptions options;
+  JobManager jobs;
+  net::io_context io;
+  tcp::acceptor acceptor{io};
+  std::atomic<bool> stopping{false};
+  std::mutex connections_mutex;
+  std::condition_variable connections_changed;
+  std::set<int> open_sockets;
+
+  explicit Impl(ServerOptions o) : options(std::move(o)), jobs(options.service) {}
+
+  void log(const RequestHead& head, unsigned status) {
+    if (!options.quiet)
+      std::fprintf(stderr, "upres serve: %s %s -> %u\n", head.method_text.c_str(), head.target.path.c_str(),
+                   status);
+  }
+
+  void serve_connection(std::unique_ptr<tcp::socket> socket);
+  bool handle(tcp::socket& socket, beast::flat_buffer& buffer,
+              http::request_parser<http::empty_body>& parser);
+
+  template <class Response>
+  bool send(tcp::socket& socket, const RequestHead& head, Response&& res) {
+    beast::error_code ec;
+    log(head, res.result_int());
+    http::write(socket, res, ec);
+    return !ec && res.keep_alive();
+  }
+
+  void send_continue(tcp::socket& socket, const RequestHead& head) {
+    if (!head.expects_continue) return;
+    http::response<http::empty_body> cont{http::status::continue_, 11};
+    beast::error_code ec;
+    http::write(socket, cont, ec);
+  }
+
+  std::string read_string_body(tcp::socket& socket, beast::flat_buffer& buffer,
+                               http::request_parser<http::empty_body>& parser, const RequestHead& head,
+                               int64_t limit) {
+    send_continue(socket, head);
+    http::request_parser<http::string_body> body_parser(std::move(parser));
+    body_parser.body_limit(uint64_t(limit));
+    beast::error_code ec;
+    http::read(socket, buffer, body_parser, ec);
+    if (ec == http::error::body_limit)
+      throw Error(ErrorCode::limit_exceeded,
+                  fmt::format("the request body is over the server's limit of {} bytes", limit));
+    if (ec) throw Error(ErrorCode::io_failure, "the request body ended early: " + ec.message());
+    return std::move(body_parser.get().body());
+  }
+
+  void read_file_body(tcp::socket& socket, beast::flat_buffer& buffer,
+                      http::request_parser<http::empty_body>& parser, const RequestHead& head, int64_t limit,
+                      const fs::path& path) {
+    send_continue(socket, head);
+    http::request_parser<http::file_body> body_parser(std::move(parser));
+    body_parser.body_limit(uint64_t(limit));
+    beast::error_code ec;
+    body_parser.get().body().open(path.c_str(), beast::file_mode::write, ec);
+    if (ec) throw Error(ErrorCode::io_failure, fmt::format("cannot store the upload: {}", ec.message()));
+    http::read(socket, buffer, body_parser, ec);
+    body_parser.get().body().close();
+    if (ec) {
+      std::error_code rm;
+      fs::remove(path, rm);
+      if (ec == http::error::body_limit)
+        throw Error(ErrorCode::limit_exceeded,
+                    fmt::format("the upload is over the server's limit of {} bytes", limit));
+      throw Error(ErrorCode::io_failure, "the upload ended early or could not be stored: " + ec.message());
+    }
+  }
+
+  StringResponse upscale_video(tcp::socket& socket, beast::flat_buffer& buffer,
+                               http::request_parser<http::empty_body>& parser, RequestHead& head);
+  http::response<http::vector_body<uint8_t>> upscale_image(tcp::socket& socket, beast::flat_buffer& buffer,
+                                                           http::request_parser<http::empty_body>& parser,
+                                                           RequestHead& head);
+};
+
+namespace {
+
+bool is_multipart(const std::string& content_type) {
+  return !multipart_boundary(content_type).empty();
+}
+
+bool is_json(const std::string& content_type) {
+  return content_type.rfind("application/json", 0) == 0;
+}
+
+// Options for a job from form or query fields: an "options" field holds a JSON object, every
+// other field is one option.
+std::string options_from_fields(const std::map<std::string, std::string>& fields) {
+  json options = json::object();
+  if (auto it = fields.find("options"); it != fields.end() && !it->second.empty()) {
+    options = json::parse(it->second, nullptr, false);
+    if (!options.is_object())
+      throw Error(ErrorCode::invalid_argument, "the \"options\" field must hold a JSON object");
+  }
+  for (const auto& [key, value] : fields)
+    if (key != "options" && key != "access_token" && key != "filename") options[key] = form_value(value);
+  return options.dump();
+}
+
+}  // namespace
+
+StringResponse Server::Impl::upscale_video(tcp::socket& socket, beast::flat_buffer& buffer,
+                                           http::request_parser<http::empty_body>& parser,
+                                           RequestHead& head) {
+  // A place first: when all are taken the client hears 429 before it sends a large upload.
+  JobSlot slot = jobs.acquire_slot();
+  JobStatus st;
+  if (is_json(head.content_type)) {
+    std::string body = read_string_body(socket, buffer, parser, head, options.max_json_bytes);
+    head.has_body = false;
+    st = jobs.start_video(body, {}, {}, std::move(slot));
+  } else if (is_multipart(head.content_type)) {
+    fs::path body_path = jobs.upload_path("body");
+    read_file_body(socket, buffer, parser, head, options.max_upload_bytes, body_path);
+    head.has_body = false;
+    struct RemoveBody {
+      fs::path p;
+      ~RemoveBody() {
+        std::error_code ec;
+        fs::remove(p, ec);
+      }
+    } remove_body{body_path};
+    std::map<std::string, std::string> fields;
+    fs::path upload;
+    std::string upload_name;
+    {
+      MappedFile mapped(body_path);
+      for (const FormPart& part : parse_multipart(mapped.view(), multipart_boundary(head.content_type))) {
+        if (!part.filename.empty() || part.name == "file") {
+          if (!upload.empty()) throw Error(ErrorCode::invalid_argument, "upload one file per job");
+          upload_name = part.filename.empty() ? "upload" : part.filename;
+          upload = jobs.upload_path(upload_name);
+          write_bytes(upload, part.data);
+        } else {
+          fields[part.name] = std::string(part.data);
+        }
+      }
+    }
+    st = jobs.start_video(options_from_fields(fields), upload, upload_name, std::move(slot));
+  } else if (head.has_body) {
+    // The raw file as the body; options in the query string.
+    std::string name = head.target.query.count("filename") ? head.target.query.at("filename") : "upload.mp4";
+    fs::path upload = jobs.upload_path(name);
+    read_file_body(socket, buffer, parser, head, options.max_upload_bytes, upload);
+    head.has_body = false;
+    st = jobs.start_video(options_from_fields(head.target.query), upload, name, std::move(slot));
+  } else {
+    st = jobs.start_video(options_from_fields(head.target.query), {}, {}, std::move(slot));
+  }
+  StringResponse res = json_response(http::status::accepted, job_status_json(st), head.keep_alive);
+  res.set(http::field::location, "/v1/jobs/" + st.id);
+  return res;
+}
+
+http::response<http::vector_body<uint8_t>> Server::Impl::upscale_image(
+    tcp::socket& socket, beast::flat_buffer& buffer, http::request_parser<http::empty_body>& parser,
+    RequestHead& head) {
+  JobSlot slot = jobs.acquire_slot();
+  std::string body = read_string_body(socket, buffer, parser, head, options.max_image_bytes);
+  head.has_body = false;
+  std::map<std::string, std::string> fields = head.target.query;
+  std::string_view image_bytes = body;
+  std::string name = fields.count("filename") ? fields["filename"] : "image";
+  if (is_multipart(head.content_type)) {
+    image_bytes = {};
+    for (const FormPart& part : parse_multipart(body, multipart_boundary(head.content_type))) {
+      if (!part.filename.empty() || part.name == "file") {
+        image_bytes = part.data;
+        if (!part.filename.empty()) name = part.filename;
+      } else {
+        fields[part.name] = std::string(part.data);
+      }
+    }
+  }
+  if (image_bytes.empty())
+    throw Error(ErrorCode::invalid_argument,
+                "the request carries no image: send PNG, JPEG or WebP bytes as the body");
+  auto input_format = sniff_image_format(image_bytes);
+  if (!input_format) throw Error(ErrorCode::invalid_media, "the body is not a PNG, JPEG or WebP image");
+  static const std::set<std::string> known = {"model",   "scale",    "format",
+                                              "quality", "filename", "access_token"};
+  for (const auto& [key, value] : fields)
+    if (!known.count(key))
+      throw Error(
+          ErrorCode::invalid_argument,
+          fmt::format("unknown parameter '{}'; image requests take model, scale, format and quality", key));
+
+  ImageRequest request;
+  request.model = fields.count("model") ? fields["model"] : "";
+  request.scale = int_parameter(fields, "scale", 0);
+  ImageFormat format = fields.count("format") && !fields["format"].empty()
+                           ? image_format_named(fields["format"])
+                           : *input_format;
+  ImageWriteOptions write_options;
+  int quality = int_parameter(fields, "quality", 0);
+  if (quality < 0 || quality > 100) throw Error(ErrorCode::invalid_argument, "quality must be 1..100");
+  if (quality) write_options.jpeg_quality = write_options.webp_quality = quality;
+
+  auto start = std::chrono::steady_clock::now();
+  Image input = decode_image(std::vector<uint8_t>(image_bytes.begin(), image_bytes.end()), name,
+                             options.service.max_input_pixels);
+  Image output = jobs.upscale_image(input, request);
+  std::vector<uint8_t> encoded = encode_image(output, format, write_options);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  http::response<http::vector_body<uint8_t>> res{http::status::ok, 11};
+  res.set(http::field::server, "upres");
+  res.set(http::field::content_type, image_content_type(format));
+  res.set(http::field::cache_control, "no-store");
+  res.set("X-Upres-Width", std::to_string(output.width));
+  res.set("X-Upres-Height", std::to_string(output.height));
+  res.set("X-Upres-Seconds", fmt::format("{:.3f}", seconds));
+  res.body() = std::move(encoded);
+  res.keep_alive(head.keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
+bool Server::Impl::handle(tcp::socket& socket, beast::flat_buffer& buffer,
+                          http::request_parser<http::empty_body>& parser) {
+  const auto& req = parser.get();
+  RequestHead head;
+  head.method = req.method();
+  head.method_text = std::string(req.method_string());
+  head.target = parse_target(std::string_view(req.target().data(), req.target().size()));
+  head.content_type = std::string(req[http::field::content_type]);
+  head.keep_alive = req.keep_alive() && !stopping;
+  head.expects_continue = beast::iequals(req[http::field::expect], "100-continue");
+  head.has_body = parser.chunked() || (parser.content_length() && *parser.content_length() > 0);
+  const std::string& path = head.target.path;
+
+  // A response sent without reading the body must close the connection: the unread body would
+  // be taken for the next request.
+  auto reply = [&](auto&& res) {
+    if (head.has_body) res.keep_alive(false);
+    return send(socket, head, std::move(res));
+  };
+  auto fail = [&](http::status status, const std::string& code, const std::string& message) {
+    return reply(error_response(status, code, message, head.keep_alive));
+  };
+
+  if (path == "/" || path == "/index.html") {
+    if (head.method != http::verb::get)
+      return fail(http::status::method_not_allowed, "method_not_allowed", "use GET");
+    StringResponse res{http::status::ok, 11};
+    res.set(http::field::server, "upres");
+    res.set(http::field::content_type, "text/html; charset=utf-8");
+    res.set(http::field::cache_control, "no-store");
+    res.body() = web_page_html;
+    res.keep_alive(head.keep_alive);
+    res.prepare_payload();
+    return reply(std::move(res));
+  }
+  if (path == "/healthz") {
+    return reply(json_response(http::status::ok,
+                               {{"status", "ok"},
+                                {"version", "0.1.0"},
+                                {"running", jobs.running()},
+                                {"max_jobs", options.service.max_jobs},
+                                {"auth_required", !options.token.empty()}},
+                               head.keep_alive));
+  }
+
+  if (!options.token.empty()) {
+    auto authorization = req[http::field::authorization];
+    std::string given = bearer_token(std::string_view(authorization.data(), authorization.size()));
+    // Browsers cannot set headers on EventSource, WebSocket or download links: they pass the
+    // token as a query parameter instead.
+    if (given.empty() && head.target.query.count("access_token"))
+      given = head.target.query.at("access_token");
+    if (!equal_constant_time(given, options.token))
+      return fail(http::status::unauthorized, "unauthorized",
+                  given.empty() ? "this server needs a token: send \"Authorization: Bearer <token>\""
+                                : "the token is wrong");
+  }
+
+  try {
+    if (path == "/v1/stream") {
+      if (!beast::websocket::is_upgrade(req))
+        return fail(http::status::upgrade_required, "upgrade_required", "/v1/stream is a WebSocket endpoint");
+      log(head, 101);
+      serve_frame_stream(std::move(socket), parser.release(), head.target.query, jobs, options);
+      return false;
+    }
+    if (path == "/v1/models") {
+      if (head.method != http::verb::get)
+        return fail(http::status::method_not_allowed, "method_not_allowed", "use GET");
+      return reply(json_response(http::status::ok, {{"models", models_json()}}, head.keep_alive));
+    }
+    if (path == "/v1/video/upscale") {
+      if (head.method != http::verb::post)
+        return fail(http::status::method_not_allowed, "method_not_allowed", "use POST");
+      return reply(upscale_video(socket, buffer, parser, head));
+    }
+    if (path == "/v1/image/upscale") {
+      if (head.method != http::verb::post)
+        return fail(http::status::method_not_allowed, "method_not_allowed", "use POST");
+      return reply(upscale_image(socket, buffer, parser, head));
+    }
+    if (path == "/v1/jobs") {
+      if (head.method != http::verb::get)
+        return fail(http::status::method_not_allowed, "method_not_allowed", "use GET");
+      json list = json::array();
+      for (const JobStatus& st : jobs.list()) list.push_back(job_status_json(st));
+      return reply(json_response(http::status::ok, {{"jobs", list}}, head.keep_alive));
+    }
+    if (path.rfind("/v1/jobs/", 0) == 0) {
+      std::string rest = path.substr(9);
+      std::string id = rest.substr(0, rest.find('/'));
+      std::string what = rest.size() > id.size() ? rest.substr(id.size()) : "";
+      auto st = jobs.status(id);
+      if (!st) return fail(http::status::not_found, "not_found", fmt::format("no job '{}'", id));
+      if (what.empty() && head.method == http::verb::get)
+        return reply(json_response(http::status::ok, job_status_json(*st), head.keep_alive));
+      if (what.empty() && head.method == http::verb::delete_) {
+        if (st->finished()) {
+          jobs.forget(id);
+          json body = job_status_json(*st);
+          body["deleted"] = true;
+          return reply(json_response(http::status::ok, body, head.keep_alive));
+        }
+        jobs.cancel(id);
+        // Most jobs stop within a frame; answer with the final state when it comes soon.
+        auto now =
+            jobs.wait_for_update(id, 0, std::chrono::steady_clock::now() + std::chrono::seconds(5), true);
+        bool done = now && now->finished();
+        return reply(json_response(done ? http::status::ok : http::status::accepted,
+                                   job_status_json(now ? *now : *st), head.keep_alive));
+      }
+      if (what == "/events" && head.method == http::verb::get) {
+        http::response<http::empty_body> res{http::status::ok, 11};
+        res.set(http::field::server, "upres");
+        res.set(http::field::content_type, "text/event-stream");
+        res.set(http::field::cache_control, "no-store");
+        res.set("X-Accel-Buffering", "no");
+        res.keep_alive(false);  // the stream ends when the connection closes
+        http::response_serializer<http::empty_body> serializer(res);
+        beast::error_code ec;
+        log(head, 200);
+        http::write_header(socket, serializer, ec);
+        if (!ec) serve_job_events(socket, jobs, id, stopping);
+        return false;
+      }
+      if (what == "/output" && head.method == http::verb::get) {
+        if (st->state != JobState::succeeded)
+          return fail(http::status::conflict, "not_ready",
+                      st->finished()
+                          ? fmt::format("job '{}' {}; it has no output", id, job_state_name(st->state))
+                          : fmt::format("job '{}' is still running; wait for it to succeed", id));
+        http::response<http::file_body> res{http::status::ok, 11};
+        beast::error_code ec;
+        res.body().open(st->output_path.c_str(), beast::file_mode::scan, ec);
+        if (ec) return fail(http::status::gone, "gone", "the output file is no longer there");
+        res.set(http::field::server, "upres");
+        res.set(http::field::content_type, content_type_for(st->output_path));
+        res.set(http::field::content_disposition,
+                fmt::format("attachment; filename=\"{}\"", safe_download_name(st->download_name)));
+        res.keep_alive(head.keep_alive);
+        res.prepare_payload();
+        return reply(std::move(res));
+      }
+      return fail(http::status::method_not_allowed, "method_not_allowed",
+                  "jobs take GET and DELETE; their events and output take GET");
+    }
+    return fail(http::status::not_found, "not_found", fmt::format("no endpoint {} (see docs/API.md)", path));
+  } catch (const Error& e) {
+    return reply(error_response(e, head.keep_alive));
+  } catch (const std::bad_alloc&) {
+    return fail(http::status::insufficient_storage, "limit_exceeded",
+                "the server ran out of memory for this request");
+  } catch (const std::exception& e) {
+    return fail(http::status::internal_server_error, "internal", e.what());
+  }
+}
+
+void Server::Impl::serve_connection(std::unique_ptr<tcp::socket> owned_socket) {
+  tcp::socket& socket = *owned_socket;
+  const int fd = socket.native_handle();  // registered in open_sockets by the accept loop
+  // Blocking reads time out, so a client that goes quiet cannot hold a thread for ever.
+  timeval tv{options.idle_timeout_seconds, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  try {
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::empty_body> parser;
+      parser.header_limit(32 * 1024);
+      beast::error_code ec;
+      http::read_header(socket, buffer, parser, ec);
+      if (ec) {
+        if (ec != http::error::end_of_stream && ec != net::error::eof && ec != net::error::connection_reset &&
+            ec != net::error::would_block && ec != net::error::try_again && !stopping) {
+          auto res = error_response(http::status::bad_request, "bad_request",
+                                    "malformed HTTP request: " + ec.message(), false);
+          http::write(socket, res, ec);
+        }
+        break;
+      }
+      if (!handle(socket, buffer, parser) || stopping) break;
+    }
+  } catch (const std::exception& e) {
+    if (!options.quiet) std::fprintf(stderr, "upres serve: connection ended: %s\n", e.what());
+  }
+  beast::error_code ec;
+  if (socket.is_open()) {
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
+  }
+  // The socket refers to the server's io_context: it must be gone before the server may be.
+  owned_socket.reset();
+  std::lock_guard lock(connections_mutex);
+  open_sockets.erase(fd);
+  connections_changed.notify_all();
+}
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+  auto& o = impl_->options;
+  beast::error_code ec;
+  auto address = net::ip::make_address(o.host, ec);
+  if (ec)
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("--host '{}' is not an IP address (try 127.0.0.1)", o.host));
+  if (o.port < 0 || o.port > 65535) throw Error(ErrorCode::invalid_argument, "--port must be 0..65535");
+  tcp::endpoint endpoint(address, static_cast<unsigned short>(o.port));
+  auto& acceptor = impl_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec)
+    throw Error(ErrorCode::io_failure,
+                fmt::format("cannot listen on {}:{}: {} (is another server on that port? try --port 0)",
+                            o.host, o.port, ec.message()));
+}
+
+Server::~Server() {
+  stop();
+}
+
+int Server::port() const {
+  beast::error_code ec;
+  return impl_->acceptor.local_endpoint(ec).port();
+}
+
+std::string Server::url() const {
+  std::string host = impl_->options.host;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return fmt::format("http://{}:{}", host, port());
+}
+
+JobManager& Server::jobs() {
+  return impl_->jobs;
+}
+
+void Server::run() {
+  auto& im = *impl_;
+  while (!im.stopping) {
+    auto socket = std::make_unique<tcp::socket>(im.io);
+    beast::error_code ec;
+    im.acceptor.accept(*socket, ec);
+    if (im.stopping) break;
+    if (ec) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // out of descriptors: do not spin
+      continue;
+    }
+    bool admitted = false;
+    {
+      // Registered before its thread starts, so run() cannot return while the thread is young.
+      std::lock_guard lock(im.connections_mutex);
+      admitted = im.open_sockets.size() < size_t(im.options.max_connections);
+      if (admitted) im.open_sockets.insert(socket->native_handle());
+    }
+    if (!admitted) {
+      auto res = error_response(http::status::service_unavailable, "busy",
+                                "too many open connections; retry shortly", false);
+      res.set(http::field::retry_after, "1");
+      http::write(*socket, res, ec);
+      continue;
+    }
+    std::thread(&Impl::serve_connection, &im, std::move(socket)).detach();
+  }
+  // Stopping: jobs end first (their event streams then send a last event), then every
+  // connection still open is shut, which wakes the threads blocked reading from it.
+  im.jobs.cancel_all_and_wait();
+  std::unique_lock lock(im.connections_mutex);
+  for (int fd : im.open_sockets) ::shutdown(fd, SHUT_RDWR);
+  im.connections_changed.wait(lock, [&] { return im.open_sockets.empty(); });
+}
+
+void Server::stop() {
+  if (impl_->stopping.exchange(true)) return;
+  // shutdown() wakes a thread blocked in accept(); closing the descriptor would not.
+  ::shutdown(impl_->acceptor.native_handle(), SHUT_RDWR);
+}
+
+}  // namespace upres

@@ -1,0 +1,97 @@
+#include "service/status_json.hpp"
+
+#include <cmath>
+
+namespace upres {
+
+using nlohmann::json;
+
+std::string error_code_key(ErrorCode code) {
+  std::string key = error_code_name(code);
+  for (char& c : key)
+    if (c == ' ' || c == '/') c = '_';
+  return key;
+}
+
+json error_json(const std::string& code, const std::string& message) {
+  return {{"error", {{"code", code}, {"message", message}}}};
+}
+
+json progress_json(const VideoProgress& p) {
+  return {{"phase", video_phase_name(p.phase)},
+          {"frame", p.frames_done},
+          {"frames_total", p.frames_total},
+          {"fps", std::round(p.fps * 100) / 100},
+          {"eta_seconds", p.eta_seconds < 0 ? json(nullptr) : json(std::round(p.eta_seconds * 10) / 10)},
+          {"elapsed_seconds", std::round(p.elapsed_seconds * 10) / 10},
+          {"fraction", std::round(p.fraction * 1000) / 1000}};
+}
+
+json job_status_json(const JobStatus& st) {
+  json j = {{"id", st.id},
+            {"kind", "video"},
+            {"state", job_state_name(st.state)},
+            {"cancel_requested", st.cancel_requested},
+            {"progress", progress_json(st.progress)},
+            {"input", st.input_name},
+            {"output", st.output_name.empty() ? json(nullptr) : json(st.output_name)},
+            {"download", "/v1/jobs/" + st.id + "/output"},
+            {"download_name", st.download_name},
+            {"created_unix_ms", st.created_unix_ms},
+            {"finished_unix_ms", st.finished_unix_ms ? json(st.finished_unix_ms) : json(nullptr)}};
+  const VideoPlan& p = st.plan;
+  json streams = json::array();
+  for (const StreamPlan& s : p.streams)
+    streams.push_back(
+        {{"index", s.index}, {"type", s.type}, {"codec", s.codec}, {"action", s.action}, {"note", s.note}});
+  j["plan"] = {{"input_width", p.input_width},
+               {"input_height", p.input_height},
+               {"output_width", p.output_width},
+               {"output_height", p.output_height},
+               {"model", p.model},
+               {"scale", p.scale},
+               {"container", p.container},
+               {"encoder", p.encoder},
+               {"pixel_format", p.pixel_format},
+               {"filters", p.filters},
+               {"duration_seconds", p.duration_seconds},
+               {"frames", p.frames},
+               {"frame_rate", p.frame_rate},
+               {"estimated_seconds", p.estimated_seconds},
+               {"streams", streams},
+               {"warnings", p.warnings}};
+  if (st.state == JobState::succeeded) {
+    const VideoStats& s = st.stats;
+    j["result"] = {{"frames", s.frames},
+                   {"width", s.output_width},
+                   {"height", s.output_height},
+                   {"seconds", s.seconds},
+                   {"fps", s.fps},
+                   {"bytes", s.output_bytes},
+                   {"damaged_packets", s.damaged_packets},
+                   {"warnings", s.warnings}};
+  }
+  if (st.state == JobState::failed || st.state == JobState::cancelled)
+    j["error"] = {{"code", st.error_code}, {"message", st.error_message}};
+  return j;
+}
+
+json models_json() {
+  json list = json::array();
+  for (const ModelInfo& m : model_zoo()) {
+    json defaults = json::array();
+    for (int scale : {2, 3, 4})
+      if (m.name == default_model_for_scale(scale)) defaults.push_back(scale);
+    list.push_back({{"name", m.name},
+                    {"family", m.family},
+                    {"scale", m.scale},
+                    {"description", m.description},
+                    {"license", m.license},
+                    {"size_bytes", m.bin_size},
+                    {"installed", model_installed(m)},
+                    {"default_for_scale", defaults}});
+  }
+  return list;
+}
+
+}  // namespace upres
