@@ -74,6 +74,11 @@ StringResponse error_response(const Error& error, bool keep_alive) {
 
 namespace {
 
+// A body over its cap: 413, where other limits are 422.
+struct BodyTooLarge : Error {
+  explicit BodyTooLarge(const std::string& message) : Error(ErrorCode::limit_exceeded, message) {}
+};
+
 // A request body read to a file, mapped for the multipart parser.
 class MappedFile {
  public:
@@ -218,17 +223,24 @@ struct Server::Impl {
     http::write(socket, cont, ec);
   }
 
+  // A declared length over the cap is refused before a byte of the body is read.
+  static void refuse_declared_oversize(http::request_parser<http::empty_body>& parser, int64_t limit) {
+    if (parser.content_length() && *parser.content_length() > uint64_t(limit))
+      throw BodyTooLarge(fmt::format("the request body ({} bytes) is over the server's limit of {} bytes",
+                                     *parser.content_length(), limit));
+  }
+
   std::string read_string_body(tcp::socket& socket, beast::flat_buffer& buffer,
                                http::request_parser<http::empty_body>& parser, const RequestHead& head,
                                int64_t limit) {
+    refuse_declared_oversize(parser, limit);
     send_continue(socket, head);
     http::request_parser<http::string_body> body_parser(std::move(parser));
     body_parser.body_limit(uint64_t(limit));
     beast::error_code ec;
     http::read(socket, buffer, body_parser, ec);
     if (ec == http::error::body_limit)
-      throw Error(ErrorCode::limit_exceeded,
-                  fmt::format("the request body is over the server's limit of {} bytes", limit));
+      throw BodyTooLarge(fmt::format("the request body is over the server's limit of {} bytes", limit));
     if (ec) throw Error(ErrorCode::io_failure, "the request body ended early: " + ec.message());
     return std::move(body_parser.get().body());
   }
@@ -236,6 +248,7 @@ struct Server::Impl {
   void read_file_body(tcp::socket& socket, beast::flat_buffer& buffer,
                       http::request_parser<http::empty_body>& parser, const RequestHead& head, int64_t limit,
                       const fs::path& path) {
+    refuse_declared_oversize(parser, limit);
     send_continue(socket, head);
     http::request_parser<http::file_body> body_parser(std::move(parser));
     body_parser.body_limit(uint64_t(limit));
@@ -248,8 +261,8 @@ struct Server::Impl {
       std::error_code rm;
       fs::remove(path, rm);
       if (ec == http::error::body_limit)
-        throw Error(ErrorCode::limit_exceeded,
-                    fmt::format("the upload is over the server's limit of {} bytes", limit));
+        throw BodyTooLarge(
+            fmt::format("the upload is over the server's limit of {} bytes (--max-upload)", limit));
       throw Error(ErrorCode::io_failure, "the upload ended early or could not be stored: " + ec.message());
     }
   }
@@ -551,6 +564,9 @@ bool Server::Impl::handle(tcp::socket& socket, beast::flat_buffer& buffer,
                   "jobs take GET and DELETE; their events and output take GET");
     }
     return fail(http::status::not_found, "not_found", fmt::format("no endpoint {} (see docs/API.md)", path));
+  } catch (const BodyTooLarge& e) {
+    head.has_body = true;  // the rest of it is still unread
+    return fail(http::status::payload_too_large, "payload_too_large", e.what());
   } catch (const Error& e) {
     return reply(error_response(e, head.keep_alive));
   } catch (const std::bad_alloc&) {

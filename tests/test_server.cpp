@@ -1,0 +1,599 @@
+// `upres serve` against real HTTP on 127.0.0.1: every endpoint and error code, root confinement,
+// tokens, admission (429), server-sent events read to the end, cancel, WebSocket streaming, a
+// bounded load test, and shutdown of the real binary on SIGTERM.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "http_client.hpp"
+#include "media_inspect.hpp"
+#include "test_support.hpp"
+#include "upres/server.hpp"
+#include "upres/video.hpp"
+
+namespace upres::test {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr const char* kModel = "upres-compact-x2";  // in the repository: no download needed
+
+std::string png_bytes(int w, int h, uint32_t seed = 1) {
+  auto bytes = encode_image(make_test_pattern(w, h, seed), ImageFormat::png);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+Image decode(const std::string& bytes) {
+  return decode_image(std::vector<uint8_t>(bytes.begin(), bytes.end()), "reply");
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/upres-server-XXXXXX";
+    root = mkdtemp(tmpl);
+    fs::create_directories(root / "work");
+    TestVideoSpec spec;
+    spec.width = 96;
+    spec.height = 64;
+    spec.frames = 24;
+    write_test_video((root / "clip.mp4").string(), spec);
+    write_image(make_test_pattern(40, 30), (root / "pic.png").string());
+  }
+  // A clip long enough to still be running when a test acts on it (about 15 s of work), yet
+  // quick to stop: cancellation is checked between frames.
+  void write_long_clip() {
+    TestVideoSpec spec;
+    spec.width = 320;
+    spec.height = 180;
+    spec.frames = 90;
+    write_test_video((root / "long.mp4").string(), spec);
+  }
+  void TearDown() override {
+    stop();
+    fs::remove_all(root);
+  }
+
+  void start(ServerOptions options = {}) {
+    options.host = "127.0.0.1";
+    options.port = 0;
+    options.quiet = true;
+    options.service.root = root.string();
+    options.service.work_dir = (root / "work").string();
+    server = std::make_unique<Server>(options);
+    port = server->port();
+    thread = std::thread([this] { server->run(); });
+  }
+  void stop() {
+    if (!server) return;
+    server->stop();
+    thread.join();
+    server.reset();
+  }
+
+  json json_of(const HttpReply& r) { return json::parse(r.body); }
+  HttpReply post_json(const std::string& target, const json& body, std::vector<std::string> headers = {}) {
+    headers.push_back("Content-Type: application/json");
+    return http_request(port, "POST", target, body.dump(), headers);
+  }
+  // Polls until the job is finished; returns its final status.
+  json wait_finished(const std::string& id) {
+    for (int i = 0; i < 600; ++i) {
+      json st = json_of(http_request(port, "GET", "/v1/jobs/" + id));
+      if (st["state"] != "running") return st;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "job " << id << " did not finish";
+    return {};
+  }
+  std::string start_slow_job() {
+    if (!fs::exists(root / "long.mp4")) write_long_clip();
+    auto r = post_json("/v1/video/upscale", {{"input", "long.mp4"}, {"model", kModel}});
+    EXPECT_EQ(r.status, 202) << r.body;
+    return json_of(r)["id"];
+  }
+  size_t files_in_work() {
+    size_t n = 0;
+    for (auto it = fs::recursive_directory_iterator(root / "work"); it != fs::recursive_directory_iterator();
+         ++it)
+      n += it->is_regular_file();
+    return n;
+  }
+
+  fs::path root;
+  std::unique_ptr<Server> server;
+  std::thread thread;
+  int port = 0;
+};
+
+TEST_F(ServerTest, HealthModelsAndThePage) {
+  start();
+  auto health = http_request(port, "GET", "/healthz");
+  ASSERT_EQ(health.status, 200);
+  EXPECT_EQ(json_of(health)["status"], "ok");
+  EXPECT_EQ(json_of(health)["max_jobs"], 2);
+
+  auto models = http_request(port, "GET", "/v1/models");
+  ASSERT_EQ(models.status, 200);
+  bool found = false;
+  json listed = json_of(models);
+  for (const json& m : listed["models"])
+    if (m["name"] == kModel) found = m["installed"].get<bool>() && m["scale"] == 2;
+  EXPECT_TRUE(found) << models.body;
+
+  auto page = http_request(port, "GET", "/");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_NE(page.header("content-type").find("text/html"), std::string::npos);
+  EXPECT_NE(page.body.find("<title>upres</title>"), std::string::npos);
+}
+
+TEST_F(ServerTest, ImageUpscaleMatchesTheLibrary) {
+  start();
+  std::string png = png_bytes(37, 23, 5);
+  auto r = http_request(port, "POST", std::string("/v1/image/upscale?model=") + kModel, png,
+                        {"Content-Type: image/png"});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("content-type"), "image/png");
+  EXPECT_EQ(r.header("x-upres-width"), "74");
+  Image got = decode(r.body);
+  ASSERT_EQ(got.width, 74);
+  ASSERT_EQ(got.height, 46);
+  Upscaler direct(Model::load(kModel), {});
+  Image want = direct.upscale(decode(png));
+  EXPECT_GT(psnr_8bit(got, want), 60.0);  // the same pixels, up to rounding
+
+  // Multipart with fields, and another output format.
+  Multipart form;
+  form.field("model", kModel);
+  form.field("format", "jpeg");
+  form.file("file", "a.png", "image/png", png);
+  auto m = http_request(port, "POST", "/v1/image/upscale", form.finish(), {form.content_type()});
+  ASSERT_EQ(m.status, 200) << m.body;
+  EXPECT_EQ(m.header("content-type"), "image/jpeg");
+  EXPECT_EQ(decode(m.body).width, 74);
+}
+
+TEST_F(ServerTest, ImageErrors) {
+  ServerOptions o;
+  o.max_image_bytes = 200000;
+  o.service.max_output_side = 100;
+  start(o);
+  auto code = [&](const HttpReply& r) { return json_of(r)["error"]["code"].get<std::string>(); };
+
+  auto empty = http_request(port, "POST", "/v1/image/upscale", "", {"Content-Type: image/png"});
+  EXPECT_EQ(empty.status, 400) << empty.body;
+  auto junk =
+      http_request(port, "POST", "/v1/image/upscale", "not an image at all", {"Content-Type: image/png"});
+  EXPECT_EQ(junk.status, 422) << junk.body;
+  EXPECT_EQ(code(junk), "invalid_media");
+  auto unknown = http_request(port, "POST", "/v1/image/upscale?colour=red", png_bytes(8, 8));
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_NE(unknown.body.find("colour"), std::string::npos);
+  auto bad_model = http_request(port, "POST", "/v1/image/upscale?model=no-such-model", png_bytes(8, 8));
+  EXPECT_EQ(bad_model.status, 404) << bad_model.body;
+  auto bad_scale = http_request(port, "POST", "/v1/image/upscale?scale=two", png_bytes(8, 8));
+  EXPECT_EQ(bad_scale.status, 400);
+  // 64x48 at 2x is 128 wide, over this server's cap of 100.
+  auto too_big =
+      http_request(port, "POST", std::string("/v1/image/upscale?model=") + kModel, png_bytes(64, 48));
+  EXPECT_EQ(too_big.status, 422) << too_big.body;
+  EXPECT_EQ(code(too_big), "limit_exceeded");
+  auto body_cap =
+      http_request(port, "POST", "/v1/image/upscale", std::string(300000, 'x'), {"Content-Type: image/png"});
+  EXPECT_EQ(body_cap.status, 413) << body_cap.body;
+  // The server is fine after all of that.
+  EXPECT_EQ(http_request(port, "GET", "/healthz").status, 200);
+}
+
+TEST_F(ServerTest, VideoJobWithEventsStatusAndDownload) {
+  start();
+  auto r = post_json("/v1/video/upscale", {{"input", "clip.mp4"}, {"model", kModel}, {"crf", 20}});
+  ASSERT_EQ(r.status, 202) << r.body;
+  json job = json_of(r);
+  std::string id = job["id"];
+  EXPECT_EQ(r.header("location"), "/v1/jobs/" + id);
+  EXPECT_EQ(job["plan"]["output_width"], 192);
+  EXPECT_EQ(job["state"], "running");
+
+  int status = 0;
+  auto events = read_event_stream(port, "/v1/jobs/" + id + "/events", &status);
+  EXPECT_EQ(status, 200);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().name, "done");
+  json done = json::parse(events.back().data);
+  EXPECT_EQ(done["state"], "succeeded") << events.back().data;
+  EXPECT_EQ(done["result"]["frames"], 24);
+  // Progress events come at most every 500 ms (a little slack for scheduling).
+  double last = -1;
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    EXPECT_EQ(events[i].name, "progress");
+    json p = json::parse(events[i].data);
+    EXPECT_TRUE(p.contains("frame") && p.contains("fps") && p.contains("eta_seconds") && p.contains("phase"));
+    if (last >= 0) EXPECT_GE(events[i].seconds - last, 0.45);
+    last = events[i].seconds;
+  }
+  // Events of a finished job: just the final one.
+  auto again = read_event_stream(port, "/v1/jobs/" + id + "/events");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].name, "done");
+
+  auto st = http_request(port, "GET", "/v1/jobs/" + id);
+  EXPECT_EQ(json_of(st)["state"], "succeeded");
+  auto list = http_request(port, "GET", "/v1/jobs");
+  EXPECT_EQ(json_of(list)["jobs"].size(), 1u);
+
+  auto out = http_request(port, "GET", "/v1/jobs/" + id + "/output");
+  ASSERT_EQ(out.status, 200);
+  EXPECT_EQ(out.header("content-type"), "video/mp4");
+  EXPECT_NE(out.header("content-disposition").find("clip-upres-x2.mp4"), std::string::npos);
+  std::string saved = (root / "downloaded.mp4").string();
+  std::ofstream(saved, std::ios::binary) << out.body;
+  MediaInfo info = inspect_media(saved);
+  EXPECT_EQ(info.video().width, 192);
+  EXPECT_EQ(info.video().height, 128);
+  EXPECT_EQ(info.count("audio"), 1);
+
+  // Deleting a finished job forgets it and its files.
+  auto del = http_request(port, "DELETE", "/v1/jobs/" + id);
+  EXPECT_EQ(del.status, 200);
+  EXPECT_EQ(http_request(port, "GET", "/v1/jobs/" + id).status, 404);
+  EXPECT_EQ(files_in_work(), 0u);
+}
+
+TEST_F(ServerTest, UploadsAndOutputPaths) {
+  start();
+  // Multipart upload with an options object and a plain field.
+  Multipart form;
+  form.field("options", json{{"model", kModel}}.dump());
+  form.field("crf", "30");
+  form.file("file", "my clip.mkv", "video/x-matroska", read_file_bytes((root / "clip.mp4").string()));
+  auto r = http_request(port, "POST", "/v1/video/upscale", form.finish(), {form.content_type()});
+  ASSERT_EQ(r.status, 202) << r.body;
+  json job = json_of(r);
+  EXPECT_EQ(job["input"], "my clip.mkv");
+  EXPECT_EQ(job["download_name"], "my clip-upres-x2.mkv");
+  EXPECT_EQ(wait_finished(job["id"])["state"], "succeeded");
+  auto out = http_request(port, "GET", "/v1/jobs/" + job["id"].get<std::string>() + "/output");
+  EXPECT_EQ(out.status, 200);
+  EXPECT_EQ(out.header("content-type"), "video/x-matroska");
+
+  // The raw file as the body, options in the query.
+  auto raw = http_request(port, "POST",
+                          std::string("/v1/video/upscale?filename=c.mp4&model=") + kModel + "&frames=5",
+                          read_file_bytes((root / "clip.mp4").string()), {"Content-Type: video/mp4"});
+  ASSERT_EQ(raw.status, 202) << raw.body;
+  json raw_done = wait_finished(json_of(raw)["id"]);
+  EXPECT_EQ(raw_done["result"]["frames"], 5);
+
+  // An output path inside the root is written there.
+  fs::create_directories(root / "out");
+  auto named =
+      post_json("/v1/video/upscale", {{"input", "clip.mp4"}, {"output", "out/big.mkv"}, {"model", kModel}});
+  ASSERT_EQ(named.status, 202) << named.body;
+  EXPECT_EQ(json_of(named)["output"], "out/big.mkv");
+  EXPECT_EQ(wait_finished(json_of(named)["id"])["state"], "succeeded");
+  EXPECT_EQ(inspect_media((root / "out/big.mkv").string()).video().width, 192);
+  // It exists now: a second job must ask to overwrite.
+  auto exists =
+      post_json("/v1/video/upscale", {{"input", "clip.mp4"}, {"output", "out/big.mkv"}, {"model", kModel}});
+  EXPECT_EQ(exists.status, 400) << exists.body;
+}
+
+TEST_F(ServerTest, PathsStayInsideTheRoot) {
+  start();
+  fs::create_symlink("/etc/hostname", root / "link-out");
+  fs::create_directories(root / "sub");
+  fs::create_symlink("/tmp", root / "sub/escape");
+  auto try_input = [&](const std::string& path) {
+    return post_json("/v1/video/upscale", {{"input", path}, {"model", kModel}});
+  };
+  for (const std::string& bad : {"../clip.mp4", "sub/../../etc/passwd", "/etc/passwd", "link-out"}) {
+    auto r = try_input(bad);
+    EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
+    EXPECT_NE(r.body.find("root"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(try_input("missing.mp4").status, 404);
+  EXPECT_EQ(try_input((root / "clip.mp4").string()).status, 202);  // absolute but inside: fine
+  for (const std::string& bad : {"../out.mp4", "sub/escape/out.mp4", "/tmp/out.mp4"}) {
+    auto r = post_json("/v1/video/upscale", {{"input", "clip.mp4"}, {"output", bad}, {"model", kModel}});
+    EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
+  }
+  EXPECT_FALSE(fs::exists("/tmp/out.mp4"));
+}
+
+TEST_F(ServerTest, TokenIsRequiredEverywhereButHealthAndPage) {
+  ServerOptions o;
+  o.token = "s3cret-token";
+  start(o);
+  EXPECT_EQ(http_request(port, "GET", "/healthz").status, 200);
+  EXPECT_EQ(http_request(port, "GET", "/").status, 200);
+  auto none = http_request(port, "GET", "/v1/models");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.header("www-authenticate"), "Bearer realm=\"upres\"");
+  EXPECT_EQ(http_request(port, "GET", "/v1/models", "", {"Authorization: Bearer wrong"}).status, 401);
+  EXPECT_EQ(http_request(port, "GET", "/v1/models", "", {"Authorization: Basic czNjcmV0LXRva2Vu"}).status,
+            401);
+  EXPECT_EQ(http_request(port, "GET", "/v1/models", "", {"Authorization: Bearer s3cret-token"}).status, 200);
+  EXPECT_EQ(http_request(port, "GET", "/v1/models?access_token=s3cret-token").status, 200);
+  EXPECT_EQ(http_request(port, "POST", "/v1/image/upscale", png_bytes(8, 8)).status, 401);
+  EXPECT_EQ(http_request(port, "GET", "/v1/jobs/whatever").status, 401);  // no job ids leak without it
+}
+
+TEST_F(ServerTest, RequestErrors) {
+  ServerOptions o;
+  o.service.max_output_side = 150;  // the clip at 2x is 192 wide
+  start(o);
+  auto bad_json =
+      http_request(port, "POST", "/v1/video/upscale", "{not json", {"Content-Type: application/json"});
+  EXPECT_EQ(bad_json.status, 400);
+  EXPECT_NE(bad_json.body.find("JSON"), std::string::npos);
+  auto unknown = post_json("/v1/video/upscale", {{"input", "clip.mp4"}, {"colour", "red"}});
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_NE(unknown.body.find("colour"), std::string::npos);
+  auto wrong_type = post_json("/v1/video/upscale", {{"input", "clip.mp4"}, {"crf", "high"}});
+  EXPECT_EQ(wrong_type.status, 400);
+  auto no_input = post_json("/v1/video/upscale", json::object());
+  EXPECT_EQ(no_input.status, 400);
+  // A request cannot raise the server's cap.
+  auto over_cap =
+      post_json("/v1/video/upscale", {{"input", "clip.mp4"}, {"model", kModel}, {"max_size", 100000}});
+  EXPECT_EQ(over_cap.status, 422) << over_cap.body;
+  EXPECT_EQ(json_of(over_cap)["error"]["code"], "limit_exceeded");
+  std::string corrupt(5000, '\x42');
+  std::ofstream((root / "corrupt.mp4").string(), std::ios::binary) << corrupt;
+  auto bad_media = post_json("/v1/video/upscale", {{"input", "corrupt.mp4"}, {"model", kModel}});
+  EXPECT_EQ(bad_media.status, 422) << bad_media.body;
+  EXPECT_EQ(http_request(port, "GET", "/v1/jobs/0123456789abcdef").status, 404);
+  EXPECT_EQ(http_request(port, "DELETE", "/v1/jobs/0123456789abcdef").status, 404);
+  EXPECT_EQ(http_request(port, "GET", "/v1/nothing").status, 404);
+  EXPECT_EQ(http_request(port, "GET", "/v1/video/upscale").status, 405);
+  EXPECT_EQ(http_request(port, "PUT", "/v1/models").status, 405);
+  EXPECT_EQ(http_request(port, "GET", "/v1/stream").status, 426);
+  EXPECT_EQ(files_in_work(), 0u);  // refused jobs leave nothing behind
+}
+
+TEST_F(ServerTest, TooManyJobsGet429AndCancelWorks) {
+  ServerOptions o;
+  o.service.max_jobs = 1;
+  start(o);
+  std::string id = start_slow_job();
+  auto second = post_json("/v1/video/upscale", {{"input", "clip.mp4"}, {"model", kModel}});
+  EXPECT_EQ(second.status, 429) << second.body;
+  EXPECT_EQ(second.header("retry-after"), "2");
+  auto image = http_request(port, "POST", "/v1/image/upscale", png_bytes(8, 8));
+  EXPECT_EQ(image.status, 429);
+  EXPECT_EQ(http_request(port, "GET", "/v1/jobs/" + id + "/output").status, 409);  // not ready
+
+  // Concurrent submissions: exactly none get in while the slot is taken.
+  std::atomic<int> accepted{0}, refused{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 6; ++i)
+    clients.emplace_back([&] {
+      auto r = post_json("/v1/video/upscale", {{"input", "clip.mp4"}, {"model", kModel}});
+      (r.status == 429 ? refused : accepted)++;
+    });
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(refused, 6);
+  EXPECT_EQ(accepted, 0);
+
+  auto del = http_request(port, "DELETE", "/v1/jobs/" + id);
+  ASSERT_TRUE(del.status == 200 || del.status == 202) << del.body;
+  json st = wait_finished(id);
+  EXPECT_EQ(st["state"], "cancelled");
+  EXPECT_EQ(http_request(port, "GET", "/v1/jobs/" + id + "/output").status, 409);
+  // The place is free again.
+  auto next = post_json("/v1/video/upscale", {{"input", "clip.mp4"}, {"model", kModel}, {"frames", 3}});
+  EXPECT_EQ(next.status, 202) << next.body;
+  EXPECT_EQ(wait_finished(json_of(next)["id"])["state"], "succeeded");
+}
+
+TEST_F(ServerTest, CancelEndsTheEventStream) {
+  start();
+  std::string id = start_slow_job();
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    http_request(port, "DELETE", "/v1/jobs/" + id);
+  });
+  auto events = read_event_stream(port, "/v1/jobs/" + id + "/events");
+  canceller.join();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().name, "done");
+  json done = json::parse(events.back().data);
+  EXPECT_EQ(done["state"], "cancelled");
+  EXPECT_EQ(done["error"]["code"], "cancelled");
+  // The partial output went with it.
+  EXPECT_FALSE(fs::exists(root / "work" / id / "output.mp4"));
+}
+
+TEST_F(ServerTest, WebSocketStreamsFramesInOrder) {
+  namespace websocket = boost::beast::websocket;
+  namespace net = boost::asio;
+  start();
+  net::io_context io;
+  net::ip::tcp::socket socket(io);
+  socket.connect({net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
+  websocket::stream<net::ip::tcp::socket> ws(std::move(socket));
+  ws.handshake("127.0.0.1", std::string("/v1/stream?model=") + kModel);
+  boost::beast::flat_buffer buffer;
+  auto read_text = [&] {
+    buffer.clear();
+    ws.read(buffer);
+    EXPECT_TRUE(ws.got_text());
+    return json::parse(boost::beast::buffers_to_string(buffer.data()));
+  };
+  json ready = read_text();
+  EXPECT_EQ(ready["type"], "ready");
+  EXPECT_EQ(ready["scale"], 2);
+
+  Upscaler direct(Model::load(kModel), {});
+  // Raw RGB frames of changing content, then PNG frames.
+  for (int i = 0; i < 4; ++i) {
+    Image frame = make_test_pattern(31, 17, 10 + i);
+    std::vector<uint8_t> msg = {'R', 'G', 'B', '8', 31, 0, 0, 0, 17, 0, 0, 0};
+    for (int y = 0; y < 17; ++y)
+      for (int x = 0; x < 31; ++x)
+        for (int c = 0; c < 3; ++c) msg.push_back(uint8_t(std::lround(frame.at(c, y, x) * 255)));
+    ws.binary(true);
+    ws.write(net::buffer(msg));
+    buffer.clear();
+    ws.read(buffer);
+    ASSERT_TRUE(ws.got_binary());
+    std::string reply = boost::beast::buffers_to_string(buffer.data());
+    ASSERT_EQ(reply.size(), 12u + 62 * 34 * 3);
+    EXPECT_EQ(reply.substr(0, 4), "RGB8");
+    EXPECT_EQ(uint8_t(reply[4]), 62);
+    EXPECT_EQ(uint8_t(reply[8]), 34);
+    // Compare with the library on the same 8-bit input.
+    Image quantized(31, 17, 3);
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < 17; ++y)
+        for (int x = 0; x < 31; ++x) quantized.at(c, y, x) = std::lround(frame.at(c, y, x) * 255) / 255.0f;
+    Image want = direct.upscale(quantized);
+    int worst = 0;
+    for (int y = 0; y < 34; ++y)
+      for (int x = 0; x < 62; ++x)
+        for (int c = 0; c < 3; ++c)
+          worst = std::max(worst, std::abs(int(uint8_t(reply[12 + (y * 62 + x) * 3 + c])) -
+                                           int(std::lround(std::clamp(want.at(c, y, x), 0.f, 1.f) * 255))));
+    EXPECT_LE(worst, 1) << "frame " << i;
+  }
+  for (int i = 0; i < 2; ++i) {
+    std::string png = png_bytes(20 + i, 14, 30 + i);
+    ws.binary(true);
+    ws.write(net::buffer(png));
+    buffer.clear();
+    ws.read(buffer);
+    Image got = decode(boost::beast::buffers_to_string(buffer.data()));
+    EXPECT_EQ(got.width, 2 * (20 + i));  // in order: each reply belongs to the frame just sent
+  }
+  // A broken frame gets an error message, and the session goes on.
+  ws.binary(true);
+  ws.write(net::buffer(std::string("RGB8\x05\0\0\0\x05\0\0\0short", 17)));
+  json error = read_text();
+  EXPECT_EQ(error["type"], "error");
+  EXPECT_EQ(error["code"], "invalid_media");
+  // Settings change mid-session.
+  ws.text(true);
+  ws.write(net::buffer(std::string(R"({"scale": 3, "format": "jpeg"})")));
+  json ready3 = read_text();
+  EXPECT_EQ(ready3["scale"], 3);
+  ws.binary(true);
+  ws.write(net::buffer(png_bytes(10, 10)));
+  buffer.clear();
+  ws.read(buffer);
+  std::string jpeg = boost::beast::buffers_to_string(buffer.data());
+  EXPECT_EQ(jpeg.substr(0, 3), "\xff\xd8\xff");
+  EXPECT_EQ(decode(jpeg).width, 30);
+  ws.close(websocket::close_code::normal);
+}
+
+TEST_F(ServerTest, StreamSessionsTakeASlot) {
+  namespace websocket = boost::beast::websocket;
+  namespace net = boost::asio;
+  ServerOptions o;
+  o.service.max_jobs = 1;
+  start(o);
+  net::io_context io;
+  net::ip::tcp::socket socket(io);
+  socket.connect({net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
+  websocket::stream<net::ip::tcp::socket> ws(std::move(socket));
+  ws.handshake("127.0.0.1", std::string("/v1/stream?model=") + kModel);
+  EXPECT_EQ(http_request(port, "POST", "/v1/image/upscale", png_bytes(8, 8)).status, 429);
+  ws.close(websocket::close_code::normal);
+  boost::beast::flat_buffer buffer;
+  boost::beast::error_code ec;
+  ws.read(buffer, ec);  // wait for the server's side of the close
+  for (int i = 0;
+       i < 50 && http_request(port, "GET", "/healthz").body.find("\"running\":0") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(
+      http_request(port, "POST", std::string("/v1/image/upscale?model=") + kModel, png_bytes(8, 8)).status,
+      200);
+}
+
+TEST_F(ServerTest, LoadTestHasNoFailuresButBusyAndNoGrowth) {
+  ServerOptions o;
+  o.service.max_jobs = 2;
+  start(o);
+  const std::string png = png_bytes(48, 32, 3);
+  const std::string target = std::string("/v1/image/upscale?model=") + kModel;
+  auto round = [&](int clients, int each, std::atomic<int>& ok, std::atomic<int>& busy,
+                   std::atomic<int>& other) {
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c)
+      threads.emplace_back([&] {
+        for (int i = 0; i < each; ++i) {
+          auto r = http_request(port, "POST", target, png, {"Content-Type: image/png"});
+          if (r.status == 200 && decode(r.body).width == 96)
+            ++ok;
+          else if (r.status == 429)
+            ++busy;
+          else
+            ++other;
+        }
+      });
+    for (auto& t : threads) t.join();
+  };
+  std::atomic<int> ok{0}, busy{0}, other{0};
+  round(8, 5, ok, busy, other);  // warm-up: pools and allocator arenas settle
+  int64_t before = resident_bytes();
+  ok = busy = other = 0;
+  round(8, 25, ok, busy, other);
+  int64_t after = resident_bytes();
+  EXPECT_EQ(ok + busy, 200);
+  EXPECT_EQ(other, 0);
+  EXPECT_GT(ok, 20);  // admission lets work through, not only refusals
+  EXPECT_LT(after - before, int64_t(24) << 20) << "resident memory grew from " << before << " to " << after;
+}
+
+// The real binary: SIGTERM cancels the running job, removes its partial output and exits 0.
+TEST_F(ServerTest, BinaryShutsDownCleanlyOnSigterm) {
+  int out_pipe[2];
+  ASSERT_EQ(pipe(out_pipe), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out_pipe[1], 1);
+    close(out_pipe[0]);
+    std::string root_arg = root.string();
+    execl(UPRES_CLI_PATH, "upres", "serve", "--port", "0", "--root", root_arg.c_str(), "--quiet", nullptr);
+    _exit(127);
+  }
+  close(out_pipe[1]);
+  FILE* out = fdopen(out_pipe[0], "r");
+  char line[512] = {};
+  ASSERT_TRUE(fgets(line, sizeof line, out)) << "no banner";
+  std::string banner = line;
+  size_t at = banner.find("http://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << banner;
+  port = std::stoi(banner.substr(at + 17));
+  fs::create_directories(root / "o");
+  write_long_clip();
+  auto r =
+      post_json("/v1/video/upscale", {{"input", "long.mp4"}, {"output", "o/partial.mp4"}, {"model", kModel}});
+  ASSERT_EQ(r.status, 202) << r.body;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  kill(pid, SIGTERM);
+  int status = 0;
+  for (int i = 0; i < 300 && waitpid(pid, &status, WNOHANG) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  fclose(out);
+  ASSERT_TRUE(WIFEXITED(status)) << "the server did not exit within 15 s";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_FALSE(fs::exists(root / "o/partial.mp4"));
+  for (const auto& e : fs::directory_iterator(root / "o")) ADD_FAILURE() << "left behind: " << e.path();
+}
+
+}  // namespace
+}  // namespace upres::test
