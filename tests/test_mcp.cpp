@@ -1,0 +1,262 @@
+// `upres mcp` driven over pipes as an MCP client would: the handshake, tools/list, each tool,
+// progress notifications, cancellation and JSON-RPC errors, checked against the protocol's
+// message shapes.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "media_inspect.hpp"
+#include "test_support.hpp"
+#include "upres/video.hpp"
+
+namespace upres::test {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class McpProcess {
+ public:
+  explicit McpProcess(const fs::path& root) {
+    int in[2], out[2];
+    if (pipe(in) != 0 || pipe(out) != 0) throw std::runtime_error("pipe");
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(in[0], 0);
+      dup2(out[1], 1);
+      close(in[1]);
+      close(out[0]);
+      std::string r = root.string();
+      execl(UPRES_CLI_PATH, "upres", "mcp", "--root", r.c_str(), "--max-jobs", "1", nullptr);
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    to_ = in[1];
+    from_ = out[0];
+  }
+  ~McpProcess() {
+    if (to_ >= 0) close(to_);
+    int status = 0;
+    for (int i = 0; i < 200 && waitpid(pid_, &status, WNOHANG) == 0; ++i) usleep(50'000);
+    if (waitpid(pid_, &status, WNOHANG) == 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+    }
+    close(from_);
+  }
+  void send(const json& message) { send_line(message.dump()); }
+  void send_line(const std::string& line) {
+    std::string text = line + "\n";
+    ASSERT_EQ(write(to_, text.data(), text.size()), ssize_t(text.size()));
+  }
+  // The next message, or null after `timeout_ms` of silence.
+  json next(int timeout_ms = 60000) {
+    for (;;) {
+      size_t eol = pending_.find('\n');
+      if (eol != std::string::npos) {
+        std::string line = pending_.substr(0, eol);
+        pending_.erase(0, eol + 1);
+        return json::parse(line);
+      }
+      pollfd p{from_, POLLIN, 0};
+      if (poll(&p, 1, timeout_ms) <= 0) return nullptr;
+      char buf[4096];
+      ssize_t n = read(from_, buf, sizeof buf);
+      if (n <= 0) return nullptr;
+      pending_.append(buf, size_t(n));
+    }
+  }
+  // The response to request `id`; notifications before it are collected.
+  json response(const json& id, std::vector<json>* notifications = nullptr) {
+    for (;;) {
+      json m = next();
+      if (m.is_null()) return m;
+      EXPECT_EQ(m["jsonrpc"], "2.0");
+      if (m.contains("id") && m["id"] == id && !m.contains("method")) return m;
+      if (notifications) notifications->push_back(m);
+    }
+  }
+  json call(int id, const std::string& method, const json& params = json::object()) {
+    send({{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}});
+    return response(id);
+  }
+  int close_and_wait() {
+    close(to_);
+    to_ = -1;
+    int status = 0;
+    for (int i = 0; i < 300 && waitpid(pid_, &status, WNOHANG) == 0; ++i) usleep(50'000);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int to_ = -1, from_ = -1;
+  std::string pending_;
+};
+
+class Mcp : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/upres-mcp-XXXXXX";
+    root = mkdtemp(tmpl);
+    write_image(make_test_pattern(30, 20), (root / "pic.png").string());
+    TestVideoSpec spec;
+    spec.width = 96;
+    spec.height = 64;
+    spec.frames = 24;
+    write_test_video((root / "clip.mp4").string(), spec);
+  }
+  void TearDown() override { fs::remove_all(root); }
+  void initialize(McpProcess& mcp, const std::string& version = "2025-06-18") {
+    json r = mcp.call(0, "initialize",
+                      {{"protocolVersion", version},
+                       {"capabilities", json::object()},
+                       {"clientInfo", {{"name", "upres-test"}, {"version", "1"}}}});
+    ASSERT_TRUE(r.contains("result")) << r.dump();
+    mcp.send({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
+  }
+  fs::path root;
+};
+
+TEST_F(Mcp, HandshakeAndToolList) {
+  McpProcess mcp(root);
+  json init = mcp.call(1, "initialize",
+                       {{"protocolVersion", "2025-06-18"},
+                        {"capabilities", json::object()},
+                        {"clientInfo", {{"name", "t"}, {"version", "1"}}}});
+  ASSERT_TRUE(init.contains("result")) << init.dump();
+  EXPECT_EQ(init["result"]["protocolVersion"], "2025-06-18");
+  EXPECT_EQ(init["result"]["serverInfo"]["name"], "upres");
+  EXPECT_TRUE(init["result"]["capabilities"].contains("tools"));
+  mcp.send({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
+
+  json ping = mcp.call(2, "ping");
+  EXPECT_EQ(ping["result"], json::object());
+
+  json list = mcp.call(3, "tools/list");
+  std::set<std::string> names;
+  for (const json& tool : list["result"]["tools"]) {
+    names.insert(tool["name"].get<std::string>());
+    EXPECT_EQ(tool["inputSchema"]["type"], "object") << tool.dump();
+    EXPECT_TRUE(tool["description"].is_string());
+    EXPECT_EQ(tool["outputSchema"]["type"], "object");
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"video_upscale", "image_upscale", "list_models"}));
+  EXPECT_EQ(mcp.close_and_wait(), 0);
+}
+
+TEST_F(Mcp, NegotiatesTheProtocolVersion) {
+  McpProcess mcp(root);
+  json old = mcp.call(1, "initialize", {{"protocolVersion", "2024-11-05"}, {"capabilities", json::object()}});
+  EXPECT_EQ(old["result"]["protocolVersion"], "2024-11-05");
+  McpProcess other(root);
+  json unknown = other.call(1, "initialize", {{"protocolVersion", "1999-01-01"}, {"capabilities", json::object()}});
+  EXPECT_EQ(unknown["result"]["protocolVersion"], "2025-11-25");  // our newest: the client decides
+}
+
+TEST_F(Mcp, ToolsDoTheirWork) {
+  McpProcess mcp(root);
+  initialize(mcp);
+  json models = mcp.call(2, "tools/call", {{"name", "list_models"}, {"arguments", json::object()}});
+  ASSERT_EQ(models["result"]["isError"], false) << models.dump();
+  EXPECT_FALSE(models["result"]["structuredContent"]["models"].empty());
+  EXPECT_EQ(models["result"]["content"][0]["type"], "text");
+
+  json image = mcp.call(3, "tools/call",
+                        {{"name", "image_upscale"}, {"arguments", {{"input", "pic.png"}, {"model", "upres-compact-x2"}}}});
+  ASSERT_EQ(image["result"]["isError"], false) << image.dump();
+  EXPECT_EQ(image["result"]["structuredContent"]["output"], "pic-upres-x2.png");
+  EXPECT_EQ(read_image((root / "pic-upres-x2.png").string()).width, 60);
+
+  // A video with a progress token: progress notifications, then the result.
+  mcp.send({{"jsonrpc", "2.0"},
+            {"id", 4},
+            {"method", "tools/call"},
+            {"params",
+             {{"name", "video_upscale"},
+              {"arguments", {{"input", "clip.mp4"}, {"model", "upres-compact-x2"}, {"options", {{"crf", 24}}}}},
+              {"_meta", {{"progressToken", "tok-4"}}}}}});
+  std::vector<json> notes;
+  json video = mcp.response(4, &notes);
+  ASSERT_EQ(video["result"]["isError"], false) << video.dump();
+  json out = video["result"]["structuredContent"];
+  EXPECT_EQ(out["output"], "clip-upres-x2.mp4");
+  EXPECT_EQ(out["width"], 192);
+  EXPECT_EQ(out["frames"], 24);
+  EXPECT_EQ(inspect_media((root / "clip-upres-x2.mp4").string()).video().height, 128);
+  double last = -1;
+  for (const json& n : notes) {
+    ASSERT_EQ(n["method"], "notifications/progress") << n.dump();
+    EXPECT_EQ(n["params"]["progressToken"], "tok-4");
+    EXPECT_GT(n["params"]["progress"].get<double>(), last);  // strictly increasing, as the spec asks
+    last = n["params"]["progress"];
+    EXPECT_EQ(n["params"]["total"], 100);
+  }
+  EXPECT_FALSE(notes.empty());
+}
+
+TEST_F(Mcp, ErrorsFollowTheProtocol) {
+  McpProcess mcp(root);
+  initialize(mcp);
+  mcp.send_line("{this is not json");
+  json parse = mcp.next();
+  EXPECT_EQ(parse["error"]["code"], -32700);
+  EXPECT_TRUE(parse["id"].is_null());
+
+  json method = mcp.call(2, "resources/list");
+  EXPECT_EQ(method["error"]["code"], -32601);
+  json tool = mcp.call(3, "tools/call", {{"name", "no_such_tool"}, {"arguments", json::object()}});
+  EXPECT_EQ(tool["error"]["code"], -32602);
+  mcp.send({{"id", 4}, {"method", "ping"}});  // no "jsonrpc": "2.0"
+  EXPECT_EQ(mcp.response(4)["error"]["code"], -32600);
+
+  // Tool failures are results with isError, so the agent can read and act on them.
+  json escape = mcp.call(5, "tools/call", {{"name", "image_upscale"}, {"arguments", {{"input", "../etc/passwd"}}}});
+  EXPECT_EQ(escape["result"]["isError"], true);
+  EXPECT_NE(escape["result"]["content"][0]["text"].get<std::string>().find("root"), std::string::npos);
+  json missing = mcp.call(6, "tools/call", {{"name", "video_upscale"}, {"arguments", {{"input", "nope.mp4"}}}});
+  EXPECT_EQ(missing["result"]["isError"], true);
+  json bad_arg = mcp.call(7, "tools/call", {{"name", "image_upscale"}, {"arguments", {{"input", "pic.png"}, {"size", 3}}}});
+  EXPECT_EQ(bad_arg["result"]["isError"], true);
+  json bad_option = mcp.call(
+      8, "tools/call", {{"name", "video_upscale"}, {"arguments", {{"input", "clip.mp4"}, {"options", {{"crf", "x"}}}}}});
+  EXPECT_EQ(bad_option["result"]["isError"], true);
+  EXPECT_EQ(mcp.call(9, "ping")["result"], json::object());  // still serving
+}
+
+TEST_F(Mcp, CancelStopsTheJobAndLeavesNoFile) {
+  TestVideoSpec spec;
+  spec.width = 320;
+  spec.height = 180;
+  spec.frames = 90;
+  write_test_video((root / "long.mp4").string(), spec);
+  McpProcess mcp(root);
+  initialize(mcp);
+  mcp.send({{"jsonrpc", "2.0"},
+            {"id", "call-1"},
+            {"method", "tools/call"},
+            {"params", {{"name", "video_upscale"}, {"arguments", {{"input", "long.mp4"}, {"model", "upres-compact-x2"}}}}}});
+  usleep(800'000);
+  mcp.send({{"jsonrpc", "2.0"},
+            {"method", "notifications/cancelled"},
+            {"params", {{"requestId", "call-1"}, {"reason", "user pressed stop"}}}});
+  // No response comes for a cancelled request; the next request is answered normally.
+  json ping = mcp.call(2, "ping");
+  EXPECT_TRUE(ping.contains("result"));
+  json after = mcp.next(3000);
+  EXPECT_TRUE(after.is_null()) << "unexpected message: " << after.dump();
+  for (const auto& e : fs::directory_iterator(root))
+    EXPECT_EQ(e.path().filename().string().find("long-upres"), std::string::npos) << e.path();
+  EXPECT_EQ(mcp.close_and_wait(), 0);
+}
+
+}  // namespace
+}  // namespace upres::test
