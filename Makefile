@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all deps models build demo test bench fuzz format clean
+.PHONY: all deps models build demo test test-deps bench fuzz format clean
 
 all: build
 
@@ -22,7 +22,12 @@ build: deps $(BUILD)/build.ninja
 demo: build models
 	scripts/demo.sh $(BUILD)
 
-test: build models
+# The browser test needs chromium (apt) and playwright-core (npm, pinned in tests/web).
+test-deps:
+	scripts/install-deps.sh build test
+	[ -d tests/web/node_modules/playwright-core ] || npm ci --prefix tests/web --no-audit --no-fund
+
+test: build models test-deps
 	cd $(BUILD) && ctest --output-on-failure -j 2
 
 bench: build models

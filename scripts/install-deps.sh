@@ -12,7 +12,7 @@ build_packages=(
   libcli11-dev nlohmann-json3-dev libfmt-dev libssl-dev libboost-dev
   ca-certificates
 )
-test_packages=(libgtest-dev libgmock-dev)
+test_packages=(libgtest-dev libgmock-dev chromium)
 bench_packages=(libbenchmark-dev python3-torch python3-numpy)
 fuzz_packages=(clang libclang-rt-14-dev)
 train_packages=(python3-torch python3-numpy python3-pil)

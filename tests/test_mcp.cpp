@@ -158,7 +158,8 @@ TEST_F(Mcp, NegotiatesTheProtocolVersion) {
   json old = mcp.call(1, "initialize", {{"protocolVersion", "2024-11-05"}, {"capabilities", json::object()}});
   EXPECT_EQ(old["result"]["protocolVersion"], "2024-11-05");
   McpProcess other(root);
-  json unknown = other.call(1, "initialize", {{"protocolVersion", "1999-01-01"}, {"capabilities", json::object()}});
+  json unknown =
+      other.call(1, "initialize", {{"protocolVersion", "1999-01-01"}, {"capabilities", json::object()}});
   EXPECT_EQ(unknown["result"]["protocolVersion"], "2025-11-25");  // our newest: the client decides
 }
 
@@ -170,20 +171,22 @@ TEST_F(Mcp, ToolsDoTheirWork) {
   EXPECT_FALSE(models["result"]["structuredContent"]["models"].empty());
   EXPECT_EQ(models["result"]["content"][0]["type"], "text");
 
-  json image = mcp.call(3, "tools/call",
-                        {{"name", "image_upscale"}, {"arguments", {{"input", "pic.png"}, {"model", "upres-compact-x2"}}}});
+  json image = mcp.call(
+      3, "tools/call",
+      {{"name", "image_upscale"}, {"arguments", {{"input", "pic.png"}, {"model", "upres-compact-x2"}}}});
   ASSERT_EQ(image["result"]["isError"], false) << image.dump();
   EXPECT_EQ(image["result"]["structuredContent"]["output"], "pic-upres-x2.png");
   EXPECT_EQ(read_image((root / "pic-upres-x2.png").string()).width, 60);
 
   // A video with a progress token: progress notifications, then the result.
-  mcp.send({{"jsonrpc", "2.0"},
-            {"id", 4},
-            {"method", "tools/call"},
-            {"params",
-             {{"name", "video_upscale"},
-              {"arguments", {{"input", "clip.mp4"}, {"model", "upres-compact-x2"}, {"options", {{"crf", 24}}}}},
-              {"_meta", {{"progressToken", "tok-4"}}}}}});
+  mcp.send(
+      {{"jsonrpc", "2.0"},
+       {"id", 4},
+       {"method", "tools/call"},
+       {"params",
+        {{"name", "video_upscale"},
+         {"arguments", {{"input", "clip.mp4"}, {"model", "upres-compact-x2"}, {"options", {{"crf", 24}}}}},
+         {"_meta", {{"progressToken", "tok-4"}}}}}});
   std::vector<json> notes;
   json video = mcp.response(4, &notes);
   ASSERT_EQ(video["result"]["isError"], false) << video.dump();
@@ -219,15 +222,19 @@ TEST_F(Mcp, ErrorsFollowTheProtocol) {
   EXPECT_EQ(mcp.response(4)["error"]["code"], -32600);
 
   // Tool failures are results with isError, so the agent can read and act on them.
-  json escape = mcp.call(5, "tools/call", {{"name", "image_upscale"}, {"arguments", {{"input", "../etc/passwd"}}}});
+  json escape =
+      mcp.call(5, "tools/call", {{"name", "image_upscale"}, {"arguments", {{"input", "../etc/passwd"}}}});
   EXPECT_EQ(escape["result"]["isError"], true);
   EXPECT_NE(escape["result"]["content"][0]["text"].get<std::string>().find("root"), std::string::npos);
-  json missing = mcp.call(6, "tools/call", {{"name", "video_upscale"}, {"arguments", {{"input", "nope.mp4"}}}});
+  json missing =
+      mcp.call(6, "tools/call", {{"name", "video_upscale"}, {"arguments", {{"input", "nope.mp4"}}}});
   EXPECT_EQ(missing["result"]["isError"], true);
-  json bad_arg = mcp.call(7, "tools/call", {{"name", "image_upscale"}, {"arguments", {{"input", "pic.png"}, {"size", 3}}}});
+  json bad_arg = mcp.call(7, "tools/call",
+                          {{"name", "image_upscale"}, {"arguments", {{"input", "pic.png"}, {"size", 3}}}});
   EXPECT_EQ(bad_arg["result"]["isError"], true);
   json bad_option = mcp.call(
-      8, "tools/call", {{"name", "video_upscale"}, {"arguments", {{"input", "clip.mp4"}, {"options", {{"crf", "x"}}}}}});
+      8, "tools/call",
+      {{"name", "video_upscale"}, {"arguments", {{"input", "clip.mp4"}, {"options", {{"crf", "x"}}}}}});
   EXPECT_EQ(bad_option["result"]["isError"], true);
   EXPECT_EQ(mcp.call(9, "ping")["result"], json::object());  // still serving
 }
@@ -240,10 +247,12 @@ TEST_F(Mcp, CancelStopsTheJobAndLeavesNoFile) {
   write_test_video((root / "long.mp4").string(), spec);
   McpProcess mcp(root);
   initialize(mcp);
-  mcp.send({{"jsonrpc", "2.0"},
-            {"id", "call-1"},
-            {"method", "tools/call"},
-            {"params", {{"name", "video_upscale"}, {"arguments", {{"input", "long.mp4"}, {"model", "upres-compact-x2"}}}}}});
+  mcp.send(
+      {{"jsonrpc", "2.0"},
+       {"id", "call-1"},
+       {"method", "tools/call"},
+       {"params",
+        {{"name", "video_upscale"}, {"arguments", {{"input", "long.mp4"}, {"model", "upres-compact-x2"}}}}}});
   usleep(800'000);
   mcp.send({{"jsonrpc", "2.0"},
             {"method", "notifications/cancelled"},

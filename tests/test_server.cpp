@@ -417,6 +417,35 @@ TEST_F(ServerTest, CancelEndsTheEventStream) {
   EXPECT_FALSE(fs::exists(root / "work" / id / "output.mp4"));
 }
 
+TEST_F(ServerTest, JobsShareAModelAndAFailingJobHarmsNoOther) {
+  start();
+  // A damaged file: a real clip in mkv with bytes in its middle overwritten.
+  TestVideoSpec spec;
+  spec.width = 96;
+  spec.height = 64;
+  spec.frames = 24;
+  write_test_video((root / "damaged.mkv").string(), spec);
+  std::string bytes = read_file_bytes((root / "damaged.mkv").string());
+  for (size_t i = bytes.size() / 3; i < bytes.size() * 2 / 3; i += 7) bytes[i] = char(bytes[i] ^ 0x5a);
+  std::ofstream((root / "damaged.mkv").string(), std::ios::binary | std::ios::trunc) << bytes;
+
+  auto good = post_json("/v1/video/upscale", {{"input", "clip.mp4"}, {"model", kModel}});
+  auto bad = post_json("/v1/video/upscale", {{"input", "damaged.mkv"}, {"model", kModel}});
+  ASSERT_EQ(good.status, 202) << good.body;
+  // Either refused up front or run to an error or a shorter video; never a dead server.
+  if (bad.status == 202) {
+    json st = wait_finished(json_of(bad)["id"]);
+    EXPECT_TRUE(st["state"] == "succeeded" || st["state"] == "failed") << st.dump();
+  } else {
+    EXPECT_EQ(bad.status / 100, 4) << bad.body;
+  }
+  EXPECT_EQ(wait_finished(json_of(good)["id"])["state"], "succeeded");
+  // Both jobs used the one copy of the weights the server holds.
+  auto& jobs = server->jobs();
+  EXPECT_EQ(jobs.model(kModel).get(), jobs.model(kModel).get());
+  EXPECT_EQ(http_request(port, "GET", "/healthz").status, 200);
+}
+
 TEST_F(ServerTest, WebSocketStreamsFramesInOrder) {
   namespace websocket = boost::beast::websocket;
   namespace net = boost::asio;
