@@ -88,12 +88,24 @@ class McpProcess {
     send({{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}});
     return response(id);
   }
-  int close_and_wait() {
+  void close_input() {
     close(to_);
     to_ = -1;
+  }
+  void signal(int sig) { kill(pid_, sig); }
+  int close_and_wait() {
+    if (to_ >= 0) close(to_);
+    to_ = -1;
+    return wait_for_exit();
+  }
+  // The exit status, or -1 when the process did not exit by itself within 15 s.
+  int wait_for_exit() {
     int status = 0;
-    for (int i = 0; i < 300 && waitpid(pid_, &status, WNOHANG) == 0; ++i) usleep(50'000);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    for (int i = 0; i < 300; ++i) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      usleep(50'000);
+    }
+    return -1;
   }
 
  private:
@@ -265,6 +277,44 @@ TEST_F(Mcp, CancelStopsTheJobAndLeavesNoFile) {
   for (const auto& e : fs::directory_iterator(root))
     EXPECT_EQ(e.path().filename().string().find("long-upres"), std::string::npos) << e.path();
   EXPECT_EQ(mcp.close_and_wait(), 0);
+}
+
+TEST_F(Mcp, ClosingStdinLetsRunningCallsFinish) {
+  McpProcess mcp(root);
+  initialize(mcp);
+  mcp.send(
+      {{"jsonrpc", "2.0"},
+       {"id", 2},
+       {"method", "tools/call"},
+       {"params",
+        {{"name", "video_upscale"}, {"arguments", {{"input", "clip.mp4"}, {"model", "upres-compact-x2"}}}}}});
+  mcp.close_input();
+  json result = mcp.response(2);
+  ASSERT_TRUE(result.contains("result")) << result.dump();
+  EXPECT_EQ(result["result"]["isError"], false);
+  EXPECT_TRUE(fs::exists(root / "clip-upres-x2.mp4"));
+  EXPECT_EQ(mcp.close_and_wait(), 0);
+}
+
+TEST_F(Mcp, SigtermCancelsRunningCallsAndRemovesPartialFiles) {
+  TestVideoSpec spec;
+  spec.width = 320;
+  spec.height = 180;
+  spec.frames = 90;
+  write_test_video((root / "long.mp4").string(), spec);
+  McpProcess mcp(root);
+  initialize(mcp);
+  mcp.send(
+      {{"jsonrpc", "2.0"},
+       {"id", 2},
+       {"method", "tools/call"},
+       {"params",
+        {{"name", "video_upscale"}, {"arguments", {{"input", "long.mp4"}, {"model", "upres-compact-x2"}}}}}});
+  usleep(800'000);
+  mcp.signal(SIGTERM);  // stdin stays open: the signal alone ends the process
+  EXPECT_EQ(mcp.wait_for_exit(), 0);
+  for (const auto& e : fs::directory_iterator(root))
+    EXPECT_EQ(e.path().filename().string().find("long-upres"), std::string::npos) << e.path();
 }
 
 }  // namespace

@@ -119,7 +119,31 @@ int run_serve() {
 
 int run_mcp() {
   signal(SIGPIPE, SIG_IGN);
-  return run_mcp_server(std::cin, std::cout, std::cerr, service_options(flags));
+  // A signal cancels running calls (their partial outputs are removed) and ends the process;
+  // the reading thread may be blocked on stdin, so the exit is made from the signal thread.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  McpStop stop;
+  std::atomic<bool> done{false};
+  std::thread signal_waiter([&] {
+    timespec tick{0, 200'000'000};
+    while (!done) {
+      int sig = sigtimedwait(&stop_signals, nullptr, &tick);
+      if (sig != SIGINT && sig != SIGTERM) continue;
+      stop.requested.cancel();
+      for (int i = 0; i < 300 && !stop.jobs_stopped; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::fflush(stdout);
+      std::_Exit(sig == SIGINT ? 130 : 0);
+    }
+  });
+  int status = run_mcp_server(std::cin, std::cout, std::cerr, service_options(flags), &stop);
+  done = true;
+  signal_waiter.join();
+  return status;
 }
 
 }  // namespace

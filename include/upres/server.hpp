@@ -12,6 +12,7 @@
 // slots, so the number of connections never decides how much compute runs at once.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
@@ -56,9 +57,18 @@ class Server {
   std::unique_ptr<Impl> impl_;
 };
 
+// A way to stop an MCP server from outside its reading thread (the CLI's signal handler):
+// request it, then wait for jobs_stopped before exiting the process.
+struct McpStop {
+  CancelToken requested;
+  std::atomic<bool> jobs_stopped{false};
+};
+
 // Speaks the Model Context Protocol (JSON-RPC 2.0, one message a line) on `in`/`out` until `in`
-// ends; tools video_upscale, image_upscale and list_models. Diagnostics go to `log`.
-int run_mcp_server(std::istream& in, std::ostream& out, std::ostream& log, const ServiceOptions& options);
+// ends, then lets running calls finish; tools video_upscale, image_upscale and list_models.
+// Diagnostics go to `log`.
+int run_mcp_server(std::istream& in, std::ostream& out, std::ostream& log, const ServiceOptions& options,
+                   McpStop* stop = nullptr);
 
 // The MCP protocol revisions this server speaks, newest first.
 const char* const* mcp_protocol_versions();

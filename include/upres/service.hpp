@@ -144,7 +144,7 @@ class JobManager {
   // Forgets a finished job and deletes the files the service made for it; false when unknown
   // or still running.
   bool forget(const std::string& id);
-  // Cancels every running job and waits for all of them.
+  // Cancels every running job and waits for all of them; no job starts after this.
   void cancel_all_and_wait();
 
   // A loaded model, shared by every job that names it. "" gives the default for `scale`.

@@ -6,7 +6,9 @@
 // the same JobManager as the HTTP server, with the same root confinement and limits.
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <filesystem>
 #include <istream>
 #include <map>
@@ -118,22 +120,47 @@ class McpServer {
   McpServer(std::ostream& out, std::ostream& log, const ServiceOptions& options)
       : out_(out), log_(log), jobs_(options) {}
 
+  // stdin closed: calls still running finish and send their results (a script that pipes in a
+  // few requests and closes stdin gets its answers); a stop request cancels them instead.
   ~McpServer() {
-    // stdin closed: the client is gone, so nobody wants the results of running calls.
+    {
+      std::unique_lock lock(calls_mutex_);
+      calls_changed_.wait(lock, [&] { return calls_.empty(); });
+    }
+    server_done_ = true;
+    if (stop_watch_.joinable()) stop_watch_.join();
+    for (auto& t : finished_threads_)
+      if (t.joinable()) t.join();
+    if (stop_) stop_->jobs_stopped = true;  // nothing runs any more: a late signal need not wait
+  }
+
+  // Watches for a stop request (a signal in the CLI) for as long as the server lives, also while
+  // it finishes calls after stdin closed, and then cancels every running call.
+  void watch(McpStop* stop) {
+    if (!stop) return;
+    stop_ = stop;
+    stop_watch_ = std::thread([this, stop] {
+      while (!server_done_) {
+        if (stop->requested.cancelled()) {
+          stop_all_calls();
+          stop->jobs_stopped = true;
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    });
+  }
+
+  // Cancels every call and waits until all have ended. Video jobs stop between frames and remove
+  // their partial output; image calls are short and write atomically, so they are let finish.
+  void stop_all_calls() {
     {
       std::lock_guard lock(calls_mutex_);
       for (auto& [id, call] : calls_) call.cancelled = true;
     }
-    jobs_.cancel_all_and_wait();
-    std::map<std::string, Call> calls;
-    {
-      std::lock_guard lock(calls_mutex_);
-      calls.swap(calls_);
-    }
-    for (auto& [id, call] : calls)
-      if (call.thread.joinable()) call.thread.join();
-    for (auto& t : finished_threads_)
-      if (t.joinable()) t.join();
+    jobs_.cancel_all_and_wait();  // also refuses jobs that have not started yet
+    std::unique_lock lock(calls_mutex_);
+    calls_changed_.wait(lock, [&] { return calls_.empty(); });
   }
 
   void handle_line(const std::string& line) {
@@ -245,6 +272,7 @@ class McpServer {
           cancelled = it->second.cancelled;
           finished_threads_.push_back(std::move(it->second.thread));
           calls_.erase(it);
+          calls_changed_.notify_all();
         }
       }
       // A cancelled request gets no response (the client has stopped waiting for it).
@@ -408,8 +436,12 @@ class McpServer {
   std::mutex out_mutex_;
   JobManager jobs_;
   std::mutex calls_mutex_;
-  std::map<std::string, Call> calls_;  // by the request id's JSON text
+  std::condition_variable calls_changed_;  // a call ended
+  std::map<std::string, Call> calls_;      // by the request id's JSON text
   std::vector<std::thread> finished_threads_;
+  McpStop* stop_ = nullptr;
+  std::thread stop_watch_;
+  std::atomic<bool> server_done_{false};
 };
 
 }  // namespace
@@ -418,8 +450,10 @@ const char* const* mcp_protocol_versions() {
   return kProtocolVersions;
 }
 
-int run_mcp_server(std::istream& in, std::ostream& out, std::ostream& log, const ServiceOptions& options) {
+int run_mcp_server(std::istream& in, std::ostream& out, std::ostream& log, const ServiceOptions& options,
+                   McpStop* stop) {
   McpServer server(out, log, options);
+  server.watch(stop);
   log << "upres mcp: ready (root " << fs::canonical(options.root).string() << ")" << std::endl;
   std::string line;
   while (std::getline(in, line)) server.handle_line(line);

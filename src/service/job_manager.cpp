@@ -99,6 +99,8 @@ struct JobManager::State {
   mutable std::condition_variable changed;
   std::map<std::string, std::shared_ptr<Job>> jobs;
   std::deque<std::string> finished;  // oldest first
+  bool closed = false;               // after cancel_all_and_wait: no new jobs start
+  int starting = 0;                  // start_video calls in progress (validating, files open)
   std::mt19937_64 random{std::random_device{}()};
 };
 
@@ -160,6 +162,21 @@ fs::path JobManager::upload_path(const std::string& client_name) {
 
 JobStatus JobManager::start_video(const std::string& options_json, const fs::path& uploaded,
                                   const std::string& upload_name, JobSlot slot) {
+  // Counted while it runs, so shutdown can wait for a start in progress (it may hold a
+  // temporary output file open) instead of racing it.
+  struct Starting {
+    State& state;
+    explicit Starting(State& s) : state(s) {
+      std::lock_guard lock(state.mutex);
+      if (state.closed) throw Error(ErrorCode::cancelled, "the service is shutting down");
+      ++state.starting;
+    }
+    ~Starting() {
+      std::lock_guard lock(state.mutex);
+      --state.starting;
+      state.changed.notify_all();
+    }
+  } starting(*state_);
   auto job = std::make_shared<Job>();
   // Files made for a job that never starts are not kept.
   struct RemoveUnlessStarted {
@@ -236,6 +253,7 @@ JobStatus JobManager::start_video(const std::string& options_json, const fs::pat
   JobStatus snapshot;
   {
     std::lock_guard lock(state_->mutex);
+    if (state_->closed) throw Error(ErrorCode::cancelled, "the service is shutting down");
     state_->jobs[st.id] = job;
     snapshot = st;
     job->thread = std::thread(&JobManager::run_job, this, job, std::move(video), std::move(slot));
@@ -294,8 +312,11 @@ void JobManager::run_job(std::shared_ptr<Job> job, std::shared_ptr<VideoJob> vid
   state_->changed.notify_all();
 }
 
+// A job's thread is joined by whoever takes it out of the Job under the lock: shutdown, forget
+// and pruning can race for the same job, and a std::thread must be joined exactly once.
 void JobManager::prune_finished() {
   std::vector<std::shared_ptr<Job>> dropped;
+  std::vector<std::thread> threads;
   {
     std::lock_guard lock(state_->mutex);
     while (state_->finished.size() > options_.keep_finished) {
@@ -303,11 +324,13 @@ void JobManager::prune_finished() {
       state_->finished.pop_front();
       if (it == state_->jobs.end()) continue;
       dropped.push_back(it->second);
+      threads.push_back(std::move(it->second->thread));
       state_->jobs.erase(it);
     }
   }
+  for (auto& t : threads)
+    if (t.joinable()) t.join();
   for (auto& job : dropped) {
-    if (job->thread.joinable()) job->thread.join();
     std::error_code ec;
     if (!job->owned_dir.empty()) fs::remove_all(job->owned_dir, ec);
   }
@@ -363,32 +386,36 @@ bool JobManager::cancel(const std::string& id) {
 
 bool JobManager::forget(const std::string& id) {
   std::shared_ptr<Job> job;
+  std::thread thread;
   {
     std::lock_guard lock(state_->mutex);
     auto it = state_->jobs.find(id);
     if (it == state_->jobs.end() || !it->second->status.finished()) return false;
     job = it->second;
+    thread = std::move(job->thread);
     state_->jobs.erase(it);
     std::erase(state_->finished, id);
     state_->changed.notify_all();
   }
-  if (job->thread.joinable()) job->thread.join();
+  if (thread.joinable()) thread.join();
   std::error_code ec;
   if (!job->owned_dir.empty()) fs::remove_all(job->owned_dir, ec);
   return true;
 }
 
 void JobManager::cancel_all_and_wait() {
-  std::vector<std::shared_ptr<Job>> all;
+  std::vector<std::thread> threads;
   {
-    std::lock_guard lock(state_->mutex);
+    std::unique_lock lock(state_->mutex);
+    state_->closed = true;
+    state_->changed.wait(lock, [&] { return state_->starting == 0; });
     for (auto& [id, job] : state_->jobs) {
       job->cancel.cancel();
-      all.push_back(job);
+      threads.push_back(std::move(job->thread));
     }
   }
-  for (auto& job : all)
-    if (job->thread.joinable()) job->thread.join();
+  for (auto& t : threads)
+    if (t.joinable()) t.join();
 }
 
 }  // namespace upres
