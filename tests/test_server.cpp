@@ -279,6 +279,24 @@ TEST_F(ServerTest, UploadsAndOutputPaths) {
   json raw_done = wait_finished(json_of(raw)["id"]);
   EXPECT_EQ(raw_done["result"]["frames"], 5);
 
+  // What `curl -d` sends by default: a JSON object, or form fields, as form-urlencoded.
+  const std::string form_type = "Content-Type: application/x-www-form-urlencoded";
+  auto curl_json = http_request(port, "POST", "/v1/video/upscale",
+                                json{{"input", "clip.mp4"}, {"model", kModel}, {"frames", 3}}.dump(), {form_type});
+  ASSERT_EQ(curl_json.status, 202) << curl_json.body;
+  EXPECT_EQ(wait_finished(json_of(curl_json)["id"])["result"]["frames"], 3);
+  auto fields = http_request(port, "POST", "/v1/video/upscale",
+                             std::string("input=clip.mp4&model=") + kModel + "&frames=4", {form_type});
+  ASSERT_EQ(fields.status, 202) << fields.body;
+  EXPECT_EQ(wait_finished(json_of(fields)["id"])["result"]["frames"], 4);
+
+  // An upload that is not a video is named by the client's file name, not the work folder's.
+  auto junk = http_request(port, "POST", "/v1/video/upscale?filename=holiday.mp4", std::string(3000, 'x'),
+                           {"Content-Type: video/mp4"});
+  EXPECT_EQ(junk.status, 422) << junk.body;
+  EXPECT_NE(junk.body.find("holiday.mp4"), std::string::npos) << junk.body;
+  EXPECT_EQ(junk.body.find((root / "work").string()), std::string::npos) << junk.body;
+
   // An output path inside the root is written there.
   fs::create_directories(root / "out");
   auto named =

@@ -284,6 +284,11 @@ bool is_json(const std::string& content_type) {
   return content_type.rfind("application/json", 0) == 0;
 }
 
+// What `curl -d` sends unless told otherwise.
+bool is_form_urlencoded(const std::string& content_type) {
+  return content_type.rfind("application/x-www-form-urlencoded", 0) == 0;
+}
+
 // Options for a job from form or query fields: an "options" field holds a JSON object, every
 // other field is one option.
 std::string options_from_fields(const std::map<std::string, std::string>& fields) {
@@ -310,6 +315,18 @@ StringResponse Server::Impl::upscale_video(tcp::socket& socket, beast::flat_buff
     std::string body = read_string_body(socket, buffer, parser, head, options.max_json_bytes);
     head.has_body = false;
     st = jobs.start_video(body, {}, {}, std::move(slot));
+  } else if (is_form_urlencoded(head.content_type)) {
+    // A JSON object sent without its content type (curl -d '{...}'), or HTML form fields.
+    std::string body = read_string_body(socket, buffer, parser, head, options.max_json_bytes);
+    head.has_body = false;
+    size_t first = body.find_first_not_of(" \t\r\n");
+    if (first != std::string::npos && body[first] == '{') {
+      st = jobs.start_video(body, {}, {}, std::move(slot));
+    } else {
+      std::map<std::string, std::string> fields = parse_target("?" + body).query;
+      for (const auto& [key, value] : head.target.query) fields.emplace(key, value);
+      st = jobs.start_video(options_from_fields(fields), {}, {}, std::move(slot));
+    }
   } else if (is_multipart(head.content_type)) {
     fs::path body_path = jobs.upload_path("body");
     read_file_body(socket, buffer, parser, head, options.max_upload_bytes, body_path);

@@ -92,6 +92,20 @@ struct JobManager::Job {
   CancelToken cancel;
   fs::path owned_dir;  // made for this job in the work folder; removed when it is forgotten
   std::thread thread;
+
+  // An error message as the client should read it: the work folder is the server's business, so
+  // the uploaded input is named by the client's file name and files in the work folder by theirs.
+  std::string client_message(std::string message) const {
+    if (owned_dir.empty()) return message;
+    auto replace_all = [&](const std::string& from, const std::string& to) {
+      for (size_t at = message.find(from); at != std::string::npos; at = message.find(from, at + to.size()))
+        message.replace(at, from.size(), to);
+    };
+    if (!uploaded_input.empty()) replace_all(uploaded_input, status.input_name);
+    replace_all((owned_dir / "").string(), "");
+    return message;
+  }
+  std::string uploaded_input;  // where an upload is kept in the work folder
 };
 
 struct JobManager::State {
@@ -213,6 +227,7 @@ JobStatus JobManager::start_video(const std::string& options_json, const fs::pat
     fs::path kept = job->owned_dir / ("input" + lowercase_extension(uploaded));
     fs::rename(uploaded, kept);
     o.input = kept.string();
+    job->uploaded_input = o.input;
   } else {
     if (o.input.empty())
       throw Error(ErrorCode::invalid_argument,
@@ -246,7 +261,11 @@ JobStatus JobManager::start_video(const std::string& options_json, const fs::pat
 
   if (!slot) slot = acquire_slot();
   auto video = std::make_shared<VideoJob>(o, shared_model);
-  st.plan = video->validate();
+  try {
+    st.plan = video->validate();
+  } catch (const Error& e) {
+    throw Error(e.code(), job->client_message(e.what()));
+  }
   st.created_unix_ms = now_unix_ms();
   st.version = 1;
 
@@ -280,7 +299,7 @@ void JobManager::run_job(std::shared_ptr<Job> job, std::shared_ptr<VideoJob> vid
   } catch (const Error& e) {
     state = e.code() == ErrorCode::cancelled ? JobState::cancelled : JobState::failed;
     code = e.code() == ErrorCode::cancelled ? "cancelled" : error_code_name(e.code());
-    message = e.what();
+    message = job->client_message(e.what());
   } catch (const std::bad_alloc&) {
     state = JobState::failed;
     code = "limit exceeded";
