@@ -1,8 +1,11 @@
 // Times one model on one frame: ms per frame (median of N runs after a warm-up), full frame.
 //   upres_bench MODEL [--width 640] [--height 360] [--runs 3] [--threads 2] [--backend cpu]
-//               [--input frame.f32] [--dump out.f32]
+//               [--precision f32|int8] [--input frame.f32 | --image picture.png] [--dump out.f32]
+//               [--fidelity 1]
 // --input reads a planar float32 RGB frame of width x height (so a peer can run the same
-// pixels); --dump writes the upscaled frame the same way, for parity checks.
+// pixels); --image takes the frame from a picture (its centre, or all of it when smaller);
+// --dump writes the upscaled frame as planar float32, for parity checks; --fidelity also runs
+// float32 and prints the PSNR of this precision's 8-bit output against float32's.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "upres/error.hpp"
+#include "upres/quality.hpp"
 #include "upres/upscaler.hpp"
 
 using namespace upres;
@@ -24,8 +28,9 @@ int main(int argc, char** argv) {
                  "[--backend cpu|reference] [--input f32] [--dump f32]\n");
     return 2;
   }
-  std::string model_name = argv[1], input_path, dump_path, backend = "cpu";
+  std::string model_name = argv[1], input_path, image_path, dump_path, backend = "cpu", precision = "f32";
   int width = 640, height = 360, runs = 3, threads = 2;
+  bool fidelity = false;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--width")
@@ -38,6 +43,12 @@ int main(int argc, char** argv) {
       threads = std::stoi(value);
     else if (flag == "--backend")
       backend = value;
+    else if (flag == "--precision")
+      precision = value;
+    else if (flag == "--image")
+      image_path = value;
+    else if (flag == "--fidelity")
+      fidelity = value != "0";
     else if (flag == "--input")
       input_path = value;
     else if (flag == "--dump")
@@ -55,9 +66,20 @@ int main(int argc, char** argv) {
       if (!f)
         throw Error(ErrorCode::invalid_argument, input_path + ": not a planar float32 frame of that size");
     }
+    if (!image_path.empty()) {
+      Image picture = read_image(image_path);
+      width = std::min(width, picture.width);
+      height = std::min(height, picture.height);
+      frame = Image(width, height, 3);
+      const int x0 = (picture.width - width) / 2, y0 = (picture.height - height) / 2;
+      for (int c = 0; c < 3; ++c)
+        for (int y = 0; y < height; ++y)
+          for (int x = 0; x < width; ++x) frame.at(c, y, x) = picture.at(c, y0 + y, x0 + x);
+    }
     auto model = Model::load(model_name);
     UpscaleOptions o;
     o.backend = backend_from_name(backend);
+    o.precision = precision_from_name(precision);
     o.threads = threads;
     o.max_memory = int64_t(16) << 30;  // full frame
     Upscaler up(model, o);
@@ -69,11 +91,17 @@ int main(int argc, char** argv) {
     }
     std::sort(ms.begin(), ms.end());
     std::printf(
-        "%s %dx%d backend=%s threads=%d runs=%d median_ms=%.1f min_ms=%.1f macs_per_px=%.0f border=%d "
-        "align=%d,%d\n",
-        model_name.c_str(), width, height, backend.c_str(), threads, runs, ms[ms.size() / 2], ms[0],
-        model->macs_per_input_pixel(), model->geometry().border, model->geometry().alignment,
-        model->geometry().alignment_remainder);
+        "%s %dx%d backend=%s precision=%s threads=%d runs=%d median_ms=%.1f min_ms=%.1f macs_per_px=%.0f "
+        "border=%d align=%d,%d\n",
+        model_name.c_str(), width, height, backend.c_str(), precision.c_str(), threads, runs,
+        ms[ms.size() / 2], ms[0], model->macs_per_input_pixel(), model->geometry().border,
+        model->geometry().alignment, model->geometry().alignment_remainder);
+    if (fidelity) {
+      UpscaleOptions exact = o;
+      exact.precision = Precision::f32;
+      Image reference = Upscaler(model, exact).upscale(frame);
+      std::printf("fidelity: %.2f dB PSNR (8-bit RGB) against float32\n", psnr_8bit(out, reference));
+    }
     if (!dump_path.empty()) {
       std::ofstream f(dump_path, std::ios::binary);
       f.write(reinterpret_cast<const char*>(out.data.data()),

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "test_support.hpp"
+#include "upres/upscaler.hpp"
 
 namespace upres::test {
 namespace {
@@ -84,6 +85,9 @@ TEST_F(Cli, UserErrorsAreClearAndLeaveNothingBehind) {
       {"image " + input + " -o " + (dir / "out.gif").string(), "use .png"},
       {"image " + input + " -o " + out + " --frobnicate", "frobnicate"},
       {"image " + input + " -o " + out + " --backend gpu9000", "unknown backend"},
+      {"image " + input + " -o " + out + " --precision fp4", "unknown precision 'fp4'"},
+      {"image " + input + " -o " + out + " -m " + (dir / "uncalibrated.param").string() + " --precision int8",
+       "upres models calibrate"},
       {"image " + input + " -o " + out + " --max-memory lots", "--max-memory"},
       {"image " + input + " -o " + out + " -s 99", "-s"},
       {"image " + (dir / "garbage.png").string() + " -o " + out, "not a PNG"},
@@ -93,6 +97,9 @@ TEST_F(Cli, UserErrorsAreClearAndLeaveNothingBehind) {
     std::fputs("not an image", f);
     std::fclose(f);
   }
+  // A model known by path has no table until its user makes one.
+  fs::copy_file(std::string(UPRES_SOURCE_DIR) + "/models/upres-compact-x2.param", dir / "uncalibrated.param");
+  fs::copy_file(std::string(UPRES_SOURCE_DIR) + "/models/upres-compact-x2.bin", dir / "uncalibrated.bin");
   for (const Case& c : cases) {
     Result r = run_cli(c.args);
     EXPECT_NE(r.exit_code, 0) << c.args;
@@ -101,6 +108,30 @@ TEST_F(Cli, UserErrorsAreClearAndLeaveNothingBehind) {
   }
   for (const auto& entry : fs::directory_iterator(dir))
     EXPECT_EQ(entry.path().filename().string().find(".upres-"), std::string::npos) << "temporary left behind";
+}
+
+TEST_F(Cli, CalibratesAModelAndUpscalesInInt8) {
+  fs::copy_file(std::string(UPRES_SOURCE_DIR) + "/models/upres-compact-x2.param", dir / "mine.param");
+  fs::copy_file(std::string(UPRES_SOURCE_DIR) + "/models/upres-compact-x2.bin", dir / "mine.bin");
+  fs::create_directories(dir / "pictures" / "more");
+  write_image(make_test_pattern(40, 36, 1), (dir / "pictures" / "a.png").string());
+  write_image(make_test_pattern(36, 40, 2), (dir / "pictures" / "more" / "b.jpg").string());
+  const std::string model = (dir / "mine.param").string(), pictures = (dir / "pictures").string();
+  Result r = run_cli("models calibrate " + model + " --images " + pictures + " --crop 32");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("on 2 pictures"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(dir / "mine.int8.json"));
+  r = run_cli("models calibrate " + model + " --images " + pictures);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--overwrite"), std::string::npos) << r.output;
+  r = run_cli("models calibrate " + model + " --overwrite --images " + (dir / "nowhere").string());
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("no such folder"), std::string::npos) << r.output;
+
+  const std::string out = (dir / "out.png").string();
+  r = run_cli("image " + input + " -o " + out + " -m " + model + " --precision int8");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_GE(psnr_8bit(read_image(out), Upscaler(Model::load(model), {}).upscale(read_image(input))), 33.0);
 }
 
 TEST_F(Cli, RefusesToOverwriteUnlessAsked) {

@@ -342,5 +342,72 @@ TEST(CpuParity, ExecutorIsReusableAcrossRuns) {
   }
 }
 
+// The two hooks tiled squeeze-excitation runs use: a run that stops at a global average pooling
+// and shows its input, and means handed in from outside. Both backends, one graph:
+// conv -> global average -> scale the conv output by those averages.
+TEST(PoolingHooks, StopAtThePoolingAndTakeMeansFromOutside) {
+  Graph g;
+  g.source = "test";
+  g.input_blob = g.add_blob("in");
+  Node conv = conv_node(5, 3, 3, 1, 1, 1, true, Activation::none, 4);
+  conv.inputs = {g.input_blob};
+  conv.outputs = {g.add_blob("features")};
+  Node pool;
+  pool.type = OpType::pooling;
+  pool.name = "gap";
+  PoolingParams pp;
+  pp.kind = PoolKind::average;
+  pp.global = true;
+  pool.params = pp;
+  pool.inputs = conv.outputs;
+  pool.outputs = {g.add_blob("means")};
+  Node mul;
+  mul.type = OpType::binary_op;
+  mul.name = "scale";
+  BinaryOpParams bp;
+  bp.kind = BinaryOpKind::mul;
+  mul.params = bp;
+  mul.inputs = {conv.outputs[0], pool.outputs[0]};
+  mul.outputs = {g.add_blob("out")};
+  g.nodes = {conv, pool, mul};
+  g.output_blob = mul.outputs[0];
+  g.validate();
+  const Tensor x = random_tensor({3, 9, 11}, 5);
+  const Tensor features = run_graph(
+      *make_reference_backend(),
+      [&] {
+        Graph only_conv = g;
+        only_conv.nodes.resize(1);
+        only_conv.output_blob = conv.outputs[0];
+        return only_conv;
+      }(),
+      x);
+  const std::vector<float> means{0.5f, -1.f, 2.f, 0.f, 3.f};
+  std::vector<std::unique_ptr<Backend>> backends;
+  backends.push_back(make_reference_backend());
+  backends.push_back(make_cpu_backend(2));
+  for (const auto& backend : backends) {
+    auto exec = backend->compile(g, x.shape);
+    bool visited = false;
+    exec->run_to_pooling(x.view(), 1, [&](const TensorView& v) {
+      visited = true;
+      ASSERT_EQ(v.shape, features.shape);
+      for (int64_t i = 0; i < v.shape.size(); ++i) EXPECT_NEAR(v.data[i], features.values[size_t(i)], 1e-5);
+    });
+    EXPECT_TRUE(visited) << backend->name();
+    exec->set_pooled_means(1, &means);
+    Tensor out(exec->output_shape());
+    exec->run(x.view(), out.view());
+    for (int c = 0; c < 5; ++c)
+      EXPECT_NEAR(out.view().at(c, 4, 5), features.view().at(c, 4, 5) * means[size_t(c)], 1e-5)
+          << backend->name();
+    exec->set_pooled_means(1, nullptr);
+    exec->run(x.view(), out.view());
+    double mean0 = 0;
+    for (int i = 0; i < 99; ++i) mean0 += features.values[size_t(i)] / 99;
+    EXPECT_NEAR(out.view().at(0, 4, 5), features.view().at(0, 4, 5) * mean0, 1e-4) << backend->name();
+  }
+}
+
 }  // namespace
 }  // namespace upres::test

@@ -13,6 +13,7 @@
 #include "upres/error.hpp"
 #include "upres/image.hpp"
 #include "upres/model.hpp"
+#include "upres/quality.hpp"
 
 namespace upres::test {
 
@@ -68,20 +69,6 @@ inline double max_relative_error(const Tensor& a, const Tensor& b) {
     worst = std::max(
         worst, std::fabs(double(a.values[i]) - b.values[i]) / std::max(1.0, std::fabs(double(b.values[i]))));
   return worst;
-}
-
-// PSNR in dB of two images after rounding to 8 bits (the quality users see).
-inline double psnr_8bit(const Image& a, const Image& b) {
-  EXPECT_EQ(a.width, b.width);
-  EXPECT_EQ(a.height, b.height);
-  double se = 0;
-  for (size_t i = 0; i < a.data.size(); ++i) {
-    double d =
-        std::round(std::clamp(a.data[i], 0.f, 1.f) * 255) - std::round(std::clamp(b.data[i], 0.f, 1.f) * 255);
-    se += d * d;
-  }
-  double mse = se / double(a.data.size());
-  return mse == 0 ? 99.0 : 10 * std::log10(255.0 * 255.0 / mse);
 }
 
 // Skips the current test unless the zoo model is installed (`make models` installs them).

@@ -412,6 +412,24 @@ TEST_F(Video, DamagedInputsGiveAnErrorOrAValidShorterVideo) {
   expect_only({"in.mkv", "in.mp4"});
 }
 
+TEST_F(Video, Int8UpscalesAClipCloseToFloat) {
+  const std::string in = clip("in.mp4", clip_spec(64, 48, 8));
+  VideoOptions f32 = options(in, "f32.mkv");
+  f32.model = "upres-compact-x2";
+  f32.video_codec = "libx264";
+  f32.crf = 0;
+  VideoOptions int8 = f32;
+  int8.output = (dir / "int8.mkv").string();
+  int8.engine.precision = Precision::int8;
+  EXPECT_EQ(VideoJob(int8).run().frames, 8);
+  VideoJob(f32).run();
+  const MediaInfo a = inspect_media(int8.output), b = inspect_media(f32.output);
+  EXPECT_EQ(a.video().width, 128);
+  EXPECT_EQ(a.video().packets, b.video().packets);
+  for (int frame : {0, 7})
+    EXPECT_GE(psnr_8bit(decode_frame(int8.output, frame), decode_frame(f32.output, frame)), 33.0) << frame;
+}
+
 TEST_F(Video, OptionsComeFromJsonAndPresets) {
   VideoOptions o = video_options_from_json(video_preset_json("anime-4k"));
   EXPECT_EQ(o.model, "realesr-animevideov3-x4");
@@ -424,6 +442,8 @@ TEST_F(Video, OptionsComeFromJsonAndPresets) {
   EXPECT_EQ(o.audio_bitrate, 192000);
   EXPECT_DOUBLE_EQ(o.start, 62.5);
   EXPECT_EQ(o.audio_tracks, (std::vector<int>{0, 2}));
+  EXPECT_EQ(video_options_from_json(R"({"precision": "int8"})").engine.precision, Precision::int8);
+  EXPECT_THROW(video_options_from_json(R"({"precision": "fp4"})"), Error);
   EXPECT_THROW(video_options_from_json(R"({"crf": "high"})"), Error);
   EXPECT_THROW(video_options_from_json(R"({"warp": 9})"), Error);
   EXPECT_THROW(video_options_from_json("[1, 2]"), Error);

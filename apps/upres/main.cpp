@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -13,6 +14,7 @@
 #include "serve_cli.hpp"
 #include "upres/error.hpp"
 #include "upres/image.hpp"
+#include "upres/int8.hpp"
 #include "upres/model.hpp"
 #include "upres/quality.hpp"
 #include "upres/upscaler.hpp"
@@ -30,12 +32,20 @@ struct EngineFlags {
   std::string model = kDefaultModel;
   int scale = 0;
   std::string backend = "cpu";
+  std::string precision = "f32";
   int threads = 0;
   int tile = 0;
   int tile_overlap = -1;
   std::string max_memory = "2G";
   int max_size = 16384;
 };
+
+void add_precision_flag(CLI::App* cmd, EngineFlags& f) {
+  cmd->add_option("--precision", f.precision,
+                  "f32 (exact) or int8 (~3x faster convolutions on CPUs with VNNI; needs a calibration, "
+                  "see `upres models calibrate`)")
+      ->capture_default_str();
+}
 
 void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("-m,--model", f.model,
@@ -46,6 +56,7 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
       ->check(CLI::Range(1, 16));
   cmd->add_option("--backend", f.backend, "cpu (oneDNN) or reference (plain loops, slow)")
       ->capture_default_str();
+  add_precision_flag(cmd, f);
   cmd->add_option("--threads", f.threads, "worker threads (0: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--tile", f.tile, "tile side in input pixels (0: automatic from --max-memory)")
       ->check(CLI::NonNegativeNumber);
@@ -81,6 +92,7 @@ int64_t parse_bytes(const std::string& text) {
 UpscaleOptions engine_options(const EngineFlags& f) {
   UpscaleOptions o;
   o.backend = backend_from_name(f.backend);
+  o.precision = precision_from_name(f.precision);
   o.threads = f.threads;
   o.tile = f.tile;
   o.tile_overlap = f.tile_overlap;
@@ -217,6 +229,51 @@ int run_models_verify(const std::vector<std::string>& names, const EngineFlags& 
   return failures ? 1 : 0;
 }
 
+struct CalibrateFlags {
+  std::string model, output;
+  std::vector<std::string> images;
+  CalibrationOptions options;
+  bool overwrite = false;
+};
+
+// Reads the pictures (at most --pictures, spread evenly over all of them by name) and writes the
+// table.
+int run_models_calibrate(CalibrateFlags f) {
+  auto model = Model::load(f.model);
+  if (f.output.empty())
+    f.output = calibration_path_for(fs::path(model->weights_path()).replace_extension(".param"));
+  if (fs::exists(f.output) && !f.overwrite)
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("{} exists; pass --overwrite to replace it", f.output));
+  std::vector<fs::path> all;
+  std::string folders;
+  for (const std::string& dir : f.images) {
+    if (!fs::is_directory(dir))
+      throw Error(ErrorCode::not_found, fmt::format("--images {}: no such folder", dir));
+    for (const auto& e : fs::recursive_directory_iterator(dir))
+      if (e.is_regular_file() && has_image_extension(e.path().string())) all.push_back(e.path());
+    folders += (folders.empty() ? "" : ", ") + fs::path(dir).lexically_normal().filename().string();
+  }
+  std::sort(all.begin(), all.end());
+  if (all.empty())
+    throw Error(ErrorCode::not_found, "--images: no .png, .jpg or .webp files in those folders");
+  std::vector<fs::path> files;
+  const size_t used = std::min(all.size(), size_t(f.options.max_pictures));
+  for (size_t i = 0; i < used; ++i) files.push_back(all[i * all.size() / used]);
+  std::vector<Image> pictures;
+  for (const auto& p : files) pictures.push_back(read_image(p.string()));
+  if (f.options.measured_on.empty())
+    f.options.measured_on = fmt::format("{} of {} pictures in {}, centre {}x{}", pictures.size(), all.size(),
+                                        folders, f.options.crop, f.options.crop);
+  const auto start = std::chrono::steady_clock::now();
+  Int8Calibration table = calibrate_int8(*model, pictures, f.options);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  write_calibration(table, f.output);
+  std::printf("%s: %zu activations measured on %d pictures in %.1f s; wrote %s\n", model->name().c_str(),
+              table.thresholds.size(), table.pictures, seconds, f.output.c_str());
+  return 0;
+}
+
 int run_eval(const std::string& folder, std::vector<std::string> methods, int scale, int limit,
              const EngineFlags& ef) {
   if (methods.empty()) methods = {"bicubic", kDefaultModel};
@@ -296,6 +353,28 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(2, 4));
   eval_cmd->add_option("--limit", eval_limit, "use only the first N images (0: all)");
   eval_cmd->add_option("--threads", engine.threads, "worker threads (0: all cores)");
+  add_precision_flag(eval_cmd, engine);
+
+  CalibrateFlags calibrate;
+  auto* calibrate_cmd = models_cmd->add_subcommand(
+      "calibrate", "measure a model's activations on sample pictures, for --precision int8");
+  calibrate_cmd->add_option("model", calibrate.model, "model name or path to an ncnn .param file")
+      ->required();
+  calibrate_cmd
+      ->add_option("--images", calibrate.images,
+                   "folders of pictures like the ones the model will upscale (photos, frames)")
+      ->required();
+  calibrate_cmd->add_option("--pictures", calibrate.options.max_pictures, "use at most this many")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+  calibrate_cmd
+      ->add_option("--crop", calibrate.options.crop, "pixels a side taken from each picture's centre")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 4096));
+  calibrate_cmd->add_option("-o,--output", calibrate.output,
+                            "where to write the table (default: NAME.int8.json beside the model's .param, "
+                            "where Model::load finds it)");
+  calibrate_cmd->add_flag("--overwrite", calibrate.overwrite, "replace an existing table");
 
   cli::VideoCommand video = cli::add_video_commands(app);
   cli::ServiceCommand service = cli::add_service_commands(app);
@@ -336,6 +415,7 @@ int main(int argc, char** argv) {
     if (models_cmd->got_subcommand("list")) return run_models_list();
     if (verify_cmd->parsed()) return run_models_verify(verify_names, engine);
     if (fetch_cmd->parsed()) return fetch_models(fetch_names);
+    if (calibrate_cmd->parsed()) return run_models_calibrate(calibrate);
     if (video.video->parsed() || video.probe->parsed()) return video.run();
     if (service.serve->parsed() || service.mcp->parsed()) return service.run();
     if (eval_cmd->parsed()) return run_eval(eval_folder, eval_methods, eval_scale, eval_limit, engine);

@@ -27,6 +27,7 @@ struct ServiceFlags {
   int max_size = 4096;
   std::string max_upload = "4G";
   std::string backend = "cpu";
+  std::string precision = "f32";
   int threads = 0;
   std::string max_memory = "2G";
   bool quiet = false;
@@ -43,6 +44,9 @@ void add_common(CLI::App* cmd, ServiceFlags& f) {
       ->capture_default_str()
       ->check(CLI::Range(16, 16384));
   cmd->add_option("--backend", f.backend, "cpu (oneDNN) or reference")->capture_default_str();
+  cmd->add_option("--precision", f.precision,
+                  "f32 or int8 (faster; models need a calibration); video jobs may choose their own")
+      ->capture_default_str();
   cmd->add_option("--threads", f.threads, "worker threads per upscale (0: all cores)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-memory", f.max_memory, "activation memory budget per upscale, e.g. 1G")
@@ -56,6 +60,7 @@ ServiceOptions service_options(const ServiceFlags& f) {
   o.max_jobs = f.max_jobs;
   o.max_output_side = f.max_size;
   o.engine.backend = backend_from_name(f.backend);
+  o.engine.precision = precision_from_name(f.precision);
   o.engine.threads = f.threads;
   o.engine.max_memory = parse_quantity(f.max_memory, "--max-memory", 1024);
   o.engine.max_output_side = f.max_size;

@@ -52,6 +52,8 @@ const std::vector<OptionSpec>& option_specs() {
       {"--mode", "mode", "Frame's modes: none | esrgan-2x | esrgan-4x", OptionSpec::text},
       {"-s,--scale", "scale", "output scale (default: the model's own)", OptionSpec::integer},
       {"--backend", "backend", "cpu or reference", OptionSpec::text},
+      {"--precision", "precision", "f32 (exact) or int8 (~3x faster convolutions; needs a calibration)",
+       OptionSpec::text},
       {"--threads", "threads", "inference threads (0: all cores)", OptionSpec::integer},
       {"--tile", "tile", "tile side in input pixels (0: full frame when memory allows)", OptionSpec::integer},
       {"--max-memory", "max_memory", "activation memory budget, e.g. 2G", OptionSpec::text},

@@ -63,7 +63,8 @@ bool model_installed(const ModelInfo& info);
 // Hex sha256 of a file's bytes; throws Error(not_found / io_failure) when it cannot be read.
 std::string file_sha256(const std::string& path);
 
-class Graph;  // the IR; see src/model/graph.hpp
+class Graph;             // the IR; see src/model/graph.hpp
+struct Int8Calibration;  // see upres/int8.hpp
 
 // Model size facts derived from the graph itself by shape inference.
 struct ModelGeometry {
@@ -94,14 +95,27 @@ class Model {
   int64_t parameter_count() const;
   // Multiply-accumulates per input pixel (for full-frame inference, ignoring borders).
   double macs_per_input_pixel() const;
+  // The table int8 inference uses (upres/int8.hpp): NAME.int8.json beside the .param file when it
+  // was made for these weights, else the one shipped for a zoo model; nullptr when there is
+  // none, and then int8_calibration_note() says why in a sentence.
+  std::shared_ptr<const Int8Calibration> int8_calibration() const { return int8_; }
+  const std::string& int8_calibration_note() const { return int8_note_; }
+  // The .bin file the weights came from.
+  const std::string& weights_path() const { return weights_path_; }
 
  private:
   Model() = default;
+  static std::shared_ptr<Model> open(const std::string& param_path, const std::string& bin_path,
+                                     const std::string& display_name, BorderMode border,
+                                     bool output_adds_input);
   std::string name_;
   std::unique_ptr<Graph> graph_;
   ModelGeometry geometry_;
   BorderMode border_ = BorderMode::replicate;
   bool output_adds_input_ = false;
+  std::string weights_path_;
+  std::shared_ptr<const Int8Calibration> int8_;
+  std::string int8_note_;
 };
 
 }  // namespace upres

@@ -21,6 +21,10 @@ Image luma_8bit(const Image& rgb);
 double psnr_y(const Image& a, const Image& b, int border);
 double ssim_y(const Image& a, const Image& b, int border);
 
+// PSNR (dB, peak 255) of two images of one size over every channel after rounding to 8 bits:
+// the difference users can see. 100 for identical images.
+double psnr_8bit(const Image& a, const Image& b);
+
 struct QualityRow {
   std::string image;
   double psnr = 0, ssim = 0;

@@ -12,10 +12,11 @@ std::unique_ptr<Graph> Backend::prepare(const Graph& graph, Shape) const {
   return std::make_unique<Graph>(graph);
 }
 
-std::unique_ptr<Backend> make_backend(BackendKind kind, int threads) {
+std::unique_ptr<Backend> make_backend(BackendKind kind, int threads,
+                                      std::shared_ptr<const Int8Calibration> int8) {
   switch (kind) {
-    case BackendKind::reference: return make_reference_backend();
-    case BackendKind::cpu: return make_cpu_backend(threads);
+    case BackendKind::reference: return make_reference_backend(std::move(int8));
+    case BackendKind::cpu: return make_cpu_backend(threads, std::move(int8));
   }
   UPRES_ASSERT(false);
   return nullptr;
@@ -26,6 +27,18 @@ BackendKind backend_from_name(const std::string& name) {
   if (name == "cpu") return BackendKind::cpu;
   throw Error(ErrorCode::invalid_argument,
               fmt::format("unknown backend '{}': use cpu (oneDNN) or reference (plain loops)", name));
+}
+
+Precision precision_from_name(const std::string& name) {
+  if (name == "f32") return Precision::f32;
+  if (name == "int8") return Precision::int8;
+  throw Error(
+      ErrorCode::invalid_argument,
+      fmt::format("unknown precision '{}': use f32 (exact) or int8 (faster, needs a calibration)", name));
+}
+
+const char* precision_name(Precision precision) {
+  return precision == Precision::int8 ? "int8" : "f32";
 }
 
 const char* backend_name(BackendKind kind) {

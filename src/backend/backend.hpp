@@ -2,9 +2,11 @@
 // that owns every buffer and kernel it needs, so running it allocates nothing.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "model/graph.hpp"
+#include "upres/int8.hpp"
 #include "upres/upscaler.hpp"
 
 namespace upres {
@@ -18,7 +20,25 @@ class Executor {
   virtual Shape output_shape() const = 0;
   // Bytes of activation memory the executor holds.
   virtual int64_t memory_bytes() const = 0;
+
+  // Frame-wide averages for tiled runs. Squeeze-excitation blocks (Real-CUGAN, waifu2x CUNet)
+  // average a feature map over the whole frame, which no tile sees; the runtime gathers those
+  // averages from all tiles first (upscaler.cpp) and hands them in. `node` is the index of a
+  // global average pooling node (is_global_average_pooling).
+  //
+  // With means set, that node outputs them instead of the average of its own input; nullptr goes
+  // back to computing it.
+  virtual void set_pooled_means(int node, const std::vector<float>* means) = 0;
+  // Runs the graph only as far as `node` and shows `visit` the node's input (plain c x h x w)
+  // instead of finishing.
+  virtual void run_to_pooling(const TensorView& input, int node,
+                              const std::function<void(const TensorView&)>& visit) = 0;
 };
+
+inline bool is_global_average_pooling(const Node& node) {
+  return node.type == OpType::pooling && node.p<PoolingParams>().global &&
+         node.p<PoolingParams>().kind == PoolKind::average;
+}
 
 class Backend {
  public:
@@ -30,9 +50,18 @@ class Backend {
   virtual std::unique_ptr<Graph> prepare(const Graph& graph, Shape probe) const;
 };
 
-std::unique_ptr<Backend> make_reference_backend();
-std::unique_ptr<Backend> make_cpu_backend(int threads);
-std::unique_ptr<Backend> make_backend(BackendKind kind, int threads);
+// With an int8 calibration, convolutions the int8 plan picks run in int8 (model/int8_plan.hpp):
+// for real on the cpu backend, emulated in float by the reference backend.
+std::unique_ptr<Backend> make_reference_backend(std::shared_ptr<const Int8Calibration> int8 = nullptr);
+std::unique_ptr<Backend> make_cpu_backend(int threads, std::shared_ptr<const Int8Calibration> int8 = nullptr);
+std::unique_ptr<Backend> make_backend(BackendKind kind, int threads,
+                                      std::shared_ptr<const Int8Calibration> int8 = nullptr);
+
+// Runs `graph` in float32 with the reference kernels, showing every blob to `observe` as soon as
+// it is made (the input first). For calibration.
+using BlobObserver = std::function<void(int blob, const TensorView& value)>;
+void run_reference_observed(const Graph& graph, const TensorView& input, const TensorView& output,
+                            const BlobObserver& observe);
 
 // Peak bytes of live blobs when the graph runs op by op, freeing each blob after its last use.
 int64_t estimate_activation_bytes(const Graph& graph, Shape input);

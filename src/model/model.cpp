@@ -1,13 +1,16 @@
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <numeric>
 
 #include <fmt/format.h>
 
 #include "model/graph.hpp"
+#include "model/int8_tables.hpp"
 #include "model/ncnn_loader.hpp"
 #include "ops/op.hpp"
 #include "upres/error.hpp"
+#include "upres/int8.hpp"
 #include "upres/model.hpp"
 
 namespace upres {
@@ -115,12 +118,32 @@ Model::~Model() = default;
 std::shared_ptr<const Model> Model::load_files(const std::string& param_path, const std::string& bin_path,
                                                const std::string& display_name, BorderMode border,
                                                bool output_adds_input) {
+  return open(param_path, bin_path, display_name, border, output_adds_input);
+}
+
+std::shared_ptr<Model> Model::open(const std::string& param_path, const std::string& bin_path,
+                                   const std::string& display_name, BorderMode border,
+                                   bool output_adds_input) {
   std::shared_ptr<Model> m(new Model());
   m->name_ = display_name;
   m->graph_ = load_ncnn(param_path, bin_path);
   m->geometry_ = derive_geometry(*m->graph_, param_path);
   m->border_ = border;
   m->output_adds_input_ = output_adds_input;
+  m->weights_path_ = bin_path;
+  const std::string sidecar = calibration_path_for(param_path);
+  if (std::filesystem::exists(sidecar)) {
+    Int8Calibration table = read_calibration(sidecar);
+    if (table.weights_sha256 == file_sha256(bin_path))
+      m->int8_ = std::make_shared<const Int8Calibration>(std::move(table));
+    else
+      m->int8_note_ = fmt::format(
+          "{} was made for other weights than {}; make it again with `upres models "
+          "calibrate`",
+          sidecar, bin_path);
+  } else {
+    m->int8_note_ = fmt::format("no calibration table {}", sidecar);
+  }
   return m;
 }
 
@@ -132,7 +155,18 @@ std::shared_ptr<const Model> Model::load(const std::string& name_or_path) {
                   fmt::format("model '{}' is not installed (looked for {}); fetch it with `make "
                               "models` or `node scripts/fetch-models.mjs --only {}`",
                               info->name, files.param_path, info->name));
-    return load_files(files.param_path, files.bin_path, info->name, info->border, info->output_adds_input);
+    auto model = open(files.param_path, files.bin_path, info->name, info->border, info->output_adds_input);
+    if (!model->int8_) {
+      // The table shipped with upres, made for the weights the manifest pins.
+      auto shipped = shipped_int8_calibration(info->name);
+      if (shipped && shipped->weights_sha256 == info->bin_sha256) {
+        model->int8_ = std::move(shipped);
+        model->int8_note_.clear();
+      } else {
+        model->int8_note_ = fmt::format("upres ships no int8 calibration for {}", info->name);
+      }
+    }
+    return model;
   }
   if (ends_with(name_or_path, ".param") || ends_with(name_or_path, ".bin")) {
     std::string stem = name_or_path.substr(0, name_or_path.rfind('.'));

@@ -144,6 +144,8 @@ VideoOptions video_options_from_json(const std::string& json_text, const VideoOp
       o.engine.scale = int(integer());
     else if (key == "backend")
       o.engine.backend = backend_from_name(str());
+    else if (key == "precision")
+      o.engine.precision = precision_from_name(str());
     else if (key == "threads")
       o.engine.threads = int(integer());
     else if (key == "tile")

@@ -49,6 +49,21 @@ double psnr_y(const Image& a, const Image& b, int border) {
   return mse <= 0 ? 100.0 : 10 * std::log10(255.0 * 255.0 / mse);
 }
 
+double psnr_8bit(const Image& a, const Image& b) {
+  if (a.width != b.width || a.height != b.height || a.channels != b.channels || a.data.empty())
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("PSNR needs two images of one size ({}x{}x{} and {}x{}x{})", a.width, a.height,
+                            a.channels, b.width, b.height, b.channels));
+  double se = 0;
+  for (size_t i = 0; i < a.data.size(); ++i) {
+    const double d =
+        std::round(std::clamp(a.data[i], 0.f, 1.f) * 255) - std::round(std::clamp(b.data[i], 0.f, 1.f) * 255);
+    se += d * d;
+  }
+  const double mse = se / double(a.data.size());
+  return mse <= 0 ? 100.0 : 10 * std::log10(255.0 * 255.0 / mse);
+}
+
 double ssim_y(const Image& a, const Image& b, int border) {
   check_same(a, b, border);
   constexpr int R = 5;  // 11x11 window

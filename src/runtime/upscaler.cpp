@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <map>
 
 #include <fmt/format.h>
@@ -67,7 +68,12 @@ struct Upscaler::Impl {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Graph> graph;  // the backend's prepared graph
   std::map<std::pair<int, int>, std::unique_ptr<Executor>> executors;
-  int64_t bytes_per_pixel = 0;  // activation memory per padded input pixel
+  int64_t bytes_per_pixel = 0;                  // activation memory per padded input pixel
+  std::vector<int> pooling_nodes;               // global average poolings, in order
+  std::vector<std::vector<float>> frame_means;  // their frame-wide means, during a tiled run
+
+  void gather_frame_means(const ModelGeometry& geo, Executor& exec,
+                          const std::function<void(size_t, size_t)>& fill_window, int frame_h, int frame_w);
 
   Executor& executor(int h, int w) {
     auto& e = executors[{h, w}];
@@ -91,17 +97,94 @@ Upscaler::Upscaler(std::shared_ptr<const Model> model, const UpscaleOptions& opt
                 fmt::format("tile size {} is too small: use 16 or more, or 0 for automatic", options_.tile));
   if (options_.threads < 0)
     throw Error(ErrorCode::invalid_argument, "thread count must be 0 (all cores) or more");
-  impl_->backend = make_backend(options_.backend, options_.threads);
+  std::shared_ptr<const Int8Calibration> int8;
+  if (options_.precision == Precision::int8) {
+    int8 = model_->int8_calibration();
+    if (!int8)
+      throw Error(
+          ErrorCode::unsupported,
+          fmt::format("{} cannot run in int8: {}. Make a table with `upres models calibrate {} --images "
+                      "FOLDER`, or use --precision f32",
+                      model_->name(), model_->int8_calibration_note(), model_->name()));
+  }
+  impl_->backend = make_backend(options_.backend, options_.threads, std::move(int8));
   const ModelGeometry& geo = model_->geometry();
   int probe = 64 * geo.alignment + geo.alignment_remainder;
   while ((probe - geo.alignment_remainder) % geo.alignment) ++probe;
   impl_->graph = impl_->backend->prepare(model_->graph(), {3, probe, probe});
+  for (size_t i = 0; i < impl_->graph->nodes.size(); ++i)
+    if (is_global_average_pooling(impl_->graph->nodes[i])) impl_->pooling_nodes.push_back(int(i));
+  impl_->frame_means.resize(impl_->pooling_nodes.size());
   // Blocked layouts and reorder scratch cost more than the plain estimate.
   impl_->bytes_per_pixel =
       estimate_activation_bytes(*impl_->graph, {3, probe, probe}) * 3 / 2 / (int64_t(probe) * probe);
 }
 
 Upscaler::~Upscaler() = default;
+
+// Frame-wide means for a tiled run: for each global average pooling in turn, every window runs up
+// to it (with the means found so far), each adds up its share of the pooling's input, and the
+// sums become that pooling's mean over the whole frame. The windows' shares partition the full
+// frame's feature map: it is cut where the tile cores' edges fall on it, the first and last
+// tiles also taking the padding beyond the image, which the last window reaches (plan_axis).
+// Costs one partial pass per pooling; the result equals the full-frame run's.
+void Upscaler::Impl::gather_frame_means(const ModelGeometry& geo, Executor& exec,
+                                        const std::function<void(size_t, size_t)>& fill_window, int frame_h,
+                                        int frame_w) {
+  const Graph& g = *graph;
+  const Shape frame = {3, frame_h, frame_w}, bigger = {3, frame_h + geo.alignment, frame_w + geo.alignment};
+  const std::vector<Shape> frame_shapes = g.infer_shapes(frame), bigger_shapes = g.infer_shapes(bigger),
+                           window_shapes = g.infer_shapes(window.shape);
+  for (size_t k = 0; k < pooling_nodes.size(); ++k) {
+    const int node = pooling_nodes[k];
+    const int blob = g.nodes[size_t(node)].inputs[0];
+    const Shape fs = frame_shapes[size_t(blob)], ws = window_shapes[size_t(blob)];
+    // One axis of the feature map: feature pixels per padded input pixel, the feature pixels
+    // trimmed from each side, and where tile t's share begins and ends.
+    struct Axis {
+      double density, trimmed;
+      int frame_size;
+    };
+    auto axis = [&](int frame_len, int frame_feat, int bigger_feat) {
+      const double d = double(bigger_feat - frame_feat) / geo.alignment;
+      return Axis{d, (d * frame_len - frame_feat) / 2, frame_feat};
+    };
+    const Axis fy = axis(frame_h, fs.h, bigger_shapes[size_t(blob)].h);
+    const Axis fx = axis(frame_w, fs.w, bigger_shapes[size_t(blob)].w);
+    auto share = [&](const Axis& a, const AxisPlan& ap, size_t t, int& lo, int& hi, int& offset) {
+      auto cut = [&](int core_edge) {
+        return std::clamp(int(std::ceil(a.density * (core_edge + geo.border) - a.trimmed - 1e-6)), 0,
+                          a.frame_size);
+      };
+      lo = t == 0 ? 0 : cut(ap.core_begin[t]);
+      hi = t + 1 == ap.core_begin.size() ? a.frame_size : cut(ap.core_begin[t + 1]);
+      const double o = a.density * ap.window_begin[t];
+      offset = int(std::lround(o));
+      UPRES_ASSERT(std::abs(o - offset) < 1e-6);  // windows start on the model's alignment grid
+    };
+    std::vector<double> sums(size_t(fs.c), 0.0);
+    for (size_t ty = 0; ty < plan.y.core_begin.size(); ++ty)
+      for (size_t tx = 0; tx < plan.x.core_begin.size(); ++tx) {
+        int y0, y1, oy, x0, x1, ox;
+        share(fy, plan.y, ty, y0, y1, oy);
+        share(fx, plan.x, tx, x0, x1, ox);
+        UPRES_ASSERT(y0 - oy >= 0 && y1 - oy <= ws.h && x0 - ox >= 0 && x1 - ox <= ws.w);
+        fill_window(ty, tx);
+        exec.run_to_pooling(window.view(), node, [&](const TensorView& v) {
+          for (int c = 0; c < v.shape.c; ++c) {
+            double sum = 0;
+            for (int y = y0; y < y1; ++y)
+              for (int x = x0; x < x1; ++x) sum += v.at(c, y - oy, x - ox);
+            sums[size_t(c)] += sum;
+          }
+        });
+      }
+    std::vector<float>& means = frame_means[k];
+    means.resize(sums.size());
+    for (size_t c = 0; c < sums.size(); ++c) means[c] = float(sums[c] / (double(fs.h) * fs.w));
+    exec.set_pooled_means(node, &means);
+  }
+}
 
 int Upscaler::output_scale() const {
   return options_.scale > 0 ? options_.scale : model_->geometry().scale;
@@ -166,7 +249,10 @@ void Upscaler::upscale_into(const Image& input, Image& out) {
       for (int c0 = 0; c0 < n; c0 += tile) {
         int c1 = std::min(n, c0 + tile);
         int begin = std::max(0, align_down(c0 - overlap, align));
-        int needed_end = std::min(c1 + overlap, n);
+        // The last window reaches the end of the full frame's padding (alignment included), so
+        // the tiles together see every position of the full frame's feature maps: frame-wide
+        // averages (squeeze-excitation) need them all.
+        int needed_end = c1 == n ? padded(n) - 2 * p : std::min(c1 + overlap, n);
         if (begin + a.window < needed_end) begin = align_down(needed_end - a.window + align - 1, align);
         // Zero-padded networks must not see pixels past the frame edge: their layers pad each
         // feature map with zeros there, which a window reaching past the edge would not do.
@@ -193,26 +279,33 @@ void Upscaler::upscale_into(const Image& input, Image& out) {
   const bool direct = out_scale == s && input.channels == 3;
   Image& native = direct ? out : impl_->native;
   reshape_image(native, w * s, h * s, 3, input.bit_depth);
+  // The padded input of window (ty, tx): image pixels, with the border rule outside the image.
+  auto fill_window = [&](size_t ty, size_t tx) {
+    const int y0 = ay.window_begin[ty] - p, x0 = ax.window_begin[tx] - p;
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < win_h; ++y) {
+        const int iy = y0 + y;
+        const bool row_inside = iy >= 0 && iy < h;
+        for (int x = 0; x < win_w; ++x) {
+          const int ix = x0 + x;
+          float v;
+          if (row_inside && ix >= 0 && ix < w)
+            v = input.at(c, iy, ix);
+          else if (model_->border_mode() == BorderMode::zero && p == 0)
+            v = 0.f;
+          else
+            v = input.at(c, source_index(iy, h, model_->border_mode()),
+                         source_index(ix, w, model_->border_mode()));
+          window.values[(size_t(c) * win_h + y) * win_w + x] = v;
+        }
+      }
+  };
+  const bool tiled = ax.core_begin.size() * ay.core_begin.size() > 1;
+  if (tiled && geo.has_global_pooling)
+    impl_->gather_frame_means(geo, exec, fill_window, padded(h), padded(w));
   for (size_t ty = 0; ty < ay.core_begin.size(); ++ty) {
     for (size_t tx = 0; tx < ax.core_begin.size(); ++tx) {
-      const int y0 = ay.window_begin[ty] - p, x0 = ax.window_begin[tx] - p;
-      for (int c = 0; c < 3; ++c)
-        for (int y = 0; y < win_h; ++y) {
-          const int iy = y0 + y;
-          const bool row_inside = iy >= 0 && iy < h;
-          for (int x = 0; x < win_w; ++x) {
-            const int ix = x0 + x;
-            float v;
-            if (row_inside && ix >= 0 && ix < w)
-              v = input.at(c, iy, ix);
-            else if (model_->border_mode() == BorderMode::zero && p == 0)
-              v = 0.f;
-            else
-              v = input.at(c, source_index(iy, h, model_->border_mode()),
-                           source_index(ix, w, model_->border_mode()));
-            window.values[(size_t(c) * win_h + y) * win_w + x] = v;
-          }
-        }
+      fill_window(ty, tx);
       exec.run(window.view(), result.view());
       // Output pixel j of the window sits at input pixel window_begin + j / s.
       const int cy0 = ay.core_begin[ty], cy1 = ay.core_end[ty], cx0 = ax.core_begin[tx],
@@ -226,6 +319,7 @@ void Upscaler::upscale_into(const Image& input, Image& out) {
     }
   }
 
+  for (int node : impl_->pooling_nodes) exec.set_pooled_means(node, nullptr);  // the next frame starts afresh
   const bool add_input = model_->output_adds_input();
   for (int c = 0; c < 3; ++c)
     for (int y = 0; y < h * s; ++y)

@@ -2,11 +2,17 @@
 // whatever blocked layout oneDNN prefers, with bias, activation and residual add fused as
 // post-ops; every other op runs its reference kernel on plain memory. Primitives, reorders and
 // buffers are created once per input shape in compile(); run() only executes them.
+//
+// With an int8 calibration, the convolutions the int8 plan picks (model/int8_plan.hpp) run on
+// oneDNN's int8 kernels (VNNI): a float blob they read is quantised once into an int8 copy
+// shared by all its int8 readers, and blobs the plan stores as int8 never exist in float.
 #include <omp.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <functional>
+#include <map>
+#include <optional>
 
 #include <fmt/format.h>
 #include <dnnl.hpp>
@@ -14,6 +20,7 @@
 #include "backend/backend.hpp"
 #include "backend/cpu/interp_kernel.hpp"
 #include "backend/cpu/onednn_isa.hpp"
+#include "model/int8_plan.hpp"
 #include "model/passes.hpp"
 #include "ops/op.hpp"
 
@@ -23,6 +30,7 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 constexpr auto f32 = memory::data_type::f32;
+constexpr auto s8 = memory::data_type::s8;
 
 memory::desc plain_desc(Shape s) {
   return memory::desc({1, s.c, s.h, s.w}, f32, tag::nchw);
@@ -70,9 +78,22 @@ class BufferPool {
   std::vector<Slot> slots_;
 };
 
+// Convolution geometry in oneDNN's terms (dilation counts the gaps; deconvolution padding is
+// what is cut from the full output).
+struct ConvDims {
+  memory::dims strides, dilates, pad_l, pad_r;
+  explicit ConvDims(const ConvParams& p)
+      : strides{p.stride_h, p.stride_w},
+        dilates{p.dilation_h - 1, p.dilation_w - 1},
+        pad_l{p.pad_top, p.pad_left},
+        pad_r{p.pad_bottom - p.output_pad_bottom, p.pad_right - p.output_pad_right} {}
+};
+
 class CpuExecutor final : public Executor {
  public:
-  CpuExecutor(const Graph& graph, Shape input, int threads) : graph_(graph), threads_(threads) {
+  CpuExecutor(const Graph& graph, Shape input, int threads, const Int8Calibration* int8)
+      : graph_(graph), threads_(threads) {
+    if (int8) plan_ = plan_int8(graph, *int8);
     try {
       build(input);
     } catch (const dnnl::error& e) {
@@ -82,13 +103,40 @@ class CpuExecutor final : public Executor {
   }
 
   void run(const TensorView& input, const TensorView& output) override {
-    UPRES_ASSERT(input.shape == shapes_[size_t(graph_.input_blob)] && output.shape == output_shape());
+    UPRES_ASSERT(output.shape == output_shape());
+    execute(input, output.data);
+  }
+
+  void set_pooled_means(int node, const std::vector<float>* means) override { pooled_means_[node] = means; }
+
+  void run_to_pooling(const TensorView& input, int node,
+                      const std::function<void(const TensorView&)>& visit) override {
+    UPRES_ASSERT(is_global_average_pooling(graph_.nodes[size_t(node)]));
+    stop_at_ = node;
+    visit_ = &visit;
+    struct Reset {
+      CpuExecutor& e;
+      ~Reset() { e.stop_at_ = -1; }
+    } reset{*this};
+    execute(input, nullptr);  // stops at the node: the output is not written
+  }
+
+  Shape output_shape() const override { return shapes_[size_t(graph_.output_blob)]; }
+  int64_t memory_bytes() const override { return pool_.total_bytes(); }
+
+ private:
+  void execute(const TensorView& input, float* output) {
+    UPRES_ASSERT(input.shape == shapes_[size_t(graph_.input_blob)]);
     // The OpenMP thread count is per calling thread; a video pipeline runs this on its own thread.
     if (threads_ > 0) omp_set_num_threads(threads_);
     input_mem_.set_data_handle(input.data);
-    output_mem_.set_data_handle(output.data);
+    output_mem_.set_data_handle(output);
+    stopped_ = false;
     try {
-      for (auto& step : steps_) step();
+      for (auto& step : steps_) {
+        step();
+        if (stopped_) break;
+      }
       stream_.wait();
     } catch (const dnnl::error& e) {
       throw Error(ErrorCode::backend_failure,
@@ -96,18 +144,18 @@ class CpuExecutor final : public Executor {
     }
   }
 
-  Shape output_shape() const override { return shapes_[size_t(graph_.output_blob)]; }
-  int64_t memory_bytes() const override { return pool_.total_bytes(); }
-
- private:
   struct Blob {
     memory mem;
     int slot = -1;  // -1: not from the pool (the input)
+    // A float blob that int8 convolutions read: its int8 copy, made once for all of them.
+    memory quantized;
+    int quantized_slot = -1;
   };
 
   void build(Shape input) {
     shapes_ = graph_.infer_shapes(input);
-    const std::vector<int> last = graph_.last_uses();
+    last_ = graph_.last_uses();
+    const std::vector<int>& last = last_;
     blobs_.resize(shapes_.size());
     input_mem_ = memory(plain_desc(input), engine_, nullptr);
     blobs_[size_t(graph_.input_blob)].mem = input_mem_;
@@ -115,8 +163,20 @@ class CpuExecutor final : public Executor {
       const Node& node = graph_.nodes[i];
       switch (node.type) {
         case OpType::convolution:
-        case OpType::deconvolution: add_convolution(node); break;
+        case OpType::deconvolution:
+          if (plan_ && plan_->convs[i])
+            add_int8_convolution(node, int(i), *plan_->convs[i]);
+          else
+            add_convolution(node, int(i));
+          break;
         case OpType::interp: add_interp(node); break;
+        case OpType::pooling:
+          if (is_global_average_pooling(node)) {
+            add_global_pooling(node, int(i));
+            break;
+          }
+          add_reference(node);
+          break;
         case OpType::concat:
           if (node.p<ConcatParams>().axis == 0) {
             add_concat(node);
@@ -125,26 +185,56 @@ class CpuExecutor final : public Executor {
           [[fallthrough]];
         default: add_reference(node); break;
       }
-      for (int b : node.inputs)
-        if (last[size_t(b)] == int(i) && blobs_[size_t(b)].slot >= 0) {
-          pool_.release(blobs_[size_t(b)].slot);
-          blobs_[size_t(b)].slot = -1;
-        }
+      for (int b : node.inputs) {
+        Blob& blob = blobs_[size_t(b)];
+        if (last[size_t(b)] != int(i)) continue;
+        for (int* slot : {&blob.slot, &blob.quantized_slot})
+          if (*slot >= 0) {
+            pool_.release(*slot);
+            *slot = -1;
+          }
+      }
     }
     const memory& result = blobs_[size_t(graph_.output_blob)].mem;
     output_mem_ = memory(plain_desc(output_shape()), engine_, nullptr);
     add_reorder(result, output_mem_);
   }
 
-  memory new_blob_memory(int blob, const memory::desc& md) {
-    int slot = pool_.acquire(md.get_size());
-    blobs_[size_t(blob)] = {memory(md, engine_, pool_.data(slot)), slot};
-    return blobs_[size_t(blob)].mem;
+  // The output of a convolution whose fused residual (inputs[1]) the sum post-op adds to the
+  // destination: the residual's own buffer when this node is its last reader and the layouts
+  // agree (the sum then happens in place), else a new buffer the residual is copied into.
+  memory residual_destination(const Node& node, int index, const memory::desc& md) {
+    const int r = node.inputs[1];
+    Blob& residual = blobs_[size_t(r)];
+    if (last_[size_t(r)] == index && residual.slot >= 0 && residual.mem.get_desc() == md &&
+        node.inputs[0] != r) {
+      const int slot = residual.slot;
+      residual.slot = -1;  // the buffer belongs to the output now
+      return place_blob(node.outputs[0], md, slot);
+    }
+    memory dst = new_blob_memory(node.outputs[0], md);
+    add_reorder(residual.mem, dst);
+    return dst;
   }
 
-  void add_reorder(memory from, memory to) {
-    add_primitive(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+  memory new_blob_memory(int blob, const memory::desc& md) {
+    return place_blob(blob, md, pool_.acquire(md.get_size()));
   }
+
+  memory place_blob(int blob, const memory::desc& md, int slot) {
+    Blob& b = blobs_[size_t(blob)];
+    b = Blob{};
+    b.mem = memory(md, engine_, pool_.data(slot));
+    b.slot = slot;
+    return b.mem;
+  }
+
+  void add_reorder(memory from, memory to, const dnnl::primitive_attr& attr = {}) {
+    dnnl::reorder::primitive_desc pd(engine_, from.get_desc(), engine_, to.get_desc(), attr);
+    add_primitive(dnnl::reorder(pd), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+  }
+
+  bool stored_int8(int blob) const { return plan_ && plan_->stored_step[size_t(blob)] > 0; }
 
   // A step that executes `prim`. The C++ API's execute() builds an argument vector on every
   // call; the step keeps a prebuilt one and calls the C API, so a run allocates nothing of ours.
@@ -161,6 +251,8 @@ class CpuExecutor final : public Executor {
   // `blob`'s memory in layout `md`: the blob itself, or a scratch copy reordered each run.
   memory as_layout(int blob, const memory::desc& md, std::vector<int>& scratch) {
     const memory& m = blobs_[size_t(blob)].mem;
+    // A plain reorder does not scale: int8 blobs go only to int8 readers (the plan sees to it).
+    UPRES_ASSERT(m.get_desc().data_type() == md.data_type());
     if (m.get_desc() == md) return m;
     int slot = pool_.acquire(md.get_size());
     scratch.push_back(slot);
@@ -182,7 +274,7 @@ class CpuExecutor final : public Executor {
     }
   }
 
-  void add_convolution(const Node& node) {
+  void add_convolution(const Node& node, int index) {
     const auto& p = node.p<ConvParams>();
     const bool deconv = node.type == OpType::deconvolution;
     const Shape in = shapes_[size_t(node.inputs[0])];
@@ -191,10 +283,7 @@ class CpuExecutor final : public Executor {
     memory::desc dst_any({1, out.c, out.h, out.w}, f32, tag::any);
     memory::desc weights_any({p.out_channels, in.c, p.kernel_h, p.kernel_w}, f32, tag::any);
     memory::desc bias_md({p.out_channels}, f32, tag::x);
-    memory::dims strides{p.stride_h, p.stride_w};
-    memory::dims dilates{p.dilation_h - 1, p.dilation_w - 1};
-    memory::dims pad_l{p.pad_top, p.pad_left};
-    memory::dims pad_r{p.pad_bottom - p.output_pad_bottom, p.pad_right - p.output_pad_right};
+    const ConvDims d(p);
 
     dnnl::post_ops ops;
     append_activation(ops, p.activation);
@@ -236,14 +325,14 @@ class CpuExecutor final : public Executor {
     const auto inference = dnnl::prop_kind::forward_inference;
     if (deconv) {
       dnnl::deconvolution_forward::primitive_desc pd(
-          {inference, dnnl::algorithm::deconvolution_direct, src_any, weights_any, bias, dst_any, strides,
-           dilates, pad_l, pad_r},
+          {inference, dnnl::algorithm::deconvolution_direct, src_any, weights_any, bias, dst_any, d.strides,
+           d.dilates, d.pad_l, d.pad_r},
           attr, engine_);
       adopt(pd, dnnl::deconvolution_forward(pd));
     } else {
       dnnl::convolution_forward::primitive_desc pd(
-          {inference, dnnl::algorithm::convolution_direct, src_any, weights_any, bias, dst_any, strides,
-           dilates, pad_l, pad_r},
+          {inference, dnnl::algorithm::convolution_direct, src_any, weights_any, bias, dst_any, d.strides,
+           d.dilates, d.pad_l, d.pad_r},
           attr, engine_);
       adopt(pd, dnnl::convolution_forward(pd));
     }
@@ -257,8 +346,8 @@ class CpuExecutor final : public Executor {
 
     std::vector<int> scratch;
     memory src = as_layout(node.inputs[0], src_md, scratch);
-    memory dst = new_blob_memory(node.outputs[0], dst_md);
-    if (residual) add_reorder(blobs_[size_t(node.inputs[1])].mem, dst);  // sum post-op adds to dst
+    memory dst =
+        residual ? residual_destination(node, index, dst_md) : new_blob_memory(node.outputs[0], dst_md);
 
     std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
@@ -268,6 +357,89 @@ class CpuExecutor final : public Executor {
     add_primitive(prim, std::move(args));
     if (prelu_after) add_prelu(dst, slopes);
     for (int s : scratch) pool_.release(s);
+  }
+
+  // A convolution on oneDNN's int8 kernels, following its Int8ConvPlan.
+  void add_int8_convolution(const Node& node, int index, const Int8ConvPlan& q) {
+    const auto& p = node.p<ConvParams>();
+    const Shape in = shapes_[size_t(node.inputs[0])];
+    const Shape out = shapes_[size_t(node.outputs[0])];
+    const bool int8_out = q.dst_step > 0;
+    const bool residual = node.inputs.size() == 2;  // the plan keeps such outputs float
+    UPRES_ASSERT(!(int8_out && residual));
+    memory::desc src_any({1, in.c, in.h, in.w}, s8, tag::any);
+    memory::desc dst_any({1, out.c, out.h, out.w}, int8_out ? s8 : f32, tag::any);
+    memory::desc weights_any({p.out_channels, in.c, p.kernel_h, p.kernel_w}, s8, tag::any);
+    memory::desc bias_md({p.out_channels}, f32, tag::x);
+
+    // Output scales take the accumulator to real units, or for activations that commute with
+    // scaling straight to the output's int8 steps; the others divide by the step afterwards.
+    const bool scaled_activation = activation_is_homogeneous(p.activation.type);
+    std::vector<float> scales(size_t(p.out_channels));
+    for (size_t o = 0; o < scales.size(); ++o) {
+      scales[o] = q.src_step * q.weight_steps[o];
+      if (int8_out && scaled_activation) scales[o] = scales[o] / q.dst_step;
+    }
+    dnnl::post_ops ops;
+    append_activation(ops, p.activation);  // PReLU runs on its own, below
+    if (int8_out && !scaled_activation)
+      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, 1.f / q.dst_step, 0.f);
+    if (residual) {
+      if (p.residual_scale_self != 1.f)
+        ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, p.residual_scale_self, 0.f);
+      ops.append_sum(p.residual_scale_other);
+    }
+    dnnl::primitive_attr attr;
+    attr.set_output_scales(1 << 1, scales);
+    attr.set_post_ops(ops);
+    const ConvDims d(p);
+    dnnl::convolution_forward::primitive_desc pd(
+        {dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_any, weights_any,
+         bias_md, dst_any, d.strides, d.dilates, d.pad_l, d.pad_r},
+        attr, engine_);
+
+    memory user_weights(memory::desc({p.out_channels, in.c, p.kernel_h, p.kernel_w}, s8, tag::oihw), engine_,
+                        const_cast<int8_t*>(q.weights.data()));
+    memory weights(pd.weights_desc(), engine_);
+    dnnl::reorder(user_weights, weights).execute(stream_, user_weights, weights);
+    stream_.wait();
+
+    std::vector<int> scratch;
+    memory src = int8_source(node.inputs[0], pd.src_desc(), q.src_step, scratch);
+    memory dst = residual ? residual_destination(node, index, pd.dst_desc())
+                          : new_blob_memory(node.outputs[0], pd.dst_desc());
+    add_primitive(dnnl::convolution_forward(pd),
+                  {{DNNL_ARG_SRC, src},
+                   {DNNL_ARG_WEIGHTS, weights},
+                   {DNNL_ARG_BIAS, memory(bias_md, engine_, const_cast<float*>(q.bias.data()))},
+                   {DNNL_ARG_DST, dst}});
+    if (p.activation.type == Activation::prelu) {
+      const Tensor& s = node.weights[2];
+      add_prelu(dst,
+                memory(memory::desc({1, s.values.size() == 1 ? 1 : p.out_channels, 1, 1}, f32, tag::nchw),
+                       engine_, const_cast<float*>(s.values.data())));
+    }
+    for (int slot : scratch) pool_.release(slot);
+  }
+
+  // `blob` as an int8 convolution's input in layout `md`: an int8 blob itself (reordered when its
+  // producer chose another layout), or the int8 copy of a float blob.
+  memory int8_source(int blob, const memory::desc& md, float step, std::vector<int>& scratch) {
+    if (stored_int8(blob)) return as_layout(blob, md, scratch);
+    Blob& b = blobs_[size_t(blob)];
+    if (b.quantized && b.quantized.get_desc() == md) return b.quantized;
+    int slot = pool_.acquire(md.get_size());
+    memory copy(md, engine_, pool_.data(slot));
+    dnnl::primitive_attr attr;
+    attr.set_output_scales(0, {1.f / step});
+    add_reorder(b.mem, copy, attr);
+    if (b.quantized) {
+      scratch.push_back(slot);  // a reader that wants another layout: its own short-lived copy
+    } else {
+      b.quantized = copy;
+      b.quantized_slot = slot;
+    }
+    return copy;
   }
 
   // In-place PReLU on a blob in whatever layout its producer chose.
@@ -312,6 +484,31 @@ class CpuExecutor final : public Executor {
     for (int s : scratch) pool_.release(s);
   }
 
+  // Global average pooling: the reference kernel, the frame-wide means of a tiled run, or the place
+  // a partial run stops (see Executor::run_to_pooling).
+  void add_global_pooling(const Node& node, int index) {
+    std::vector<int> scratch;
+    const Shape in_shape = shapes_[size_t(node.inputs[0])], out_shape = shapes_[size_t(node.outputs[0])];
+    memory in = as_layout(node.inputs[0], plain_desc(in_shape), scratch);
+    memory out = new_blob_memory(node.outputs[0], plain_desc(out_shape));
+    steps_.push_back([this, &node, index, in, out, in_shape, out_shape]() {
+      stream_.wait();
+      const TensorView x{in_shape, static_cast<float*>(in.get_data_handle())};
+      const TensorView y{out_shape, static_cast<float*>(out.get_data_handle())};
+      if (index == stop_at_) {
+        (*visit_)(x);
+        stopped_ = true;
+        return;
+      }
+      auto means = pooled_means_.find(index);
+      if (means != pooled_means_.end() && means->second)
+        std::copy(means->second->begin(), means->second->end(), y.data);
+      else
+        op_def(node.type).run_reference(node, {x}, {y});
+    });
+    for (int s : scratch) pool_.release(s);
+  }
+
   // Any other op: plain inputs, the reference kernel, a plain output.
   void add_reference(const Node& node) {
     std::vector<int> scratch;
@@ -335,21 +532,28 @@ class CpuExecutor final : public Executor {
   dnnl::engine engine_{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream_{engine_};
   std::vector<Shape> shapes_;
+  std::vector<int> last_;  // per blob, the last node reading it
   std::vector<Blob> blobs_;
   BufferPool pool_;
+  std::optional<Int8Plan> plan_;
   std::vector<std::function<void()>> steps_;
+  std::map<int, const std::vector<float>*> pooled_means_;  // by node
+  int stop_at_ = -1;                                       // a partial run's pooling node
+  bool stopped_ = false;
+  const std::function<void(const TensorView&)>* visit_ = nullptr;
   memory input_mem_, output_mem_;
 };
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : threads_(threads) {
+  CpuBackend(int threads, std::shared_ptr<const Int8Calibration> int8)
+      : threads_(threads), int8_(std::move(int8)) {
     configure_onednn_isa();
     if (threads > 0) omp_set_num_threads(threads);
   }
   const char* name() const override { return "cpu"; }
   std::unique_ptr<Executor> compile(const Graph& graph, Shape input) override {
-    return std::make_unique<CpuExecutor>(graph, input, threads_);
+    return std::make_unique<CpuExecutor>(graph, input, threads_, int8_.get());
   }
   std::unique_ptr<Graph> prepare(const Graph& graph, Shape probe) const override {
     auto g = std::make_unique<Graph>(graph);
@@ -359,12 +563,13 @@ class CpuBackend final : public Backend {
 
  private:
   int threads_ = 0;
+  std::shared_ptr<const Int8Calibration> int8_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) {
-  return std::make_unique<CpuBackend>(threads);
+std::unique_ptr<Backend> make_cpu_backend(int threads, std::shared_ptr<const Int8Calibration> int8) {
+  return std::make_unique<CpuBackend>(threads, std::move(int8));
 }
 
 }  // namespace upres

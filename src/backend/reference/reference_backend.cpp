@@ -1,6 +1,13 @@
 // The reference backend: every op through its plain reference kernel, blobs in plain owned
-// tensors freed after their last reader. The oracle the fast backends are tested against.
+// tensors freed after their last reader. The oracle the fast backends are tested against; with
+// an int8 calibration it emulates the int8 plan (model/int8_plan.hpp) in plain loops.
+#include <map>
+#include <optional>
+
 #include "backend/backend.hpp"
+#include "model/int8_plan.hpp"
+#include "model/passes.hpp"
+#include "ops/convolution_int8.hpp"
 #include "ops/op.hpp"
 
 namespace upres {
@@ -8,26 +15,51 @@ namespace {
 
 class ReferenceExecutor final : public Executor {
  public:
-  ReferenceExecutor(const Graph& graph, Shape input)
-      : graph_(graph), shapes_(graph.infer_shapes(input)), last_use_(graph.last_uses()) {}
+  ReferenceExecutor(const Graph& graph, Shape input, const Int8Calibration* int8)
+      : graph_(graph), shapes_(graph.infer_shapes(input)), last_use_(graph.last_uses()) {
+    if (int8) plan_ = plan_int8(graph, *int8);
+  }
 
-  void run(const TensorView& input, const TensorView& output) override {
+  void run(const TensorView& input, const TensorView& output) override { run_observed(input, output, {}); }
+
+  void set_pooled_means(int node, const std::vector<float>* means) override { pooled_means_[node] = means; }
+
+  void run_to_pooling(const TensorView& input, int node,
+                      const std::function<void(const TensorView&)>& visit) override {
+    UPRES_ASSERT(is_global_average_pooling(graph_.nodes[size_t(node)]));
+    stop_at_ = node;
+    visit_ = &visit;
+    run_observed(input, {}, {});
+    stop_at_ = -1;
+  }
+
+  void run_observed(const TensorView& input, const TensorView& output, const BlobObserver& observe) {
     UPRES_ASSERT(input.shape == shapes_[size_t(graph_.input_blob)]);
-    UPRES_ASSERT(output.shape == output_shape());
+    UPRES_ASSERT(stop_at_ >= 0 || output.shape == output_shape());
     std::vector<Tensor> blobs(shapes_.size());
     blobs[size_t(graph_.input_blob)] =
         Tensor(input.shape, std::vector<float>(input.data, input.data + input.shape.size()));
+    if (observe) observe(graph_.input_blob, blobs[size_t(graph_.input_blob)].view());
     std::vector<TensorView> in, out;
     for (size_t i = 0; i < graph_.nodes.size(); ++i) {
       const Node& node = graph_.nodes[i];
       in.clear();
       out.clear();
       for (int b : node.inputs) in.push_back(blobs[size_t(b)].view());
+      if (int(i) == stop_at_) return (*visit_)(in[0]);
       for (int b : node.outputs) {
         blobs[size_t(b)] = Tensor(shapes_[size_t(b)]);
         out.push_back(blobs[size_t(b)].view());
       }
-      op_def(node.type).run_reference(node, in, out);
+      auto means = pooled_means_.find(int(i));
+      if (means != pooled_means_.end() && means->second)
+        std::copy(means->second->begin(), means->second->end(), out[0].data);
+      else if (plan_ && plan_->convs[i])
+        run_convolution_int8_reference(node, *plan_->convs[i], in, out);
+      else
+        op_def(node.type).run_reference(node, in, out);
+      if (observe)
+        for (int b : node.outputs) observe(b, blobs[size_t(b)].view());
       for (int b : node.inputs)
         if (last_use_[size_t(b)] == int(i)) blobs[size_t(b)] = Tensor();
     }
@@ -44,20 +76,41 @@ class ReferenceExecutor final : public Executor {
   const Graph& graph_;
   std::vector<Shape> shapes_;
   std::vector<int> last_use_;
+  std::optional<Int8Plan> plan_;
+  std::map<int, const std::vector<float>*> pooled_means_;
+  int stop_at_ = -1;
+  const std::function<void(const TensorView&)>* visit_ = nullptr;
 };
 
 class ReferenceBackend final : public Backend {
  public:
+  explicit ReferenceBackend(std::shared_ptr<const Int8Calibration> int8) : int8_(std::move(int8)) {}
   const char* name() const override { return "reference"; }
   std::unique_ptr<Executor> compile(const Graph& graph, Shape input) override {
-    return std::make_unique<ReferenceExecutor>(graph, input);
+    return std::make_unique<ReferenceExecutor>(graph, input, int8_.get());
   }
+  // In float32 the graph runs as loaded (so comparing with the cpu backend also checks its
+  // fusion pass); in int8 it runs fused like the cpu backend's, whose int8 plan depends on which
+  // activations are fused.
+  std::unique_ptr<Graph> prepare(const Graph& graph, Shape probe) const override {
+    auto g = std::make_unique<Graph>(graph);
+    if (int8_) fuse_conv_epilogues(*g, probe);
+    return g;
+  }
+
+ private:
+  std::shared_ptr<const Int8Calibration> int8_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_reference_backend() {
-  return std::make_unique<ReferenceBackend>();
+std::unique_ptr<Backend> make_reference_backend(std::shared_ptr<const Int8Calibration> int8) {
+  return std::make_unique<ReferenceBackend>(std::move(int8));
+}
+
+void run_reference_observed(const Graph& graph, const TensorView& input, const TensorView& output,
+                            const BlobObserver& observe) {
+  ReferenceExecutor(graph, input.shape, nullptr).run_observed(input, output, observe);
 }
 
 }  // namespace upres

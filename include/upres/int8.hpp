@@ -1,0 +1,65 @@
+// upres: int8 inference and the calibrations it needs.
+//
+// With UpscaleOptions::precision = Precision::int8 the cpu backend runs a model's wide
+// convolutions (16 or more input channels) on 8-bit integers with VNNI instructions, about 3x
+// faster than float32. Each activation such a convolution reads is clamped to [-t, t] and rounded
+// to one of 255 evenly spaced steps; each output channel's weights get their own step. The
+// clamp t of every activation comes from a calibration: the model runs in float32 over sample
+// pictures and t is chosen to minimise the squared error that clamping plus rounding adds.
+// Narrow convolutions (the first, on RGB) and every other op stay float32, and so does any
+// activation something other than an int8 convolution reads.
+//
+//   auto model = upres::Model::load("realesr-animevideov3-x2");
+//   std::vector<upres::Image> pictures = ...;  // a few dozen photos or frames like the inputs
+//   upres::Int8Calibration table = upres::calibrate_int8(*model, pictures);
+//   upres::write_calibration(table, "realesr-animevideov3-x2.int8.json");
+//
+// Models in the zoo come with tables (models/int8/, measured on the training photos and compiled
+// into the library). Model::load also reads NAME.int8.json beside a model's .param file, which
+// takes precedence, so any model can be calibrated by its user (`upres models calibrate`).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "upres/image.hpp"
+#include "upres/model.hpp"
+
+namespace upres {
+
+struct Int8Calibration {
+  std::string model;           // the model's name when it was measured
+  std::string weights_sha256;  // of the model's .bin: a table serves only the weights it was made for
+  std::string measured_on;     // what the pictures were, for people reading the file
+  int pictures = 0;
+  // Activation (ncnn blob) name -> clamp threshold t. Only activations that some convolution
+  // with 16 or more input channels reads are listed.
+  std::map<std::string, float> thresholds;
+};
+
+struct CalibrationOptions {
+  int crop = 96;  // each picture contributes its centre, this many pixels a side (smaller: whole)
+  int max_pictures = 32;
+  std::string measured_on;  // copied into the table
+};
+
+// Runs `model` in float32 (reference kernels) over the centre crop of each picture and picks
+// every threshold. Throws Error(invalid_argument) when `pictures` is empty.
+Int8Calibration calibrate_int8(const Model& model, const std::vector<Image>& pictures,
+                               const CalibrationOptions& options = {});
+
+// JSON text of a table, and back. calibration_from_json throws Error(invalid_argument) naming
+// `source` when the text is not such a table.
+std::string calibration_to_json(const Int8Calibration& table);
+Int8Calibration calibration_from_json(const std::string& text, const std::string& source);
+
+// Writes the JSON atomically (temporary file, then rename); reads it back (Error(not_found) or
+// Error(invalid_argument) naming the file).
+void write_calibration(const Int8Calibration& table, const std::string& path);
+Int8Calibration read_calibration(const std::string& path);
+
+// Where Model::load looks for a table made by the user: NAME.int8.json beside the .param file.
+std::string calibration_path_for(const std::string& param_path);
+
+}  // namespace upres

@@ -1,0 +1,389 @@
+// int8 inference: the plan's decisions, the cpu backend's int8 convolutions against the
+// reference emulation on random inputs with odd sizes, calibration tables, and zoo models.
+#include <algorithm>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "model/int8_plan.hpp"
+#include "ops/op.hpp"
+#include "test_support.hpp"
+#include "upres/int8.hpp"
+
+namespace upres::test {
+namespace {
+
+Node int8_conv(int out_c, int in_c, int k, int pad, Activation act, uint32_t seed, int stride = 1,
+               int dilation = 1) {
+  Node n;
+  n.type = OpType::convolution;
+  n.name = fmt::format("conv{}", seed);
+  ConvParams p;
+  p.out_channels = out_c;
+  p.kernel_w = p.kernel_h = k;
+  p.stride_w = p.stride_h = stride;
+  p.dilation_w = p.dilation_h = dilation;
+  p.pad_left = p.pad_right = p.pad_top = p.pad_bottom = pad;
+  p.bias = true;
+  p.activation.type = act;
+  if (act == Activation::leaky_relu) p.activation.alpha = 0.1f;
+  if (act == Activation::clip) p.activation = {Activation::clip, -0.2f, 0.3f};
+  n.params = p;
+  const float bound = 1.5f / std::sqrt(float(in_c * k * k));
+  n.weights.push_back(random_tensor({out_c * in_c * k * k, 1, 1}, seed, -bound, bound));
+  n.weights.push_back(random_tensor({out_c, 1, 1}, seed + 1, -0.3f, 0.3f));
+  if (act == Activation::prelu) n.weights.push_back(random_tensor({out_c, 1, 1}, seed + 2, 0.f, 0.5f));
+  return n;
+}
+
+// A chain of convolutions on blobs b0 (the input), b1, ...; node i reads b(i) and writes b(i+1).
+Graph chain(std::vector<Node> convs) {
+  Graph g;
+  g.source = "test";
+  g.input_blob = g.add_blob("b0");
+  int blob = g.input_blob;
+  for (size_t i = 0; i < convs.size(); ++i) {
+    convs[i].inputs = {blob};
+    blob = g.add_blob(fmt::format("b{}", i + 1));
+    convs[i].outputs = {blob};
+    g.nodes.push_back(std::move(convs[i]));
+  }
+  g.output_blob = blob;
+  g.validate();
+  return g;
+}
+
+// A table for every blob of `g`: each threshold `fraction` of the largest |value| the float
+// graph produces there on `x`, so some values are clamped.
+std::shared_ptr<Int8Calibration> table_for(const Graph& g, const Tensor& x, float fraction = 0.8f) {
+  auto table = std::make_shared<Int8Calibration>();
+  Tensor out(g.infer_shapes(x.shape)[size_t(g.output_blob)]);
+  run_reference_observed(g, x.view(), out.view(), [&](int blob, const TensorView& v) {
+    float largest = 0;
+    for (int64_t i = 0; i < v.shape.size(); ++i) largest = std::max(largest, std::abs(v.data[i]));
+    table->thresholds[g.blob_names[size_t(blob)]] = std::max(1e-3f, largest * fraction);
+  });
+  return table;
+}
+
+// The cpu backend's int8 result against the reference emulation of the same plan. Values are
+// compared in steps of the output's scale: an int8 step is the resolution of the arithmetic, and
+// a float's last-bit difference may move a rounding by one step.
+void expect_int8_parity(const Graph& g, Shape input, uint32_t seed, double max_steps = 1.01) {
+  Tensor x = random_tensor(input, seed);
+  auto table = table_for(g, x);
+  auto ref = make_reference_backend(table);
+  auto cpu = make_cpu_backend(2, table);
+  auto prepared = cpu->prepare(g, input);
+  ASSERT_GT(plan_int8(*prepared, *table).int8_convs, 0) << "nothing runs in int8";
+  Tensor expected = run_graph(*ref, *prepared, x);
+  Tensor got = run_graph(*cpu, *prepared, x);
+  ASSERT_EQ(got.shape, expected.shape);
+  // The resolution of the last int8 convolution: its output step, or for a float output its
+  // input step times its largest weight step.
+  const Int8Plan plan = plan_int8(*prepared, *table);
+  auto last =
+      std::find_if(plan.convs.rbegin(), plan.convs.rend(), [](const auto& c) { return c.has_value(); });
+  float resolution = (*last)->dst_step;
+  if (resolution == 0)
+    for (float w : (*last)->weight_steps) resolution = std::max(resolution, (*last)->src_step * w);
+  double worst = 0;
+  int64_t off = 0;
+  for (size_t i = 0; i < got.values.size(); ++i) {
+    const double steps = std::abs(double(got.values[i]) - expected.values[i]) / resolution;
+    worst = std::max(worst, steps);
+    off += steps > 0.01;
+  }
+  EXPECT_LE(worst, max_steps) << "input " << input.str() << ", " << off << " of " << got.values.size()
+                              << " values differ";
+}
+
+const char* activation_name(Activation a) {
+  switch (a) {
+    case Activation::none: return "none";
+    case Activation::relu: return "relu";
+    case Activation::leaky_relu: return "leaky_relu";
+    case Activation::clip: return "clip";
+    case Activation::sigmoid: return "sigmoid";
+    case Activation::prelu: return "prelu";
+    case Activation::swish: return "swish";
+  }
+  return "?";
+}
+
+struct ConvCase {
+  Activation act;
+  int in_c, out_c, k, pad, stride, dilation;
+  Shape input;
+};
+void PrintTo(const ConvCase& c, std::ostream* os) {
+  *os << activation_name(c.act) << " " << c.in_c << "->" << c.out_c << " k" << c.k << " on " << c.input.str();
+}
+
+class Int8ConvParity : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(Int8ConvParity, CpuMatchesReferenceEmulation) {
+  const ConvCase c = GetParam();
+  expect_int8_parity(chain({int8_conv(c.out_c, c.in_c, c.k, c.pad, c.act, 3, c.stride, c.dilation)}), c.input,
+                     11);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Convs, Int8ConvParity,
+    ::testing::Values(ConvCase{Activation::none, 19, 21, 3, 1, 1, 1, {19, 13, 17}},
+                      ConvCase{Activation::relu, 16, 16, 3, 1, 1, 1, {16, 1, 1}},
+                      ConvCase{Activation::leaky_relu, 33, 7, 3, 0, 1, 1, {33, 9, 11}},
+                      ConvCase{Activation::prelu, 24, 13, 3, 1, 1, 1, {24, 5, 127}},
+                      ConvCase{Activation::swish, 17, 19, 1, 0, 1, 1, {17, 13, 7}},
+                      ConvCase{Activation::sigmoid, 20, 5, 3, 1, 2, 1, {20, 15, 9}},
+                      ConvCase{Activation::clip, 18, 9, 3, 2, 1, 2, {18, 11, 13}},
+                      // The shape of SRVGGNetCompact's body, where oneDNN picks its brgemm kernels.
+                      ConvCase{Activation::prelu, 64, 64, 3, 1, 1, 1, {64, 37, 253}},
+                      ConvCase{Activation::none, 64, 48, 3, 1, 1, 1, {64, 37, 253}}),
+    [](const auto& info) {
+      const ConvCase& c = info.param;
+      return fmt::format("{}_{}to{}_k{}_s{}_d{}", activation_name(c.act), c.in_c, c.out_c, c.k, c.stride,
+                         c.dilation);
+    });
+
+// Two convolutions: the first one's output is stored as int8 (its only reader is an int8
+// convolution), so its activation runs in int8 arithmetic.
+class Int8ChainParity : public ::testing::TestWithParam<Activation> {};
+
+TEST_P(Int8ChainParity, CpuMatchesReferenceEmulation) {
+  Graph g = chain({int8_conv(21, 19, 3, 1, GetParam(), 5), int8_conv(17, 21, 3, 1, Activation::none, 9)});
+  Tensor x = random_tensor({19, 23, 29}, 3);
+  const Int8Plan plan = plan_int8(g, *table_for(g, x));
+  EXPECT_GT(plan.stored_step[1], 0.f) << "b1 should be stored as int8";
+  expect_int8_parity(g, {19, 23, 29}, 3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Activations, Int8ChainParity,
+                         ::testing::Values(Activation::none, Activation::relu, Activation::leaky_relu,
+                                           Activation::prelu, Activation::swish, Activation::sigmoid,
+                                           Activation::clip),
+                         [](const auto& info) { return std::string(activation_name(info.param)); });
+
+}  // namespace
+}  // namespace upres::test
+
+namespace upres::test {
+namespace {
+
+// ---- the plan ----
+
+TEST(Int8Plan, NarrowAndUncalibratedConvolutionsStayFloat) {
+  Graph g = chain({int8_conv(32, 3, 3, 1, Activation::relu, 1), int8_conv(32, 32, 3, 1, Activation::relu, 2),
+                   int8_conv(8, 32, 3, 1, Activation::none, 3)});
+  Int8Calibration table;
+  table.thresholds = {{"b1", 2.f}, {"b2", 3.f}};  // b0 (the RGB input) is not needed: 3 channels
+  Int8Plan plan = plan_int8(g, table);
+  EXPECT_FALSE(plan.convs[0]) << "3 input channels";
+  ASSERT_TRUE(plan.convs[1]);
+  ASSERT_TRUE(plan.convs[2]);
+  EXPECT_EQ(plan.int8_convs, 2);
+  EXPECT_FLOAT_EQ(plan.convs[1]->src_step, 2.f / 127);
+  EXPECT_FLOAT_EQ(plan.stored_step[2], 3.f / 127) << "b2 is read only by an int8 convolution";
+  EXPECT_FLOAT_EQ(plan.convs[1]->dst_step, 3.f / 127);
+  EXPECT_EQ(plan.stored_step[1], 0.f) << "made by a float convolution";
+  EXPECT_EQ(plan.stored_step[3], 0.f) << "the graph output";
+  table.thresholds.erase("b2");
+  plan = plan_int8(g, table);
+  EXPECT_FALSE(plan.convs[2]) << "no threshold for its input";
+  EXPECT_EQ(plan.convs[1]->dst_step, 0.f);
+}
+
+TEST(Int8Plan, WeightsGetAStepPerOutputChannelAndBiasMovesToAccumulatorUnits) {
+  Node n = int8_conv(2, 16, 1, 0, Activation::none, 4);
+  for (size_t i = 0; i < 16; ++i) {
+    n.weights[0].values[i] = 0.5f * float(i) / 15;       // channel 0: largest 0.5
+    n.weights[0].values[16 + i] = -2.f * float(i) / 15;  // channel 1: largest |-2|
+  }
+  n.weights[1].values = {1.f, -1.f};
+  Graph g = chain({n});
+  Int8Calibration table;
+  table.thresholds = {{"b0", 4.f}};
+  const Int8ConvPlan q = *plan_int8(g, table).convs[0];
+  EXPECT_FLOAT_EQ(q.weight_steps[0], 0.5f / 127);
+  EXPECT_FLOAT_EQ(q.weight_steps[1], 2.f / 127);
+  EXPECT_EQ(q.weights[15], 127);
+  EXPECT_EQ(q.weights[31], -127);
+  EXPECT_EQ(q.weights[1], int8_t(std::nearbyint(0.5f / 15 / (0.5f / 127))));
+  EXPECT_FLOAT_EQ(q.bias[0], 1.f / (4.f / 127 * 0.5f / 127));
+  EXPECT_FLOAT_EQ(q.bias[1], -1.f / (4.f / 127 * 2.f / 127));
+}
+
+TEST(Int8Plan, ResidualsAndSecondReadersKeepBlobsFloat) {
+  // b1 feeds conv A as its main input and conv B as a fused residual: it stays float, and A
+  // quantises a copy. PReLU with a fused residual does not run in int8 at all.
+  Graph g;
+  g.source = "test";
+  g.input_blob = g.add_blob("in");
+  Node head = int8_conv(16, 3, 3, 1, Activation::none, 1);
+  head.inputs = {g.input_blob};
+  head.outputs = {g.add_blob("b1")};
+  Node a = int8_conv(16, 16, 3, 1, Activation::swish, 2);
+  a.inputs = {head.outputs[0]};
+  a.outputs = {g.add_blob("b2")};
+  Node b = int8_conv(16, 16, 3, 1, Activation::none, 3);
+  b.inputs = {a.outputs[0], head.outputs[0]};
+  b.outputs = {g.add_blob("b3")};
+  Node c = int8_conv(16, 16, 3, 1, Activation::prelu, 4);
+  c.inputs = {b.outputs[0], head.outputs[0]};
+  c.outputs = {g.add_blob("b4")};
+  g.nodes = {head, a, b, c};
+  g.output_blob = c.outputs[0];
+  g.validate();
+  Int8Calibration table;
+  table.thresholds = {{"b1", 1.f}, {"b2", 1.f}, {"b3", 1.f}};
+  Int8Plan plan = plan_int8(g, table);
+  EXPECT_TRUE(plan.convs[1] && plan.convs[2]);
+  EXPECT_FALSE(plan.convs[3]) << "PReLU and a residual";
+  EXPECT_EQ(plan.stored_step[1], 0.f) << "read as a residual";
+  EXPECT_GT(plan.stored_step[2], 0.f);
+  EXPECT_EQ(plan.stored_step[3], 0.f) << "read by a float convolution";
+  expect_int8_parity(g, {3, 17, 19}, 8);
+}
+
+TEST(Int8Parity, ResidualBlocksOnTheCpuMatchTheEmulation) {
+  // The compact model's block: conv-SiLU-conv plus the block input, twice.
+  Graph g;
+  g.source = "test";
+  g.input_blob = g.add_blob("in");
+  Node head = int8_conv(24, 3, 3, 1, Activation::none, 1);
+  head.inputs = {g.input_blob};
+  head.outputs = {g.add_blob("f0")};
+  g.nodes.push_back(head);
+  int trunk = head.outputs[0];
+  for (int block = 0; block < 2; ++block) {
+    Node a = int8_conv(24, 24, 3, 1, Activation::swish, 10 + block);
+    a.inputs = {trunk};
+    a.outputs = {g.add_blob(fmt::format("s{}", block))};
+    Node b = int8_conv(24, 24, 3, 1, Activation::none, 20 + block);
+    b.inputs = {a.outputs[0], trunk};
+    b.outputs = {g.add_blob(fmt::format("f{}", block + 1))};
+    trunk = b.outputs[0];
+    g.nodes.push_back(a);
+    g.nodes.push_back(b);
+  }
+  Node tail = int8_conv(12, 24, 3, 1, Activation::none, 30);
+  tail.inputs = {trunk};
+  tail.outputs = {g.add_blob("out")};
+  g.nodes.push_back(tail);
+  g.output_blob = tail.outputs[0];
+  g.validate();
+  expect_int8_parity(g, {3, 31, 37}, 5);
+}
+
+// ---- tables ----
+
+TEST(Int8Tables, JsonRoundTripsAndGarbageIsNamed) {
+  Int8Calibration t;
+  t.model = "m";
+  t.weights_sha256 = std::string(64, 'a');
+  t.measured_on = "two pictures";
+  t.pictures = 2;
+  t.thresholds = {{"x", 1.5f}, {"y", 0.25f}};
+  Int8Calibration back = calibration_from_json(calibration_to_json(t), "t.json");
+  EXPECT_EQ(back.model, "m");
+  EXPECT_EQ(back.weights_sha256, t.weights_sha256);
+  EXPECT_EQ(back.pictures, 2);
+  EXPECT_EQ(back.thresholds, t.thresholds);
+  for (std::string bad : {"", "[]", "{\"format\": \"other\"}",
+                          R"({"format":"upres-int8-calibration","version":1,"model":"m","weights_sha256":"x",
+                              "thresholds":{"x":-1}})",
+                          R"({"format":"upres-int8-calibration","version":9})"}) {
+    try {
+      calibration_from_json(bad, "bad.json");
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+      EXPECT_NE(std::string(e.what()).find("bad.json"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(calibration_path_for("dir/model.param"), "dir/model.int8.json");
+}
+
+TEST(Int8Tables, ShippedTablesNameZooModelsAndTheirWeights) {
+  // A retrained model whose table was not made again would silently lose int8: caught here.
+  int shipped = 0;
+  for (const ModelInfo& m : model_zoo()) {
+    if (!model_installed(m)) continue;
+    auto model = Model::load(m.name);
+    if (!model->int8_calibration()) continue;
+    ++shipped;
+    EXPECT_EQ(model->int8_calibration()->weights_sha256, m.bin_sha256) << m.name;
+    EXPECT_FALSE(model->int8_calibration()->thresholds.empty()) << m.name;
+  }
+  EXPECT_GE(shipped, 1) << "upres-compact-x2 (in the repository) ships a table";
+  ASSERT_TRUE(Model::load("upres-compact-x2")->int8_calibration());
+}
+
+TEST(Int8Tables, ModelsWithoutATableSayHowToMakeOne) {
+  char tmpl[] = "/tmp/upres-int8-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  auto repo = Model::load("upres-compact-x2");
+  const std::string param = dir + "/mine.param", bin = dir + "/mine.bin";
+  std::filesystem::copy_file(std::string(UPRES_SOURCE_DIR) + "/models/upres-compact-x2.param", param);
+  std::filesystem::copy_file(repo->weights_path(), bin);
+  UpscaleOptions o;
+  o.precision = Precision::int8;
+  try {
+    Upscaler(Model::load(param), o);
+    ADD_FAILURE() << "int8 without a table";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::unsupported);
+    EXPECT_NE(std::string(e.what()).find("upres models calibrate"), std::string::npos) << e.what();
+  }
+  // A table beside the model is used; one made for other weights is not, and the message says so.
+  std::vector<Image> pictures{make_test_pattern(40, 30, 1), make_test_pattern(33, 41, 2)};
+  CalibrationOptions co;
+  co.crop = 32;
+  Int8Calibration table = calibrate_int8(*Model::load(param), pictures, co);
+  EXPECT_EQ(table.pictures, 2);
+  EXPECT_EQ(table.thresholds.size(), repo->int8_calibration()->thresholds.size());
+  write_calibration(table, calibration_path_for(param));
+  EXPECT_TRUE(Model::load(param)->int8_calibration());
+  Upscaler(Model::load(param), o);
+  table.weights_sha256 = std::string(64, '0');
+  write_calibration(table, calibration_path_for(param));
+  auto stale = Model::load(param);
+  EXPECT_FALSE(stale->int8_calibration());
+  EXPECT_NE(stale->int8_calibration_note().find("other weights"), std::string::npos)
+      << stale->int8_calibration_note();
+  std::filesystem::remove_all(dir);
+}
+
+// ---- zoo models with shipped tables ----
+
+std::vector<std::string> calibrated_zoo_names() {
+  std::vector<std::string> names;
+  for (const ModelInfo& m : model_zoo())
+    if (model_installed(m) && Model::load(m.name)->int8_calibration()) names.push_back(m.name);
+  return names;
+}
+
+class Int8Zoo : public ::testing::TestWithParam<std::string> {};
+
+// The cpu backend's int8 output against the reference emulation, int8 against float32 (a table
+// that clamps the wrong places would show here), and tiles against the full frame.
+TEST_P(Int8Zoo, MatchesTheEmulationStaysCloseToFloatAndTilesExactly) {
+  auto model = Model::load(GetParam());
+  Image input = make_test_pattern(37, 29, 5);
+  UpscaleOptions int8;
+  int8.precision = Precision::int8;
+  UpscaleOptions reference = int8;
+  reference.backend = BackendKind::reference;
+  Image got = Upscaler(model, int8).upscale(input);
+  EXPECT_GE(psnr_8bit(got, Upscaler(model, reference).upscale(input)), 60.0) << "cpu int8 vs its emulation";
+  EXPECT_GE(psnr_8bit(got, Upscaler(model, UpscaleOptions{}).upscale(input)), 33.0) << "int8 vs float32";
+  UpscaleOptions tiled = int8;
+  tiled.tile = 16;
+  EXPECT_GE(psnr_8bit(Upscaler(model, tiled).upscale(input), got), 60.0) << "tiled vs full frame";
+}
+
+INSTANTIATE_TEST_SUITE_P(Shipped, Int8Zoo, ::testing::ValuesIn(calibrated_zoo_names()),
+                         [](const auto& info) { return test_name_from(info.param); });
+
+}  // namespace
+}  // namespace upres::test
