@@ -119,6 +119,7 @@ def run(layers, x):
             y = F.conv_transpose2d(a[0], weight, w.get('bias'), p.get(3, 1), p.get(4, 0))
             y = activation(y, p)
         elif kind == 'PReLU': y = F.prelu(a[0], w['slope'])
+        elif kind == 'Swish': y = F.silu(a[0])
         elif kind == 'PixelShuffle': y = F.pixel_shuffle(a[0], p[0])
         elif kind == 'Interp':
             mode = {1: 'nearest', 2: 'bilinear', 3: 'bicubic'}[p[0]]

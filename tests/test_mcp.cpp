@@ -135,6 +135,27 @@ class Mcp : public ::testing::Test {
     ASSERT_TRUE(r.contains("result")) << r.dump();
     mcp.send({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
   }
+  // A clip long enough (90 frames of 320x180) to be still running when the test acts on it.
+  void write_long_clip() {
+    TestVideoSpec spec;
+    spec.width = 320;
+    spec.height = 180;
+    spec.frames = 90;
+    write_test_video((root / "long.mp4").string(), spec);
+  }
+  // Sends a video_upscale call without waiting for its answer.
+  void start_video_call(McpProcess& mcp, const json& id, const std::string& input) {
+    mcp.send(
+        {{"jsonrpc", "2.0"},
+         {"id", id},
+         {"method", "tools/call"},
+         {"params",
+          {{"name", "video_upscale"}, {"arguments", {{"input", input}, {"model", "upres-compact-x2"}}}}}});
+  }
+  void expect_no_output_of(const std::string& stem) {
+    for (const auto& e : fs::directory_iterator(root))
+      EXPECT_EQ(e.path().filename().string().find(stem + "-upres"), std::string::npos) << e.path();
+  }
   fs::path root;
 };
 
@@ -252,19 +273,10 @@ TEST_F(Mcp, ErrorsFollowTheProtocol) {
 }
 
 TEST_F(Mcp, CancelStopsTheJobAndLeavesNoFile) {
-  TestVideoSpec spec;
-  spec.width = 320;
-  spec.height = 180;
-  spec.frames = 90;
-  write_test_video((root / "long.mp4").string(), spec);
+  write_long_clip();
   McpProcess mcp(root);
   initialize(mcp);
-  mcp.send(
-      {{"jsonrpc", "2.0"},
-       {"id", "call-1"},
-       {"method", "tools/call"},
-       {"params",
-        {{"name", "video_upscale"}, {"arguments", {{"input", "long.mp4"}, {"model", "upres-compact-x2"}}}}}});
+  start_video_call(mcp, "call-1", "long.mp4");
   usleep(800'000);
   mcp.send({{"jsonrpc", "2.0"},
             {"method", "notifications/cancelled"},
@@ -274,20 +286,14 @@ TEST_F(Mcp, CancelStopsTheJobAndLeavesNoFile) {
   EXPECT_TRUE(ping.contains("result"));
   json after = mcp.next(3000);
   EXPECT_TRUE(after.is_null()) << "unexpected message: " << after.dump();
-  for (const auto& e : fs::directory_iterator(root))
-    EXPECT_EQ(e.path().filename().string().find("long-upres"), std::string::npos) << e.path();
+  expect_no_output_of("long");
   EXPECT_EQ(mcp.close_and_wait(), 0);
 }
 
 TEST_F(Mcp, ClosingStdinLetsRunningCallsFinish) {
   McpProcess mcp(root);
   initialize(mcp);
-  mcp.send(
-      {{"jsonrpc", "2.0"},
-       {"id", 2},
-       {"method", "tools/call"},
-       {"params",
-        {{"name", "video_upscale"}, {"arguments", {{"input", "clip.mp4"}, {"model", "upres-compact-x2"}}}}}});
+  start_video_call(mcp, 2, "clip.mp4");
   mcp.close_input();
   json result = mcp.response(2);
   ASSERT_TRUE(result.contains("result")) << result.dump();
@@ -297,24 +303,14 @@ TEST_F(Mcp, ClosingStdinLetsRunningCallsFinish) {
 }
 
 TEST_F(Mcp, SigtermCancelsRunningCallsAndRemovesPartialFiles) {
-  TestVideoSpec spec;
-  spec.width = 320;
-  spec.height = 180;
-  spec.frames = 90;
-  write_test_video((root / "long.mp4").string(), spec);
+  write_long_clip();
   McpProcess mcp(root);
   initialize(mcp);
-  mcp.send(
-      {{"jsonrpc", "2.0"},
-       {"id", 2},
-       {"method", "tools/call"},
-       {"params",
-        {{"name", "video_upscale"}, {"arguments", {{"input", "long.mp4"}, {"model", "upres-compact-x2"}}}}}});
+  start_video_call(mcp, 2, "long.mp4");
   usleep(800'000);
   mcp.signal(SIGTERM);  // stdin stays open: the signal alone ends the process
   EXPECT_EQ(mcp.wait_for_exit(), 0);
-  for (const auto& e : fs::directory_iterator(root))
-    EXPECT_EQ(e.path().filename().string().find("long-upres"), std::string::npos) << e.path();
+  expect_no_output_of("long");
 }
 
 }  // namespace

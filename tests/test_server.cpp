@@ -281,8 +281,9 @@ TEST_F(ServerTest, UploadsAndOutputPaths) {
 
   // What `curl -d` sends by default: a JSON object, or form fields, as form-urlencoded.
   const std::string form_type = "Content-Type: application/x-www-form-urlencoded";
-  auto curl_json = http_request(port, "POST", "/v1/video/upscale",
-                                json{{"input", "clip.mp4"}, {"model", kModel}, {"frames", 3}}.dump(), {form_type});
+  auto curl_json =
+      http_request(port, "POST", "/v1/video/upscale",
+                   json{{"input", "clip.mp4"}, {"model", kModel}, {"frames", 3}}.dump(), {form_type});
   ASSERT_EQ(curl_json.status, 202) << curl_json.body;
   EXPECT_EQ(wait_finished(json_of(curl_json)["id"])["result"]["frames"], 3);
   auto fields = http_request(port, "POST", "/v1/video/upscale",

@@ -25,6 +25,30 @@ inline Tensor random_tensor(Shape s, uint32_t seed, float lo = -1.f, float hi = 
   return t;
 }
 
+// A convolution (or deconvolution) node with random weights of a sensible size.
+inline Node conv_node(int out_c, int in_c, int k, int stride, int pad, int dilation, bool bias,
+                      Activation act, uint32_t seed, bool deconv = false) {
+  Node n;
+  n.type = deconv ? OpType::deconvolution : OpType::convolution;
+  n.name = "conv";
+  ConvParams p;
+  p.out_channels = out_c;
+  p.kernel_w = p.kernel_h = k;
+  p.stride_w = p.stride_h = stride;
+  p.dilation_w = p.dilation_h = dilation;
+  p.pad_left = p.pad_right = p.pad_top = p.pad_bottom = pad;
+  p.bias = bias || act == Activation::prelu;
+  p.activation.type = act;
+  if (act == Activation::leaky_relu) p.activation.alpha = 0.1f;
+  if (act == Activation::clip) p.activation = {Activation::clip, -0.2f, 0.3f};
+  n.params = p;
+  const float bound = 1.f / std::sqrt(float(in_c * k * k));
+  n.weights.push_back(random_tensor({out_c * in_c * k * k, 1, 1}, seed, -bound, bound));
+  if (p.bias) n.weights.push_back(random_tensor({out_c, 1, 1}, seed + 1));
+  if (act == Activation::prelu) n.weights.push_back(random_tensor({out_c, 1, 1}, seed + 2, 0.f, 0.5f));
+  return n;
+}
+
 // A graph whose input feeds `node`; when `second_input` is given, a 1x1 convolution of the input
 // with that many channels and shape is made first and fed as the node's second input.
 struct OpGraph {

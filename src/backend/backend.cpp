@@ -8,6 +8,28 @@
 
 namespace upres {
 
+void Executor::run_to_pooling(const TensorView& input, int node,
+                              const std::function<void(const TensorView&)>& visit) {
+  stop_at_ = node;
+  visit_ = &visit;
+  struct Reset {
+    int& stop;
+    ~Reset() { stop = -1; }
+  } reset{stop_at_};
+  run_partial(input);
+}
+
+bool Executor::stop_at_pooling(int node, const TensorView& pooling_input) {
+  if (node != stop_at_) return false;
+  (*visit_)(pooling_input);
+  return true;
+}
+
+const std::vector<float>* Executor::pooled_means(int node) const {
+  auto it = pooled_means_.find(node);
+  return it == pooled_means_.end() ? nullptr : it->second;
+}
+
 std::unique_ptr<Graph> Backend::prepare(const Graph& graph, Shape) const {
   return std::make_unique<Graph>(graph);
 }

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <vector>
 
 #include "model/graph.hpp"
 #include "upres/int8.hpp"
@@ -28,11 +30,23 @@ class Executor {
   //
   // With means set, that node outputs them instead of the average of its own input; nullptr goes
   // back to computing it.
-  virtual void set_pooled_means(int node, const std::vector<float>* means) = 0;
+  void set_pooled_means(int node, const std::vector<float>* means) { pooled_means_[node] = means; }
   // Runs the graph only as far as `node` and shows `visit` the node's input (plain c x h x w)
   // instead of finishing.
-  virtual void run_to_pooling(const TensorView& input, int node,
-                              const std::function<void(const TensorView&)>& visit) = 0;
+  void run_to_pooling(const TensorView& input, int node, const std::function<void(const TensorView&)>& visit);
+
+ protected:
+  // For backends, at a global average pooling node: true when a partial run stops here (the
+  // input has then been shown to the visitor), else the means to output (nullptr: compute them).
+  bool stop_at_pooling(int node, const TensorView& pooling_input);
+  const std::vector<float>* pooled_means(int node) const;
+  // Runs until stop_at_pooling() says stop; the output is not written.
+  virtual void run_partial(const TensorView& input) = 0;
+
+ private:
+  std::map<int, const std::vector<float>*> pooled_means_;
+  int stop_at_ = -1;
+  const std::function<void(const TensorView&)>* visit_ = nullptr;
 };
 
 inline bool is_global_average_pooling(const Node& node) {

@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <functional>
-#include <map>
 #include <optional>
 
 #include <fmt/format.h>
@@ -107,19 +106,7 @@ class CpuExecutor final : public Executor {
     execute(input, output.data);
   }
 
-  void set_pooled_means(int node, const std::vector<float>* means) override { pooled_means_[node] = means; }
-
-  void run_to_pooling(const TensorView& input, int node,
-                      const std::function<void(const TensorView&)>& visit) override {
-    UPRES_ASSERT(is_global_average_pooling(graph_.nodes[size_t(node)]));
-    stop_at_ = node;
-    visit_ = &visit;
-    struct Reset {
-      CpuExecutor& e;
-      ~Reset() { e.stop_at_ = -1; }
-    } reset{*this};
-    execute(input, nullptr);  // stops at the node: the output is not written
-  }
+  void run_partial(const TensorView& input) override { execute(input, nullptr); }
 
   Shape output_shape() const override { return shapes_[size_t(graph_.output_blob)]; }
   int64_t memory_bytes() const override { return pool_.total_bytes(); }
@@ -495,14 +482,12 @@ class CpuExecutor final : public Executor {
       stream_.wait();
       const TensorView x{in_shape, static_cast<float*>(in.get_data_handle())};
       const TensorView y{out_shape, static_cast<float*>(out.get_data_handle())};
-      if (index == stop_at_) {
-        (*visit_)(x);
+      if (stop_at_pooling(index, x)) {
         stopped_ = true;
         return;
       }
-      auto means = pooled_means_.find(index);
-      if (means != pooled_means_.end() && means->second)
-        std::copy(means->second->begin(), means->second->end(), y.data);
+      if (const std::vector<float>* means = pooled_means(index))
+        std::copy(means->begin(), means->end(), y.data);
       else
         op_def(node.type).run_reference(node, {x}, {y});
     });
@@ -537,10 +522,7 @@ class CpuExecutor final : public Executor {
   BufferPool pool_;
   std::optional<Int8Plan> plan_;
   std::vector<std::function<void()>> steps_;
-  std::map<int, const std::vector<float>*> pooled_means_;  // by node
-  int stop_at_ = -1;                                       // a partial run's pooling node
-  bool stopped_ = false;
-  const std::function<void(const TensorView&)>* visit_ = nullptr;
+  bool stopped_ = false;  // a partial run reached its pooling node
   memory input_mem_, output_mem_;
 };
 

@@ -1,7 +1,6 @@
 // The reference backend: every op through its plain reference kernel, blobs in plain owned
 // tensors freed after their last reader. The oracle the fast backends are tested against; with
 // an int8 calibration it emulates the int8 plan (model/int8_plan.hpp) in plain loops.
-#include <map>
 #include <optional>
 
 #include "backend/backend.hpp"
@@ -22,20 +21,11 @@ class ReferenceExecutor final : public Executor {
 
   void run(const TensorView& input, const TensorView& output) override { run_observed(input, output, {}); }
 
-  void set_pooled_means(int node, const std::vector<float>* means) override { pooled_means_[node] = means; }
+  void run_partial(const TensorView& input) override { run_observed(input, {}, {}); }
 
-  void run_to_pooling(const TensorView& input, int node,
-                      const std::function<void(const TensorView&)>& visit) override {
-    UPRES_ASSERT(is_global_average_pooling(graph_.nodes[size_t(node)]));
-    stop_at_ = node;
-    visit_ = &visit;
-    run_observed(input, {}, {});
-    stop_at_ = -1;
-  }
-
+  // `output` may be empty in a partial run, which returns at its pooling node.
   void run_observed(const TensorView& input, const TensorView& output, const BlobObserver& observe) {
     UPRES_ASSERT(input.shape == shapes_[size_t(graph_.input_blob)]);
-    UPRES_ASSERT(stop_at_ >= 0 || output.shape == output_shape());
     std::vector<Tensor> blobs(shapes_.size());
     blobs[size_t(graph_.input_blob)] =
         Tensor(input.shape, std::vector<float>(input.data, input.data + input.shape.size()));
@@ -46,14 +36,14 @@ class ReferenceExecutor final : public Executor {
       in.clear();
       out.clear();
       for (int b : node.inputs) in.push_back(blobs[size_t(b)].view());
-      if (int(i) == stop_at_) return (*visit_)(in[0]);
+      if (is_global_average_pooling(node) && stop_at_pooling(int(i), in[0])) return;
       for (int b : node.outputs) {
         blobs[size_t(b)] = Tensor(shapes_[size_t(b)]);
         out.push_back(blobs[size_t(b)].view());
       }
-      auto means = pooled_means_.find(int(i));
-      if (means != pooled_means_.end() && means->second)
-        std::copy(means->second->begin(), means->second->end(), out[0].data);
+      const std::vector<float>* means = is_global_average_pooling(node) ? pooled_means(int(i)) : nullptr;
+      if (means)
+        std::copy(means->begin(), means->end(), out[0].data);
       else if (plan_ && plan_->convs[i])
         run_convolution_int8_reference(node, *plan_->convs[i], in, out);
       else
@@ -63,6 +53,7 @@ class ReferenceExecutor final : public Executor {
       for (int b : node.inputs)
         if (last_use_[size_t(b)] == int(i)) blobs[size_t(b)] = Tensor();
     }
+    UPRES_ASSERT(output.shape == output_shape());
     const Tensor& result = blobs[size_t(graph_.output_blob)];
     std::copy(result.values.begin(), result.values.end(), output.data);
   }
@@ -77,9 +68,6 @@ class ReferenceExecutor final : public Executor {
   std::vector<Shape> shapes_;
   std::vector<int> last_use_;
   std::optional<Int8Plan> plan_;
-  std::map<int, const std::vector<float>*> pooled_means_;
-  int stop_at_ = -1;
-  const std::function<void(const TensorView&)>* visit_ = nullptr;
 };
 
 class ReferenceBackend final : public Backend {
