@@ -32,7 +32,7 @@ struct EngineFlags {
   std::string model = kDefaultModel;
   int scale = 0;
   std::string backend = "cpu";
-  std::string precision = "f32";
+  std::string precision = "auto";
   int threads = 0;
   int tile = 0;
   int tile_overlap = -1;
@@ -40,10 +40,11 @@ struct EngineFlags {
   int max_size = 16384;
 };
 
-void add_precision_flag(CLI::App* cmd, EngineFlags& f) {
-  cmd->add_option("--precision", f.precision,
-                  "f32 (exact) or int8 (~3x faster convolutions on CPUs with VNNI; needs a calibration, "
-                  "see `upres models calibrate`)")
+void add_precision_flag(CLI::App* cmd, std::string& precision) {
+  cmd->add_option(
+         "--precision", precision,
+         "auto (int8 where the model has a calibration and the CPU has VNNI/AMX), f32 (exact) or int8 "
+         "(3-7x faster convolutions; see `upres models calibrate`)")
       ->capture_default_str();
 }
 
@@ -56,7 +57,7 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
       ->check(CLI::Range(1, 16));
   cmd->add_option("--backend", f.backend, "cpu (oneDNN) or reference (plain loops, slow)")
       ->capture_default_str();
-  add_precision_flag(cmd, f);
+  add_precision_flag(cmd, f.precision);
   cmd->add_option("--threads", f.threads, "worker threads (0: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--tile", f.tile, "tile side in input pixels (0: automatic from --max-memory)")
       ->check(CLI::NonNegativeNumber);
@@ -143,9 +144,9 @@ int run_image(const EngineFlags& ef, const ImageFlags& f) {
     Image big = upscaler.upscale(img);
     write_image(big, out.string(), wo);
     const auto& st = upscaler.last_stats();
-    std::printf("%s -> %s: %dx%d -> %dx%d, %s, %d tile%s, %.2f s\n", in.c_str(), out.c_str(), img.width,
-                img.height, big.width, big.height, model->name().c_str(), st.tiles, st.tiles == 1 ? "" : "s",
-                st.seconds);
+    std::printf("%s -> %s: %dx%d -> %dx%d, %s %s, %d tile%s, %.2f s\n", in.c_str(), out.c_str(), img.width,
+                img.height, big.width, big.height, model->name().c_str(),
+                precision_name(upscaler.precision()), st.tiles, st.tiles == 1 ? "" : "s", st.seconds);
   }
   return 0;
 }
@@ -234,6 +235,7 @@ struct CalibrateFlags {
   std::vector<std::string> images;
   CalibrationOptions options;
   bool overwrite = false;
+  bool retune = false;
 };
 
 // Reads the pictures (at most --pictures, spread evenly over all of them by name) and writes the
@@ -242,7 +244,7 @@ int run_models_calibrate(CalibrateFlags f) {
   auto model = Model::load(f.model);
   if (f.output.empty())
     f.output = calibration_path_for(fs::path(model->weights_path()).replace_extension(".param"));
-  if (fs::exists(f.output) && !f.overwrite)
+  if (fs::exists(f.output) && !f.overwrite && !f.retune)
     throw Error(ErrorCode::invalid_argument,
                 fmt::format("{} exists; pass --overwrite to replace it", f.output));
   std::vector<fs::path> all;
@@ -257,8 +259,10 @@ int run_models_calibrate(CalibrateFlags f) {
   std::sort(all.begin(), all.end());
   if (all.empty())
     throw Error(ErrorCode::not_found, "--images: no .png, .jpg or .webp files in those folders");
+  // --pictures to sample plus a third as many (at most 8) to tune on, spread evenly over all.
+  const size_t tuning = std::min<size_t>(8, size_t(f.options.max_pictures + 2) / 3);
   std::vector<fs::path> files;
-  const size_t used = std::min(all.size(), size_t(f.options.max_pictures));
+  const size_t used = std::min(all.size(), size_t(f.options.max_pictures) + tuning);
   for (size_t i = 0; i < used; ++i) files.push_back(all[i * all.size() / used]);
   std::vector<Image> pictures;
   for (const auto& p : files) pictures.push_back(read_image(p.string()));
@@ -266,11 +270,25 @@ int run_models_calibrate(CalibrateFlags f) {
     f.options.measured_on = fmt::format("{} of {} pictures in {}, centre {}x{}", pictures.size(), all.size(),
                                         folders, f.options.crop, f.options.crop);
   const auto start = std::chrono::steady_clock::now();
-  Int8Calibration table = calibrate_int8(*model, pictures, f.options);
+  Int8Calibration table;
+  if (f.retune) {
+    table = read_calibration(f.output);
+    if (table.weights_sha256 != file_sha256(model->weights_path()))
+      throw Error(ErrorCode::invalid_argument,
+                  fmt::format("{} was made for other weights; calibrate again without --retune", f.output));
+    const size_t held_back =
+        pictures.size() >= 4 ? std::min<size_t>(8, pictures.size() / 4) : pictures.size();
+    tune_int8(*model, table, std::vector<Image>(pictures.end() - long(held_back), pictures.end()), f.options);
+  } else {
+    table = calibrate_int8(*model, pictures, f.options);
+  }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   write_calibration(table, f.output);
-  std::printf("%s: %zu activations measured on %d pictures in %.1f s; wrote %s\n", model->name().c_str(),
-              table.thresholds.size(), table.pictures, seconds, f.output.c_str());
+  std::printf(
+      "%s: %zu activations measured on %d pictures in %.1f s; int8 is %.1f dB from float32 (auto uses int8 "
+      "from %.0f dB); wrote %s\n",
+      model->name().c_str(), table.thresholds.size(), table.pictures, seconds, table.fidelity_db,
+      kAutoInt8MinFidelity, f.output.c_str());
   return 0;
 }
 
@@ -353,7 +371,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(2, 4));
   eval_cmd->add_option("--limit", eval_limit, "use only the first N images (0: all)");
   eval_cmd->add_option("--threads", engine.threads, "worker threads (0: all cores)");
-  add_precision_flag(eval_cmd, engine);
+  std::string eval_precision = "f32";  // eval measures the model as trained unless asked
+  add_precision_flag(eval_cmd, eval_precision);
 
   CalibrateFlags calibrate;
   auto* calibrate_cmd = models_cmd->add_subcommand(
@@ -375,6 +394,8 @@ int main(int argc, char** argv) {
                             "where to write the table (default: NAME.int8.json beside the model's .param, "
                             "where Model::load finds it)");
   calibrate_cmd->add_flag("--overwrite", calibrate.overwrite, "replace an existing table");
+  calibrate_cmd->add_flag("--retune", calibrate.retune,
+                          "keep the table's measurements and only tune its thresholds again (fast)");
 
   cli::VideoCommand video = cli::add_video_commands(app);
   cli::ServiceCommand service = cli::add_service_commands(app);
@@ -418,7 +439,10 @@ int main(int argc, char** argv) {
     if (calibrate_cmd->parsed()) return run_models_calibrate(calibrate);
     if (video.video->parsed() || video.probe->parsed()) return video.run();
     if (service.serve->parsed() || service.mcp->parsed()) return service.run();
-    if (eval_cmd->parsed()) return run_eval(eval_folder, eval_methods, eval_scale, eval_limit, engine);
+    if (eval_cmd->parsed()) {
+      engine.precision = eval_precision;
+      return run_eval(eval_folder, eval_methods, eval_scale, eval_limit, engine);
+    }
   } catch (const Error& e) {
     std::fprintf(stderr, "upres: error: %s\n", e.what());
     return 1;

@@ -27,7 +27,7 @@ struct ServiceFlags {
   int max_size = 4096;
   std::string max_upload = "4G";
   std::string backend = "cpu";
-  std::string precision = "f32";
+  std::string precision = "auto";
   int threads = 0;
   std::string max_memory = "2G";
   bool quiet = false;
@@ -44,8 +44,10 @@ void add_common(CLI::App* cmd, ServiceFlags& f) {
       ->capture_default_str()
       ->check(CLI::Range(16, 16384));
   cmd->add_option("--backend", f.backend, "cpu (oneDNN) or reference")->capture_default_str();
-  cmd->add_option("--precision", f.precision,
-                  "f32 or int8 (faster; models need a calibration); video jobs may choose their own")
+  cmd->add_option(
+         "--precision", f.precision,
+         "auto (int8 where the model has a calibration and the CPU has VNNI/AMX), f32 (exact) or int8; "
+         "video jobs may choose their own")
       ->capture_default_str();
   cmd->add_option("--threads", f.threads, "worker threads per upscale (0: all cores)")
       ->check(CLI::NonNegativeNumber);

@@ -52,7 +52,8 @@ const std::vector<OptionSpec>& option_specs() {
       {"--mode", "mode", "Frame's modes: none | esrgan-2x | esrgan-4x", OptionSpec::text},
       {"-s,--scale", "scale", "output scale (default: the model's own)", OptionSpec::integer},
       {"--backend", "backend", "cpu or reference", OptionSpec::text},
-      {"--precision", "precision", "f32 (exact) or int8 (~3x faster convolutions; needs a calibration)",
+      {"--precision", "precision",
+       "auto (default: int8 where the model has a calibration and the CPU has VNNI/AMX), f32 (exact) or int8",
        OptionSpec::text},
       {"--threads", "threads", "inference threads (0: all cores)", OptionSpec::integer},
       {"--tile", "tile", "tile side in input pixels (0: full frame when memory allows)", OptionSpec::integer},
@@ -160,6 +161,7 @@ json typed_options() {
 
 VideoOptions build_options(const std::string& input, const std::string& output) {
   VideoOptions o;
+  o.engine.precision = Precision::automatic;  // int8 where it pays; --precision f32 for exact
   if (!g_flags.preset.empty()) o = video_options_from_json(video_preset_json(g_flags.preset), o);
   o = video_options_from_json(typed_options().dump(), o);
   o.input = input;
@@ -295,6 +297,7 @@ int run_probe() {
            {"filtered_size", {p.filtered_width, p.filtered_height}},
            {"output_size", {p.output_width, p.output_height}},
            {"model", p.model},
+           {"precision", p.precision},
            {"scale", p.scale},
            {"container", p.container},
            {"encoder", p.encoder},
@@ -319,9 +322,9 @@ int run_probe() {
   std::printf("  plan: %dx%d", p.input_width, p.input_height);
   if (p.filters != "null")
     std::printf(" -> [%s] -> %dx%d", p.filters.c_str(), p.filtered_width, p.filtered_height);
-  std::printf(" -> %s x%d -> %dx%d %s %s in %s\n", p.model.empty() ? "no model" : p.model.c_str(), p.scale,
-              p.output_width, p.output_height, p.encoder.c_str(), p.pixel_format.c_str(),
-              p.container.c_str());
+  const std::string model = p.model.empty() ? "no model" : p.model + " (" + p.precision + ")";
+  std::printf(" -> %s x%d -> %dx%d %s %s in %s\n", model.c_str(), p.scale, p.output_width, p.output_height,
+              p.encoder.c_str(), p.pixel_format.c_str(), p.container.c_str());
   if (p.estimated_seconds > 0)
     std::printf("  estimated time: %s (%.2f s per frame on this machine)\n",
                 fmt::format("{:02}:{:02}:{:02}", int(p.estimated_seconds) / 3600,

@@ -33,21 +33,41 @@ struct Int8Calibration {
   std::string weights_sha256;  // of the model's .bin: a table serves only the weights it was made for
   std::string measured_on;     // what the pictures were, for people reading the file
   int pictures = 0;
+  // PSNR (dB, 8-bit RGB) of int8 output against float32 output on pictures that sampling did
+  // not use; 0 when not measured. Precision::automatic uses int8 only at
+  // kAutoInt8MinFidelity or more.
+  double fidelity_db = 0;
   // Activation (ncnn blob) name -> clamp threshold t. Only activations that some convolution
   // with 16 or more input channels reads are listed.
   std::map<std::string, float> thresholds;
+  // The same per channel, and how much to even the channels' ranges out (0: not at all, 1: fully)
+  // where the plan may (int8 convolution to int8 convolution, through ReLU or PReLU).
+  std::map<std::string, std::vector<float>> channel_thresholds;
+  double equalization = 0;
 };
 
+// The fidelity below which Precision::automatic keeps float32: under it, int8's rounding can show
+// as fine grain on smooth areas.
+constexpr double kAutoInt8MinFidelity = 38.0;
+
 struct CalibrationOptions {
-  int crop = 96;  // each picture contributes its centre, this many pixels a side (smaller: whole)
-  int max_pictures = 32;
+  int crop = 96;            // each picture contributes its centre, this many pixels a side (smaller: whole)
+  int max_pictures = 32;    // sampled (tuning pictures come on top)
   std::string measured_on;  // copied into the table
 };
 
-// Runs `model` in float32 (reference kernels) over the centre crop of each picture and picks
-// every threshold. Throws Error(invalid_argument) when `pictures` is empty.
+// Runs `model` in float32 (reference kernels) over the centre crop of each picture, picks every
+// threshold, then tunes them (tune_int8) on the last quarter of the pictures (at most 8), which
+// sampling leaves out. Throws Error(invalid_argument) when `pictures` is empty.
 Int8Calibration calibrate_int8(const Model& model, const std::vector<Image>& pictures,
                                const CalibrationOptions& options = {});
+
+// Scales all thresholds of `table` by the one factor (from 0.5 to 1) that brings int8 output
+// closest to float32 on the centres of `pictures` (at most 8, 128 pixels a side), and records
+// that fidelity. Fast: the cpu backend runs both. Per-activation thresholds minimise each activation's own
+// error; errors then add up over many layers, and clamping a little harder usually pays.
+void tune_int8(const Model& model, Int8Calibration& table, const std::vector<Image>& pictures,
+               const CalibrationOptions& options = {});
 
 // JSON text of a table, and back. calibration_from_json throws Error(invalid_argument) naming
 // `source` when the text is not such a table.

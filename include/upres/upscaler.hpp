@@ -24,14 +24,19 @@ BackendKind backend_from_name(const std::string& name);  // throws Error(invalid
 const char* backend_name(BackendKind kind);
 
 // Arithmetic of the model's wide convolutions. int8 needs the model's calibration (upres/int8.hpp)
-// and is ~3x faster on CPUs with VNNI; the reference backend emulates it, for tests.
-enum class Precision { f32, int8 };
-Precision precision_from_name(const std::string& name);  // throws Error(invalid_argument)
+// and is 3-7x faster on CPUs with VNNI or AMX; the reference backend emulates it, for tests.
+// automatic picks int8 where that holds (cpu backend, a calibration, VNNI or AMX), else f32.
+enum class Precision { f32, int8, automatic };
+Precision precision_from_name(const std::string& name);  // f32, int8, auto; throws Error(invalid_argument)
 const char* precision_name(Precision precision);
+
+struct Int8Calibration;
 
 struct UpscaleOptions {
   BackendKind backend = BackendKind::cpu;
   Precision precision = Precision::f32;
+  // For int8: this table instead of the model's own (calibration uses it to try tables out).
+  std::shared_ptr<const Int8Calibration> int8_table;
   int threads = 0;  // 0: all cores
   // Tile side in input pixels. 0: automatic from max_memory (full frame when it fits).
   int tile = 0;
@@ -65,12 +70,15 @@ class Upscaler {
   void upscale_into(const Image& input, Image& output);
   const UpscaleStats& last_stats() const { return stats_; }
   const Model& model() const { return *model_; }
+  // The precision it runs at: f32 or int8 (automatic resolved).
+  Precision precision() const { return precision_; }
   int output_scale() const;
 
  private:
   struct Impl;
   std::shared_ptr<const Model> model_;
   UpscaleOptions options_;
+  Precision precision_ = Precision::f32;
   std::unique_ptr<Impl> impl_;
   UpscaleStats stats_;
 };

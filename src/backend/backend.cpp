@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "backend/cpu/onednn_isa.hpp"
 #include "upres/error.hpp"
 
 namespace upres {
@@ -54,13 +55,25 @@ BackendKind backend_from_name(const std::string& name) {
 Precision precision_from_name(const std::string& name) {
   if (name == "f32") return Precision::f32;
   if (name == "int8") return Precision::int8;
+  if (name == "auto") return Precision::automatic;
   throw Error(
       ErrorCode::invalid_argument,
-      fmt::format("unknown precision '{}': use f32 (exact) or int8 (faster, needs a calibration)", name));
+      fmt::format("unknown precision '{}': use f32 (exact), int8 (faster, needs a calibration) or auto "
+                  "(int8 where that works and pays)",
+                  name));
 }
 
 const char* precision_name(Precision precision) {
-  return precision == Precision::int8 ? "int8" : "f32";
+  switch (precision) {
+    case Precision::f32: return "f32";
+    case Precision::int8: return "int8";
+    case Precision::automatic: return "auto";
+  }
+  return "?";
+}
+
+bool backend_runs_int8_fast(BackendKind kind) {
+  return kind == BackendKind::cpu && onednn_has_fast_int8();
 }
 
 const char* backend_name(BackendKind kind) {

@@ -13,6 +13,9 @@
 
 namespace upres {
 
+// Shown a blob's value (plain c x h x w) as soon as a run makes it.
+using BlobObserver = std::function<void(int blob, const TensorView& value)>;
+
 class Executor {
  public:
   virtual ~Executor() = default;
@@ -22,6 +25,9 @@ class Executor {
   virtual Shape output_shape() const = 0;
   // Bytes of activation memory the executor holds.
   virtual int64_t memory_bytes() const = 0;
+  // Runs like run(), showing `observe` each blob that compile() was asked to let be observed.
+  virtual void run_observed(const TensorView& input, const TensorView& output,
+                            const BlobObserver& observe) = 0;
 
   // Frame-wide averages for tiled runs. Squeeze-excitation blocks (Real-CUGAN, waifu2x CUNet)
   // average a feature map over the whole frame, which no tile sees; the runtime gathers those
@@ -58,8 +64,10 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
-  // The graph must outlive the executor (weights are read from it, or copied once).
-  virtual std::unique_ptr<Executor> compile(const Graph& graph, Shape input) = 0;
+  // The graph must outlive the executor (weights are read from it, or copied once). `observed`:
+  // blobs that run_observed() shows (calibration); they cost a copy each run.
+  virtual std::unique_ptr<Executor> compile(const Graph& graph, Shape input,
+                                            const std::vector<int>& observed = {}) = 0;
   // The graph this backend prefers to run (after its fusion passes); equal in results.
   virtual std::unique_ptr<Graph> prepare(const Graph& graph, Shape probe) const;
 };
@@ -71,9 +79,11 @@ std::unique_ptr<Backend> make_cpu_backend(int threads, std::shared_ptr<const Int
 std::unique_ptr<Backend> make_backend(BackendKind kind, int threads,
                                       std::shared_ptr<const Int8Calibration> int8 = nullptr);
 
+// Whether int8 pays on this backend and machine (Precision::automatic asks).
+bool backend_runs_int8_fast(BackendKind kind);
+
 // Runs `graph` in float32 with the reference kernels, showing every blob to `observe` as soon as
-// it is made (the input first). For calibration.
-using BlobObserver = std::function<void(int blob, const TensorView& value)>;
+// it is made (the input first).
 void run_reference_observed(const Graph& graph, const TensorView& input, const TensorView& output,
                             const BlobObserver& observe);
 

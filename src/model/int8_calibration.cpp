@@ -32,9 +32,14 @@ std::string calibration_to_json(const Int8Calibration& table) {
   j["weights_sha256"] = table.weights_sha256;
   j["measured_on"] = table.measured_on;
   j["pictures"] = table.pictures;
+  j["fidelity_db"] = table.fidelity_db;
   nlohmann::ordered_json thresholds = nlohmann::ordered_json::object();
   for (const auto& [blob, t] : table.thresholds) thresholds[blob] = t;
   j["thresholds"] = thresholds;
+  j["equalization"] = table.equalization;
+  nlohmann::ordered_json channels = nlohmann::ordered_json::object();
+  for (const auto& [blob, t] : table.channel_thresholds) channels[blob] = t;
+  j["channel_thresholds"] = channels;
   return j.dump(1) + "\n";
 }
 
@@ -55,12 +60,17 @@ Int8Calibration calibration_from_json(const std::string& text, const std::string
     table.weights_sha256 = j.at("weights_sha256").get<std::string>();
     table.measured_on = j.value("measured_on", "");
     table.pictures = j.value("pictures", 0);
+    table.fidelity_db = j.value("fidelity_db", 0.0);
     for (const auto& [blob, t] : j.at("thresholds").items()) {
       const float v = t.get<float>();
       if (!(v > 0) || !std::isfinite(v))
         throw fail(fmt::format("threshold of '{}' is not a positive number", blob));
       table.thresholds[blob] = v;
     }
+    table.equalization = j.value("equalization", 0.0);
+    if (j.contains("channel_thresholds"))
+      for (const auto& [blob, t] : j.at("channel_thresholds").items())
+        table.channel_thresholds[blob] = t.get<std::vector<float>>();
   } catch (const nlohmann::json::exception& e) {
     throw fail(e.what());
   }

@@ -24,25 +24,53 @@ std::optional<float> threshold_of(const Graph& g, int blob, const Int8Calibratio
   return it->second;
 }
 
-Int8ConvPlan quantize_conv(const Node& node, float src_step) {
+// The plan of one convolution: weights scaled per input channel by 1 / in_scale[c] and per output
+// channel by out_scale[o] (channel equalisation; empty: 1), then quantised per output channel.
+Int8ConvPlan quantize_conv(const Node& node, float src_step, const std::vector<float>& in_scale,
+                           const std::vector<float>& out_scale) {
   const auto& p = node.p<ConvParams>();
   const std::vector<float>& w = node.weights[0].values;
-  const size_t per_output = w.size() / size_t(p.out_channels);
+  const size_t outputs = size_t(p.out_channels), per_output = w.size() / outputs;
+  const size_t kernel = size_t(p.kernel_h) * size_t(p.kernel_w);
   Int8ConvPlan q;
   q.src_step = src_step;
-  q.weight_steps.resize(size_t(p.out_channels));
+  q.weight_steps.resize(outputs);
   q.weights.resize(w.size());
-  q.bias.assign(size_t(p.out_channels), 0.f);
-  for (size_t o = 0; o < size_t(p.out_channels); ++o) {
+  q.bias.assign(outputs, 0.f);
+  std::vector<float> scaled(per_output);
+  for (size_t o = 0; o < outputs; ++o) {
+    const float out = out_scale.empty() ? 1.f : out_scale[o];
     float largest = 0;
-    for (size_t k = 0; k < per_output; ++k) largest = std::max(largest, std::abs(w[o * per_output + k]));
+    for (size_t k = 0; k < per_output; ++k) {
+      const float in = in_scale.empty() ? 1.f : in_scale[k / kernel];
+      scaled[k] = w[o * per_output + k] * out / in;
+      largest = std::max(largest, std::abs(scaled[k]));
+    }
     const float step = largest > 0 ? largest / 127.f : 1.f;
     q.weight_steps[o] = step;
     for (size_t k = 0; k < per_output; ++k)
-      q.weights[o * per_output + k] = int8_t(saturate_int8(w[o * per_output + k] / step));
-    if (p.bias) q.bias[o] = node.weights[1].values[o] / (src_step * step);
+      q.weights[o * per_output + k] = int8_t(saturate_int8(scaled[k] / step));
+    if (p.bias) q.bias[o] = node.weights[1].values[o] * out / (src_step * step);
   }
   return q;
+}
+
+// Channel equalisation of an int8-stored activation: channel c is multiplied by
+// s_c = (t / t_c)^alpha, at most 16, where t is the activation's threshold and t_c its channel's,
+// so that narrow channels use more of the 255 steps; the readers divide it out again. Empty when
+// the table has no channel thresholds for it or no equalisation.
+std::vector<float> channel_scales(const std::string& blob, float threshold, int channels,
+                                  const Int8Calibration& cal) {
+  auto it = cal.channel_thresholds.find(blob);
+  if (cal.equalization <= 0 || it == cal.channel_thresholds.end() || int(it->second.size()) != channels)
+    return {};
+  std::vector<float> scales(static_cast<size_t>(channels));
+  for (size_t c = 0; c < scales.size(); ++c) {
+    const float t = it->second[c];
+    scales[c] =
+        t > 0 ? float(std::clamp(std::pow(double(threshold) / t, cal.equalization), 1.0, 16.0)) : 16.f;
+  }
+  return scales;
 }
 
 }  // namespace
@@ -56,7 +84,10 @@ Int8Plan plan_int8(const Graph& g, const Int8Calibration& cal) {
   Int8Plan plan;
   plan.convs.resize(g.nodes.size());
   plan.stored_step.assign(g.blob_names.size(), 0.f);
+  plan.channel_scales.resize(g.blob_names.size());
   std::vector<int> producer(g.blob_names.size(), -1);
+  std::vector<float> src_threshold(g.nodes.size(), 0.f);
+  std::vector<bool> int8(g.nodes.size(), false);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
     for (int b : n.outputs) producer[size_t(b)] = int(i);
@@ -68,14 +99,15 @@ Int8Plan plan_int8(const Graph& g, const Int8Calibration& cal) {
     if (p.activation.type == Activation::prelu && n.inputs.size() == 2) continue;
     auto t = threshold_of(g, n.inputs[0], cal);
     if (!t) continue;
-    plan.convs[i] = quantize_conv(n, *t / 127.f);
+    int8[i] = true;
+    src_threshold[i] = *t;
     ++plan.int8_convs;
   }
   // Outputs kept in int8: made by an int8 convolution without a residual, read only as the main
   // input of int8 convolutions.
   for (size_t b = 0; b < g.blob_names.size(); ++b) {
     const int made_by = producer[b];
-    if (int(b) == g.output_blob || made_by < 0 || !plan.convs[size_t(made_by)] ||
+    if (int(b) == g.output_blob || made_by < 0 || !int8[size_t(made_by)] ||
         g.nodes[size_t(made_by)].inputs.size() != 1)
       continue;
     bool int8_readers_only = true, read = false;
@@ -83,12 +115,22 @@ Int8Plan plan_int8(const Graph& g, const Int8Calibration& cal) {
       for (size_t k = 0; k < g.nodes[i].inputs.size(); ++k)
         if (g.nodes[i].inputs[k] == int(b)) {
           read = true;
-          int8_readers_only = int8_readers_only && k == 0 && plan.convs[i].has_value();
+          int8_readers_only = int8_readers_only && k == 0 && int8[i];
         }
     if (!read || !int8_readers_only) continue;
-    const float step = *threshold_of(g, int(b), cal) / 127.f;  // its readers are calibrated on it
-    plan.stored_step[b] = step;
-    plan.convs[size_t(made_by)]->dst_step = step;
+    const float threshold = *threshold_of(g, int(b), cal);  // its readers are calibrated on it
+    plan.stored_step[b] = threshold / 127.f;
+    const Node& made = g.nodes[size_t(made_by)];
+    if (activation_is_homogeneous(made.p<ConvParams>().activation.type))
+      plan.channel_scales[b] =
+          channel_scales(g.blob_names[b], threshold, made.p<ConvParams>().out_channels, cal);
+  }
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (!int8[i]) continue;
+    const Node& n = g.nodes[i];
+    plan.convs[i] = quantize_conv(n, src_threshold[i] / 127.f, plan.channel_scales[size_t(n.inputs[0])],
+                                  plan.channel_scales[size_t(n.outputs[0])]);
+    plan.convs[i]->dst_step = plan.stored_step[size_t(n.outputs[0])];
   }
   return plan;
 }

@@ -10,7 +10,9 @@
 //
 // Its output stays float, unless every reader is an int8 convolution reading it as its main
 // input (not as a residual) and it is not the graph output: then it is stored as int8 with the
-// step its readers use, and rounded once more on the way out (see Int8ConvPlan::dst_step).
+// step its readers use, and rounded once more on the way out (see Int8ConvPlan::dst_step). With
+// an activation that commutes with scaling (ReLU, PReLU), such an output may be equalised: its
+// narrow channels carried at a larger scale, so that they use more of the int8 steps.
 #pragma once
 
 #include <cmath>
@@ -38,6 +40,10 @@ struct Int8ConvPlan {
 struct Int8Plan {
   std::vector<std::optional<Int8ConvPlan>> convs;  // per node
   std::vector<float> stored_step;                  // per blob: its step when stored as int8, else 0
+  // Per blob stored as int8: the factor each channel is carried at (channel equalisation, see
+  // int8_plan.cpp); empty when 1. The producer's weights and bias carry it, the readers' weights
+  // divide it out, so the graph computes the same function.
+  std::vector<std::vector<float>> channel_scales;
   int int8_convs = 0;
 };
 

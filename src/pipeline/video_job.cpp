@@ -311,6 +311,7 @@ void VideoJob::Impl::prepare(bool for_run) {
   plan.output_width = int(out_w);
   plan.output_height = int(out_h);
   plan.model = model ? model->name() : "";
+  plan.precision = upscaler ? precision_name(upscaler->precision()) : "";
   plan.scale = scale;
   plan.filters = filter->description();
   plan.hwaccel = input->hwaccel();

@@ -1,8 +1,9 @@
-// Calibration for int8 inference (upres/int8.hpp): run the model in float32 with the reference
-// kernels over picture crops, sample every activation a wide convolution reads, and pick for each
-// the clamp threshold with the least expected squared error.
+// Calibration for int8 inference (upres/int8.hpp): run the model in float32 (cpu backend) over
+// picture crops, sample every activation a wide convolution reads, and pick for each, and for each
+// of its channels, the clamp threshold with the least expected squared error; then tune them.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <random>
 #include <set>
 
@@ -11,15 +12,17 @@
 #include "backend/backend.hpp"
 #include "upres/error.hpp"
 #include "upres/int8.hpp"
+#include "upres/quality.hpp"
+#include "upres/upscaler.hpp"
 
 namespace upres {
 namespace {
 
-constexpr int kSamplesPerPicture = 1 << 15;  // values kept per activation per picture
-constexpr int kMinInt8Channels = 16;         // as model/int8_plan.cpp
+constexpr int kPixelsPerPicture = 1024;  // pixels (all channels) sampled per activation per picture
+constexpr int kMinInt8Channels = 16;     // as model/int8_plan.cpp
 
 // Activations that some convolution with 16 or more input channels reads as its main input.
-std::set<int> activations_to_measure(const Graph& g) {
+std::vector<int> activations_to_measure(const Graph& g) {
   std::set<int> blobs;
   for (const Node& n : g.nodes) {
     if (n.type != OpType::convolution) continue;
@@ -28,7 +31,7 @@ std::set<int> activations_to_measure(const Graph& g) {
     if (per_input > 0 && int64_t(n.weights[0].values.size()) / per_input >= kMinInt8Channels)
       blobs.insert(n.inputs[0]);
   }
-  return blobs;
+  return {blobs.begin(), blobs.end()};
 }
 
 // The centre of `picture`, at most `crop` a side, padded as the upscaler pads a frame: by the
@@ -90,22 +93,35 @@ Int8Calibration calibrate_int8(const Model& model, const std::vector<Image>& pic
   if (pictures.empty()) throw Error(ErrorCode::invalid_argument, "calibration needs at least one picture");
   if (options.crop < 16)
     throw Error(ErrorCode::invalid_argument, "calibration crops must be 16 pixels or more");
-  const Graph& graph = model.graph();
-  const std::set<int> wanted = activations_to_measure(graph);
-  std::vector<std::vector<float>> samples(graph.blob_names.size());
+  // The graph as the cpu backend runs it (activations fused): the blobs the int8 plan reads.
+  const ModelGeometry& geo = model.geometry();
+  auto backend = make_cpu_backend(0);
+  const int probe = 64 * geo.alignment + geo.alignment_remainder;
+  const std::unique_ptr<Graph> graph = backend->prepare(model.graph(), {3, probe, probe});
+  const std::vector<int> wanted = activations_to_measure(*graph);
+  // samples[blob][channel]: values at the same sampled pixels of every channel.
+  std::vector<std::vector<std::vector<float>>> samples(graph->blob_names.size());
   std::mt19937 random(12345);
-  const size_t used = std::min(pictures.size(), size_t(std::max(1, options.max_pictures)));
+  std::map<std::pair<int, int>, std::unique_ptr<Executor>> executors;  // by input size
+  // The last quarter of the pictures (at most 8) is held back to tune on; the rest is sampled.
+  const size_t held_back = pictures.size() >= 4 ? std::min<size_t>(8, pictures.size() / 4) : 0;
+  const size_t used = std::min(pictures.size() - held_back, size_t(std::max(1, options.max_pictures)));
   for (size_t i = 0; i < used; ++i) {
     if (pictures[i].channels < 3)
       throw Error(ErrorCode::invalid_argument, fmt::format("calibration picture {} is not RGB", i + 1));
-    Tensor input = model_input(pictures[i], options.crop, model.geometry());
-    Tensor output(graph.infer_shapes(input.shape)[size_t(graph.output_blob)]);
-    run_reference_observed(graph, input.view(), output.view(), [&](int blob, const TensorView& v) {
-      if (!wanted.count(blob)) return;
-      const int64_t n = v.shape.size();
-      std::uniform_int_distribution<int64_t> pick(0, n - 1);
-      for (int k = 0; k < kSamplesPerPicture && k < n; ++k)
-        samples[size_t(blob)].push_back(n <= kSamplesPerPicture ? v.data[k] : v.data[pick(random)]);
+    Tensor input = model_input(pictures[i], options.crop, geo);
+    auto& exec = executors[{input.shape.h, input.shape.w}];
+    if (!exec) exec = backend->compile(*graph, input.shape, wanted);
+    Tensor output(exec->output_shape());
+    exec->run_observed(input.view(), output.view(), [&](int blob, const TensorView& v) {
+      auto& channels = samples[size_t(blob)];
+      channels.resize(size_t(v.shape.c));
+      const int64_t plane = int64_t(v.shape.h) * v.shape.w;
+      std::uniform_int_distribution<int64_t> pick(0, plane - 1);
+      for (int k = 0; k < kPixelsPerPicture && k < plane; ++k) {
+        const int64_t at = plane <= kPixelsPerPicture ? k : pick(random);
+        for (int c = 0; c < v.shape.c; ++c) channels[size_t(c)].push_back(v.data[c * plane + at]);
+      }
     });
   }
   Int8Calibration table;
@@ -113,9 +129,76 @@ Int8Calibration calibrate_int8(const Model& model, const std::vector<Image>& pic
   table.weights_sha256 = file_sha256(model.weights_path());
   table.measured_on = options.measured_on;
   table.pictures = int(used);
-  for (int blob : wanted)
-    table.thresholds[graph.blob_names[size_t(blob)]] = best_threshold(samples[size_t(blob)]);
+  for (int blob : wanted) {
+    const std::string& name = graph->blob_names[size_t(blob)];
+    std::vector<float> all;
+    for (const auto& channel : samples[size_t(blob)]) {
+      table.channel_thresholds[name].push_back(best_threshold(channel));
+      all.insert(all.end(), channel.begin(), channel.end());
+    }
+    table.thresholds[name] = best_threshold(all);
+  }
+  if (held_back > 0)
+    tune_int8(model, table, std::vector<Image>(pictures.end() - long(held_back), pictures.end()), options);
+  else
+    tune_int8(model, table, pictures, options);
   return table;
+}
+
+void tune_int8(const Model& model, Int8Calibration& table, const std::vector<Image>& pictures,
+               const CalibrationOptions& options) {
+  if (pictures.empty()) throw Error(ErrorCode::invalid_argument, "tuning needs at least one picture");
+  // One crop size for all, so each Upscaler compiles once: the centre, up to 128 pixels a side.
+  constexpr int kMaxPictures = 8;
+  const size_t used = std::min(pictures.size(), size_t(kMaxPictures));
+  int side = 128;
+  for (size_t i = 0; i < used; ++i) side = std::min({side, pictures[i].width, pictures[i].height});
+  std::vector<Image> crops;
+  for (size_t i = 0; i < used; ++i) {
+    const Image& p = pictures[i];
+    const int x0 = (p.width - side) / 2, y0 = (p.height - side) / 2;
+    Image crop(side, side, 3, p.bit_depth);
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < side; ++y)
+        for (int x = 0; x < side; ++x) crop.at(c, y, x) = p.at(c, y0 + y, x0 + x);
+    crops.push_back(std::move(crop));
+  }
+  std::shared_ptr<const Model> shared(&model, [](const Model*) {});  // borrowed for the Upscalers
+  UpscaleOptions exact;
+  exact.max_memory = int64_t(8) << 30;
+  Upscaler f32(shared, exact);
+  std::vector<Image> expected;
+  for (const Image& crop : crops) expected.push_back(f32.upscale(crop));
+  double best_psnr = -1, best_factor = 1, best_equalization = 0;
+  for (double equalization : {0.0, 0.5, 1.0})
+    for (double factor : {1.0, 0.9, 0.8, 0.7, 0.6}) {
+      if (equalization > 0 && table.channel_thresholds.empty()) continue;
+      auto tried = std::make_shared<Int8Calibration>(table);
+      for (auto& [blob, t] : tried->thresholds) t = float(t * factor);
+      for (auto& [blob, channels] : tried->channel_thresholds)
+        for (float& t : channels) t = float(t * factor);
+      tried->equalization = equalization;
+      UpscaleOptions o = exact;
+      o.precision = Precision::int8;
+      o.int8_table = tried;
+      Upscaler int8(shared, o);
+      double mse = 0;  // averaged over the crops, then made a PSNR
+      for (size_t i = 0; i < crops.size(); ++i) {
+        const double psnr = psnr_8bit(int8.upscale(crops[i]), expected[i]);
+        mse += 255.0 * 255.0 / std::pow(10.0, psnr / 10) / double(crops.size());
+      }
+      const double psnr = 10 * std::log10(255.0 * 255.0 / std::max(mse, 1e-12));
+      if (psnr > best_psnr) {
+        best_psnr = psnr;
+        best_factor = factor;
+        best_equalization = equalization;
+      }
+    }
+  for (auto& [blob, t] : table.thresholds) t = float(t * best_factor);
+  for (auto& [blob, channels] : table.channel_thresholds)
+    for (float& t : channels) t = float(t * best_factor);
+  table.equalization = best_equalization;
+  table.fidelity_db = best_psnr;
 }
 
 }  // namespace upres

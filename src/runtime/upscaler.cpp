@@ -19,6 +19,7 @@
 #include "backend/backend.hpp"
 #include "image/resizer.hpp"
 #include "upres/error.hpp"
+#include "upres/int8.hpp"
 
 namespace upres {
 namespace {
@@ -97,16 +98,20 @@ Upscaler::Upscaler(std::shared_ptr<const Model> model, const UpscaleOptions& opt
                 fmt::format("tile size {} is too small: use 16 or more, or 0 for automatic", options_.tile));
   if (options_.threads < 0)
     throw Error(ErrorCode::invalid_argument, "thread count must be 0 (all cores) or more");
-  std::shared_ptr<const Int8Calibration> int8;
-  if (options_.precision == Precision::int8) {
-    int8 = model_->int8_calibration();
-    if (!int8)
-      throw Error(
-          ErrorCode::unsupported,
-          fmt::format("{} cannot run in int8: {}. Make a table with `upres models calibrate {} --images "
-                      "FOLDER`, or use --precision f32",
-                      model_->name(), model_->int8_calibration_note(), model_->name()));
-  }
+  std::shared_ptr<const Int8Calibration> int8 =
+      options_.int8_table ? options_.int8_table : model_->int8_calibration();
+  precision_ = options_.precision;
+  if (precision_ == Precision::automatic)
+    precision_ = int8 && int8->fidelity_db >= kAutoInt8MinFidelity && backend_runs_int8_fast(options_.backend)
+                     ? Precision::int8
+                     : Precision::f32;
+  if (precision_ == Precision::int8 && !int8)
+    throw Error(
+        ErrorCode::unsupported,
+        fmt::format("{} cannot run in int8: {}. Make a table with `upres models calibrate {} --images "
+                    "FOLDER`, or use --precision f32",
+                    model_->name(), model_->int8_calibration_note(), model_->name()));
+  if (precision_ != Precision::int8) int8 = nullptr;
   impl_->backend = make_backend(options_.backend, options_.threads, std::move(int8));
   const ModelGeometry& geo = model_->geometry();
   int probe = 64 * geo.alignment + geo.alignment_remainder;

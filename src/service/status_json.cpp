@@ -49,6 +49,7 @@ json job_status_json(const JobStatus& st) {
                {"output_width", p.output_width},
                {"output_height", p.output_height},
                {"model", p.model},
+               {"precision", p.precision},
                {"scale", p.scale},
                {"container", p.container},
                {"encoder", p.encoder},

@@ -90,8 +90,9 @@ struct ConvDims {
 
 class CpuExecutor final : public Executor {
  public:
-  CpuExecutor(const Graph& graph, Shape input, int threads, const Int8Calibration* int8)
-      : graph_(graph), threads_(threads) {
+  CpuExecutor(const Graph& graph, Shape input, int threads, const Int8Calibration* int8,
+              const std::vector<int>& observed)
+      : graph_(graph), threads_(threads), observed_(observed) {
     if (int8) plan_ = plan_int8(graph, *int8);
     try {
       build(input);
@@ -107,6 +108,15 @@ class CpuExecutor final : public Executor {
   }
 
   void run_partial(const TensorView& input) override { execute(input, nullptr); }
+
+  void run_observed(const TensorView& input, const TensorView& output, const BlobObserver& observe) override {
+    observe_ = &observe;
+    struct Reset {
+      const BlobObserver*& o;
+      ~Reset() { o = nullptr; }
+    } reset{observe_};
+    run(input, output);
+  }
 
   Shape output_shape() const override { return shapes_[size_t(graph_.output_blob)]; }
   int64_t memory_bytes() const override { return pool_.total_bytes(); }
@@ -172,6 +182,8 @@ class CpuExecutor final : public Executor {
           [[fallthrough]];
         default: add_reference(node); break;
       }
+      for (int b : node.outputs)
+        if (std::find(observed_.begin(), observed_.end(), b) != observed_.end()) add_observation(b);
       for (int b : node.inputs) {
         Blob& blob = blobs_[size_t(b)];
         if (last[size_t(b)] != int(i)) continue;
@@ -494,6 +506,19 @@ class CpuExecutor final : public Executor {
     for (int s : scratch) pool_.release(s);
   }
 
+  // A step that shows `blob` (as plain floats) to run_observed()'s observer.
+  void add_observation(int blob) {
+    UPRES_ASSERT(!stored_int8(blob));
+    std::vector<int> scratch;
+    const Shape shape = shapes_[size_t(blob)];
+    memory plain = as_layout(blob, plain_desc(shape), scratch);
+    steps_.push_back([this, blob, plain, shape]() {
+      stream_.wait();
+      if (observe_) (*observe_)(blob, {shape, static_cast<float*>(plain.get_data_handle())});
+    });
+    for (int s : scratch) pool_.release(s);
+  }
+
   // Any other op: plain inputs, the reference kernel, a plain output.
   void add_reference(const Node& node) {
     std::vector<int> scratch;
@@ -523,6 +548,8 @@ class CpuExecutor final : public Executor {
   std::optional<Int8Plan> plan_;
   std::vector<std::function<void()>> steps_;
   bool stopped_ = false;  // a partial run reached its pooling node
+  std::vector<int> observed_;
+  const BlobObserver* observe_ = nullptr;
   memory input_mem_, output_mem_;
 };
 
@@ -534,8 +561,9 @@ class CpuBackend final : public Backend {
     if (threads > 0) omp_set_num_threads(threads);
   }
   const char* name() const override { return "cpu"; }
-  std::unique_ptr<Executor> compile(const Graph& graph, Shape input) override {
-    return std::make_unique<CpuExecutor>(graph, input, threads_, int8_.get());
+  std::unique_ptr<Executor> compile(const Graph& graph, Shape input,
+                                    const std::vector<int>& observed = {}) override {
+    return std::make_unique<CpuExecutor>(graph, input, threads_, int8_.get(), observed);
   }
   std::unique_ptr<Graph> prepare(const Graph& graph, Shape probe) const override {
     auto g = std::make_unique<Graph>(graph);

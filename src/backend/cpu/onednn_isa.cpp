@@ -53,4 +53,15 @@ bool configure_onednn_isa() {
   return capped;
 }
 
+bool onednn_has_fast_int8() {
+  configure_onednn_isa();
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::avx512_core_vnni:
+    case dnnl::cpu_isa::avx512_core_bf16:
+    case dnnl::cpu_isa::avx512_core_amx:
+    case dnnl::cpu_isa::avx2_vnni: return true;
+    default: return false;
+  }
+}
+
 }  // namespace upres

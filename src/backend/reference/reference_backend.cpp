@@ -24,7 +24,8 @@ class ReferenceExecutor final : public Executor {
   void run_partial(const TensorView& input) override { run_observed(input, {}, {}); }
 
   // `output` may be empty in a partial run, which returns at its pooling node.
-  void run_observed(const TensorView& input, const TensorView& output, const BlobObserver& observe) {
+  // Shows every blob, asked for or not.
+  void run_observed(const TensorView& input, const TensorView& output, const BlobObserver& observe) override {
     UPRES_ASSERT(input.shape == shapes_[size_t(graph_.input_blob)]);
     std::vector<Tensor> blobs(shapes_.size());
     blobs[size_t(graph_.input_blob)] =
@@ -74,7 +75,7 @@ class ReferenceBackend final : public Backend {
  public:
   explicit ReferenceBackend(std::shared_ptr<const Int8Calibration> int8) : int8_(std::move(int8)) {}
   const char* name() const override { return "reference"; }
-  std::unique_ptr<Executor> compile(const Graph& graph, Shape input) override {
+  std::unique_ptr<Executor> compile(const Graph& graph, Shape input, const std::vector<int>& = {}) override {
     return std::make_unique<ReferenceExecutor>(graph, input, int8_.get());
   }
   // In float32 the graph runs as loaded (so comparing with the cpu backend also checks its
