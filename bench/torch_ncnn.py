@@ -100,9 +100,17 @@ def crop(x, p, ref):
 
 
 def run(layers, x):
+    # Each blob is dropped after its last reader, so deep networks (RRDB) fit in memory.
+    last_use = {}
+    for index, (_, ins, _, _, _) in enumerate(layers):
+        for i in ins:
+            last_use[i] = index
     blobs = {}
-    for kind, ins, outs, p, w in layers:
+    for index, (kind, ins, outs, p, w) in enumerate(layers):
         a = [blobs[i] for i in ins]
+        for i in set(ins):
+            if last_use[i] == index:
+                del blobs[i]
         if kind == 'Input': y = x
         elif kind == 'Split':
             for o in outs: blobs[o] = a[0]

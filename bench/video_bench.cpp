@@ -1,6 +1,6 @@
 // End-to-end video throughput beside inference alone, on the same frames in the same run:
 //
-//   video_bench CLIP [--frames 60] [--model NAME] [--threads 2]
+//   video_bench CLIP [--frames 60] [--model NAME] [--threads 2] [--precision f32|int8|auto]
 //
 // 1. The whole job (decode, convert, model, convert back, x264, mux) on the first N frames, its
 //    fps and the process's peak RSS.
@@ -64,12 +64,12 @@ std::vector<Image> decode_frames(const std::string& path, int count) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: video_bench CLIP [--frames N] [--model NAME] [--threads N]\n");
+    std::fprintf(stderr, "usage: video_bench CLIP [--frames N] [--model NAME] [--threads N] [--precision P]\n");
     return 2;
   }
   const std::string clip = argv[1];
   int frames = 60, threads = 2;
-  std::string model_name = "realesr-animevideov3-x2";
+  std::string model_name = "realesr-animevideov3-x2", precision = "f32";
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--frames")
@@ -78,6 +78,8 @@ int main(int argc, char** argv) {
       model_name = argv[i + 1];
     else if (flag == "--threads")
       threads = std::atoi(argv[i + 1]);
+    else if (flag == "--precision")
+      precision = argv[i + 1];
   }
   try {
     auto model = Model::load(model_name);
@@ -89,7 +91,10 @@ int main(int argc, char** argv) {
     o.model = model_name;
     o.max_frames = frames;
     o.engine.threads = threads;
-    const VideoStats s = VideoJob(o, model).run();
+    o.engine.precision = precision_from_name(precision);
+    VideoJob job(o, model);
+    const std::string ran_at = job.validate().precision;
+    const VideoStats s = job.run();
     const double rss = peak_rss_mib();
     std::remove(o.output.c_str());
     rmdir(dir.c_str());
@@ -97,6 +102,7 @@ int main(int argc, char** argv) {
     const std::vector<Image> images = decode_frames(clip, frames);
     UpscaleOptions uo;
     uo.threads = threads;
+    uo.precision = o.engine.precision;
     Upscaler up(model, uo);
     Image out;
     up.upscale_into(images[0], out);  // warm-up: compile, size the buffers
@@ -105,9 +111,9 @@ int main(int argc, char** argv) {
     const double infer_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double infer_fps = double(images.size()) / infer_s;
     std::printf(
-        "frames=%lld e2e_fps=%.3f inference_fps=%.3f e2e_over_inference=%.1f%% peak_rss_mib=%.0f "
+        "precision=%s frames=%lld e2e_fps=%.3f inference_fps=%.3f e2e_over_inference=%.1f%% peak_rss_mib=%.0f "
         "output=%dx%d\n",
-        (long long)s.frames, s.fps, infer_fps, 100.0 * s.fps / infer_fps, rss, s.output_width,
+        ran_at.c_str(), (long long)s.frames, s.fps, infer_fps, 100.0 * s.fps / infer_fps, rss, s.output_width,
         s.output_height);
   } catch (const Error& e) {
     std::fprintf(stderr, "video_bench: %s\n", e.what());

@@ -2,7 +2,7 @@
 # End-to-end video fps (decode, convert, model, convert, x264, mux) beside inference-only fps on
 # the same frames, in the same run, and peak RSS. Uses the 640x360 clip in ../shared/media when
 # it is there, else a clip upres makes itself.
-# Usage: scripts/bench-video.sh [BUILD]      env: FRAMES (60), THREADS (2), MODEL
+# Usage: scripts/bench-video.sh [BUILD]      env: FRAMES (60), THREADS (2), MODEL, PRECISIONS ("f32 int8")
 set -euo pipefail
 build=${1:-build}
 frames=${FRAMES:-60}
@@ -17,4 +17,6 @@ if [ ! -f "$clip" ]; then
   echo "(../shared is absent: using a synthetic 640x360 clip)"
 fi
 echo "clip: $clip, $frames frames, $model, $threads threads"
-"$build/bench/video_bench" "$clip" --frames "$frames" --model "$model" --threads "$threads"
+for precision in ${PRECISIONS:-f32 int8}; do
+  "$build/bench/video_bench" "$clip" --frames "$frames" --model "$model" --threads "$threads" --precision "$precision"
+done

@@ -175,8 +175,8 @@ TEST_F(Cli, VerifyCatchesACorruptModel) {
   EXPECT_FALSE(fs::exists(dir / "o.png"));
 }
 
+// Without -m, the default 2x model is ours (shipped in the repository, so never missing).
 TEST_F(Cli, VideoWithFfmpegSpellingsJsonProgressAndProbe) {
-  UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");
   const std::string clip = (dir / "clip.mkv").string(), out = (dir / "out.mp4").string();
   ASSERT_EQ(run_cli("sample -o " + clip + " --size 48x32 --frames 12").exit_code, 0);
 
@@ -184,6 +184,7 @@ TEST_F(Cli, VideoWithFfmpegSpellingsJsonProgressAndProbe) {
   ASSERT_EQ(probe.exit_code, 0) << probe.output;
   const auto plan = nlohmann::json::parse(probe.output);
   EXPECT_EQ(plan["output_size"], nlohmann::json::array({96, 64}));
+  EXPECT_EQ(plan["model"], "upres-compact-x2");
   EXPECT_EQ(plan["streams"].size(), 3u);
   EXPECT_EQ(plan["streams"][2]["action"], "convert to mov_text");
   EXPECT_FALSE(fs::exists(out)) << "probing writes nothing";

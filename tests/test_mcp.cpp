@@ -135,14 +135,7 @@ class Mcp : public ::testing::Test {
     ASSERT_TRUE(r.contains("result")) << r.dump();
     mcp.send({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
   }
-  // A clip long enough (90 frames of 320x180) to be still running when the test acts on it.
-  void write_long_clip() {
-    TestVideoSpec spec;
-    spec.width = 320;
-    spec.height = 180;
-    spec.frames = 90;
-    write_test_video((root / "long.mp4").string(), spec);
-  }
+  void write_long_clip() { write_long_test_clip((root / "long.mp4").string()); }
   // Sends a video_upscale call without waiting for its answer.
   void start_video_call(McpProcess& mcp, const json& id, const std::string& input) {
     mcp.send(

@@ -52,15 +52,7 @@ class ServerTest : public ::testing::Test {
     write_test_video((root / "clip.mp4").string(), spec);
     write_image(make_test_pattern(40, 30), (root / "pic.png").string());
   }
-  // A clip long enough to still be running when a test acts on it (about 15 s of work), yet
-  // quick to stop: cancellation is checked between frames.
-  void write_long_clip() {
-    TestVideoSpec spec;
-    spec.width = 320;
-    spec.height = 180;
-    spec.frames = 90;
-    write_test_video((root / "long.mp4").string(), spec);
-  }
+  void write_long_clip() { write_long_test_clip((root / "long.mp4").string()); }
   void TearDown() override {
     stop();
     fs::remove_all(root);

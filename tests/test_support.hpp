@@ -14,6 +14,7 @@
 #include "upres/image.hpp"
 #include "upres/model.hpp"
 #include "upres/quality.hpp"
+#include "upres/video.hpp"
 
 namespace upres::test {
 
@@ -113,6 +114,16 @@ inline std::string test_name_from(std::string text) {
 
 inline std::string shared_media_dir() {
   return std::string(UPRES_SOURCE_DIR) + "/../shared/media";
+}
+
+// A clip long enough (90 frames of 320x180, about 15 s of work) to be still running when a
+// service test acts on it, yet quick to stop: cancellation is checked between frames.
+inline void write_long_test_clip(const std::string& path) {
+  TestVideoSpec spec;
+  spec.width = 320;
+  spec.height = 180;
+  spec.frames = 90;
+  write_test_video(path, spec);
 }
 
 }  // namespace upres::test

@@ -54,9 +54,12 @@ struct CalibrationOptions {
   int crop = 96;            // each picture contributes its centre, this many pixels a side (smaller: whole)
   int max_pictures = 32;    // sampled (tuning pictures come on top)
   std::string measured_on;  // copied into the table
+  // Every fourth sampled picture, and half the tuning ones, also go in with Gaussian grain of this
+  // standard deviation (0..1 units; 0: none), so that grainy sources stay within the thresholds.
+  double grain = 25.0 / 255;
 };
 
-// Runs `model` in float32 (reference kernels) over the centre crop of each picture, picks every
+// Runs `model` in float32 (cpu backend) over the centre crop of each picture, picks every
 // threshold, then tunes them (tune_int8) on the last quarter of the pictures (at most 8), which
 // sampling leaves out. Throws Error(invalid_argument) when `pictures` is empty.
 Int8Calibration calibrate_int8(const Model& model, const std::vector<Image>& pictures,

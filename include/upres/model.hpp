@@ -43,8 +43,8 @@ const ModelInfo* find_model_info(const std::string& name);
 // ~/.cache/upres/models. scripts/fetch-models.mjs fills it.
 std::string model_cache_dir();
 
-// The model upres uses when none is named, for an output scale (2, 3 or 4; others: 2). One place,
-// so switching the default (to upres-compact-x2 once it is trained) is one change.
+// The model upres uses when none is named, for an output scale (2, 3 or 4; others: 2):
+// upres-compact-x2 (ours) for 2, realesr-animevideov3-x3/x4 for 3 and 4.
 const char* default_model_for_scale(int scale);
 
 // Downloads missing zoo models (all, or `names`) into the cache with the project's fetch script

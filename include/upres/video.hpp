@@ -29,7 +29,7 @@ struct VideoOptions {
   std::string input, output;
   bool overwrite = false;
 
-  // Model: a zoo name or .param path; "" picks realesr-animevideov3-x{2,3,4} from the scale.
+  // Model: a zoo name or .param path; "" picks default_model_for_scale (upres-compact-x2 for 2x).
   std::string model;
   // Frame's modes: "none" (no upscaling, filters and re-encode only), "esrgan-2x", "esrgan-4x";
   // "" when model/scale say what to do.

@@ -87,7 +87,9 @@ const char* default_model_for_scale(int scale) {
   switch (scale) {
     case 3: return "realesr-animevideov3-x3";
     case 4: return "realesr-animevideov3-x4";
-    default: return "realesr-animevideov3-x2";
+    // Ours: native 2x, the most faithful to the source (bsd68 Y-PSNR, docs/BENCHMARKS.md) and the
+    // fastest; it ships in the repository, so the default needs no download.
+    default: return "upres-compact-x2";
   }
 }
 

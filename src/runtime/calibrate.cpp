@@ -55,6 +55,15 @@ Tensor model_input(const Image& picture, int crop, const ModelGeometry& geo) {
   return t;
 }
 
+// `picture` with Gaussian noise of standard deviation `sigma` (in 0..1 units) added, clamped.
+Image with_grain(const Image& picture, double sigma) {
+  Image noisy = picture;
+  std::mt19937 random(7);
+  std::normal_distribution<float> noise(0.f, float(sigma));
+  for (float& v : noisy.data) v = std::clamp(v + noise(random), 0.f, 1.f);
+  return noisy;
+}
+
 // The threshold t minimising the expected squared error of clamping to [-t, t] and rounding to
 // 255 steps, over a histogram of |x|: values past t cost (|x| - t)^2, values inside cost the
 // rounding noise of a uniform error, step^2 / 12.
@@ -106,10 +115,18 @@ Int8Calibration calibrate_int8(const Model& model, const std::vector<Image>& pic
   // The last quarter of the pictures (at most 8) is held back to tune on; the rest is sampled.
   const size_t held_back = pictures.size() >= 4 ? std::min<size_t>(8, pictures.size() / 4) : 0;
   const size_t used = std::min(pictures.size() - held_back, size_t(std::max(1, options.max_pictures)));
+  std::vector<const Image*> sampled;
+  std::vector<Image> grainy;
+  grainy.reserve(used);
   for (size_t i = 0; i < used; ++i) {
     if (pictures[i].channels < 3)
       throw Error(ErrorCode::invalid_argument, fmt::format("calibration picture {} is not RGB", i + 1));
-    Tensor input = model_input(pictures[i], options.crop, geo);
+    sampled.push_back(&pictures[i]);
+    if (options.grain > 0 && i % 4 == 3)
+      sampled.push_back(&grainy.emplace_back(with_grain(pictures[i], options.grain)));
+  }
+  for (const Image* picture : sampled) {
+    Tensor input = model_input(*picture, options.crop, geo);
     auto& exec = executors[{input.shape.h, input.shape.w}];
     if (!exec) exec = backend->compile(*graph, input.shape, wanted);
     Tensor output(exec->output_shape());
@@ -128,7 +145,7 @@ Int8Calibration calibrate_int8(const Model& model, const std::vector<Image>& pic
   table.model = model.name();
   table.weights_sha256 = file_sha256(model.weights_path());
   table.measured_on = options.measured_on;
-  table.pictures = int(used);
+  table.pictures = int(used);  // the grainy copies are not counted
   for (int blob : wanted) {
     const std::string& name = graph->blob_names[size_t(blob)];
     std::vector<float> all;
@@ -138,10 +155,9 @@ Int8Calibration calibrate_int8(const Model& model, const std::vector<Image>& pic
     }
     table.thresholds[name] = best_threshold(all);
   }
-  if (held_back > 0)
-    tune_int8(model, table, std::vector<Image>(pictures.end() - long(held_back), pictures.end()), options);
-  else
-    tune_int8(model, table, pictures, options);
+  tune_int8(model, table,
+            held_back > 0 ? std::vector<Image>(pictures.end() - long(held_back), pictures.end()) : pictures,
+            options);
   return table;
 }
 
@@ -161,6 +177,8 @@ void tune_int8(const Model& model, Int8Calibration& table, const std::vector<Ima
     for (int c = 0; c < 3; ++c)
       for (int y = 0; y < side; ++y)
         for (int x = 0; x < side; ++x) crop.at(c, y, x) = p.at(c, y0 + y, x0 + x);
+    // Half of them grainy too: the settings must suit clean and grainy sources alike.
+    if (options.grain > 0 && i % 2 == 1) crops.push_back(with_grain(crop, options.grain));
     crops.push_back(std::move(crop));
   }
   std::shared_ptr<const Model> shared(&model, [](const Model*) {});  // borrowed for the Upscalers
