@@ -19,6 +19,6 @@ fi
 folders=()
 for d in "$photos"/*; do [ -d "$d" ] && folders+=("$d"); done
 for m in "${models[@]}"; do
-  "$build/upres" models calibrate "$m" --images "${folders[@]}" --pictures 72 --crop 128 \
+  "$build/upres" models calibrate "$m" --images "${folders[@]}" --pictures 64 --crop 128 \
     -o "models/int8/$m.json" --overwrite
 done

@@ -50,14 +50,20 @@ class Cli : public ::testing::Test {
   std::string input;
 };
 
+// Without -m: our model for 2x (shipped, never missing), realesr-animevideov3-x4 for -s 4.
 TEST_F(Cli, UpscalesAnImage) {
-  UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");
   std::string out = (dir / "out.webp").string();
   Result r = run_cli("image " + input + " -o " + out + " --tile 16");
   EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("upres-compact-x2"), std::string::npos) << r.output;
   Image img = read_image(out);
   EXPECT_EQ(img.width, 48);
   EXPECT_EQ(img.height, 32);
+  if (!model_installed(*find_model_info("realesr-animevideov3-x4"))) return;
+  Result x4 = run_cli("image " + input + " -o " + (dir / "x4.png").string() + " -s 4");
+  EXPECT_EQ(x4.exit_code, 0) << x4.output;
+  EXPECT_NE(x4.output.find("realesr-animevideov3-x4"), std::string::npos) << x4.output;
+  EXPECT_EQ(read_image((dir / "x4.png").string()).width, 96);
 }
 
 TEST_F(Cli, UpscalesAFolder) {

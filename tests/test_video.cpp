@@ -87,9 +87,9 @@ TEST_F(Video, UpscalesWithAudioCopiedAndMetadataKept) {
   EXPECT_EQ(b.metadata.at("title"), "a test clip");
   expect_only({"in.mp4", "out.mp4"});
   // The model's output, not a plain resize: frames must be sharp, so compare with a frame of
-  // the same job's model run on the decoded input frame.
+  // the job's model (the default, as no -m was given) run on the decoded input frame.
   const Image src = decode_frame(in, 5), got = decode_frame(o.output, 5);
-  Upscaler up(Model::load(kModel), {});
+  Upscaler up(Model::load(default_model_for_scale(2)), {});
   const Image want = up.upscale(src);
   EXPECT_GT(psnr_8bit(got, want), 30.0);
 }

@@ -29,7 +29,7 @@ namespace {
 const char* const kDefaultModel = default_model_for_scale(2);
 
 struct EngineFlags {
-  std::string model = kDefaultModel;
+  std::string model;  // "": the default model for the scale (default_model_for_scale)
   int scale = 0;
   std::string backend = "cpu";
   std::string precision = "auto";
@@ -50,8 +50,8 @@ void add_precision_flag(CLI::App* cmd, std::string& precision) {
 
 void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("-m,--model", f.model,
-                  "model name (see `upres models list`) or path to an ncnn .param file")
-      ->capture_default_str();
+                  "model name (see `upres models list`) or path to an ncnn .param file (default: "
+                  "upres-compact-x2, or realesr-animevideov3-x3/x4 for -s 3/4)");
   cmd->add_option("-s,--scale", f.scale,
                   "output scale 1..16 (default: the model's own); other scales resample the model's output")
       ->check(CLI::Range(1, 16));
@@ -137,7 +137,8 @@ int run_image(const EngineFlags& ef, const ImageFlags& f) {
       throw Error(ErrorCode::invalid_argument,
                   fmt::format("{} exists; pass --overwrite to replace it", out.string()));
   }
-  auto model = Model::load(ef.model);
+  auto model =
+      Model::load(ef.model.empty() ? default_model_for_scale(ef.scale > 0 ? ef.scale : 2) : ef.model);
   Upscaler upscaler(model, engine_options(ef));
   for (const auto& [in, out] : jobs) {
     Image img = read_image(in.string());
