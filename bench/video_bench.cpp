@@ -64,7 +64,8 @@ std::vector<Image> decode_frames(const std::string& path, int count) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: video_bench CLIP [--frames N] [--model NAME] [--threads N] [--precision P]\n");
+    std::fprintf(stderr,
+                 "usage: video_bench CLIP [--frames N] [--model NAME] [--threads N] [--precision P]\n");
     return 2;
   }
   const std::string clip = argv[1];
@@ -111,7 +112,8 @@ int main(int argc, char** argv) {
     const double infer_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double infer_fps = double(images.size()) / infer_s;
     std::printf(
-        "precision=%s frames=%lld e2e_fps=%.3f inference_fps=%.3f e2e_over_inference=%.1f%% peak_rss_mib=%.0f "
+        "precision=%s frames=%lld e2e_fps=%.3f inference_fps=%.3f e2e_over_inference=%.1f%% "
+        "peak_rss_mib=%.0f "
         "output=%dx%d\n",
         ran_at.c_str(), (long long)s.frames, s.fps, infer_fps, 100.0 * s.fps / infer_fps, rss, s.output_width,
         s.output_height);

@@ -346,6 +346,23 @@ TEST(Int8Tables, ShippedTablesNameZooModelsAndTheirWeights) {
   ASSERT_TRUE(Model::load("upres-compact-x2")->int8_calibration());
 }
 
+// The CLI loads calibration_picture_count(N) pictures so that calibrate_int8 samples exactly N
+// and tunes on the rest, which calibration_tuning_pictures names.
+TEST(Int8Tables, PictureCountsLeaveTheRequestedSampleAndATuningShare) {
+  for (size_t sampled : {1, 2, 3, 4, 8, 9, 24, 32, 64, 100}) {
+    const size_t count = calibration_picture_count(sampled);
+    const std::vector<Image> pictures(count, Image(4, 4, 3));
+    const size_t tuning = calibration_tuning_pictures(pictures).size();
+    if (sampled < 3) {
+      EXPECT_EQ(count, sampled);
+      EXPECT_EQ(tuning, count) << "too few to hold any back: all are tuned on";
+    } else {
+      EXPECT_EQ(count - tuning, sampled);
+      EXPECT_EQ(tuning, std::min<size_t>(8, sampled / 3));
+    }
+  }
+}
+
 TEST(Int8Tables, ModelsWithoutATableSayHowToMakeOne) {
   char tmpl[] = "/tmp/upres-int8-XXXXXX";
   const std::string dir = mkdtemp(tmpl);

@@ -137,8 +137,7 @@ int run_image(const EngineFlags& ef, const ImageFlags& f) {
       throw Error(ErrorCode::invalid_argument,
                   fmt::format("{} exists; pass --overwrite to replace it", out.string()));
   }
-  auto model =
-      Model::load(ef.model.empty() ? default_model_for_scale(ef.scale > 0 ? ef.scale : 2) : ef.model);
+  auto model = Model::load(ef.model.empty() ? default_model_for_scale(ef.scale) : ef.model);
   Upscaler upscaler(model, engine_options(ef));
   for (const auto& [in, out] : jobs) {
     Image img = read_image(in.string());
@@ -260,10 +259,9 @@ int run_models_calibrate(CalibrateFlags f) {
   std::sort(all.begin(), all.end());
   if (all.empty())
     throw Error(ErrorCode::not_found, "--images: no .png, .jpg or .webp files in those folders");
-  // --pictures to sample plus a third as many (at most 8) to tune on, spread evenly over all.
-  const size_t tuning = std::min<size_t>(8, size_t(f.options.max_pictures + 2) / 3);
+  // --pictures to sample plus the ones calibrate_int8 tunes on, spread evenly over all.
   std::vector<fs::path> files;
-  const size_t used = std::min(all.size(), size_t(f.options.max_pictures) + tuning);
+  const size_t used = std::min(all.size(), calibration_picture_count(size_t(f.options.max_pictures)));
   for (size_t i = 0; i < used; ++i) files.push_back(all[i * all.size() / used]);
   std::vector<Image> pictures;
   for (const auto& p : files) pictures.push_back(read_image(p.string()));
@@ -277,9 +275,7 @@ int run_models_calibrate(CalibrateFlags f) {
     if (table.weights_sha256 != file_sha256(model->weights_path()))
       throw Error(ErrorCode::invalid_argument,
                   fmt::format("{} was made for other weights; calibrate again without --retune", f.output));
-    const size_t held_back =
-        pictures.size() >= 4 ? std::min<size_t>(8, pictures.size() / 4) : pictures.size();
-    tune_int8(*model, table, std::vector<Image>(pictures.end() - long(held_back), pictures.end()), f.options);
+    tune_int8(*model, table, calibration_tuning_pictures(pictures), f.options);
   } else {
     table = calibrate_int8(*model, pictures, f.options);
   }

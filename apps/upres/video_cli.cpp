@@ -47,7 +47,8 @@ struct OptionSpec {
 
 const std::vector<OptionSpec>& option_specs() {
   static const std::vector<OptionSpec> specs = {
-      {"-m,--model", "model", "model name or .param path (default: upres-compact-x2, realesr-animevideov3-x3/x4 by -s)",
+      {"-m,--model", "model",
+       "model name or .param path (default: upres-compact-x2, realesr-animevideov3-x3/x4 by -s)",
        OptionSpec::text},
       {"--mode", "mode", "Frame's modes: none | esrgan-2x | esrgan-4x", OptionSpec::text},
       {"-s,--scale", "scale", "output scale (default: the model's own)", OptionSpec::integer},

@@ -65,6 +65,15 @@ struct CalibrationOptions {
 Int8Calibration calibrate_int8(const Model& model, const std::vector<Image>& pictures,
                                const CalibrationOptions& options = {});
 
+// How calibrate_int8 splits its pictures: the last quarter (at most 8) is held back to tune on and
+// never sampled; with fewer than 4 pictures, all are sampled and all tuned on. Returns the tuning
+// pictures.
+std::vector<Image> calibration_tuning_pictures(const std::vector<Image>& pictures);
+
+// How many pictures to pass calibrate_int8 so that it samples `sampled` of them and holds its
+// tuning share back on top.
+size_t calibration_picture_count(size_t sampled);
+
 // Scales all thresholds of `table` by the one factor (from 0.5 to 1) that brings int8 output
 // closest to float32 on the centres of `pictures` (at most 8, 128 pixels a side), and records
 // that fidelity. Fast: the cpu backend runs both. Per-activation thresholds minimise each activation's own

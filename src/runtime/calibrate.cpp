@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "backend/backend.hpp"
+#include "core/assert.hpp"
 #include "upres/error.hpp"
 #include "upres/int8.hpp"
 #include "upres/quality.hpp"
@@ -95,7 +96,25 @@ float best_threshold(const std::vector<float>& samples) {
   return best;
 }
 
+// How many of `count` pictures calibrate_int8 holds back to tune on.
+size_t held_back_count(size_t count) {
+  return count >= 4 ? std::min<size_t>(8, count / 4) : 0;
+}
+
 }  // namespace
+
+std::vector<Image> calibration_tuning_pictures(const std::vector<Image>& pictures) {
+  const size_t held_back = held_back_count(pictures.size());
+  if (held_back == 0) return pictures;
+  return std::vector<Image>(pictures.end() - long(held_back), pictures.end());
+}
+
+size_t calibration_picture_count(size_t sampled) {
+  // The held-back share of sampled + k pictures is k for k = min(8, sampled / 3).
+  const size_t count = sampled + std::min<size_t>(8, sampled / 3);
+  UPRES_ASSERT(count - held_back_count(count) == sampled);
+  return count;
+}
 
 Int8Calibration calibrate_int8(const Model& model, const std::vector<Image>& pictures,
                                const CalibrationOptions& options) {
@@ -112,9 +131,9 @@ Int8Calibration calibrate_int8(const Model& model, const std::vector<Image>& pic
   std::vector<std::vector<std::vector<float>>> samples(graph->blob_names.size());
   std::mt19937 random(12345);
   std::map<std::pair<int, int>, std::unique_ptr<Executor>> executors;  // by input size
-  // The last quarter of the pictures (at most 8) is held back to tune on; the rest is sampled.
-  const size_t held_back = pictures.size() >= 4 ? std::min<size_t>(8, pictures.size() / 4) : 0;
-  const size_t used = std::min(pictures.size() - held_back, size_t(std::max(1, options.max_pictures)));
+  // The tuning pictures (calibration_tuning_pictures) are held back; the rest is sampled.
+  const size_t used =
+      std::min(pictures.size() - held_back_count(pictures.size()), size_t(std::max(1, options.max_pictures)));
   std::vector<const Image*> sampled;
   std::vector<Image> grainy;
   grainy.reserve(used);
@@ -155,9 +174,7 @@ Int8Calibration calibrate_int8(const Model& model, const std::vector<Image>& pic
     }
     table.thresholds[name] = best_threshold(all);
   }
-  tune_int8(model, table,
-            held_back > 0 ? std::vector<Image>(pictures.end() - long(held_back), pictures.end()) : pictures,
-            options);
+  tune_int8(model, table, calibration_tuning_pictures(pictures), options);
   return table;
 }
 

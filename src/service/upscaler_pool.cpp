@@ -63,7 +63,7 @@ UpscalerLease::~UpscalerLease() {
 }
 
 std::shared_ptr<const Model> JobManager::model(const std::string& requested, int scale) {
-  std::string name = requested.empty() ? default_model_for_scale(scale > 0 ? scale : 2) : requested;
+  std::string name = requested.empty() ? default_model_for_scale(scale) : requested;
   // Zoo names load from the model cache; anything else is a .param file that must be under the
   // root like every other path a request names.
   std::string key = find_model_info(name) ? name : resolve_input(name).string();
