@@ -103,27 +103,34 @@ Int8Plan plan_int8(const Graph& g, const Int8Calibration& cal) {
     src_threshold[i] = *t;
     ++plan.int8_convs;
   }
-  // Outputs kept in int8: made by an int8 convolution without a residual, read only as the main
-  // input of int8 convolutions.
-  for (size_t b = 0; b < g.blob_names.size(); ++b) {
-    const int made_by = producer[b];
-    if (int(b) == g.output_blob || made_by < 0 || !int8[size_t(made_by)] ||
-        g.nodes[size_t(made_by)].inputs.size() != 1)
-      continue;
-    bool int8_readers_only = true, read = false;
-    for (size_t i = 0; i < g.nodes.size(); ++i)
-      for (size_t k = 0; k < g.nodes[i].inputs.size(); ++k)
-        if (g.nodes[i].inputs[k] == int(b)) {
-          read = true;
-          int8_readers_only = int8_readers_only && k == 0 && int8[i];
-        }
-    if (!read || !int8_readers_only) continue;
-    const float threshold = *threshold_of(g, int(b), cal);  // its readers are calibrated on it
-    plan.stored_step[b] = threshold / 127.f;
-    const Node& made = g.nodes[size_t(made_by)];
-    if (activation_is_homogeneous(made.p<ConvParams>().activation.type))
-      plan.channel_scales[b] =
-          channel_scales(g.blob_names[b], threshold, made.p<ConvParams>().out_channels, cal);
+  // Outputs kept in int8: made by an int8 convolution, read only by int8 convolutions, each as
+  // its main input or as a fused residual whose sum is itself stored as int8. The residual
+  // stream of a chain of residual blocks then stays int8 from block to block. Blobs are decided
+  // from the last producer back, so a residual reader's own output is decided first.
+  std::vector<std::vector<std::pair<int, int>>> readers(g.blob_names.size());  // (node, input slot)
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (size_t k = 0; k < g.nodes[i].inputs.size(); ++k)
+      readers[size_t(g.nodes[i].inputs[k])].push_back({int(i), int(k)});
+  for (size_t m = g.nodes.size(); m-- > 0;) {
+    if (!int8[m]) continue;
+    const Node& made = g.nodes[m];
+    const int b = made.outputs[0];
+    if (b == g.output_blob || readers[size_t(b)].empty()) continue;
+    bool int8_readers_only = true, read_as_residual = false;
+    for (const auto& [reader, slot] : readers[size_t(b)]) {
+      const bool residual_into_int8 =
+          slot == 1 && plan.stored_step[size_t(g.nodes[size_t(reader)].outputs[0])] > 0;
+      int8_readers_only = int8_readers_only && int8[size_t(reader)] && (slot == 0 || residual_into_int8);
+      read_as_residual = read_as_residual || slot == 1;
+    }
+    const auto threshold = threshold_of(g, b, cal);
+    if (!int8_readers_only || !threshold) continue;
+    plan.stored_step[size_t(b)] = *threshold / 127.f;
+    // Equalised channels cannot meet a residual: the sum adds the channels at one scale.
+    if (!read_as_residual && made.inputs.size() == 1 &&
+        activation_is_homogeneous(made.p<ConvParams>().activation.type))
+      plan.channel_scales[size_t(b)] =
+          channel_scales(g.blob_names[size_t(b)], *threshold, made.p<ConvParams>().out_channels, cal);
   }
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     if (!int8[i]) continue;
@@ -131,6 +138,7 @@ Int8Plan plan_int8(const Graph& g, const Int8Calibration& cal) {
     plan.convs[i] = quantize_conv(n, src_threshold[i] / 127.f, plan.channel_scales[size_t(n.inputs[0])],
                                   plan.channel_scales[size_t(n.outputs[0])]);
     plan.convs[i]->dst_step = plan.stored_step[size_t(n.outputs[0])];
+    if (n.inputs.size() == 2) plan.convs[i]->residual_step = plan.stored_step[size_t(n.inputs[1])];
   }
   return plan;
 }

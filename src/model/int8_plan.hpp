@@ -9,10 +9,11 @@
 // s_w[o], which is how oneDNN 2.x applies a bias before its output scales.
 //
 // Its output stays float, unless every reader is an int8 convolution reading it as its main
-// input (not as a residual) and it is not the graph output: then it is stored as int8 with the
-// step its readers use, and rounded once more on the way out (see Int8ConvPlan::dst_step). With
-// an activation that commutes with scaling (ReLU, PReLU), such an output may be equalised: its
-// narrow channels carried at a larger scale, so that they use more of the int8 steps.
+// input, or as a fused residual of an int8-stored sum, and it is not the graph output: then it is
+// stored as int8 with the step its readers use, and rounded once more on the way out (see
+// Int8ConvPlan::dst_step). With an activation that commutes with scaling (ReLU, PReLU), such an
+// output may be equalised: its narrow channels carried at a larger scale, so that they use more
+// of the int8 steps.
 #pragma once
 
 #include <cmath>
@@ -35,6 +36,10 @@ struct Int8ConvPlan {
   // clip) to the real value, which is then divided by the step. PReLU runs on the rounded int8
   // value, as oneDNN's int8 PReLU does: q = q < 0 ? sat(rne(slope * q)) : q.
   float dst_step = 0;
+  // With a fused residual and an int8 output: > 0 when the residual is stored as int8 with this
+  // step (the sum adds q_r * residual_step / dst_step); 0 when it is float, and then it is
+  // rounded to dst_step first (q_r = sat(rne(r / dst_step))), as it is copied into the output.
+  float residual_step = 0;
 };
 
 struct Int8Plan {

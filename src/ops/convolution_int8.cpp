@@ -4,6 +4,25 @@
 
 namespace upres {
 
+namespace {
+
+// An int8 output with a fused residual, in the output's steps: the activation and the residual's
+// own factor on the convolution's value, then the residual's steps added (a float residual is
+// rounded to the output's steps first, as the cpu backend copies it in), then one rounding.
+float int8_residual_sum(const ConvParams& p, const Int8ConvPlan& q, float biased, float real_scale,
+                        float residual) {
+  const float steps = activation_is_homogeneous(p.activation.type)
+                          ? activate(biased * (real_scale / q.dst_step), p.activation, 0.f)
+                          : activate(biased * real_scale, p.activation, 0.f) * (1.f / q.dst_step);
+  const float added = q.residual_step > 0
+                          ? p.residual_scale_other * (q.residual_step / q.dst_step) *
+                                std::nearbyint(residual / q.residual_step)
+                          : p.residual_scale_other * saturate_int8(residual * (1.f / q.dst_step));
+  return saturate_int8(p.residual_scale_self * steps + added);
+}
+
+}  // namespace
+
 void run_convolution_int8_reference(const Node& node, const Int8ConvPlan& q,
                                     const std::vector<TensorView>& in, const std::vector<TensorView>& out) {
   const auto& p = node.p<ConvParams>();
@@ -41,6 +60,8 @@ void run_convolution_int8_reference(const Node& node, const Int8ConvPlan& q,
         float v;
         if (!int8_out) {
           v = conv_epilogue(p, biased * real_scale, slope, in, oc, oy, ox);
+        } else if (in.size() == 2) {
+          v = int8_residual_sum(p, q, biased, real_scale, in[1].at(oc, oy, ox)) * q.dst_step;
         } else if (p.activation.type == Activation::prelu) {
           const float pre = saturate_int8(biased * (real_scale / q.dst_step));
           v = (pre < 0 ? saturate_int8(pre * slope) : pre) * q.dst_step;

@@ -201,8 +201,9 @@ class CpuExecutor final : public Executor {
 
   // The output of a convolution whose fused residual (inputs[1]) the sum post-op adds to the
   // destination: the residual's own buffer when this node is its last reader and the layouts
-  // agree (the sum then happens in place), else a new buffer the residual is copied into.
-  memory residual_destination(const Node& node, int index, const memory::desc& md) {
+  // agree (the sum then happens in place), else a new buffer the residual is copied into,
+  // multiplied by `scale` (a float residual going into int8 steps).
+  memory residual_destination(const Node& node, int index, const memory::desc& md, float scale = 1.f) {
     const int r = node.inputs[1];
     Blob& residual = blobs_[size_t(r)];
     if (last_[size_t(r)] == index && residual.slot >= 0 && residual.mem.get_desc() == md &&
@@ -212,7 +213,9 @@ class CpuExecutor final : public Executor {
       return place_blob(node.outputs[0], md, slot);
     }
     memory dst = new_blob_memory(node.outputs[0], md);
-    add_reorder(residual.mem, dst);
+    dnnl::primitive_attr attr;
+    if (scale != 1.f) attr.set_output_scales(0, {scale});
+    add_reorder(residual.mem, dst, attr);
     return dst;
   }
 
@@ -364,8 +367,7 @@ class CpuExecutor final : public Executor {
     const Shape in = shapes_[size_t(node.inputs[0])];
     const Shape out = shapes_[size_t(node.outputs[0])];
     const bool int8_out = q.dst_step > 0;
-    const bool residual = node.inputs.size() == 2;  // the plan keeps such outputs float
-    UPRES_ASSERT(!(int8_out && residual));
+    const bool residual = node.inputs.size() == 2;
     memory::desc src_any({1, in.c, in.h, in.w}, s8, tag::any);
     memory::desc dst_any({1, out.c, out.h, out.w}, int8_out ? s8 : f32, tag::any);
     memory::desc weights_any({p.out_channels, in.c, p.kernel_h, p.kernel_w}, s8, tag::any);
@@ -386,7 +388,10 @@ class CpuExecutor final : public Executor {
     if (residual) {
       if (p.residual_scale_self != 1.f)
         ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, p.residual_scale_self, 0.f);
-      ops.append_sum(p.residual_scale_other);
+      // An int8 sum adds the residual's steps, in the output's steps; a float residual is
+      // rounded to the output's steps as it is copied in (residual_destination).
+      const bool int8_residual = int8_out && q.residual_step > 0;
+      ops.append_sum(p.residual_scale_other * (int8_residual ? q.residual_step / q.dst_step : 1.f));
     }
     dnnl::primitive_attr attr;
     attr.set_output_scales(1 << 1, scales);
@@ -405,7 +410,8 @@ class CpuExecutor final : public Executor {
 
     std::vector<int> scratch;
     memory src = int8_source(node.inputs[0], pd.src_desc(), q.src_step, scratch);
-    memory dst = residual ? residual_destination(node, index, pd.dst_desc())
+    memory dst = residual ? residual_destination(node, index, pd.dst_desc(),
+                                                 int8_out && q.residual_step == 0 ? 1.f / q.dst_step : 1.f)
                           : new_blob_memory(node.outputs[0], pd.dst_desc());
     add_primitive(dnnl::convolution_forward(pd),
                   {{DNNL_ARG_SRC, src},
