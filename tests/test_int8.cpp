@@ -300,19 +300,69 @@ TEST(Int8Parity, ResidualBlocksOnTheCpuMatchTheEmulation) {
   g.nodes.push_back(tail);
   g.output_blob = tail.outputs[0];
   g.validate();
-  // The residual stream stays int8 from block to block: f1 and f2 are stored as int8, block 1's
-  // sum adds f1's steps, block 0's rounds the float f0 (made by the 3-channel head) on the way in.
+  // The residual stream stays int8 from block to block: f1 and f2 are stored as int8, and each
+  // sum adds its residual in the residual's own steps: block 1 reads f1 as stored, block 0 rounds
+  // the float f0 (made by the 3-channel head) to its calibrated steps on the way in.
   const Shape input{3, 31, 37};
-  const Int8Plan plan = plan_int8(g, *table_for(g, random_tensor(input, 5)));
+  const auto table = table_for(g, random_tensor(input, 5));
+  const Int8Plan plan = plan_int8(g, *table);
   auto step_of = [&](const std::string& name) {
     return plan.stored_step[size_t(std::find(g.blob_names.begin(), g.blob_names.end(), name) -
                                    g.blob_names.begin())];
   };
-  EXPECT_EQ(plan.stored_step[size_t(head.outputs[0])], 0.f) << "made by a float convolution";
+  EXPECT_EQ(step_of("f0"), 0.f) << "made by a float convolution";
   for (const char* name : {"f1", "f2", "s0", "s1"}) EXPECT_GT(step_of(name), 0.f) << name;
-  EXPECT_EQ(plan.convs[2]->residual_step, 0.f) << "block 0 adds the float f0";
-  EXPECT_EQ(plan.convs[4]->residual_step, step_of("f1"));
+  EXPECT_FLOAT_EQ(plan.convs[2]->residual_step, table->thresholds.at("f0") / 127.f);
+  EXPECT_FLOAT_EQ(plan.convs[4]->residual_step, step_of("f1"));
+  // Without a threshold for f0, block 0 cannot add it in int8 steps and its sum stays float.
+  Int8Calibration without_f0 = *table;
+  without_f0.thresholds.erase("f0");
+  const Int8Plan partial = plan_int8(g, without_f0);
+  EXPECT_EQ(partial.convs[2]->dst_step, 0.f);
+  EXPECT_EQ(partial.convs[2]->residual_step, 0.f);
+  EXPECT_EQ(partial.stored_step[size_t(g.nodes[2].outputs[0])], 0.f);
   expect_int8_parity(g, input, 5, /*spread=*/0.05);
+}
+
+TEST(Int8Parity, ASumThatCancelsItsResidualKeepsTheResidualsRange) {
+  // Block B adds f0 to a convolution of f0 that cancels it, so its sum is far narrower
+  // than f0. The sum is stored as int8 (C reads it), and f0 must be added in its own steps:
+  // rounded to the sum's, it would be clamped to the sum's range first.
+  Graph g;
+  g.source = "test";
+  g.input_blob = g.add_blob("in");
+  Node head = int8_conv(16, 3, 3, 1, Activation::none, 1);
+  for (float& w : head.weights[0].values) w *= 4.f;
+  head.inputs = {g.input_blob};
+  head.outputs = {g.add_blob("f0")};
+  Node b = int8_conv(16, 16, 3, 1, Activation::none, 2);
+  // -identity (exact in int8 steps), so the sum is the bias alone.
+  std::fill(b.weights[0].values.begin(), b.weights[0].values.end(), 0.f);
+  for (size_t o = 0; o < 16; ++o) b.weights[0].values[(o * 16 + o) * 9 + 4] = -1.f;
+  b.inputs = {head.outputs[0], head.outputs[0]};
+  b.outputs = {g.add_blob("sum")};
+  Node c = int8_conv(4, 16, 3, 1, Activation::none, 3);
+  c.inputs = {b.outputs[0]};
+  c.outputs = {g.add_blob("out")};
+  g.nodes = {head, b, c};
+  g.output_blob = c.outputs[0];
+  g.validate();
+  const Shape input{3, 19, 23};
+  const Tensor x = random_tensor(input, 4);
+  const auto table = table_for(g, x, 1.f);
+  ASSERT_LT(table->thresholds.at("sum") * 5, table->thresholds.at("f0")) << "the sum should be narrow";
+  const Int8Plan plan = plan_int8(g, *table);
+  ASSERT_GT(plan.stored_step[size_t(b.outputs[0])], 0.f);
+  auto reference = make_reference_backend();
+  const Tensor expected = run_graph(*reference, g, x);
+  const Tensor emulated = run_graph(*make_reference_backend(table), g, x);
+  float range = 0, worst = 0;
+  for (size_t i = 0; i < expected.values.size(); ++i) {
+    range = std::max(range, std::abs(expected.values[i]));
+    worst = std::max(worst, std::abs(emulated.values[i] - expected.values[i]));
+  }
+  EXPECT_LT(worst, 0.05f * range) << "int8 against float32";
+  expect_int8_parity(g, input, 4);
 }
 
 // ---- tables ----

@@ -124,7 +124,11 @@ Int8Plan plan_int8(const Graph& g, const Int8Calibration& cal) {
       read_as_residual = read_as_residual || slot == 1;
     }
     const auto threshold = threshold_of(g, b, cal);
-    if (!int8_readers_only || !threshold) continue;
+    // A sum adds its residual in int8 steps: the residual's own (a float residual is rounded to
+    // them as it is copied in), so it needs a threshold. The output's steps would clamp a
+    // residual that the convolution's part cancels.
+    const bool residual_calibrated = made.inputs.size() == 1 || threshold_of(g, made.inputs[1], cal);
+    if (!int8_readers_only || !threshold || !residual_calibrated) continue;
     plan.stored_step[size_t(b)] = *threshold / 127.f;
     // Equalised channels cannot meet a residual: the sum adds the channels at one scale.
     if (!read_as_residual && made.inputs.size() == 1 &&
@@ -138,7 +142,8 @@ Int8Plan plan_int8(const Graph& g, const Int8Calibration& cal) {
     plan.convs[i] = quantize_conv(n, src_threshold[i] / 127.f, plan.channel_scales[size_t(n.inputs[0])],
                                   plan.channel_scales[size_t(n.outputs[0])]);
     plan.convs[i]->dst_step = plan.stored_step[size_t(n.outputs[0])];
-    if (n.inputs.size() == 2) plan.convs[i]->residual_step = plan.stored_step[size_t(n.inputs[1])];
+    if (n.inputs.size() == 2 && plan.convs[i]->dst_step > 0)
+      plan.convs[i]->residual_step = *threshold_of(g, n.inputs[1], cal) / 127.f;
   }
   return plan;
 }

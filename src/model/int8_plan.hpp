@@ -36,9 +36,9 @@ struct Int8ConvPlan {
   // clip) to the real value, which is then divided by the step. PReLU runs on the rounded int8
   // value, as oneDNN's int8 PReLU does: q = q < 0 ? sat(rne(slope * q)) : q.
   float dst_step = 0;
-  // With a fused residual and an int8 output: > 0 when the residual is stored as int8 with this
-  // step (the sum adds q_r * residual_step / dst_step); 0 when it is float, and then it is
-  // rounded to dst_step first (q_r = sat(rne(r / dst_step))), as it is copied into the output.
+  // With a fused residual and an int8 output: the step the residual is added in, its threshold /
+  // 127 (the step it is stored with, or for a float residual the one it is rounded to as it is
+  // copied into the output); the sum adds q_r * residual_step / dst_step. 0 otherwise.
   float residual_step = 0;
 };
 

@@ -8,16 +8,14 @@ namespace {
 
 // An int8 output with a fused residual, in the output's steps: the activation and the residual's
 // own factor on the convolution's value, then the residual's steps added (a float residual is
-// rounded to the output's steps first, as the cpu backend copies it in), then one rounding.
+// rounded to its steps first, as the cpu backend copies it in), then one rounding.
 float int8_residual_sum(const ConvParams& p, const Int8ConvPlan& q, float biased, float real_scale,
                         float residual) {
   const float steps = activation_is_homogeneous(p.activation.type)
                           ? activate(biased * (real_scale / q.dst_step), p.activation, 0.f)
                           : activate(biased * real_scale, p.activation, 0.f) * (1.f / q.dst_step);
-  const float added = q.residual_step > 0
-                          ? p.residual_scale_other * (q.residual_step / q.dst_step) *
-                                std::nearbyint(residual / q.residual_step)
-                          : p.residual_scale_other * saturate_int8(residual * (1.f / q.dst_step));
+  const float added = p.residual_scale_other * (q.residual_step / q.dst_step) *
+                      saturate_int8(residual * (1.f / q.residual_step));
   return saturate_int8(p.residual_scale_self * steps + added);
 }
 

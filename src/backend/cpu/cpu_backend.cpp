@@ -389,9 +389,8 @@ class CpuExecutor final : public Executor {
       if (p.residual_scale_self != 1.f)
         ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, p.residual_scale_self, 0.f);
       // An int8 sum adds the residual's steps, in the output's steps; a float residual is
-      // rounded to the output's steps as it is copied in (residual_destination).
-      const bool int8_residual = int8_out && q.residual_step > 0;
-      ops.append_sum(p.residual_scale_other * (int8_residual ? q.residual_step / q.dst_step : 1.f));
+      // rounded to its steps as it is copied in (residual_destination).
+      ops.append_sum(p.residual_scale_other * (int8_out ? q.residual_step / q.dst_step : 1.f));
     }
     dnnl::primitive_attr attr;
     attr.set_output_scales(1 << 1, scales);
@@ -410,8 +409,9 @@ class CpuExecutor final : public Executor {
 
     std::vector<int> scratch;
     memory src = int8_source(node.inputs[0], pd.src_desc(), q.src_step, scratch);
-    memory dst = residual ? residual_destination(node, index, pd.dst_desc(),
-                                                 int8_out && q.residual_step == 0 ? 1.f / q.dst_step : 1.f)
+    memory dst = residual ? residual_destination(
+                                node, index, pd.dst_desc(),
+                                int8_out && !stored_int8(node.inputs[1]) ? 1.f / q.residual_step : 1.f)
                           : new_blob_memory(node.outputs[0], pd.dst_desc());
     add_primitive(dnnl::convolution_forward(pd),
                   {{DNNL_ARG_SRC, src},
