@@ -26,7 +26,7 @@ def main():
     ap.add_argument("--val", help="folder of validation photos (bsd68)")
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--init", help="weights to start from when --checkpoint does not exist yet "
-                                   "(e.g. training/weights/compact-x2-run2.pt, committed)")
+                                   "(e.g. training/weights/compact-x2-run3.pt, committed)")
     ap.add_argument("--steps", type=int, default=200000, help="length of the cosine schedule")
     ap.add_argument("--minutes", type=float, default=0, help="stop after this much wall time (0: no limit)")
     ap.add_argument("--batch", type=int, default=16)
