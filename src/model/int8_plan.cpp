@@ -85,12 +85,10 @@ Int8Plan plan_int8(const Graph& g, const Int8Calibration& cal) {
   plan.convs.resize(g.nodes.size());
   plan.stored_step.assign(g.blob_names.size(), 0.f);
   plan.channel_scales.resize(g.blob_names.size());
-  std::vector<int> producer(g.blob_names.size(), -1);
   std::vector<float> src_threshold(g.nodes.size(), 0.f);
   std::vector<bool> int8(g.nodes.size(), false);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
-    for (int b : n.outputs) producer[size_t(b)] = int(i);
     if (n.type != OpType::convolution) continue;
     const auto& p = n.p<ConvParams>();
     if (conv_in_channels(n) < kMinInt8Channels) continue;

@@ -201,21 +201,25 @@ class CpuExecutor final : public Executor {
 
   // The output of a convolution whose fused residual (inputs[1]) the sum post-op adds to the
   // destination: the residual's own buffer when this node is its last reader and the layouts
-  // agree (the sum then happens in place), else a new buffer the residual is copied into,
-  // multiplied by `scale` (a float residual going into int8 steps).
-  memory residual_destination(const Node& node, int index, const memory::desc& md, float scale = 1.f) {
-    const int r = node.inputs[1];
-    Blob& residual = blobs_[size_t(r)];
-    if (last_[size_t(r)] == index && residual.slot >= 0 && residual.mem.get_desc() == md &&
-        node.inputs[0] != r) {
-      const int slot = residual.slot;
-      residual.slot = -1;  // the buffer belongs to the output now
-      return place_blob(node.outputs[0], md, slot);
+  // agree (the sum then happens in place), else a new buffer the residual is copied into.
+  // int8_step > 0: the residual is float and goes into an int8 output rounded to steps of that
+  // size; its int8 copy, made for an int8 reader at the same calibrated step, serves when there
+  // is one, so the same float is not quantised twice.
+  memory residual_destination(const Node& node, int index, const memory::desc& md, float int8_step = 0) {
+    Blob& residual = blobs_[size_t(node.inputs[1])];
+    const bool quantized = int8_step > 0 && residual.quantized && residual.quantized.get_desc() == md;
+    const memory source = quantized ? residual.quantized : residual.mem;
+    int& slot = quantized ? residual.quantized_slot : residual.slot;
+    if (last_[size_t(node.inputs[1])] == index && slot >= 0 && source.get_desc() == md &&
+        node.inputs[0] != node.inputs[1]) {
+      const int taken = slot;
+      slot = -1;  // the buffer belongs to the output now
+      return place_blob(node.outputs[0], md, taken);
     }
     memory dst = new_blob_memory(node.outputs[0], md);
     dnnl::primitive_attr attr;
-    if (scale != 1.f) attr.set_output_scales(0, {scale});
-    add_reorder(residual.mem, dst, attr);
+    if (int8_step > 0 && !quantized) attr.set_output_scales(0, {1.f / int8_step});
+    add_reorder(source, dst, attr);
     return dst;
   }
 
@@ -409,10 +413,10 @@ class CpuExecutor final : public Executor {
 
     std::vector<int> scratch;
     memory src = int8_source(node.inputs[0], pd.src_desc(), q.src_step, scratch);
-    memory dst = residual ? residual_destination(
-                                node, index, pd.dst_desc(),
-                                int8_out && !stored_int8(node.inputs[1]) ? 1.f / q.residual_step : 1.f)
-                          : new_blob_memory(node.outputs[0], pd.dst_desc());
+    memory dst = residual
+                     ? residual_destination(node, index, pd.dst_desc(),
+                                            int8_out && !stored_int8(node.inputs[1]) ? q.residual_step : 0.f)
+                     : new_blob_memory(node.outputs[0], pd.dst_desc());
     add_primitive(dnnl::convolution_forward(pd),
                   {{DNNL_ARG_SRC, src},
                    {DNNL_ARG_WEIGHTS, weights},
