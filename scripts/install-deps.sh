@@ -14,7 +14,7 @@ build_packages=(
 )
 test_packages=(libgtest-dev libgmock-dev chromium)
 bench_packages=(libbenchmark-dev python3-torch python3-numpy)
-fuzz_packages=(clang libclang-rt-14-dev)
+fuzz_packages=(clang libclang-rt-14-dev libomp-14-dev)
 train_packages=(python3-torch python3-numpy python3-pil)
 
 wanted=("${build_packages[@]}")

@@ -41,6 +41,22 @@ struct Multipart {
 
 std::string read_file_bytes(const std::string& path);
 
+// A plain TCP connection to 127.0.0.1:port for sending whatever bytes a test wants (a header a
+// byte at a time, nothing at all) and seeing what comes back.
+class RawConnection {
+ public:
+  explicit RawConnection(int port);
+  ~RawConnection();
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+  bool send(const std::string& bytes);  // false once the server has closed the connection
+  // Reads until the server closes the connection or `seconds` pass; true when it closed.
+  bool closed_within(double seconds, std::string* received = nullptr);
+
+ private:
+  int fd_ = -1;
+};
+
 // Resident memory of this process, in bytes.
 int64_t resident_bytes();
 

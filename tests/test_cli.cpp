@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "test_support.hpp"
+#include "upres/files.hpp"
 #include "upres/upscaler.hpp"
 
 namespace upres::test {
@@ -97,6 +98,15 @@ TEST_F(Cli, UserErrorsAreClearAndLeaveNothingBehind) {
       {"image " + input + " -o " + out + " --max-memory lots", "--max-memory"},
       {"image " + input + " -o " + out + " -s 99", "-s"},
       {"image " + (dir / "garbage.png").string() + " -o " + out, "not a PNG"},
+      // Numbers out of range name the range.
+      {"image " + input + " -o " + out + " --threads 100000", "0..256"},
+      {"image " + input + " -o " + out + " --tile 5", "16..65536"},
+      {"image " + input + " -o " + out + " --tile-overlap 999", "-1..256"},
+      {"image " + input + " -o " + out + " --max-memory 1K", "1M..16T"},
+      {"image " + input + " -o " + out + " --max-size 4", "16..65536"},
+      {"image " + input + " -o " + out + " --quality 0", "100"},
+      // Never over the input itself.
+      {"image " + input + " -o " + input + " --overwrite", "input itself"},
   };
   {
     std::FILE* f = std::fopen((dir / "garbage.png").c_str(), "w");
@@ -254,38 +264,116 @@ TEST_F(Cli, VideoErrorsAndFolders) {
   EXPECT_TRUE(fs::exists(dir / "out" / "b.mkv"));
 }
 
-TEST_F(Cli, InterruptRemovesThePartialVideo) {
-  UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");
+TEST_F(Cli, VideoNumbersOutOfRangeAndTheInputItselfAreRefused) {
+  const std::string clip = (dir / "clip.mp4").string(), out = (dir / "out.mp4").string();
+  ASSERT_EQ(run_cli("sample -o " + clip + " --size 64x48 --frames 4").exit_code, 0);
+  struct Case {
+    std::string args, expect;
+  } cases[] = {
+      {"--threads 100000", "0..256"},
+      {"-crf 99", "0..51"},
+      {"-c:v libvpx-vp9 -crf 64", "0..63"},
+      {"--fps 5000", "0.01..1000"},
+      {"--frames -1", "0..1000000000"},
+      {"-c:a aac --volume 2000", "0..1000"},
+      {"-b:v 1", "1000..2000000000"},
+      {"-c:a aac -b:a 9G", "1000..4000000"},
+      {"-g -3", "0..100000"},
+      {"--tile 5", "16..65536"},
+      {"--audio-tracks 5000", "0..1023"},
+      {"-s 99", "0..16"},
+      {"--max-memory 10", "1M..16T"},
+      {"--ss 1e9", "0..100000000"},
+  };
+  for (const Case& c : cases) {
+    const std::string target = c.args.find("vp9") != std::string::npos ? (dir / "out.webm").string() : out;
+    Result r = run_cli("video " + clip + " -o " + target + " " + c.args);
+    EXPECT_NE(r.exit_code, 0) << c.args;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
+  }
+  Result self = run_cli("video " + clip + " -o " + clip + " --overwrite");
+  EXPECT_NE(self.exit_code, 0);
+  EXPECT_NE(self.output.find("input itself"), std::string::npos) << self.output;
+  EXPECT_TRUE(fs::exists(clip));
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    EXPECT_TRUE(name == "clip.mp4" || name == "in.png") << "left behind: " << name;
+  }
+}
+
+// Starts `upres video` on a clip long enough to interrupt; returns once frames are flowing.
+struct RunningVideo {
+  pid_t pid = -1;
+  FILE* out = nullptr;
+  RunningVideo(const std::string& clip, const std::string& output) {
+    int fds[2];
+    EXPECT_EQ(pipe(fds), 0);
+    pid = fork();
+    if (pid == 0) {
+      dup2(fds[1], 1);
+      dup2(fds[1], 2);
+      close(fds[0]);
+      execl(UPRES_CLI_PATH, "upres", "video", clip.c_str(), "-o", output.c_str(), "--progress", "json",
+            "-preset", "ultrafast", "--threads", "1", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(fds[1]);
+    out = fdopen(fds[0], "r");
+    char buf[4096];
+    while (std::fgets(buf, sizeof buf, out))
+      if (std::string(buf).find("\"frame\":2") != std::string::npos) break;
+  }
+  // Sends `sig`; returns the exit code (-1 when killed) and what the process printed.
+  std::pair<int, std::string> stop(int sig) {
+    kill(pid, sig);
+    std::string rest;
+    char buf[4096];
+    while (std::fgets(buf, sizeof buf, out)) rest += buf;
+    std::fclose(out);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, rest};
+  }
+};
+
+std::vector<std::string> partial_files(const fs::path& dir) {
+  std::vector<std::string> found;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.path().filename().string().find(".upres-") != std::string::npos)
+      found.push_back(entry.path().filename().string());
+  return found;
+}
+
+// A killed run leaves a partial file: a folder run does not take it for a video, and the next run
+// to the same destination removes it.
+TEST_F(Cli, PartialFilesOfAKilledRunAreSkippedAndCleanedUp) {
   const std::string clip = (dir / "clip.mp4").string(), out = (dir / "out.mp4").string();
   ASSERT_EQ(run_cli("sample -o " + clip + " --size 160x90 --frames 300").exit_code, 0);
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    dup2(fds[1], 2);
-    close(fds[0]);
-    execl(UPRES_CLI_PATH, "upres", "video", clip.c_str(), "-o", out.c_str(), "--progress", "json", "-preset",
-          "ultrafast", "--threads", "1", static_cast<char*>(nullptr));
-    _exit(127);
+  RunningVideo video(clip, out);
+  video.stop(SIGKILL);
+  ASSERT_EQ(partial_files(dir).size(), 1u) << "kill -9 should leave its partial file for this test";
+  EXPECT_TRUE(is_partial_output((dir / partial_files(dir)[0]).string()));
+  Result folder = run_cli("video " + dir.string() + " -o " + (dir / "all").string() + " --frames 2");
+  EXPECT_EQ(folder.exit_code, 0) << folder.output;
+  EXPECT_NE(folder.output.find("1 videos, 0 failed"), std::string::npos) << folder.output;
+  Result again = run_cli("video " + clip + " -o " + out + " --frames 2");
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_TRUE(fs::exists(out));
+  EXPECT_TRUE(partial_files(dir).empty()) << partial_files(dir)[0];
+}
+
+// Ctrl-C, kill and a closed terminal all stop the job and remove its partial output.
+TEST_F(Cli, InterruptTerminateAndHangUpRemoveThePartialVideo) {
+  const std::string clip = (dir / "clip.mp4").string(), out = (dir / "out.mp4").string();
+  ASSERT_EQ(run_cli("sample -o " + clip + " --size 160x90 --frames 300").exit_code, 0);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    RunningVideo video(clip, out);
+    auto [code, rest] = video.stop(sig);
+    EXPECT_EQ(code, 130) << strsignal(sig) << ": " << rest;
+    EXPECT_NE(rest.find("cancelled"), std::string::npos) << rest;
+    EXPECT_FALSE(fs::exists(out));
+    EXPECT_TRUE(partial_files(dir).empty()) << strsignal(sig) << " left " << partial_files(dir)[0];
   }
-  close(fds[1]);
-  FILE* child_out = fdopen(fds[0], "r");
-  // Wait until frames are flowing, then interrupt as Ctrl-C would.
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, child_out))
-    if (std::string(buf).find("\"frame\":2") != std::string::npos) break;
-  kill(pid, SIGINT);
-  std::string rest;
-  while (std::fgets(buf, sizeof buf, child_out)) rest += buf;
-  std::fclose(child_out);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  EXPECT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 130) << rest;
-  EXPECT_NE(rest.find("cancelled"), std::string::npos) << rest;
-  EXPECT_FALSE(fs::exists(out));
-  for (const auto& entry : fs::directory_iterator(dir))
-    EXPECT_EQ(entry.path().filename().string().find(".upres-"), std::string::npos) << "temporary left behind";
 }
 
 }  // namespace

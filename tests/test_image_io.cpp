@@ -209,6 +209,40 @@ TEST(ImageIo, BrokenFilesAreInvalidMedia) {
   EXPECT_EQ(decode_error(webp), ErrorCode::invalid_media);
 }
 
+// Damaged data is an error, never a picture with a grey or missing part.
+TEST(ImageIo, TruncatedAndCorruptImagesAreErrorsNotPictures) {
+  const Image picture = make_test_pattern(96, 64, 3);
+  for (ImageFormat format : {ImageFormat::png, ImageFormat::jpeg, ImageFormat::webp}) {
+    auto bytes = encode_image(picture, format);
+    for (double keep : {0.3, 0.6, 0.9})
+      EXPECT_EQ(decode_error(std::vector<uint8_t>(bytes.begin(), bytes.begin() + long(bytes.size() * keep))),
+                ErrorCode::invalid_media)
+          << int(format) << " cut to " << keep;
+  }
+  // A JPEG whose entropy-coded data ends in the middle of a scan, with an end marker after it.
+  auto jpeg = encode_image(picture, ImageFormat::jpeg);
+  std::vector<uint8_t> spliced(jpeg.begin(), jpeg.begin() + long(jpeg.size() / 2));
+  spliced.insert(spliced.end(), {0xff, 0xd9});
+  EXPECT_EQ(decode_error(spliced), ErrorCode::invalid_media);
+  // PNG chunks carry checksums: one flipped byte in the image data is caught.
+  auto png = encode_image(picture, ImageFormat::png);
+  png[png.size() / 2] ^= 0x55;
+  EXPECT_EQ(decode_error(png), ErrorCode::invalid_media);
+}
+
+TEST(ImageIo, ProbeReadsTheSizeFromTheHeaderAlone) {
+  for (ImageFormat format : {ImageFormat::png, ImageFormat::jpeg, ImageFormat::webp}) {
+    auto bytes = encode_image(make_test_pattern(37, 23), format);
+    bytes.resize(std::min(bytes.size(), size_t(600)));  // the header is enough
+    const ImageInfo info = probe_image(bytes, "probe");
+    EXPECT_EQ(info.width, 37) << int(format);
+    EXPECT_EQ(info.height, 23) << int(format);
+    EXPECT_EQ(info.format, format);
+  }
+  EXPECT_THROW(probe_image({'h', 'e', 'l', 'l', 'o'}, "x"), Error);
+  EXPECT_THROW(probe_image({0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'}, "x"), Error);
+}
+
 TEST(ImageIo, OversizedImagesAreRefusedFromTheHeader) {
   auto png = encode_image(make_test_pattern(30, 20), ImageFormat::png);
   EXPECT_EQ(decode_error(png, 500), ErrorCode::limit_exceeded);

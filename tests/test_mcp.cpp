@@ -306,5 +306,113 @@ TEST_F(Mcp, SigtermCancelsRunningCallsAndRemovesPartialFiles) {
   expect_no_output_of("long");
 }
 
+// Messages of the wrong shape get the error the JSON-RPC specification names, the reply of a batch
+// is one array, and the session goes on after each.
+TEST_F(Mcp, MalformedMessagesGetProtocolErrorsAndTheSessionGoesOn) {
+  McpProcess mcp(root);
+  initialize(mcp);
+  auto error_of = [&](const std::string& line) {
+    mcp.send_line(line);
+    json m = mcp.next();
+    EXPECT_TRUE(m.is_object() && m.contains("error")) << line << " -> " << m.dump();
+    return m;
+  };
+  struct Case {
+    std::string line;
+    int code;
+    json id;
+  } cases[] = {
+      {R"({"jsonrpc":2,"id":1,"method":"ping"})", -32600, 1},
+      {R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":5})", -32600, 2},
+      {R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":5}})", -32602, 3},
+      {R"({"jsonrpc":"2.0","id":4,"method":"tools/call","params":[]})", -32602, 4},
+      {R"({"jsonrpc":"2.0","id":5,"method":"initialize","params":"x"})", -32600, 5},
+      {R"({"jsonrpc":"2.0","id":6,"method":"initialize","params":[1]})", -32602, 6},
+      {R"({"jsonrpc":"2.0","id":7,"method":"initialize","params":{"protocolVersion":7}})", -32602, 7},
+      {R"({"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"list_models","arguments":3}})",
+       -32602, 8},
+      {R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"list_models","_meta":{"progressToken":{}}}})",
+       -32602, 9},
+      {R"({"jsonrpc":"2.0","id":{"a":1},"method":"ping"})", -32600, nullptr},
+      {R"({"jsonrpc":"2.0","id":10,"method":7})", -32600, 10},
+      {R"("just a string")", -32600, nullptr},
+      {"[]", -32600, nullptr},  // an empty batch: one error object, not an array
+      {std::string(100000, '[') + std::string(100000, ']'), -32600, nullptr},
+  };
+  for (const Case& c : cases) {
+    json m = error_of(c.line);
+    EXPECT_EQ(m["error"]["code"], c.code) << c.line.substr(0, 120) << " -> " << m.dump();
+    EXPECT_EQ(m["id"], c.id) << c.line.substr(0, 120);
+    EXPECT_EQ(m["jsonrpc"], "2.0");
+  }
+  // The depth and length limits are named.
+  json deep = error_of(std::string(5000, '{') + "}");
+  EXPECT_NE(deep["error"]["message"].get<std::string>().find("64"), std::string::npos) << deep.dump();
+  json longest =
+      error_of("{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"" + std::string(17 << 20, 'x') + "\"}");
+  EXPECT_NE(longest["error"]["message"].get<std::string>().find("bytes"), std::string::npos);
+
+  // A batch: one array with a response per request, none for notifications.
+  mcp.send_line(
+      R"([{"jsonrpc":"2.0","id":20,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/initialized"},5,)"
+      R"({"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"list_models"}}])");
+  json batch = mcp.next();
+  ASSERT_TRUE(batch.is_array()) << batch.dump();
+  ASSERT_EQ(batch.size(), 3u) << batch.dump();
+  std::set<std::string> seen;
+  for (const json& r : batch) seen.insert(r["id"].dump() + (r.contains("error") ? " error" : " result"));
+  EXPECT_EQ(seen, (std::set<std::string>{"20 result", "21 result", "null error"})) << batch.dump();
+  // Only notifications: no reply at all.
+  mcp.send_line(R"([{"jsonrpc":"2.0","method":"notifications/initialized"}])");
+  EXPECT_EQ(mcp.call(30, "ping")["result"], json::object());
+  EXPECT_EQ(mcp.close_and_wait(), 0);
+}
+
+// Arguments of the wrong type or out of range are tool errors an agent can read and act on.
+TEST_F(Mcp, BadArgumentsAreReadableToolErrors) {
+  McpProcess mcp(root);
+  initialize(mcp);
+  struct Case {
+    json params;
+    std::string expect;
+  } cases[] = {
+      {{{"name", "image_upscale"}, {"arguments", {{"input", 5}}}}, "must be a string"},
+      {{{"name", "image_upscale"}, {"arguments", {{"input", "pic.png"}, {"scale", "two"}}}},
+       "must be an integer"},
+      {{{"name", "image_upscale"}, {"arguments", {{"input", "pic.png"}, {"scale", 99}}}}, "1..16"},
+      {{{"name", "image_upscale"}, {"arguments", {{"input", "pic.png"}, {"overwrite", "yes"}}}},
+       "true or false"},
+      {{{"name", "image_upscale"},
+        {"arguments", {{"input", "pic.png"}, {"output", "pic.png"}, {"overwrite", true}}}},
+       "input itself"},
+      {{{"name", "video_upscale"}, {"arguments", {{"input", "clip.mp4"}, {"scale", "two"}}}},
+       "must be an integer"},
+      {{{"name", "video_upscale"}, {"arguments", {{"input", "clip.mp4"}, {"options", 5}}}},
+       "must be an object"},
+      {{{"name", "video_upscale"}, {"arguments", {{"input", 1.5}}}}, "must be a string"},
+      {{{"name", "video_upscale"}, {"arguments", {{"input", "clip.mp4"}, {"colour", "red"}}}}, "colour"},
+      {{{"name", "video_upscale"},
+        {"arguments", {{"input", "clip.mp4"}, {"options", {{"threads", 100000}}}}}},
+       "0..256"},
+      {{{"name", "video_upscale"}, {"arguments", {{"input", "clip.mp4"}, {"options", {{"crf", -4}}}}}},
+       "0..51"},
+      {{{"name", "video_upscale"},
+        {"arguments", {{"input", "clip.mp4"}, {"output", "clip.mp4"}, {"overwrite", true}}}},
+       "input itself"},
+  };
+  int id = 100;
+  for (const Case& c : cases) {
+    json r = mcp.call(++id, "tools/call", c.params);
+    ASSERT_TRUE(r.contains("result")) << c.params.dump() << " -> " << r.dump();
+    EXPECT_EQ(r["result"]["isError"], true) << c.params.dump();
+    const std::string text = r["result"]["content"][0]["text"];
+    EXPECT_NE(text.find(c.expect), std::string::npos) << c.params.dump() << " -> " << text;
+    EXPECT_EQ(text.find("json.exception"), std::string::npos) << text;
+    EXPECT_EQ(text.find(fs::canonical(root).string()), std::string::npos) << "a server path in: " << text;
+  }
+  EXPECT_EQ(mcp.call(200, "ping")["result"], json::object());
+  EXPECT_EQ(mcp.close_and_wait(), 0);
+}
+
 }  // namespace
 }  // namespace upres::test

@@ -1,6 +1,6 @@
 // `upres serve` against real HTTP on 127.0.0.1: every endpoint and error code, root confinement,
-// tokens, admission (429), server-sent events read to the end, cancel, WebSocket streaming, a
-// bounded load test, and shutdown of the real binary on SIGTERM.
+// tokens, admission (429), server-sent events read to the end, cancel, WebSocket streaming, and
+// shutdown of the real binary on SIGTERM. Hostile clients and load: test_server_hardening.cpp.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,99 +16,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "http_client.hpp"
 #include "media_inspect.hpp"
-#include "test_support.hpp"
-#include "upres/server.hpp"
-#include "upres/video.hpp"
+#include "server_fixture.hpp"
 
 namespace upres::test {
 namespace {
-
-namespace fs = std::filesystem;
-using nlohmann::json;
-
-constexpr const char* kModel = "upres-compact-x2";  // in the repository: no download needed
-
-std::string png_bytes(int w, int h, uint32_t seed = 1) {
-  auto bytes = encode_image(make_test_pattern(w, h, seed), ImageFormat::png);
-  return std::string(bytes.begin(), bytes.end());
-}
-
-Image decode(const std::string& bytes) {
-  return decode_image(std::vector<uint8_t>(bytes.begin(), bytes.end()), "reply");
-}
-
-class ServerTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/upres-server-XXXXXX";
-    root = mkdtemp(tmpl);
-    fs::create_directories(root / "work");
-    TestVideoSpec spec;
-    spec.width = 96;
-    spec.height = 64;
-    spec.frames = 24;
-    write_test_video((root / "clip.mp4").string(), spec);
-    write_image(make_test_pattern(40, 30), (root / "pic.png").string());
-  }
-  void write_long_clip() { write_long_test_clip((root / "long.mp4").string()); }
-  void TearDown() override {
-    stop();
-    fs::remove_all(root);
-  }
-
-  void start(ServerOptions options = {}) {
-    options.host = "127.0.0.1";
-    options.port = 0;
-    options.quiet = true;
-    options.service.root = root.string();
-    options.service.work_dir = (root / "work").string();
-    server = std::make_unique<Server>(options);
-    port = server->port();
-    thread = std::thread([this] { server->run(); });
-  }
-  void stop() {
-    if (!server) return;
-    server->stop();
-    thread.join();
-    server.reset();
-  }
-
-  json json_of(const HttpReply& r) { return json::parse(r.body); }
-  HttpReply post_json(const std::string& target, const json& body, std::vector<std::string> headers = {}) {
-    headers.push_back("Content-Type: application/json");
-    return http_request(port, "POST", target, body.dump(), headers);
-  }
-  // Polls until the job is finished; returns its final status.
-  json wait_finished(const std::string& id) {
-    for (int i = 0; i < 600; ++i) {
-      json st = json_of(http_request(port, "GET", "/v1/jobs/" + id));
-      if (st["state"] != "running") return st;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    ADD_FAILURE() << "job " << id << " did not finish";
-    return {};
-  }
-  std::string start_slow_job() {
-    if (!fs::exists(root / "long.mp4")) write_long_clip();
-    auto r = post_json("/v1/video/upscale", {{"input", "long.mp4"}, {"model", kModel}});
-    EXPECT_EQ(r.status, 202) << r.body;
-    return json_of(r)["id"];
-  }
-  size_t files_in_work() {
-    size_t n = 0;
-    for (auto it = fs::recursive_directory_iterator(root / "work"); it != fs::recursive_directory_iterator();
-         ++it)
-      n += it->is_regular_file();
-    return n;
-  }
-
-  fs::path root;
-  std::unique_ptr<Server> server;
-  std::thread thread;
-  int port = 0;
-};
 
 TEST_F(ServerTest, HealthModelsAndThePage) {
   start();
@@ -377,9 +289,10 @@ TEST_F(ServerTest, RequestErrors) {
   EXPECT_EQ(files_in_work(), 0u);  // refused jobs leave nothing behind
 }
 
-TEST_F(ServerTest, TooManyJobsGet429AndCancelWorks) {
+TEST_F(ServerTest, WithoutAQueueTooManyJobsGet429AndCancelWorks) {
   ServerOptions o;
   o.service.max_jobs = 1;
+  o.service.queue = 0;  // --queue 0: refuse at once when the place is taken
   start(o);
   std::string id = start_slow_job();
   auto second = post_json("/v1/video/upscale", {{"input", "clip.mp4"}, {"model", kModel}});
@@ -546,6 +459,7 @@ TEST_F(ServerTest, StreamSessionsTakeASlot) {
   namespace net = boost::asio;
   ServerOptions o;
   o.service.max_jobs = 1;
+  o.service.queue = 0;
   start(o);
   net::io_context io;
   net::ip::tcp::socket socket(io);
@@ -563,41 +477,6 @@ TEST_F(ServerTest, StreamSessionsTakeASlot) {
   EXPECT_EQ(
       http_request(port, "POST", std::string("/v1/image/upscale?model=") + kModel, png_bytes(8, 8)).status,
       200);
-}
-
-TEST_F(ServerTest, LoadTestHasNoFailuresButBusyAndNoGrowth) {
-  ServerOptions o;
-  o.service.max_jobs = 2;
-  start(o);
-  const std::string png = png_bytes(48, 32, 3);
-  const std::string target = std::string("/v1/image/upscale?model=") + kModel;
-  auto round = [&](int clients, int each, std::atomic<int>& ok, std::atomic<int>& busy,
-                   std::atomic<int>& other) {
-    std::vector<std::thread> threads;
-    for (int c = 0; c < clients; ++c)
-      threads.emplace_back([&] {
-        for (int i = 0; i < each; ++i) {
-          auto r = http_request(port, "POST", target, png, {"Content-Type: image/png"});
-          if (r.status == 200 && decode(r.body).width == 96)
-            ++ok;
-          else if (r.status == 429)
-            ++busy;
-          else
-            ++other;
-        }
-      });
-    for (auto& t : threads) t.join();
-  };
-  std::atomic<int> ok{0}, busy{0}, other{0};
-  round(8, 5, ok, busy, other);  // warm-up: pools and allocator arenas settle
-  int64_t before = resident_bytes();
-  ok = busy = other = 0;
-  round(8, 25, ok, busy, other);
-  int64_t after = resident_bytes();
-  EXPECT_EQ(ok + busy, 200);
-  EXPECT_EQ(other, 0);
-  EXPECT_GT(ok, 20);  // admission lets work through, not only refusals
-  EXPECT_LT(after - before, int64_t(24) << 20) << "resident memory grew from " << before << " to " << after;
 }
 
 // The real binary: SIGTERM cancels the running job, removes its partial output and exits 0.

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "upres/error.hpp"
+#include "upres/files.hpp"
 
 namespace upres::cli {
 
@@ -20,7 +21,9 @@ std::vector<fs::path> folder_inputs(const std::string& input_dir, const std::str
         fmt::format("{} is a folder, so -o must be a folder too, but {} is a file", input_dir, output_dir));
   std::vector<fs::path> inputs;
   for (const auto& entry : fs::directory_iterator(input_dir))
-    if (entry.is_regular_file() && wanted(entry.path())) inputs.push_back(entry.path());
+    // Partial files of an earlier run that was killed are not inputs (upres/files.hpp).
+    if (entry.is_regular_file() && !is_partial_output(entry.path().string()) && wanted(entry.path()))
+      inputs.push_back(entry.path());
   std::sort(inputs.begin(), inputs.end());
   if (inputs.empty())
     throw Error(ErrorCode::not_found, fmt::format("{}: no {} in this folder", input_dir, what));

@@ -1,8 +1,11 @@
 // upres command-line tool: a thin layer over libupres.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -13,6 +16,7 @@
 #include "folders.hpp"
 #include "serve_cli.hpp"
 #include "upres/error.hpp"
+#include "upres/files.hpp"
 #include "upres/image.hpp"
 #include "upres/int8.hpp"
 #include "upres/model.hpp"
@@ -110,7 +114,22 @@ struct ImageFlags {
   bool lossless = false;
 };
 
+// A signal during an image run ends it at once, unless an output is being written: that write
+// finishes (and is renamed into place) first, so no partial file is left behind.
+std::atomic<bool> g_writing_image{false};
+volatile std::sig_atomic_t g_image_stop = 0;
+
+void on_image_signal(int) {
+  g_image_stop = 1;
+  if (!g_writing_image) {
+    static const char message[] = "\nupres: interrupted\n";
+    [[maybe_unused]] auto n = ::write(STDERR_FILENO, message, sizeof message - 1);
+    std::_Exit(130);
+  }
+}
+
 int run_image(const EngineFlags& ef, const ImageFlags& f) {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, on_image_signal);
   ImageWriteOptions wo;
   wo.jpeg_quality = wo.webp_quality = f.quality;
   wo.webp_lossless = f.lossless;
@@ -133,6 +152,7 @@ int run_image(const EngineFlags& ef, const ImageFlags& f) {
   // Check every destination before the slow part starts.
   for (const auto& [in, out] : jobs) {
     image_format_from_path(out.string());
+    refuse_overwriting_input(in.string(), out.string());
     if (fs::exists(out) && !f.overwrite)
       throw Error(ErrorCode::invalid_argument,
                   fmt::format("{} exists; pass --overwrite to replace it", out.string()));
@@ -140,9 +160,18 @@ int run_image(const EngineFlags& ef, const ImageFlags& f) {
   auto model = Model::load(ef.model.empty() ? default_model_for_scale(ef.scale) : ef.model);
   Upscaler upscaler(model, engine_options(ef));
   for (const auto& [in, out] : jobs) {
-    Image img = read_image(in.string());
+    const std::vector<uint8_t> bytes = read_file_bytes(in.string());
+    const ImageInfo header = probe_image(bytes, in.string());
+    upscaler.check_input_size(header.width, header.height);  // before the pixels are decoded
+    Image img = decode_image(bytes, in.string());
     Image big = upscaler.upscale(img);
+    g_writing_image = true;
     write_image(big, out.string(), wo);
+    g_writing_image = false;
+    if (g_image_stop) {
+      std::fprintf(stderr, "upres: interrupted after writing %s\n", out.c_str());
+      return 130;
+    }
     const auto& st = upscaler.last_stats();
     std::printf("%s -> %s: %dx%d -> %dx%d, %s %s, %d tile%s, %.2f s\n", in.c_str(), out.c_str(), img.width,
                 img.height, big.width, big.height, model->name().c_str(),

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "upres/error.hpp"
 #include "upres/server.hpp"
@@ -24,6 +25,12 @@ struct ServiceFlags {
   std::string token;
   std::string work_dir;
   int max_jobs = 2;
+  int queue = 16;
+  double queue_wait = 60;
+  double keep_warm = 60;
+  std::vector<std::string> allowed_hosts, allowed_origins;
+  int max_connections = 256;
+  int max_client_connections = 32;
   int max_size = 4096;
   std::string max_upload = "4G";
   std::string backend = "cpu";
@@ -37,9 +44,13 @@ ServiceFlags flags;
 
 void add_common(CLI::App* cmd, ServiceFlags& f) {
   cmd->add_option("--root", f.root, "folder that request paths are confined to")->capture_default_str();
-  cmd->add_option("--max-jobs", f.max_jobs, "upscales that may run at once (more get 429 Too Many Requests)")
+  cmd->add_option("--max-jobs", f.max_jobs, "upscales that may run at once (more wait in the queue)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 64));
+      ->check(CLI::Range(1, kMaxJobs));
+  cmd->add_option("--keep-warm", f.keep_warm,
+                  "seconds an idle upscaler (its kernels and scratch memory) is kept for the next request")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
   cmd->add_option("--max-size", f.max_size, "refuse outputs larger than this many pixels a side")
       ->capture_default_str()
       ->check(CLI::Range(16, 16384));
@@ -60,6 +71,9 @@ ServiceOptions service_options(const ServiceFlags& f) {
   o.root = f.root;
   o.work_dir = f.work_dir;
   o.max_jobs = f.max_jobs;
+  o.queue = f.queue;
+  o.queue_wait_seconds = f.queue_wait;
+  o.keep_warm_seconds = f.keep_warm;
   o.max_output_side = f.max_size;
   o.engine.backend = backend_from_name(f.backend);
   o.engine.precision = precision_from_name(f.precision);
@@ -82,6 +96,10 @@ int run_serve() {
     if (const char* env = std::getenv("UPRES_TOKEN")) o.token = env;
   o.service = service_options(flags);
   o.max_upload_bytes = parse_quantity(flags.max_upload, "--max-upload", 1024);
+  o.allowed_hosts = flags.allowed_hosts;
+  o.allowed_origins = flags.allowed_origins;
+  o.max_connections = flags.max_connections;
+  o.max_client_connections = flags.max_client_connections;
   o.quiet = flags.quiet;
 
   // SIGINT and SIGTERM are taken by one thread with sigwait; every other thread blocks them, so
@@ -90,6 +108,7 @@ int run_serve() {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);  // a client that hangs up is an error code, not a dead server
 
@@ -109,9 +128,11 @@ int run_serve() {
     timespec tick{0, 200'000'000};
     while (!done) {
       int sig = sigtimedwait(&stop_signals, nullptr, &tick);
-      if (sig == SIGINT || sig == SIGTERM) {
+      if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
         std::fprintf(stderr, "upres serve: %s: cancelling running jobs and closing connections\n",
-                     sig == SIGINT ? "interrupted" : "terminated");
+                     sig == SIGINT   ? "interrupted"
+                     : sig == SIGHUP ? "hung up"
+                                     : "terminated");
         server.stop();
         return;
       }
@@ -132,6 +153,7 @@ int run_mcp() {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   McpStop stop;
   std::atomic<bool> done{false};
@@ -139,7 +161,7 @@ int run_mcp() {
     timespec tick{0, 200'000'000};
     while (!done) {
       int sig = sigtimedwait(&stop_signals, nullptr, &tick);
-      if (sig != SIGINT && sig != SIGTERM) continue;
+      if (sig != SIGINT && sig != SIGTERM && sig != SIGHUP) continue;
       stop.requested.cancel();
       for (int i = 0; i < 300 && !stop.jobs_stopped; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -170,6 +192,30 @@ ServiceCommand add_service_commands(CLI::App& app) {
                       "folder for uploads and job outputs (default: a temporary one)");
   c.serve->add_option("--max-upload", flags.max_upload, "largest video upload, e.g. 500M or 8G")
       ->capture_default_str();
+  c.serve
+      ->add_option("--queue", flags.queue,
+                   "requests that may wait for a place when --max-jobs run (more get 429 Too Many Requests)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, kMaxQueue));
+  c.serve
+      ->add_option("--queue-wait", flags.queue_wait,
+                   "seconds an image request or stream waits for a place before 429 (video jobs wait as "
+                   "\"queued\")")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
+  c.serve->add_option(
+      "--allow-host", flags.allowed_hosts,
+      "a host name this server may be reached by, besides IP addresses and localhost (repeat)");
+  c.serve->add_option("--allow-origin", flags.allowed_origins,
+                      "a web origin (http://host:port) whose pages may start jobs here (repeat)");
+  c.serve->add_option("--max-connections", flags.max_connections, "open connections at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65536));
+  c.serve
+      ->add_option("--max-client-connections", flags.max_client_connections,
+                   "open connections from one client address")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65536));
   c.serve->add_flag("--quiet", flags.quiet, "no request log on stderr");
   add_common(c.serve, flags);
 

@@ -163,8 +163,10 @@ json typed_options() {
 VideoOptions build_options(const std::string& input, const std::string& output) {
   VideoOptions o;
   o.engine.precision = Precision::automatic;  // int8 where it pays; --precision f32 for exact
-  if (!g_flags.preset.empty()) o = video_options_from_json(video_preset_json(g_flags.preset), o);
-  o = video_options_from_json(typed_options().dump(), o);
+  if (!g_flags.preset.empty())
+    o = video_options_from_json(video_preset_json(g_flags.preset), o,
+                                fmt::format("preset '{}'", g_flags.preset));
+  o = video_options_from_json(typed_options().dump(), o, "the command line");
   o.input = input;
   o.output = output;
   return o;
@@ -250,8 +252,8 @@ int run_one(const VideoOptions& o) {
 }
 
 int run_video() {
-  std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
+  // A closed terminal (SIGHUP) stops the job as Ctrl-C does: the partial output is removed.
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, on_interrupt);
   std::error_code ec;
   if (!fs::exists(g_flags.input, ec))
     throw Error(ErrorCode::not_found, fmt::format("{}: no such file or folder", g_flags.input));

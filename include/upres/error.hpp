@@ -24,6 +24,8 @@ enum class ErrorCode {
   busy,              // a service is running as many jobs as it may; retry later
 };
 
+// The code as clients read it: the enumerator's own name ("invalid_argument", "io_failure").
+// The service's JSON errors, job statuses, MCP results and docs/API.md all use these words.
 const char* error_code_name(ErrorCode code);
 
 class Error : public std::runtime_error {

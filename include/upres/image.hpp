@@ -39,9 +39,18 @@ bool has_image_extension(const std::string& path);
 // before their pixels are decoded.
 Image read_image(const std::string& path, int64_t max_pixels = int64_t(1) << 28);
 
-// Decodes image bytes already in memory (format sniffed from the signature).
+// Decodes image bytes already in memory (format sniffed from the signature). Truncated or corrupt
+// data is an Error(invalid_media), never a picture with a damaged part.
 Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name_for_errors,
                    int64_t max_pixels = int64_t(1) << 28);
+
+struct ImageInfo {
+  int64_t width = 0, height = 0;  // as stored (before EXIF orientation turns it)
+  ImageFormat format = ImageFormat::png;
+};
+// Reads only an image's header: its size and format, so limits can be checked before the pixels
+// are decoded. Throws Error(invalid_media) for bytes that are not a PNG, JPEG or WebP header.
+ImageInfo probe_image(const std::vector<uint8_t>& bytes, const std::string& name_for_errors);
 
 struct ImageWriteOptions {
   int jpeg_quality = 92;  // 1..100

@@ -9,7 +9,9 @@
 //
 // REST, server-sent events, WebSocket frame streaming and the web page; docs/API.md describes
 // every endpoint. Connections each get a thread; upscales are admitted through the JobManager's
-// slots, so the number of connections never decides how much compute runs at once.
+// places and queue, so the number of connections never decides how much compute runs at once.
+// Connections are capped and timed (docs/API.md, "Limits"), so clients that misbehave cannot
+// hold the server: others keep being answered.
 #pragma once
 
 #include <atomic>
@@ -17,6 +19,7 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "upres/service.hpp"
 
@@ -26,13 +29,21 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;    // 0: any free port (see Server::port)
   std::string token;  // when set, requests need "Authorization: Bearer <token>"
+  // Browsers: a Host header must be an IP address, localhost, or a name listed here (a page
+  // that rebinds its own name to 127.0.0.1 is refused); state-changing requests and WebSocket
+  // upgrades that carry an Origin must come from this server's own page or an origin listed here.
+  std::vector<std::string> allowed_hosts;
+  std::vector<std::string> allowed_origins;
   ServiceOptions service;
-  int64_t max_upload_bytes = int64_t(4) << 30;  // video uploads
+  int64_t max_upload_bytes = int64_t(4) << 30;  // video uploads, streamed to disk
   int64_t max_image_bytes = int64_t(64) << 20;  // image requests and stream frames
-  int64_t max_json_bytes = int64_t(1) << 20;    // JSON request bodies
-  int max_connections = 64;
-  int idle_timeout_seconds = 60;  // a connection that sends nothing for this long is closed
-  bool quiet = false;             // no request log on stderr
+  int64_t max_json_bytes = int64_t(1) << 20;    // JSON and form request bodies
+  int max_connections = 256;                    // open connections at once
+  int max_client_connections = 32;              // open connections from one client address
+  double header_timeout_seconds = 10;           // a request header must arrive whole within this
+  double keep_alive_seconds = 15;               // a kept-alive connection may idle this long between requests
+  double stall_timeout_seconds = 30;            // a body, either way, may pause this long
+  bool quiet = false;                           // no request log on stderr
 };
 
 class Server {
@@ -51,6 +62,11 @@ class Server {
   void run();
   // Safe from any thread (a signal-waiting thread, a test).
   void stop();
+
+  // Serves one already connected stream socket (one end of a socket pair) on the calling thread
+  // until it closes, as if it had been accepted; takes the descriptor. For the fuzz target, which
+  // feeds request bytes through the real router without a network.
+  void serve_socket(int fd);
 
  private:
   struct Impl;

@@ -9,15 +9,19 @@
 // One manager owns every running job. Jobs share loaded models (one copy of the weights per
 // model, however many jobs use it) but each has its own Upscaler, buffers and cancel token, so
 // one failing job only ends itself. At most `max_jobs` upscales run at once: video jobs, image
-// requests and stream sessions all take a slot; asking for one more throws Error(busy).
+// requests and stream sessions all take a place. When all are taken, up to `queue` more wait
+// their turn in order (video jobs as "queued", image requests and streams for at most
+// `queue_wait_seconds`); past that a request gets Error(busy).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "upres/image.hpp"
@@ -27,6 +31,9 @@
 
 namespace upres {
 
+constexpr int kMaxJobs = 64;
+constexpr int kMaxQueue = 10000;
+
 struct ServiceOptions {
   // Every path a request names must resolve (symlinks followed) inside this folder.
   std::string root = ".";
@@ -34,13 +41,19 @@ struct ServiceOptions {
   // temporary folder, removed when the manager ends.
   std::string work_dir;
   int max_jobs = 2;
+  int queue = 16;                  // requests that may wait for a place (-1: no limit, as for MCP)
+  double queue_wait_seconds = 60;  // how long an image request or a stream waits for one
+  // Idle Upscalers (their scratch can be gigabytes) and models no job uses are released after
+  // this long.
+  double keep_warm_seconds = 60;
   UpscaleOptions engine;                        // backend, threads and memory budget for every job
   int max_output_side = 4096;                   // no job may produce a larger picture, whatever it asks for
   int64_t max_input_pixels = int64_t(1) << 26;  // image requests and stream frames
-  size_t keep_finished = 100;                   // finished jobs remembered (and their outputs kept) at most
+  int64_t max_image_file_bytes = int64_t(256) << 20;  // image files a request names (MCP)
+  size_t keep_finished = 100;  // finished jobs remembered (and their outputs kept) at most
 };
 
-enum class JobState { running, succeeded, failed, cancelled };
+enum class JobState { queued, running, succeeded, failed, cancelled };
 const char* job_state_name(JobState state);
 
 struct JobStatus {
@@ -49,18 +62,19 @@ struct JobStatus {
   bool cancel_requested = false;
   VideoProgress progress;
   VideoPlan plan;
-  VideoStats stats;  // when succeeded
-  std::string error_code, error_message;
-  std::string input_name;   // as the request named it, or the uploaded file's name
-  std::string output_path;  // absolute, on this machine
-  std::string output_name;  // relative to the root, or "" when it is in the work folder
+  VideoStats stats;                       // when succeeded
+  int queue_position = 0;                 // while queued: 1 for the next to run
+  std::string error_code, error_message;  // error_code_name() words, and a message for the client
+  std::string input_name;                 // as the request named it, or the uploaded file's name
+  std::string output_path;                // absolute, on this machine
+  std::string output_name;                // relative to the root, or "" when it is in the work folder
   std::string download_name;
   int64_t created_unix_ms = 0, finished_unix_ms = 0;
   uint64_t version = 0;  // grows with every change; wait_for_update waits for it to pass a value
-  bool finished() const { return state != JobState::running; }
+  bool finished() const { return state != JobState::queued && state != JobState::running; }
 };
 
-// A reserved place among the max_jobs upscales that may run at once; released when destroyed.
+// A place among the max_jobs upscales that may run at once; released when destroyed.
 class JobSlot {
  public:
   JobSlot() = default;
@@ -69,12 +83,40 @@ class JobSlot {
   JobSlot(const JobSlot&) = delete;
   JobSlot& operator=(const JobSlot&) = delete;
   ~JobSlot();
-  explicit operator bool() const { return counter_ != nullptr; }
+  explicit operator bool() const { return queue_ != nullptr; }
+
+ private:
+  friend class JobTicket;
+  explicit JobSlot(std::shared_ptr<struct SlotQueue> queue);
+  std::shared_ptr<struct SlotQueue> queue_;
+};
+
+// A claim on a place: either a place already (a free one was taken at once) or a position in the
+// wait queue. Destroying a ticket that still waits leaves the queue.
+class JobTicket {
+ public:
+  JobTicket() = default;
+  JobTicket(JobTicket&& other) noexcept;
+  JobTicket& operator=(JobTicket&& other) noexcept;
+  JobTicket(const JobTicket&) = delete;
+  JobTicket& operator=(const JobTicket&) = delete;
+  ~JobTicket();
+  explicit operator bool() const { return queue_ != nullptr; }
+
+  // 0 when the ticket holds a place, else its position in the queue (1: next).
+  int position() const;
+  // Waits for the place. `on_position` hears each new queue position. Throws Error(busy) when
+  // the deadline passes first and Error(cancelled) when `cancel` is set; the ticket is spent
+  // either way.
+  JobSlot wait(std::chrono::steady_clock::time_point deadline, const CancelToken* cancel = nullptr,
+               const std::function<void(int)>& on_position = {});
 
  private:
   friend class JobManager;
-  explicit JobSlot(std::shared_ptr<struct SlotCounter> counter);
-  std::shared_ptr<struct SlotCounter> counter_;
+  void leave();
+  std::shared_ptr<struct SlotQueue> queue_;
+  uint64_t id_ = 0;
+  bool holds_place_ = false;
 };
 
 // An Upscaler borrowed from the manager's pool; it goes back (buffers and kernels kept warm for
@@ -117,20 +159,30 @@ class JobManager {
   std::filesystem::path resolve_input(const std::string& path) const;
   std::filesystem::path resolve_output(const std::string& path) const;
 
-  // Reserves one of max_jobs places; throws Error(busy) when all are taken.
-  JobSlot acquire_slot();
-  int running() const;
+  // A place at once when one is free, else a position in the wait queue; throws Error(busy)
+  // naming --max-jobs and --queue when the queue is full too.
+  JobTicket reserve();
+  // reserve(), then wait up to queue_wait_seconds (Error(busy) after that).
+  JobSlot acquire_slot(const CancelToken* cancel = nullptr);
+  int running() const;            // places taken
+  int queued() const;             // tickets waiting
+  size_t warm_upscalers() const;  // idle Upscalers kept for the next request
+
+  // A message from a failure as a client should read it: paths under the root shown relative
+  // to it, the work folder's not at all.
+  std::string client_message(const std::string& message) const;
 
   // A fresh path in the work folder for an upload named `client_name` (extension kept).
   std::filesystem::path upload_path(const std::string& client_name);
 
   // Starts a video job from JSON options (the CLI's long names, see video_options_from_json).
-  // With `uploaded` set, that file is the input (removed when the job is forgotten) and
-  // `upload_name` its name for display. The job is validated here, so bad options, missing
-  // inputs and outputs over the size cap throw upres::Error before anything runs; then it runs
-  // on its own thread, holding `slot` (taken from the pool when empty).
+  // With `uploaded` set, that file is the input (removed when the job is forgotten, or at once
+  // when the job does not start) and `upload_name` its name for display. The job is validated
+  // here, so bad options, missing inputs and outputs over the size cap throw upres::Error before
+  // anything runs; then it runs on its own thread, first waiting as "queued" when `ticket` (or,
+  // when empty, one reserved here) is not yet a place.
   JobStatus start_video(const std::string& options_json, const std::filesystem::path& uploaded = {},
-                        const std::string& upload_name = {}, JobSlot slot = {});
+                        const std::string& upload_name = {}, JobTicket ticket = {});
 
   std::optional<JobStatus> status(const std::string& id) const;
   std::vector<JobStatus> list() const;
@@ -150,22 +202,27 @@ class JobManager {
   // A loaded model, shared by every job that names it. "" gives the default for `scale`.
   std::shared_ptr<const Model> model(const std::string& name, int scale = 2);
   UpscalerLease lease_upscaler(const ImageRequest& request);
-  // Upscales one image with a pooled Upscaler; the caller holds a slot.
-  Image upscale_image(const Image& input, const ImageRequest& request);
+  // Upscales encoded image bytes with a pooled Upscaler; the caller holds a slot. The header is
+  // checked against max_input_pixels and the output cap before any pixel is decoded.
+  Image upscale_image(const std::vector<uint8_t>& encoded, const std::string& name_for_errors,
+                      const ImageRequest& request);
 
  private:
   struct Job;
   struct State;
-  void run_job(std::shared_ptr<Job> job, std::shared_ptr<VideoJob> video, JobSlot slot);
+  void run_job(std::shared_ptr<Job> job, std::shared_ptr<VideoJob> video, JobTicket ticket);
   void prune_finished();
+  void remove_stale_work_files();
+  void release_idle_loop();
 
   ServiceOptions options_;
   std::filesystem::path root_, work_dir_;
   bool owns_work_dir_ = false;
-  std::shared_ptr<SlotCounter> slots_;
+  std::shared_ptr<SlotQueue> slots_;
   std::shared_ptr<UpscalerPool> pool_;
   std::shared_ptr<struct ModelCache> models_;
   std::unique_ptr<State> state_;
+  std::thread releaser_;  // releases idle upscalers and models after keep_warm_seconds
 };
 
 }  // namespace upres

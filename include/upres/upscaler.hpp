@@ -49,6 +49,20 @@ struct UpscaleOptions {
   int max_output_side = 16384;  // refuse outputs wider or taller than this before any work
 };
 
+// Limits of the numbers in UpscaleOptions (and of images a side), shared by every front end.
+constexpr int kMaxScale = 16;
+constexpr int kMaxThreads = 256;
+constexpr int kMaxTileOverlap = 256;
+constexpr int kMaxImageSide = 65536;
+constexpr int64_t kMinMemoryBudget = int64_t(1) << 20;
+constexpr int64_t kMaxMemoryBudget = int64_t(16) << 40;
+
+// Throws Error(invalid_argument) naming the option and its range when a number is out of range
+// (threads 0..256, tile 0 or 16..65536, tile_overlap -1..256, max_memory 1M..16T, scale 0..16,
+// max_output_side 16..65536). The Upscaler checks this itself; front ends call it to refuse bad
+// settings before they start anything.
+void check_upscale_options(const UpscaleOptions& options);
+
 struct UpscaleStats {
   int tiles = 0;  // 1 for full-frame execution
   int tile_size = 0;
@@ -70,6 +84,10 @@ class Upscaler {
   void upscale_into(const Image& input, Image& output);
   const UpscaleStats& last_stats() const { return stats_; }
   const Model& model() const { return *model_; }
+  // Throws Error(limit_exceeded) when an input of this size would give an output over
+  // max_output_side: call it with the size from an image's header (probe_image) to refuse a huge
+  // picture before decoding it.
+  void check_input_size(int64_t width, int64_t height) const;
   // The precision it runs at: f32 or int8 (automatic resolved).
   Precision precision() const { return precision_; }
   int output_scale() const;

@@ -68,10 +68,22 @@ struct VideoOptions {
   int queue_depth = 4;  // frame buffers in flight (>= 2); fewer when they would pass 1 GiB
 };
 
+// Limits of the numbers in VideoOptions, checked by VideoJob::validate and run (with those of
+// UpscaleOptions, see check_upscale_options). crf's range depends on the encoder.
+constexpr int kMaxAudioTrack = 1023;
+constexpr int64_t kMaxFrames = 1'000'000'000;
+constexpr double kMaxFps = 1000;
+constexpr double kMaxSeconds = 1e8;  // --ss and -t
+constexpr int kMaxGop = 100'000;
+constexpr int64_t kMinBitrate = 1000, kMaxVideoBitrate = 2'000'000'000, kMaxAudioBitrate = 4'000'000;
+constexpr double kMaxVolumePercent = 1000;
+
 // Reads options from a JSON object (a preset file, a server request) on top of `base`. Keys
 // are the CLI's long names (model, scale, crf, preset, "c:v", "b:a", audio_tracks, ...);
-// unknown keys and wrong types throw Error(invalid_argument) naming the key.
-VideoOptions video_options_from_json(const std::string& json_text, const VideoOptions& base = {});
+// unknown keys, wrong types and text that is not JSON (or nests deeper than 64 levels) throw
+// Error(invalid_argument) naming the key or `source`.
+VideoOptions video_options_from_json(const std::string& json_text, const VideoOptions& base = {},
+                                     const std::string& source = "the options");
 
 // Named option sets: built-in ones (see video_preset_names) and *.json files in
 // $UPRES_PRESET_DIR or ~/.config/upres/presets. A name ending in .json is read as a file.

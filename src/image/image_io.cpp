@@ -17,8 +17,11 @@
 #include <webp/decode.h>
 #include <webp/encode.h>
 
-#include "model/ncnn_loader.hpp"  // read_file_bytes
+#include <jerror.h>  // after jpeglib.h, which it needs
+
+#include "core/partial_file.hpp"
 #include "upres/error.hpp"
+#include "upres/files.hpp"
 #include "upres/image.hpp"
 
 namespace upres {
@@ -104,7 +107,7 @@ Image decode_png(const std::vector<uint8_t>& bytes, const std::string& name, int
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_read_struct(&png, &info, nullptr);
     if (big_w) check_pixels(name, big_w, big_h, max_pixels);
-    media_error(name, fmt::format("is not a valid PNG: {}", st.error));
+    media_error(name, fmt::format("is not a valid PNG (truncated or corrupt): {}", st.error));
   }
   png_set_read_fn(png, &st, png_read_bytes);
   png_set_user_limits(png, 1u << 24, 1u << 24);
@@ -135,6 +138,7 @@ Image decode_png(const std::vector<uint8_t>& bytes, const std::string& name, int
   rows.resize(h);
   for (png_uint_32 y = 0; y < h; ++y) rows[y] = pixels.data() + y * row_bytes;
   png_read_image(png, rows.data());
+  png_read_end(png, nullptr);  // checks the rest: the image data's checksum, the end chunk
   png_destroy_read_struct(&png, &info, nullptr);
   if (channels != 3 && channels != 4) media_error(name, "has an unsupported channel layout");
   if (out_depth == 16) {
@@ -240,6 +244,23 @@ void jpeg_fail(j_common_ptr cinfo) {
   std::longjmp(err->jump, 1);
 }
 
+// libjpeg only warns about damaged data and fills what it could not read with grey: a truncated
+// or corrupt file would come out as a picture with a grey band. Those warnings are errors here;
+// harmless ones (extra bytes between markers, an unknown JFIF revision) are let pass.
+void jpeg_message(j_common_ptr cinfo, int level) {
+  if (level != -1) return;  // trace messages
+  switch (cinfo->err->msg_code) {
+    case JWRN_ARITH_BAD_CODE:
+    case JWRN_BOGUS_PROGRESSION:
+    case JWRN_HIT_MARKER:
+    case JWRN_HUFF_BAD_CODE:
+    case JWRN_JPEG_EOF:
+    case JWRN_MUST_RESYNC:
+    case JWRN_NOT_SEQUENTIAL: jpeg_fail(cinfo); break;
+    default: break;
+  }
+}
+
 int exif_orientation(jpeg_decompress_struct& cinfo) {
   for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next)
     if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && std::memcmp(m->data, "Exif\0\0", 6) == 0)
@@ -291,12 +312,13 @@ Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name, in
   JpegError err{};
   cinfo.err = jpeg_std_error(&err.mgr);
   err.mgr.error_exit = jpeg_fail;
+  err.mgr.emit_message = jpeg_message;
   std::vector<uint8_t> pixels;
   volatile int64_t too_big_w = 0, too_big_h = 0;  // written between setjmp and longjmp
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&cinfo);
     if (too_big_w) check_pixels(name, too_big_w, too_big_h, max_pixels);
-    media_error(name, fmt::format("is not a valid JPEG: {}", err.message));
+    media_error(name, fmt::format("is not a valid JPEG (truncated or corrupt): {}", err.message));
   }
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
@@ -442,6 +464,56 @@ Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name, i
   media_error(name, "is not a PNG, JPEG or WebP image");
 }
 
+ImageInfo probe_image(const std::vector<uint8_t>& bytes, const std::string& name) {
+  auto be32 = [&](size_t at) {
+    return uint32_t(bytes[at]) << 24 | uint32_t(bytes[at + 1]) << 16 | uint32_t(bytes[at + 2]) << 8 |
+           bytes[at + 3];
+  };
+  ImageInfo info;
+  if (bytes.size() >= 8 && std::memcmp(bytes.data(), "\x89PNG\r\n\x1a\n", 8) == 0) {
+    // The first chunk is IHDR: length 13, then width and height as big-endian integers.
+    if (bytes.size() < 24 || std::memcmp(&bytes[12], "IHDR", 4) != 0)
+      media_error(name, "is not a valid PNG (truncated or corrupt): no image header");
+    info = {int64_t(be32(16)), int64_t(be32(20)), ImageFormat::png};
+  } else if (bytes.size() >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff) {
+    // Markers up to the frame header (SOF0..SOF15 but DHT, JPG and DAC): FF Cn, length, precision,
+    // height, width. Every marker but SOI, TEM and RSTn carries a length.
+    size_t at = 2;
+    for (;;) {
+      while (at < bytes.size() && bytes[at] == 0xff) ++at;  // fill bytes
+      if (at + 3 > bytes.size() || bytes[at - 1] != 0xff)
+        media_error(name, "is not a valid JPEG (truncated or corrupt): no frame header");
+      const uint8_t marker = bytes[at];
+      if (marker == 0xd8 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+        ++at;
+        continue;
+      }
+      if (marker == 0xda || marker == 0xd9)
+        media_error(name, "is not a valid JPEG (truncated or corrupt): image data before its frame header");
+      const size_t length = size_t(bytes[at + 1]) << 8 | bytes[at + 2];
+      if (marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc) {
+        if (at + 8 > bytes.size() || length < 7)
+          media_error(name, "is not a valid JPEG (truncated or corrupt): a short frame header");
+        info = {int64_t(bytes[at + 6]) << 8 | bytes[at + 7], int64_t(bytes[at + 4]) << 8 | bytes[at + 5],
+                ImageFormat::jpeg};
+        break;
+      }
+      if (length < 2) media_error(name, "is not a valid JPEG (truncated or corrupt): a marker of length 0");
+      at += 1 + length;
+    }
+  } else if (bytes.size() >= 12 && std::memcmp(bytes.data(), "RIFF", 4) == 0 &&
+             std::memcmp(bytes.data() + 8, "WEBP", 4) == 0) {
+    WebPBitstreamFeatures features;
+    if (WebPGetFeatures(bytes.data(), bytes.size(), &features) != VP8_STATUS_OK)
+      media_error(name, "is not a valid WebP image");
+    info = {features.width, features.height, ImageFormat::webp};
+  } else {
+    media_error(name, "is not a PNG, JPEG or WebP image");
+  }
+  if (info.width <= 0 || info.height <= 0) media_error(name, "has no pixels");
+  return info;
+}
+
 Image read_image(const std::string& path, int64_t max_pixels) {
   return decode_image(read_file_bytes(path), path, max_pixels);
 }
@@ -456,42 +528,18 @@ std::vector<uint8_t> encode_image(const Image& image, ImageFormat format, const 
 }
 
 void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes) {
-  const auto slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
-  std::string tmp =
-      fmt::format("{}/.{}.upres-XXXXXX", dir, slash == std::string::npos ? path : path.substr(slash + 1));
-  int fd = mkstemp(tmp.data());
-  if (fd < 0)
-    throw Error(ErrorCode::io_failure,
-                fmt::format("cannot write {}: {} (does the folder exist and is it writable?)", path,
-                            std::strerror(errno)));
-  auto fail = [&](const char* what) {
-    int e = errno;
-    close(fd);
-    unlink(tmp.c_str());
-    throw Error(ErrorCode::io_failure,
-                fmt::format("cannot write {}: {} failed: {}{}", path, what, std::strerror(e),
-                            e == ENOSPC ? " (the disk is full; free space and retry)" : ""));
-  };
+  PartialFile partial(path);
   size_t done = 0;
   while (done < bytes.size()) {
-    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail("write");
-    }
+    const ssize_t n = ::write(partial.fd(), bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      throw Error(ErrorCode::io_failure,
+                  fmt::format("cannot write {}: {}{}", path, std::strerror(errno),
+                              errno == ENOSPC ? " (the disk is full; free space and retry)" : ""));
     done += size_t(n);
   }
-  if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) fail("sync");
-  if (close(fd) != 0) {
-    unlink(tmp.c_str());
-    throw Error(ErrorCode::io_failure, fmt::format("cannot write {}: {}", path, std::strerror(errno)));
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    unlink(tmp.c_str());
-    throw Error(ErrorCode::io_failure, fmt::format("cannot write {}: {}", path, std::strerror(e)));
-  }
+  partial.commit();
 }
 
 void write_image(const Image& image, const std::string& path, const ImageWriteOptions& options) {

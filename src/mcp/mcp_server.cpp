@@ -6,6 +6,7 @@
 // the same JobManager as the HTTP server, with the same root confinement and limits.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
@@ -16,8 +17,11 @@
 #include <ostream>
 #include <thread>
 
+#include "core/check_range.hpp"
+#include "core/json_input.hpp"
 #include "service/status_json.hpp"
 #include "upres/error.hpp"
+#include "upres/files.hpp"
 #include "upres/server.hpp"
 
 namespace fs = std::filesystem;
@@ -33,6 +37,10 @@ constexpr int kParseError = -32700;
 constexpr int kInvalidRequest = -32600;
 constexpr int kMethodNotFound = -32601;
 constexpr int kInvalidParams = -32602;
+constexpr int kInternalError = -32603;
+
+// The longest message line read; a longer one is answered with an error and skipped.
+constexpr size_t kMaxMessageBytes = size_t(16) << 20;
 
 json text_content(const std::string& text) {
   return json::array({{{"type", "text"}, {"text", text}}});
@@ -115,6 +123,47 @@ json tool_definitions() {
   return json::array({video, image, models});
 }
 
+// Arguments of a tool call, read with their types checked: a wrong type is a message for the
+// agent ("argument 'scale' must be an integer (got "two")"), never a JSON library exception.
+class Arguments {
+ public:
+  Arguments(const json& args, const char* tool, std::initializer_list<const char*> known) : args_(args) {
+    for (auto it = args.begin(); it != args.end(); ++it)
+      if (std::find_if(known.begin(), known.end(), [&](const char* k) { return it.key() == k; }) ==
+          known.end()) {
+        std::string names;
+        for (const char* k : known) names += (names.empty() ? "" : ", ") + std::string(k);
+        throw Error(ErrorCode::invalid_argument, fmt::format("{} has no argument '{}'; it takes {}", tool,
+                                                             json_brief(it.key(), 40), names));
+      }
+  }
+  bool has(const char* key) const { return args_.contains(key); }
+  std::string text(const char* key, const std::string& fallback = "") const {
+    return get(key, &json::is_string, "a string", json(fallback)).get<std::string>();
+  }
+  int64_t integer(const char* key, int64_t fallback, int64_t lowest, int64_t highest) const {
+    if (!has(key)) return fallback;
+    const int64_t v = get(key, &json::is_number_integer, "an integer", json(fallback)).get<int64_t>();
+    check_range(fmt::format("argument '{}'", key), v, lowest, highest);
+    return v;
+  }
+  bool boolean(const char* key) const {
+    return get(key, &json::is_boolean, "true or false", json(false)).get<bool>();
+  }
+  json object(const char* key) const { return get(key, &json::is_object, "an object", json::object()); }
+
+ private:
+  json get(const char* key, bool (json::*is)() const noexcept, const char* what, json fallback) const {
+    if (!args_.contains(key)) return fallback;
+    const json& v = args_[key];
+    if (!(v.*is)())
+      throw Error(ErrorCode::invalid_argument,
+                  fmt::format("argument '{}' must be {} (got {})", key, what, json_brief(v)));
+    return v;
+  }
+  const json& args_;
+};
+
 class McpServer {
  public:
   McpServer(std::ostream& out, std::ostream& log, const ServiceOptions& options)
@@ -156,7 +205,7 @@ class McpServer {
   void stop_all_calls() {
     {
       std::lock_guard lock(calls_mutex_);
-      for (auto& [id, call] : calls_) call.cancelled = true;
+      for (auto& [id, call] : calls_) call.cancel.cancel();
     }
     jobs_.cancel_all_and_wait();  // also refuses jobs that have not started yet
     std::unique_lock lock(calls_mutex_);
@@ -165,91 +214,187 @@ class McpServer {
 
   void handle_line(const std::string& line) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) return;
+    if (json_nesting_depth(line) > kMaxJsonDepth)
+      return send(
+          error_message(nullptr, kInvalidRequest,
+                        fmt::format("the message nests arrays or objects deeper than {} levels, the limit",
+                                    kMaxJsonDepth)));
     json message = json::parse(line, nullptr, false);
-    if (message.is_discarded()) return send_error(nullptr, kParseError, "the line is not valid JSON");
-    if (message.is_array()) {
-      for (const json& m : message) handle_message(m);
-      return;
-    }
-    handle_message(message);
+    if (message.is_discarded())
+      return send(error_message(nullptr, kParseError, "the line is not valid JSON"));
+    if (!message.is_array()) return handle_message(message, nullptr);
+    // A batch: one array of responses once every request in it is answered (JSON-RPC 2.0).
+    if (message.empty())
+      return send(error_message(nullptr, kInvalidRequest, "an empty batch is not a request"));
+    auto batch = std::make_shared<Batch>();
+    for (const json& m : message) handle_message(m, batch);
+    settle(batch);
+  }
+
+  void refuse_line(size_t max_bytes) {
+    send(error_message(nullptr, kInvalidRequest,
+                       fmt::format("the message is longer than {} bytes, the limit", max_bytes)));
   }
 
  private:
   struct Call {
     std::thread thread;
     std::string job_id;  // a video job running for this call
-    bool cancelled = false;
+    CancelToken cancel;
+  };
+  // The responses to a batch's requests, sent together when the last one is in.
+  struct Batch {
+    std::mutex mutex;
+    int pending = 1;  // the requests not yet answered, plus one while the batch is being read
+    json responses = json::array();
   };
 
   void send(const json& message) {
     std::lock_guard lock(out_mutex_);
-    out_ << message.dump() << '\n';
+    out_ << json_text(message) << '\n';
     out_.flush();
   }
-  void send_result(const json& id, const json& result) {
-    send({{"jsonrpc", "2.0"}, {"id", id}, {"result", result}});
-  }
-  void send_error(const json& id, int code, const std::string& message) {
-    send({{"jsonrpc", "2.0"}, {"id", id}, {"error", {{"code", code}, {"message", message}}}});
+  static json error_message(const json& id, int code, const std::string& message) {
+    return {{"jsonrpc", "2.0"}, {"id", id}, {"error", {{"code", code}, {"message", message}}}};
   }
 
-  void handle_message(const json& m) {
-    if (!m.is_object() || m.value("jsonrpc", "") != "2.0" || !m.contains("method") ||
-        !m["method"].is_string())
-      return send_error(m.is_object() && m.contains("id") ? m["id"] : json(nullptr), kInvalidRequest,
-                        "not a JSON-RPC 2.0 request");
-    const std::string method = m["method"];
-    const json params = m.value("params", json::object());
-    if (!m.contains("id")) return handle_notification(method, params);
-    const json& id = m["id"];
-    if (method == "initialize") return initialize(id, params);
-    if (method == "ping") return send_result(id, json::object());
-    if (method == "tools/list") return send_result(id, {{"tools", tool_definitions()}});
-    if (method == "tools/call") return call_tool(id, params);
-    send_error(id, kMethodNotFound, fmt::format("method '{}' is not supported", method));
+  // A request will be answered later (answer) or not at all (settle).
+  void expect(const std::shared_ptr<Batch>& batch) {
+    if (!batch) return;
+    std::lock_guard lock(batch->mutex);
+    ++batch->pending;
+  }
+  void answer(const std::shared_ptr<Batch>& batch, const json& response) {
+    if (!batch) return send(response);
+    {
+      std::lock_guard lock(batch->mutex);
+      batch->responses.push_back(response);
+    }
+    settle(batch);
+  }
+  void settle(const std::shared_ptr<Batch>& batch) {
+    if (!batch) return;
+    json ready;
+    {
+      std::lock_guard lock(batch->mutex);
+      if (--batch->pending > 0 || batch->responses.empty()) return;
+      ready = std::move(batch->responses);
+    }
+    send(ready);
+  }
+  void reply(const std::shared_ptr<Batch>& batch, const json& response) {
+    expect(batch);
+    answer(batch, response);
+  }
+  void reply_result(const std::shared_ptr<Batch>& batch, const json& id, const json& result) {
+    reply(batch, {{"jsonrpc", "2.0"}, {"id", id}, {"result", result}});
+  }
+  void reply_error(const std::shared_ptr<Batch>& batch, const json& id, int code,
+                   const std::string& message) {
+    reply(batch, error_message(id, code, message));
+  }
+
+  void handle_message(const json& m, const std::shared_ptr<Batch>& batch) {
+    if (!m.is_object())
+      return reply_error(batch, nullptr, kInvalidRequest, "a JSON-RPC message must be an object");
+    json id = nullptr;
+    const bool has_id = m.contains("id");
+    if (has_id) {
+      if (!m["id"].is_string() && !m["id"].is_number_integer())
+        return reply_error(batch, nullptr, kInvalidRequest, "\"id\" must be a string or an integer");
+      id = m["id"];
+    }
+    try {
+      if (!m.contains("jsonrpc") || m["jsonrpc"] != "2.0")
+        return reply_error(batch, id, kInvalidRequest,
+                           "not a JSON-RPC 2.0 request: \"jsonrpc\" must be \"2.0\"");
+      if (!m.contains("method") || !m["method"].is_string()) {
+        if (!has_id || m.contains("result") || m.contains("error")) return;  // a response from the client
+        return reply_error(batch, id, kInvalidRequest, "\"method\" must be a string");
+      }
+      const std::string method = m["method"];
+      json params = json::object();
+      if (m.contains("params")) {
+        params = m["params"];
+        if (!params.is_object() && !params.is_array())
+          return reply_error(batch, id, kInvalidRequest, "\"params\" must be an object or an array");
+      }
+      if (!has_id) return handle_notification(method, params);
+      if (method == "initialize") return initialize(batch, id, params);
+      if (method == "ping") return reply_result(batch, id, json::object());
+      if (method == "tools/list") return reply_result(batch, id, {{"tools", tool_definitions()}});
+      if (method == "tools/call") return call_tool(batch, id, params);
+      reply_error(batch, id, kMethodNotFound,
+                  fmt::format("method '{}' is not supported", json_brief(json(method), 60)));
+    } catch (const std::exception& e) {
+      // A bug, not the client's fault; the session goes on.
+      reply_error(batch, id, kInternalError, std::string("internal error: ") + e.what());
+    }
   }
 
   void handle_notification(const std::string& method, const json& params) {
-    if (method == "notifications/cancelled" && params.contains("requestId")) {
-      std::lock_guard lock(calls_mutex_);
-      auto it = calls_.find(params["requestId"].dump());
-      if (it == calls_.end()) return;
-      it->second.cancelled = true;
-      if (!it->second.job_id.empty()) jobs_.cancel(it->second.job_id);
-    }
+    if (method != "notifications/cancelled" || !params.is_object() || !params.contains("requestId")) return;
+    const json& request = params["requestId"];
+    if (!request.is_string() && !request.is_number_integer()) return;
+    std::lock_guard lock(calls_mutex_);
+    auto it = calls_.find(json_text(request));
+    if (it == calls_.end()) return;
+    it->second.cancel.cancel();
+    if (!it->second.job_id.empty()) jobs_.cancel(it->second.job_id);
     // notifications/initialized and others need no answer.
   }
 
-  void initialize(const json& id, const json& params) {
-    std::string requested = params.value("protocolVersion", "");
+  void initialize(const std::shared_ptr<Batch>& batch, const json& id, const json& params) {
+    if (!params.is_object())
+      return reply_error(batch, id, kInvalidParams, "initialize takes an object of params");
+    if (params.contains("protocolVersion") && !params["protocolVersion"].is_string())
+      return reply_error(batch, id, kInvalidParams, "\"protocolVersion\" must be a string");
+    const std::string requested = params.value("protocolVersion", "");
     std::string version = kProtocolVersions[0];
     for (const char* const* v = kProtocolVersions; *v; ++v)
       if (requested == *v) version = requested;
-    send_result(
-        id, {{"protocolVersion", version},
-             {"capabilities", {{"tools", {{"listChanged", false}}}}},
-             {"serverInfo",
-              {{"name", "upres"}, {"title", "upres video and image upscaler"}, {"version", "0.1.0"}}},
-             {"instructions",
-              fmt::format("Upscales videos and images with neural super-resolution models. File paths are "
-                          "relative to {}. Call list_models to see what is installed.",
-                          jobs_.root().string())}});
+    reply_result(
+        batch, id,
+        {{"protocolVersion", version},
+         {"capabilities", {{"tools", {{"listChanged", false}}}}},
+         {"serverInfo",
+          {{"name", "upres"}, {"title", "upres video and image upscaler"}, {"version", "0.1.0"}}},
+         {"instructions",
+          fmt::format("Upscales videos and images with neural super-resolution models. File paths are "
+                      "relative to {}. Call list_models to see what is installed.",
+                      jobs_.root().string())}});
   }
 
-  void call_tool(const json& id, const json& params) {
-    std::string name = params.value("name", "");
-    json arguments = params.value("arguments", json::object());
+  void call_tool(const std::shared_ptr<Batch>& batch, const json& id, const json& params) {
+    if (!params.is_object())
+      return reply_error(batch, id, kInvalidParams, "tools/call takes an object of params");
+    if (!params.contains("name") || !params["name"].is_string())
+      return reply_error(batch, id, kInvalidParams, "\"name\" must be the name of a tool (a string)");
+    const std::string name = params["name"];
     if (name != "video_upscale" && name != "image_upscale" && name != "list_models")
-      return send_error(id, kInvalidParams, fmt::format("unknown tool '{}'", name));
-    if (!arguments.is_object()) return send_error(id, kInvalidParams, "arguments must be an object");
-    json progress_token =
-        params.contains("_meta") ? params["_meta"].value("progressToken", json(nullptr)) : nullptr;
-    std::string key = id.dump();
+      return reply_error(batch, id, kInvalidParams,
+                         fmt::format("unknown tool '{}'", json_brief(json(name), 60)));
+    const json arguments = params.contains("arguments") ? params["arguments"] : json::object();
+    if (!arguments.is_object())
+      return reply_error(batch, id, kInvalidParams, "\"arguments\" must be an object");
+    json progress_token = nullptr;
+    if (params.contains("_meta")) {
+      const json& meta = params["_meta"];
+      if (!meta.is_object()) return reply_error(batch, id, kInvalidParams, "\"_meta\" must be an object");
+      if (meta.contains("progressToken")) {
+        progress_token = meta["progressToken"];
+        if (!progress_token.is_string() && !progress_token.is_number_integer())
+          return reply_error(batch, id, kInvalidParams, "\"progressToken\" must be a string or an integer");
+      }
+    }
+    const std::string key = json_text(id);
     std::lock_guard lock(calls_mutex_);
     reap_finished_locked();
-    if (calls_.count(key)) return send_error(id, kInvalidRequest, "a call with this id is already running");
+    if (calls_.count(key))
+      return reply_error(batch, id, kInvalidRequest, "a call with this id is already running");
+    expect(batch);
     Call& call = calls_[key];
-    call.thread = std::thread([this, id, key, name, arguments, progress_token] {
+    call.thread = std::thread([this, batch, id, key, name, arguments, progress_token] {
       json result;
       try {
         if (name == "video_upscale")
@@ -259,25 +404,31 @@ class McpServer {
         else
           result = list_models();
       } catch (const Error& e) {
-        result = {{"content", text_content(fmt::format("{}: {}", error_code_key(e.code()), e.what()))},
-                  {"isError", true}};
+        result = tool_error(fmt::format("{}: {}", error_code_name(e.code()), jobs_.client_message(e.what())));
       } catch (const std::exception& e) {
-        result = {{"content", text_content(std::string("internal: ") + e.what())}, {"isError", true}};
+        result = tool_error("internal: " + jobs_.client_message(e.what()));
       }
       bool cancelled = false;
       {
         std::lock_guard lock(calls_mutex_);
         auto it = calls_.find(key);
         if (it != calls_.end()) {
-          cancelled = it->second.cancelled;
+          cancelled = it->second.cancel.cancelled();
           finished_threads_.push_back(std::move(it->second.thread));
           calls_.erase(it);
           calls_changed_.notify_all();
         }
       }
       // A cancelled request gets no response (the client has stopped waiting for it).
-      if (!cancelled) send_result(id, result);
+      if (cancelled)
+        settle(batch);
+      else
+        answer(batch, {{"jsonrpc", "2.0"}, {"id", id}, {"result", result}});
     });
+  }
+
+  static json tool_error(const std::string& text) {
+    return {{"content", text_content(text)}, {"isError", true}};
   }
 
   void reap_finished_locked() {
@@ -286,51 +437,44 @@ class McpServer {
     finished_threads_.clear();
   }
 
-  bool call_cancelled(const std::string& key) {
+  // The call's cancel token; it lives as long as the call's entry.
+  const CancelToken* call_cancel(const std::string& key) {
     std::lock_guard lock(calls_mutex_);
     auto it = calls_.find(key);
-    return it == calls_.end() || it->second.cancelled;
+    return it == calls_.end() ? nullptr : &it->second.cancel;
   }
 
-  // Agents do not retry on "busy" well: a call waits its turn for a slot instead.
-  JobSlot wait_for_slot(const std::string& key) {
-    for (;;) {
-      try {
-        return jobs_.acquire_slot();
-      } catch (const Error& e) {
-        if (e.code() != ErrorCode::busy) throw;
-      }
-      if (call_cancelled(key)) throw Error(ErrorCode::cancelled, "cancelled");
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-  }
-
-  std::string default_output(const std::string& input, int scale, const std::string& ext) {
+  std::string default_output(const std::string& input, int64_t scale, const std::string& ext) {
     fs::path in(input);
     return (in.parent_path() / fmt::format("{}-upres-x{}{}", in.stem().string(), scale, ext)).string();
   }
 
   json video_upscale(const std::string& key, const json& args, const json& progress_token) {
-    json options = args.value("options", json::object());
-    if (!options.is_object()) throw Error(ErrorCode::invalid_argument, "\"options\" must be an object");
-    if (!args.contains("input") || !args["input"].is_string())
+    const Arguments a(args, "video_upscale", {"input", "output", "model", "scale", "overwrite", "options"});
+    json options = a.object("options");
+    if (!a.has("input"))
       throw Error(ErrorCode::invalid_argument, "\"input\" (a video path under the root) is required");
-    for (const char* k : {"input", "output", "model", "scale", "overwrite"})
-      if (args.contains(k)) options[k] = args[k];
+    options["input"] = a.text("input");
+    if (a.has("output")) options["output"] = a.text("output");
+    if (a.has("model")) options["model"] = a.text("model");
+    if (a.has("scale")) options["scale"] = a.integer("scale", 2, 1, kMaxScale);
+    if (a.has("overwrite")) options["overwrite"] = a.boolean("overwrite");
     if (!options.contains("output")) {
-      int scale = options.value("scale", 2);
-      std::string ext = fs::path(options["input"].get<std::string>()).extension().string();
+      const int64_t scale = options.contains("scale") && options["scale"].is_number_integer()
+                                ? options["scale"].get<int64_t>()
+                                : 2;
+      std::string ext = fs::path(a.text("input")).extension().string();
       if (ext != ".mp4" && ext != ".mkv" && ext != ".webm" && ext != ".mov") ext = ".mp4";
-      options["output"] = default_output(options["input"], scale, ext);
+      options["output"] = default_output(a.text("input"), scale, ext);
     }
-    JobSlot slot = wait_for_slot(key);
-    JobStatus st = jobs_.start_video(options.dump(), {}, {}, std::move(slot));
+    // A video waits for its place as a queued job; cancelling the call takes it out of the queue.
+    JobStatus st = jobs_.start_video(json_text(options));
     {
       std::lock_guard lock(calls_mutex_);
       auto it = calls_.find(key);
       if (it != calls_.end()) {
         it->second.job_id = st.id;
-        if (it->second.cancelled) jobs_.cancel(st.id);
+        if (it->second.cancel.cancelled()) jobs_.cancel(st.id);
       }
     }
     double last_percent = -1;
@@ -345,7 +489,8 @@ class McpServer {
       if (!progress_token.is_null() && !st.finished() && percent > last_percent &&
           now - last_sent >= std::chrono::milliseconds(500)) {
         std::string message =
-            st.progress.frames_total
+            st.state == JobState::queued ? fmt::format("queued, position {}", st.queue_position)
+            : st.progress.frames_total
                 ? fmt::format("{}: frame {}/{}, {:.1f} fps", video_phase_name(st.progress.phase),
                               st.progress.frames_done, st.progress.frames_total, st.progress.fps)
                 : fmt::format("{}: frame {}", video_phase_name(st.progress.phase), st.progress.frames_done);
@@ -362,8 +507,7 @@ class McpServer {
     }
     jobs_.forget(st.id);  // the output is the client's file now; the record is not needed
     if (st.state != JobState::succeeded)
-      return {{"content", text_content(fmt::format("{}: {}", st.error_code, st.error_message))},
-              {"isError", true}};
+      return tool_error(fmt::format("{}: {}", st.error_code, st.error_message));
     json structured = {{"output", st.output_name},         {"width", st.stats.output_width},
                        {"height", st.stats.output_height}, {"frames", st.stats.frames},
                        {"seconds", st.stats.seconds},      {"fps", st.stats.fps},
@@ -377,35 +521,27 @@ class McpServer {
   }
 
   json image_upscale(const std::string& key, const json& args) {
-    for (auto it = args.begin(); it != args.end(); ++it)
-      if (it.key() != "input" && it.key() != "output" && it.key() != "model" && it.key() != "scale" &&
-          it.key() != "overwrite")
-        throw Error(ErrorCode::invalid_argument, fmt::format("image_upscale has no argument '{}'", it.key()));
-    if (!args.contains("input") || !args["input"].is_string())
+    const Arguments a(args, "image_upscale", {"input", "output", "model", "scale", "overwrite"});
+    if (!a.has("input"))
       throw Error(ErrorCode::invalid_argument, "\"input\" (an image path under the root) is required");
     ImageRequest request;
-    if (args.contains("model")) {
-      if (!args["model"].is_string()) throw Error(ErrorCode::invalid_argument, "\"model\" must be a string");
-      request.model = args["model"];
-    }
-    if (args.contains("scale")) {
-      if (!args["scale"].is_number_integer())
-        throw Error(ErrorCode::invalid_argument, "\"scale\" must be an integer");
-      request.scale = args["scale"];
-    }
-    std::string input = args["input"];
-    std::string output = args.contains("output") && args["output"].is_string()
-                             ? args["output"].get<std::string>()
-                             : default_output(input, request.scale ? request.scale : 2, ".png");
+    request.model = a.text("model");
+    request.scale = int(a.integer("scale", 0, 1, kMaxScale));
+    const std::string input = a.text("input");
+    const std::string output =
+        a.has("output") ? a.text("output") : default_output(input, request.scale ? request.scale : 2, ".png");
+    const bool overwrite = a.boolean("overwrite");
     fs::path in = jobs_.resolve_input(input);
     fs::path out = jobs_.resolve_output(output);
     image_format_from_path(out.string());  // an unknown extension fails before any work
-    if (fs::exists(out) && !args.value("overwrite", false))
+    refuse_overwriting_input(in.string(), out.string());
+    if (fs::exists(out) && !overwrite)
       throw Error(ErrorCode::invalid_argument,
                   fmt::format("output '{}' exists; pass \"overwrite\": true to replace it", output));
     auto start = std::chrono::steady_clock::now();
-    JobSlot slot = wait_for_slot(key);
-    Image result = jobs_.upscale_image(read_image(in.string(), jobs_.options().max_input_pixels), request);
+    JobSlot slot = jobs_.reserve().wait(std::chrono::steady_clock::time_point::max(), call_cancel(key));
+    Image result = jobs_.upscale_image(read_file_bytes(in.string(), jobs_.options().max_image_file_bytes),
+                                       input, request);
     write_image(result, out.string());
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::string model_name = jobs_.model(request.model, request.scale ? request.scale : 2)->name();
@@ -444,6 +580,23 @@ class McpServer {
   std::atomic<bool> server_done_{false};
 };
 
+// Reads one line of at most `max_bytes`; false at the end of the input. A longer line is read
+// to its end and thrown away, with `too_long` set.
+bool read_message_line(std::istream& in, std::string& line, size_t max_bytes, bool& too_long) {
+  line.clear();
+  too_long = false;
+  std::streambuf* buffer = in.rdbuf();
+  for (;;) {
+    const int c = buffer->sbumpc();
+    if (c == std::char_traits<char>::eof()) return !line.empty() || too_long;
+    if (c == '\n') return true;
+    if (line.size() < max_bytes)
+      line.push_back(char(c));
+    else
+      too_long = true;
+  }
+}
+
 }  // namespace
 
 const char* const* mcp_protocol_versions() {
@@ -452,11 +605,21 @@ const char* const* mcp_protocol_versions() {
 
 int run_mcp_server(std::istream& in, std::ostream& out, std::ostream& log, const ServiceOptions& options,
                    McpStop* stop) {
-  McpServer server(out, log, options);
+  // One agent drives this server, and it waits for each call: calls wait their turn for a place
+  // rather than failing when --max-jobs are busy.
+  ServiceOptions service = options;
+  service.queue = -1;
+  McpServer server(out, log, service);
   server.watch(stop);
   log << "upres mcp: ready (root " << fs::canonical(options.root).string() << ")" << std::endl;
   std::string line;
-  while (std::getline(in, line)) server.handle_line(line);
+  bool too_long = false;
+  while (read_message_line(in, line, kMaxMessageBytes, too_long)) {
+    if (too_long)
+      server.refuse_line(kMaxMessageBytes);
+    else
+      server.handle_line(line);
+  }
   return 0;
 }
 

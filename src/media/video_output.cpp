@@ -95,6 +95,12 @@ std::string container_for_path(const std::string& path) {
               fmt::format("{}: unknown output container '.{}': use .mp4, .mkv, .webm or .mov", path, ext));
 }
 
+std::pair<int, int> crf_range(const std::string& encoder) {
+  if (encoder == "libx264" || encoder == "libx265" || encoder.find("nvenc") != std::string::npos)
+    return {0, 51};
+  return {0, 63};  // libvpx-vp9, libaom-av1, libsvtav1
+}
+
 const AVCodec& find_video_encoder(const std::string& name) {
   const AVCodec* codec = avcodec_find_encoder_by_name(name.c_str());
   if (!codec || codec->type != AVMEDIA_TYPE_VIDEO) {
@@ -154,22 +160,10 @@ VideoOutput::VideoOutput(const std::string& path, bool overwrite) : path_(path),
       throw Error(ErrorCode::invalid_argument,
                   fmt::format("{} exists; pass --overwrite to replace it", path));
   }
-  const auto slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
-  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-  const std::string ext = fmt::format(".{}", lower_extension(path));
-  temp_path_ = fmt::format("{}/.{}.upres-XXXXXX{}", dir, name, ext);
-  const int fd = mkstemps(temp_path_.data(), int(ext.size()));
-  if (fd < 0)
-    throw Error(ErrorCode::io_failure,
-                fmt::format("cannot write {}: {} (does the folder exist and is it writable?)", path,
-                            std::strerror(errno)));
-  close(fd);
-  if (avformat_alloc_output_context2(&format_, nullptr, container.c_str(), temp_path_.c_str()) < 0 ||
-      !format_) {
-    unlink(temp_path_.c_str());
+  partial_ = std::make_unique<PartialFile>(path);
+  if (avformat_alloc_output_context2(&format_, nullptr, container.c_str(), partial_->path().c_str()) < 0 ||
+      !format_)
     throw Error(ErrorCode::unsupported, "this FFmpeg build cannot write " + container);
-  }
 }
 
 VideoOutput::~VideoOutput() {
@@ -177,7 +171,6 @@ VideoOutput::~VideoOutput() {
     if (format_->pb) avio_closep(&format_->pb);
     avformat_free_context(format_);
   }
-  if (!finished_) unlink(temp_path_.c_str());
 }
 
 void VideoOutput::add_video(const VideoEncoderSettings& s, const AVStream* source) {
@@ -295,7 +288,7 @@ void VideoOutput::write_header(const AVFormatContext* source) {
       format_->chapters[format_->nb_chapters++] = out;
     }
   }
-  int rc = avio_open(&format_->pb, temp_path_.c_str(), AVIO_FLAG_WRITE);
+  int rc = avio_open(&format_->pb, partial_->path().c_str(), AVIO_FLAG_WRITE);
   if (rc < 0) throw Error(ErrorCode::io_failure, io_message(path_, rc));
   AVDictionary* options = nullptr;
   if (std::string(format_->oformat->name) == "mp4" || std::string(format_->oformat->name) == "mov")
@@ -340,11 +333,7 @@ void VideoOutput::finish() {
   if (rc < 0) throw Error(ErrorCode::io_failure, io_message(path_, rc));
   rc = avio_closep(&format_->pb);
   if (rc < 0) throw Error(ErrorCode::io_failure, io_message(path_, rc));
-  chmod(temp_path_.c_str(), 0644);
-  if (std::rename(temp_path_.c_str(), path_.c_str()) != 0)
-    throw Error(ErrorCode::io_failure,
-                fmt::format("cannot move the finished video onto {}: {}", path_, std::strerror(errno)));
-  finished_ = true;
+  partial_->commit();
 }
 
 }  // namespace upres

@@ -1,12 +1,14 @@
-// The output side of a video job: a muxer (libavformat) writing to a temporary file beside the
-// destination, the video encoder, streams copied packet for packet, and the final rename. Until
-// finish() succeeds the destination is untouched; destroying an unfinished output removes the
-// temporary file.
+// The output side of a video job: a muxer (libavformat) writing to a partial file beside the
+// destination (core/partial_file.hpp), the video encoder, streams copied packet for packet, and the
+// final rename. Until finish() succeeds the destination is untouched; destroying an unfinished
+// output removes the partial file.
 #pragma once
 
+#include <memory>
 #include <mutex>
 #include <string>
 
+#include "core/partial_file.hpp"
 #include "media/av_common.hpp"
 
 namespace upres {
@@ -40,6 +42,8 @@ AVPixelFormat choose_encoder_format(const AVCodec& codec, AVPixelFormat source, 
 
 // Looks up an encoder by name; throws Error(not_found) listing the usable ones otherwise.
 const AVCodec& find_video_encoder(const std::string& name);
+// The constant-quality values (-crf, or -cq for NVENC) an encoder takes, lowest first.
+std::pair<int, int> crf_range(const std::string& encoder);
 
 class VideoOutput {
  public:
@@ -69,13 +73,13 @@ class VideoOutput {
   int64_t bytes_written() const { return bytes_; }
 
  private:
-  std::string path_, temp_path_;
+  std::string path_;
+  std::unique_ptr<PartialFile> partial_;  // the file being written; renamed onto path_ by finish()
   AVFormatContext* format_ = nullptr;
   CodecContextPtr encoder_;
   AVStream* video_stream_ = nullptr;
   PacketPtr packet_;
   std::mutex mux_mutex_;
-  bool finished_ = false;
   int64_t bytes_ = 0;
 };
 

@@ -445,16 +445,6 @@ std::vector<std::string> split_ws(const std::string& line) {
 
 }  // namespace
 
-std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f)
-    throw Error(errno == ENOENT ? ErrorCode::not_found : ErrorCode::io_failure,
-                fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) throw Error(ErrorCode::io_failure, fmt::format("{}: read failed", path));
-  return bytes;
-}
-
 std::unique_ptr<Graph> load_ncnn_from_memory(const std::string& param_text,
                                              const std::vector<uint8_t>& bin_bytes,
                                              const std::string& param_name, const std::string& bin_name) {

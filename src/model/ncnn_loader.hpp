@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "model/graph.hpp"
+#include "upres/files.hpp"  // read_file_bytes
 
 namespace upres {
 
@@ -18,7 +19,5 @@ std::unique_ptr<Graph> load_ncnn(const std::string& param_path, const std::strin
 std::unique_ptr<Graph> load_ncnn_from_memory(const std::string& param_text,
                                              const std::vector<uint8_t>& bin_bytes,
                                              const std::string& param_name, const std::string& bin_name);
-
-std::vector<uint8_t> read_file_bytes(const std::string& path);
 
 }  // namespace upres

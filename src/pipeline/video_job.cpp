@@ -28,6 +28,7 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
+#include "core/check_range.hpp"
 #include "image/resizer.hpp"
 #include "media/audio_transcoder.hpp"
 #include "media/color.hpp"
@@ -37,6 +38,7 @@ extern "C" {
 #include "media/video_output.hpp"
 #include "pipeline/bounded_queue.hpp"
 #include "upres/error.hpp"
+#include "upres/files.hpp"
 
 namespace upres {
 namespace {
@@ -241,20 +243,31 @@ void VideoJob::Impl::prepare(bool for_run) {
   if (o.output.empty()) throw Error(ErrorCode::invalid_argument, "no output file given (-o)");
   if (o.rotate % 90 != 0 || o.rotate < 0 || o.rotate >= 360)
     throw Error(ErrorCode::invalid_argument, fmt::format("--rotate {} is not 0, 90, 180 or 270", o.rotate));
-  if (o.start < 0 || o.duration < 0 || o.fps < 0 || o.max_frames < 0)
-    throw Error(ErrorCode::invalid_argument, "--ss, -t, --fps and --frames cannot be negative");
-  if (o.volume < 0 || o.volume > 1000)
-    throw Error(ErrorCode::invalid_argument, fmt::format("--volume {} is outside 0..1000 percent", o.volume));
+  check_range("--ss", o.start, 0, kMaxSeconds, " seconds");
+  check_range("-t", o.duration, 0, kMaxSeconds, " seconds (0: to the end)");
+  if (o.fps != 0) check_range("--fps", o.fps, 0.01, kMaxFps, " (or 0: keep the source's timing)");
+  check_range("--frames", o.max_frames, 0, kMaxFrames, " (0: all)");
+  check_range("--volume", o.volume, 0, kMaxVolumePercent, " percent");
+  check_range("-g", o.gop, 0, kMaxGop, " frames (0: the encoder's default)");
+  if (o.video_bitrate != 0) check_range("-b:v", o.video_bitrate, kMinBitrate, kMaxVideoBitrate, " bits/s");
+  if (o.audio_bitrate != 0) check_range("-b:a", o.audio_bitrate, kMinBitrate, kMaxAudioBitrate, " bits/s");
+  for (int track : o.audio_tracks) check_range("--audio-tracks entry", track, 0, kMaxAudioTrack);
+  check_range("--max-size", o.max_output_side, 16, kMaxImageSide, " pixels a side");
+  check_upscale_options(o.engine);
   if (o.queue_depth < 2 || o.queue_depth > 64)
     throw Error(ErrorCode::invalid_argument, "the frame queue depth must be 2..64");
   if (o.audio_codec == "copy" && (o.volume != 100 || o.normalize))
     throw Error(
         ErrorCode::invalid_argument,
         "--volume and --normalize change the audio, so it cannot be copied: add -c:a aac (or libopus)");
-  if (o.max_output_side <= 0) throw Error(ErrorCode::invalid_argument, "--max-size must be positive");
+  refuse_overwriting_input(o.input, o.output);
   const std::string container = container_for_path(o.output);  // GIF, audio-only, unknown fail here
   video_codec = !o.video_codec.empty() ? o.video_codec : container == "webm" ? "libvpx-vp9" : "libx264";
   find_video_encoder(video_codec);
+  if (o.crf != -1) {
+    const auto [lowest, highest] = crf_range(video_codec);
+    check_range(fmt::format("-crf for {}", video_codec), o.crf, lowest, highest, " (lower is better)");
+  }
   if (o.audio_codec != "copy") find_audio_encoder(o.audio_codec);
   const std::string model_name = video_model_name(o);
 

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/json_input.hpp"
 #include "media/av_common.hpp"
 #include "upres/error.hpp"
 #include "upres/video.hpp"
@@ -94,21 +95,19 @@ std::string video_preset_json(const std::string& name) {
   throw Error(ErrorCode::not_found, fmt::format("no preset '{}'; known presets: {}", name, known));
 }
 
-VideoOptions video_options_from_json(const std::string& json_text, const VideoOptions& base) {
-  json j;
-  try {
-    j = json::parse(json_text);
-  } catch (const json::exception& e) {
-    throw Error(ErrorCode::invalid_argument, fmt::format("options are not valid JSON: {}", e.what()));
-  }
-  if (!j.is_object()) throw Error(ErrorCode::invalid_argument, "options must be a JSON object");
+VideoOptions video_options_from_json(const std::string& json_text, const VideoOptions& base,
+                                     const std::string& source) {
+  const json j = parse_outside_json(json_text, source);
+  if (!j.is_object())
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("{} must be a JSON object, not {}", source, json_type_words(j)));
   VideoOptions o = base;
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& key = it.key();
     const json& v = it.value();
     auto bad = [&](const char* what) {
       return Error(ErrorCode::invalid_argument,
-                   fmt::format("option '{}' must be {} (got {})", key, what, v.dump()));
+                   fmt::format("option '{}' must be {} (got {})", key, what, json_brief(v)));
     };
     auto str = [&]() -> std::string {
       if (!v.is_string()) throw bad("a string");
@@ -116,7 +115,15 @@ VideoOptions video_options_from_json(const std::string& json_text, const VideoOp
     };
     auto integer = [&]() -> int64_t {
       if (!v.is_number_integer()) throw bad("an integer");
+      if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)) throw bad("a smaller integer");
       return v.get<int64_t>();
+    };
+    // Options held in an int: values past its range are refused here, before they could wrap
+    // around into a valid-looking number; the real range is checked when the job is prepared.
+    auto small_integer = [&]() -> int {
+      const int64_t n = integer();
+      if (n < INT32_MIN || n > INT32_MAX) throw bad("an integer of a sensible size");
+      return int(n);
     };
     auto number = [&]() -> double {
       if (!v.is_number()) throw bad("a number");
@@ -141,25 +148,25 @@ VideoOptions video_options_from_json(const std::string& json_text, const VideoOp
     else if (key == "mode")
       o.mode = str();
     else if (key == "scale")
-      o.engine.scale = int(integer());
+      o.engine.scale = small_integer();
     else if (key == "backend")
       o.engine.backend = backend_from_name(str());
     else if (key == "precision")
       o.engine.precision = precision_from_name(str());
     else if (key == "threads")
-      o.engine.threads = int(integer());
+      o.engine.threads = small_integer();
     else if (key == "tile")
-      o.engine.tile = int(integer());
+      o.engine.tile = small_integer();
     else if (key == "tile_overlap")
-      o.engine.tile_overlap = int(integer());
+      o.engine.tile_overlap = small_integer();
     else if (key == "max_memory")
       o.engine.max_memory = quantity(1024);
     else if (key == "max_size")
-      o.max_output_side = int(integer());
+      o.max_output_side = small_integer();
     else if (key == "crop")
       o.crop = str();
     else if (key == "rotate")
-      o.rotate = int(integer());
+      o.rotate = small_integer();
     else if (key == "hflip")
       o.hflip = boolean();
     else if (key == "vflip")
@@ -179,7 +186,7 @@ VideoOptions video_options_from_json(const std::string& json_text, const VideoOp
     else if (key == "c:v" || key == "video_codec")
       o.video_codec = str();
     else if (key == "crf")
-      o.crf = int(integer());
+      o.crf = small_integer();
     else if (key == "b:v" || key == "video_bitrate")
       o.video_bitrate = quantity(1000);
     else if (key == "preset" || key == "encoder_preset")
@@ -187,7 +194,7 @@ VideoOptions video_options_from_json(const std::string& json_text, const VideoOp
     else if (key == "pix_fmt")
       o.pix_fmt = str();
     else if (key == "g" || key == "gop")
-      o.gop = int(integer());
+      o.gop = small_integer();
     else if (key == "c:a" || key == "audio_codec")
       o.audio_codec = str();
     else if (key == "b:a" || key == "audio_bitrate")
@@ -204,7 +211,8 @@ VideoOptions video_options_from_json(const std::string& json_text, const VideoOp
       o.audio_tracks.clear();
       if (!v.is_array()) throw bad("an array of audio track numbers");
       for (const json& t : v) {
-        if (!t.is_number_integer() || t.get<int>() < 0) throw bad("an array of audio track numbers");
+        if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > kMaxAudioTrack)
+          throw bad(fmt::format("an array of audio track numbers 0..{}", kMaxAudioTrack).c_str());
         o.audio_tracks.push_back(t.get<int>());
       }
     } else {

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "backend/backend.hpp"
+#include "core/check_range.hpp"
 #include "image/resizer.hpp"
 #include "upres/error.hpp"
 #include "upres/int8.hpp"
@@ -89,15 +90,20 @@ struct Upscaler::Impl {
   }
 };
 
+void check_upscale_options(const UpscaleOptions& o) {
+  check_range("scale", o.scale, 0, kMaxScale, " (0: the model's own)");
+  check_range("threads", o.threads, 0, kMaxThreads, " (0: all cores)");
+  if (o.tile != 0) check_range("tile", o.tile, 16, kMaxImageSide, " (or 0: automatic)");
+  check_range("tile overlap", o.tile_overlap, -1, kMaxTileOverlap, " (-1: the model's receptive radius)");
+  if (o.max_memory < kMinMemoryBudget || o.max_memory > kMaxMemoryBudget)
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("max memory {} bytes is outside 1M..16T (a size like 512M or 4G)", o.max_memory));
+  check_range("max size", o.max_output_side, 16, kMaxImageSide, " pixels a side");
+}
+
 Upscaler::Upscaler(std::shared_ptr<const Model> model, const UpscaleOptions& options)
     : model_(std::move(model)), options_(options), impl_(std::make_unique<Impl>()) {
-  if (options_.scale < 0 || options_.scale > 16)
-    throw Error(ErrorCode::invalid_argument, fmt::format("scale {} is out of range 1..16", options_.scale));
-  if (options_.tile < 0 || (options_.tile > 0 && options_.tile < 16))
-    throw Error(ErrorCode::invalid_argument,
-                fmt::format("tile size {} is too small: use 16 or more, or 0 for automatic", options_.tile));
-  if (options_.threads < 0)
-    throw Error(ErrorCode::invalid_argument, "thread count must be 0 (all cores) or more");
+  check_upscale_options(options_);
   std::shared_ptr<const Int8Calibration> int8 =
       options_.int8_table ? options_.int8_table : model_->int8_calibration();
   precision_ = options_.precision;
@@ -195,6 +201,15 @@ int Upscaler::output_scale() const {
   return options_.scale > 0 ? options_.scale : model_->geometry().scale;
 }
 
+void Upscaler::check_input_size(int64_t width, int64_t height) const {
+  const int64_t out_w = width * output_scale(), out_h = height * output_scale();
+  if (out_w > options_.max_output_side || out_h > options_.max_output_side)
+    throw Error(ErrorCode::limit_exceeded,
+                fmt::format("output would be {}x{}, over the cap of {} pixels a side; use a smaller "
+                            "scale, crop or shrink the input, or raise the cap (--max-size)",
+                            out_w, out_h, options_.max_output_side));
+}
+
 Image Upscaler::upscale(const Image& input) {
   Image out;
   upscale_into(input, out);
@@ -209,13 +224,9 @@ void Upscaler::upscale_into(const Image& input, Image& out) {
   const int w = input.width, h = input.height;
   if (w <= 0 || h <= 0 || (input.channels != 3 && input.channels != 4))
     throw Error(ErrorCode::invalid_argument, "upscale needs an RGB or RGBA image");
+  check_input_size(w, h);
   const int out_scale = output_scale();
   const int64_t out_w = int64_t(w) * out_scale, out_h = int64_t(h) * out_scale;
-  if (out_w > options_.max_output_side || out_h > options_.max_output_side)
-    throw Error(ErrorCode::limit_exceeded,
-                fmt::format("output would be {}x{}, over the cap of {} pixels a side; use a smaller "
-                            "scale, crop or shrink the input, or raise the cap (--max-size)",
-                            out_w, out_h, options_.max_output_side));
 
   // The padded input length for `len` image pixels: + 2 border, up to the alignment grid.
   auto padded = [&](int len) {

@@ -7,24 +7,27 @@
 
 #include <thread>
 
+#include "core/json_input.hpp"
 #include "server/server_internal.hpp"
 #include "service/status_json.hpp"
 
 namespace upres::server {
 
-void serve_job_events(tcp::socket& socket, JobManager& jobs, const std::string& id,
-                      const std::atomic<bool>& stopping) {
+void serve_job_events(tcp::socket& socket, Connections::Entry& connection, double stall_seconds,
+                      JobManager& jobs, const std::string& id, const std::atomic<bool>& stopping) {
   using clock = std::chrono::steady_clock;
   constexpr auto kMinInterval = std::chrono::milliseconds(500);
   constexpr auto kKeepAlive = std::chrono::seconds(15);
 
   auto send = [&](const std::string& text) {
     beast::error_code ec;
+    connection.serve(stall_seconds);
     net::write(socket, net::buffer(text), ec);
+    connection.serve();
     return !ec;
   };
   auto event = [](const char* name, uint64_t version, const nlohmann::json& data) {
-    return fmt::format("event: {}\nid: {}\ndata: {}\n\n", name, version, data.dump());
+    return fmt::format("event: {}\nid: {}\ndata: {}\n\n", name, version, json_text(data));
   };
 
   uint64_t sent_version = 0;
@@ -40,6 +43,7 @@ void serve_job_events(tcp::socket& socket, JobManager& jobs, const std::string& 
       nlohmann::json data = progress_json(st->progress);
       data["id"] = st->id;
       data["state"] = job_state_name(st->state);
+      if (st->state == JobState::queued) data["queue_position"] = st->queue_position;
       data["cancel_requested"] = st->cancel_requested;
       if (!send(event("progress", st->version, data))) return;
       sent_version = st->version;

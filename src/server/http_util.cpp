@@ -1,6 +1,12 @@
 #include "server/http_util.hpp"
 
+#include <arpa/inet.h>
+#include <fmt/format.h>
+
 #include <cctype>
+
+#include "core/json_input.hpp"
+#include "upres/error.hpp"
 
 namespace upres::server {
 
@@ -46,10 +52,67 @@ Target parse_target(std::string_view target) {
   return t;
 }
 
-nlohmann::json form_value(const std::string& text) {
+nlohmann::json form_value(const std::string& key, const std::string& text) {
+  if (!is_valid_utf8(key) || !is_valid_utf8(text))
+    throw Error(ErrorCode::invalid_argument, "a form field or query parameter is not valid UTF-8 text");
+  if (json_nesting_depth(text) > kMaxJsonDepth)
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("the value of '{}' nests deeper than {} levels, the limit", key, kMaxJsonDepth));
   nlohmann::json parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded() || parsed.is_string()) return text;
   return parsed;
+}
+
+void check_target_text(const Target& target) {
+  bool ok = is_valid_utf8(target.path);
+  for (const auto& [key, value] : target.query) ok = ok && is_valid_utf8(key) && is_valid_utf8(value);
+  if (!ok)
+    throw Error(ErrorCode::invalid_argument,
+                "the request's path or query is not valid UTF-8 once percent-decoded; encode text as UTF-8");
+}
+
+std::string host_name_of(std::string_view authority) {
+  std::string_view host = authority;
+  if (!host.empty() && host.front() == '[') {
+    const size_t close = host.find(']');
+    host = close == std::string_view::npos ? host.substr(1) : host.substr(1, close - 1);
+  } else if (const size_t colon = host.find(':');
+             colon != std::string_view::npos && host.find(':', colon + 1) == std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  std::string lowered(host);
+  for (char& c : lowered) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (!lowered.empty() && lowered.back() == '.') lowered.pop_back();  // "localhost." is localhost
+  return lowered;
+}
+
+bool host_is_allowed(std::string_view host_header, const std::vector<std::string>& allowed) {
+  const std::string host = host_name_of(host_header);
+  unsigned char address[16];
+  if (::inet_pton(AF_INET, host.c_str(), address) == 1 || ::inet_pton(AF_INET6, host.c_str(), address) == 1)
+    return true;
+  if (host == "localhost" || (host.size() > 10 && host.compare(host.size() - 10, 10, ".localhost") == 0))
+    return true;
+  for (const std::string& name : allowed)
+    if (host_name_of(name) == host) return true;
+  return false;
+}
+
+bool origin_is_allowed(std::string_view origin, std::string_view host,
+                       const std::vector<std::string>& allowed) {
+  for (const std::string& o : allowed)
+    if (o == origin) return true;
+  // "http://127.0.0.1:8080": the page this server sent, when its authority is the Host asked for.
+  constexpr std::string_view scheme = "http://";
+  if (origin.substr(0, scheme.size()) != scheme) return false;
+  std::string_view authority = origin.substr(scheme.size());
+  if (authority.empty() || authority.find('/') != std::string_view::npos) return false;
+  auto lower = [](std::string_view text) {
+    std::string out(text);
+    for (char& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  return !host.empty() && lower(authority) == lower(host);
 }
 
 bool equal_constant_time(std::string_view a, std::string_view b) {

@@ -3,25 +3,27 @@
 // Blocking I/O on a thread per connection keeps each handler a straight line of code (read the
 // header, decide, read the body, answer), which matters more here than serving thousands of
 // idle sockets: a local upscaler has a handful of clients, and compute is bounded separately by
-// the JobManager's slots. Requests are decided on their header before any body is read, so a
-// 429 or 401 costs the client no upload.
+// the JobManager's places and queue. Connections are capped and every blocking step has a
+// deadline (server/connections.hpp), so idle or slow clients cannot hold the server. Requests are
+// decided on their header before any body is read, so a 401, 403, 413 or 429 costs the client no
+// upload.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/beast/websocket.hpp>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
-#include <mutex>
+#include <limits>
 #include <set>
 #include <thread>
 
+#include "core/json_input.hpp"
+#include "server/connections.hpp"
 #include "server/http_util.hpp"
 #include "server/multipart.hpp"
 #include "server/server_internal.hpp"
@@ -54,7 +56,7 @@ StringResponse json_response(http::status status, const json& body, bool keep_al
   res.set(http::field::server, "upres");
   res.set(http::field::content_type, "application/json");
   res.set(http::field::cache_control, "no-store");
-  res.body() = body.dump() + "\n";
+  res.body() = json_text(body) + "\n";  // client text that is not UTF-8 cannot make this throw
   res.keep_alive(keep_alive);
   res.prepare_payload();
   return res;
@@ -63,13 +65,14 @@ StringResponse json_response(http::status status, const json& body, bool keep_al
 StringResponse error_response(http::status status, const std::string& code, const std::string& message,
                               bool keep_alive) {
   StringResponse res = json_response(status, error_json(code, message), keep_alive);
-  if (status == http::status::too_many_requests) res.set(http::field::retry_after, "2");
+  if (status == http::status::too_many_requests || status == http::status::service_unavailable)
+    res.set(http::field::retry_after, "2");
   if (status == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer realm=\"upres\"");
   return res;
 }
 
 StringResponse error_response(const Error& error, bool keep_alive) {
-  return error_response(status_for(error.code()), error_code_key(error.code()), error.what(), keep_alive);
+  return error_response(status_for(error.code()), error_code_name(error.code()), error.what(), keep_alive);
 }
 
 namespace {
@@ -79,7 +82,8 @@ struct BodyTooLarge : Error {
   explicit BodyTooLarge(const std::string& message) : Error(ErrorCode::limit_exceeded, message) {}
 };
 
-// A request body read to a file, mapped for the multipart parser.
+// A request body read to a file, mapped for the multipart parser: the upload is never held in
+// memory.
 class MappedFile {
  public:
   explicit MappedFile(const fs::path& path) {
@@ -105,16 +109,30 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// A file a request stores in the work folder; removed when the request fails before a job takes
+// it (start_video owns it from then on, and removes it itself if the job does not start).
+class UploadFile {
+ public:
+  explicit UploadFile(fs::path path) : path_(std::move(path)) {}
+  ~UploadFile() {
+    std::error_code ec;
+    if (!path_.empty()) fs::remove(path_, ec);
+  }
+  UploadFile(const UploadFile&) = delete;
+  UploadFile& operator=(const UploadFile&) = delete;
+  const fs::path& path() const { return path_; }
+  fs::path release() { return std::exchange(path_, {}); }
+
+ private:
+  fs::path path_;
+};
+
 void write_bytes(const fs::path& path, std::string_view data) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) throw Error(ErrorCode::io_failure, fmt::format("cannot write the upload to {}", path.string()));
+  if (!f) throw Error(ErrorCode::io_failure, "cannot store the upload in the work folder");
   bool ok = std::fwrite(data.data(), 1, data.size(), f) == data.size();
   ok = std::fclose(f) == 0 && ok;
-  if (!ok) {
-    std::error_code ec;
-    fs::remove(path, ec);
-    throw Error(ErrorCode::io_failure, "writing the upload failed (is the disk full?)");
-  }
+  if (!ok) throw Error(ErrorCode::io_failure, "storing the upload failed (is the disk full?)");
 }
 
 std::string content_type_for(const fs::path& path) {
@@ -160,13 +178,21 @@ int int_parameter(const std::map<std::string, std::string>& fields, const std::s
   } catch (...) {
   }
   throw Error(ErrorCode::invalid_argument,
-              fmt::format("'{}' must be a whole number (got '{}')", key, it->second));
+              fmt::format("'{}' must be a whole number (got '{}')", key, json_brief(json(it->second), 40)));
 }
 
-std::string safe_download_name(const std::string& name) {
-  std::string out;
-  for (char c : name) out.push_back(c == '"' || c == '\\' || c < 0x20 ? '_' : c);
-  return out;
+// A Content-Disposition value for any file name: a plain ASCII fallback, and the exact name in
+// RFC 5987 form for clients that read it.
+std::string attachment_header(const std::string& name) {
+  std::string ascii, encoded;
+  for (unsigned char c : name) {
+    ascii.push_back(c < 0x20 || c >= 0x7f || c == '"' || c == '\\' ? '_' : char(c));
+    if (std::isalnum(c) || std::strchr("!#$&+-.^_`|~", c))
+      encoded.push_back(char(c));
+    else
+      encoded += fmt::format("%{:02X}", c);
+  }
+  return fmt::format("attachment; filename=\"{}\"; filename*=UTF-8''{}", ascii, encoded);
 }
 
 // What a handler needs from the request header; the parser itself is moved into a body reader.
@@ -180,101 +206,14 @@ struct RequestHead {
   bool has_body = false;
 };
 
-}  // namespace
-}  // namespace upres::server
-
-namespace upres {
-using namespace upres::server;
-
-struct Server::Impl {
-  ServerOptions options;
-  JobManager jobs;
-  net::io_context io;
-  tcp::acceptor acceptor{io};
-  std::atomic<bool> stopping{false};
-  std::mutex connections_mutex;
-  std::condition_variable connections_changed;
-  std::set<int> open_sockets;
-
-  explicit Impl(ServerOptions o) : options(std::move(o)), jobs(options.service) {}
-
-  void log(const RequestHead& head, unsigned status) {
-    if (!options.quiet)
-      std::fprintf(stderr, "upres serve: %s %s -> %u\n", head.method_text.c_str(), head.target.path.c_str(),
-                   status);
-  }
-
-  void serve_connection(std::unique_ptr<tcp::socket> socket);
-  bool handle(tcp::socket& socket, beast::flat_buffer& buffer,
-              http::request_parser<http::empty_body>& parser);
-
-  template <class Response>
-  bool send(tcp::socket& socket, const RequestHead& head, Response&& res) {
-    beast::error_code ec;
-    log(head, res.result_int());
-    http::write(socket, res, ec);
-    return !ec && res.keep_alive();
-  }
-
-  void send_continue(tcp::socket& socket, const RequestHead& head) {
-    if (!head.expects_continue) return;
-    http::response<http::empty_body> cont{http::status::continue_, 11};
-    beast::error_code ec;
-    http::write(socket, cont, ec);
-  }
-
-  // A declared length over the cap is refused before a byte of the body is read.
-  static void refuse_declared_oversize(http::request_parser<http::empty_body>& parser, int64_t limit) {
-    if (parser.content_length() && *parser.content_length() > uint64_t(limit))
-      throw BodyTooLarge(fmt::format("the request body ({} bytes) is over the server's limit of {} bytes",
-                                     *parser.content_length(), limit));
-  }
-
-  std::string read_string_body(tcp::socket& socket, beast::flat_buffer& buffer,
-                               http::request_parser<http::empty_body>& parser, const RequestHead& head,
-                               int64_t limit) {
-    refuse_declared_oversize(parser, limit);
-    send_continue(socket, head);
-    http::request_parser<http::string_body> body_parser(std::move(parser));
-    body_parser.body_limit(uint64_t(limit));
-    beast::error_code ec;
-    http::read(socket, buffer, body_parser, ec);
-    if (ec == http::error::body_limit)
-      throw BodyTooLarge(fmt::format("the request body is over the server's limit of {} bytes", limit));
-    if (ec) throw Error(ErrorCode::io_failure, "the request body ended early: " + ec.message());
-    return std::move(body_parser.get().body());
-  }
-
-  void read_file_body(tcp::socket& socket, beast::flat_buffer& buffer,
-                      http::request_parser<http::empty_body>& parser, const RequestHead& head, int64_t limit,
-                      const fs::path& path) {
-    refuse_declared_oversize(parser, limit);
-    send_continue(socket, head);
-    http::request_parser<http::file_body> body_parser(std::move(parser));
-    body_parser.body_limit(uint64_t(limit));
-    beast::error_code ec;
-    body_parser.get().body().open(path.c_str(), beast::file_mode::write, ec);
-    if (ec) throw Error(ErrorCode::io_failure, fmt::format("cannot store the upload: {}", ec.message()));
-    http::read(socket, buffer, body_parser, ec);
-    body_parser.get().body().close();
-    if (ec) {
-      std::error_code rm;
-      fs::remove(path, rm);
-      if (ec == http::error::body_limit)
-        throw BodyTooLarge(
-            fmt::format("the upload is over the server's limit of {} bytes (--max-upload)", limit));
-      throw Error(ErrorCode::io_failure, "the upload ended early or could not be stored: " + ec.message());
-    }
-  }
-
-  StringResponse upscale_video(tcp::socket& socket, beast::flat_buffer& buffer,
-                               http::request_parser<http::empty_body>& parser, RequestHead& head);
-  http::response<http::vector_body<uint8_t>> upscale_image(tcp::socket& socket, beast::flat_buffer& buffer,
-                                                           http::request_parser<http::empty_body>& parser,
-                                                           RequestHead& head);
+// One request being served: its connection, the header, and the parser that has read it.
+struct Exchange {
+  tcp::socket& socket;
+  beast::flat_buffer& buffer;
+  http::request_parser<http::empty_body>& parser;
+  Connections::Entry& connection;
+  RequestHead head;
 };
-
-namespace {
 
 bool is_multipart(const std::string& content_type) {
   return !multipart_boundary(content_type).empty();
@@ -294,88 +233,188 @@ bool is_form_urlencoded(const std::string& content_type) {
 std::string options_from_fields(const std::map<std::string, std::string>& fields) {
   json options = json::object();
   if (auto it = fields.find("options"); it != fields.end() && !it->second.empty()) {
-    options = json::parse(it->second, nullptr, false);
+    if (!is_valid_utf8(it->second))
+      throw Error(ErrorCode::invalid_argument, "the \"options\" field is not valid UTF-8 text");
+    options = parse_outside_json(it->second, "the \"options\" field");
     if (!options.is_object())
       throw Error(ErrorCode::invalid_argument, "the \"options\" field must hold a JSON object");
   }
   for (const auto& [key, value] : fields)
-    if (key != "options" && key != "access_token" && key != "filename") options[key] = form_value(value);
-  return options.dump();
+    if (key != "options" && key != "access_token" && key != "filename") options[key] = form_value(key, value);
+  return json_text(options);
 }
 
 }  // namespace
+}  // namespace upres::server
 
-StringResponse Server::Impl::upscale_video(tcp::socket& socket, beast::flat_buffer& buffer,
-                                           http::request_parser<http::empty_body>& parser,
-                                           RequestHead& head) {
-  // A place first: when all are taken the client hears 429 before it sends a large upload.
-  JobSlot slot = jobs.acquire_slot();
+namespace upres {
+using namespace upres::server;
+
+struct Server::Impl {
+  ServerOptions options;
+  JobManager jobs;
+  Connections connections;
+  net::io_context io;
+  tcp::acceptor acceptor{io};
+  std::atomic<bool> stopping{false};
+
+  explicit Impl(ServerOptions o)
+      : options(std::move(o)),
+        jobs(options.service),
+        connections({options.max_connections, options.max_client_connections}) {}
+
+  void log(const RequestHead& head, unsigned status) {
+    if (!options.quiet)
+      std::fprintf(stderr, "upres serve: %s %s -> %u\n", head.method_text.c_str(), head.target.path.c_str(),
+                   status);
+  }
+
+  void serve_connection(std::shared_ptr<tcp::socket> socket, std::shared_ptr<Connections::Entry> entry);
+  bool handle(Exchange& x);
+  bool route(Exchange& x);
+
+  // Writes a response a piece at a time, each piece with a deadline, so a client that stops
+  // reading (a large download, say) lets go of its connection.
+  template <class Response>
+  bool send(Exchange& x, Response&& res) {
+    log(x.head, res.result_int());
+    http::serializer<false, typename std::decay_t<Response>::body_type> serializer(res);
+    beast::error_code ec;
+    while (!ec && !serializer.is_done()) {
+      x.connection.serve(options.stall_timeout_seconds);
+      http::write_some(x.socket, serializer, ec);
+    }
+    x.connection.serve();
+    return !ec && res.keep_alive();
+  }
+
+  void send_continue(Exchange& x) {
+    if (!x.head.expects_continue) return;
+    http::response<http::empty_body> cont{http::status::continue_, 11};
+    beast::error_code ec;
+    x.connection.serve(options.stall_timeout_seconds);
+    http::write(x.socket, cont, ec);
+  }
+
+  // A declared length over the cap is refused before a byte of the body is read.
+  static void refuse_declared_oversize(http::request_parser<http::empty_body>& parser, int64_t limit,
+                                       const char* what) {
+    if (parser.content_length() && *parser.content_length() > uint64_t(limit))
+      throw BodyTooLarge(fmt::format("the {} ({} bytes) is over the server's limit of {} bytes", what,
+                                     *parser.content_length(), limit));
+  }
+
+  // Reads the rest of a body a piece at a time; the deadline starts again with each piece.
+  template <class Body>
+  void read_body(Exchange& x, http::request_parser<Body>& parser, int64_t limit, const char* what,
+                 const char* limit_option) {
+    beast::error_code ec;
+    while (!ec && !parser.is_done()) {
+      x.connection.serve(options.stall_timeout_seconds);
+      http::read_some(x.socket, x.buffer, parser, ec);
+    }
+    x.connection.serve();
+    x.head.has_body = !parser.is_done();
+    if (ec == http::error::body_limit)
+      throw BodyTooLarge(
+          fmt::format("the {} is over the server's limit of {} bytes{}", what, limit, limit_option));
+    if (ec)
+      throw Error(ErrorCode::invalid_argument,
+                  x.connection.timed_out()
+                      ? fmt::format("the {} stopped arriving for {} s", what, options.stall_timeout_seconds)
+                      : fmt::format("the {} ended early: {}", what, ec.message()));
+  }
+
+  std::string read_string_body(Exchange& x, int64_t limit, const char* what) {
+    refuse_declared_oversize(x.parser, limit, what);
+    send_continue(x);
+    http::request_parser<http::string_body> body_parser(std::move(x.parser));
+    body_parser.body_limit(uint64_t(limit));
+    read_body(x, body_parser, limit, what, "");
+    return std::move(body_parser.get().body());
+  }
+
+  // Streams the body to `file` (removed by its owner when anything fails).
+  void read_file_body(Exchange& x, int64_t limit, const UploadFile& file) {
+    refuse_declared_oversize(x.parser, limit, "upload");
+    send_continue(x);
+    http::request_parser<http::file_body> body_parser(std::move(x.parser));
+    body_parser.body_limit(uint64_t(limit));
+    beast::error_code ec;
+    body_parser.get().body().open(file.path().c_str(), beast::file_mode::write, ec);
+    if (ec) throw Error(ErrorCode::io_failure, fmt::format("cannot store the upload: {}", ec.message()));
+    read_body(x, body_parser, limit, "upload", " (--max-upload)");
+    body_parser.get().body().close();
+  }
+
+  StringResponse upscale_video(Exchange& x);
+  http::response<http::vector_body<uint8_t>> upscale_image(Exchange& x);
+};
+
+StringResponse Server::Impl::upscale_video(Exchange& x) {
+  RequestHead& head = x.head;
+  // A place (or a place in the queue) first: when the queue is full too, the client hears 429
+  // before it sends a large upload.
+  JobTicket ticket = jobs.reserve();
   JobStatus st;
   if (is_json(head.content_type)) {
-    std::string body = read_string_body(socket, buffer, parser, head, options.max_json_bytes);
-    head.has_body = false;
-    st = jobs.start_video(body, {}, {}, std::move(slot));
+    std::string body = read_string_body(x, options.max_json_bytes, "JSON body");
+    st = jobs.start_video(body, {}, {}, std::move(ticket));
   } else if (is_form_urlencoded(head.content_type)) {
     // A JSON object sent without its content type (curl -d '{...}'), or HTML form fields.
-    std::string body = read_string_body(socket, buffer, parser, head, options.max_json_bytes);
-    head.has_body = false;
+    std::string body = read_string_body(x, options.max_json_bytes, "form body");
     size_t first = body.find_first_not_of(" \t\r\n");
     if (first != std::string::npos && body[first] == '{') {
-      st = jobs.start_video(body, {}, {}, std::move(slot));
+      st = jobs.start_video(body, {}, {}, std::move(ticket));
     } else {
       std::map<std::string, std::string> fields = parse_target("?" + body).query;
       for (const auto& [key, value] : head.target.query) fields.emplace(key, value);
-      st = jobs.start_video(options_from_fields(fields), {}, {}, std::move(slot));
+      st = jobs.start_video(options_from_fields(fields), {}, {}, std::move(ticket));
     }
   } else if (is_multipart(head.content_type)) {
-    fs::path body_path = jobs.upload_path("body");
-    read_file_body(socket, buffer, parser, head, options.max_upload_bytes, body_path);
-    head.has_body = false;
-    struct RemoveBody {
-      fs::path p;
-      ~RemoveBody() {
-        std::error_code ec;
-        fs::remove(p, ec);
-      }
-    } remove_body{body_path};
+    UploadFile body(jobs.upload_path("body"));
+    read_file_body(x, options.max_upload_bytes, body);
     std::map<std::string, std::string> fields;
-    fs::path upload;
+    std::unique_ptr<UploadFile> upload;
     std::string upload_name;
     {
-      MappedFile mapped(body_path);
+      MappedFile mapped(body.path());
       for (const FormPart& part : parse_multipart(mapped.view(), multipart_boundary(head.content_type))) {
         if (!part.filename.empty() || part.name == "file") {
-          if (!upload.empty()) throw Error(ErrorCode::invalid_argument, "upload one file per job");
+          if (upload) throw Error(ErrorCode::invalid_argument, "upload one file per job");
+          if (!is_valid_utf8(part.filename))
+            throw Error(ErrorCode::invalid_argument, "the uploaded file's name is not valid UTF-8");
           upload_name = part.filename.empty() ? "upload" : part.filename;
-          upload = jobs.upload_path(upload_name);
-          write_bytes(upload, part.data);
+          upload = std::make_unique<UploadFile>(jobs.upload_path(upload_name));
+          write_bytes(upload->path(), part.data);
         } else {
           fields[part.name] = std::string(part.data);
         }
       }
     }
-    st = jobs.start_video(options_from_fields(fields), upload, upload_name, std::move(slot));
+    std::string options_json = options_from_fields(fields);
+    st = upload ? jobs.start_video(options_json, upload->release(), upload_name, std::move(ticket))
+                : jobs.start_video(options_json, {}, {}, std::move(ticket));
   } else if (head.has_body) {
     // The raw file as the body; options in the query string.
     std::string name = head.target.query.count("filename") ? head.target.query.at("filename") : "upload.mp4";
-    fs::path upload = jobs.upload_path(name);
-    read_file_body(socket, buffer, parser, head, options.max_upload_bytes, upload);
-    head.has_body = false;
-    st = jobs.start_video(options_from_fields(head.target.query), upload, name, std::move(slot));
+    std::string options_json = options_from_fields(head.target.query);  // bad options cost no upload
+    UploadFile upload(jobs.upload_path(name));
+    read_file_body(x, options.max_upload_bytes, upload);
+    st = jobs.start_video(options_json, upload.release(), name, std::move(ticket));
   } else {
-    st = jobs.start_video(options_from_fields(head.target.query), {}, {}, std::move(slot));
+    st = jobs.start_video(options_from_fields(head.target.query), {}, {}, std::move(ticket));
   }
   StringResponse res = json_response(http::status::accepted, job_status_json(st), head.keep_alive);
   res.set(http::field::location, "/v1/jobs/" + st.id);
   return res;
 }
 
-http::response<http::vector_body<uint8_t>> Server::Impl::upscale_image(
-    tcp::socket& socket, beast::flat_buffer& buffer, http::request_parser<http::empty_body>& parser,
-    RequestHead& head) {
+http::response<http::vector_body<uint8_t>> Server::Impl::upscale_image(Exchange& x) {
+  RequestHead& head = x.head;
+  // Waits its turn for a place (at most --queue-wait) before taking the body.
   JobSlot slot = jobs.acquire_slot();
-  std::string body = read_string_body(socket, buffer, parser, head, options.max_image_bytes);
-  head.has_body = false;
+  std::string body = read_string_body(x, options.max_image_bytes, "image");
   std::map<std::string, std::string> fields = head.target.query;
   std::string_view image_bytes = body;
   std::string name = fields.count("filename") ? fields["filename"] : "image";
@@ -390,6 +429,11 @@ http::response<http::vector_body<uint8_t>> Server::Impl::upscale_image(
       }
     }
   }
+  for (const auto& [key, value] : fields)
+    if (!is_valid_utf8(key) || !is_valid_utf8(value))
+      throw Error(ErrorCode::invalid_argument, "a form field is not valid UTF-8 text");
+  if (!is_valid_utf8(name))
+    throw Error(ErrorCode::invalid_argument, "the image's file name is not valid UTF-8");
   if (image_bytes.empty())
     throw Error(ErrorCode::invalid_argument,
                 "the request carries no image: send PNG, JPEG or WebP bytes as the body");
@@ -399,9 +443,9 @@ http::response<http::vector_body<uint8_t>> Server::Impl::upscale_image(
                                               "quality", "filename", "access_token"};
   for (const auto& [key, value] : fields)
     if (!known.count(key))
-      throw Error(
-          ErrorCode::invalid_argument,
-          fmt::format("unknown parameter '{}'; image requests take model, scale, format and quality", key));
+      throw Error(ErrorCode::invalid_argument,
+                  fmt::format("unknown parameter '{}'; image requests take model, scale, format and quality",
+                              json_brief(json(key), 40)));
 
   ImageRequest request;
   request.model = fields.count("model") ? fields["model"] : "";
@@ -410,14 +454,16 @@ http::response<http::vector_body<uint8_t>> Server::Impl::upscale_image(
                            ? image_format_named(fields["format"])
                            : *input_format;
   ImageWriteOptions write_options;
-  int quality = int_parameter(fields, "quality", 0);
-  if (quality < 0 || quality > 100) throw Error(ErrorCode::invalid_argument, "quality must be 1..100");
-  if (quality) write_options.jpeg_quality = write_options.webp_quality = quality;
+  if (fields.count("quality") && !fields["quality"].empty()) {
+    const int quality = int_parameter(fields, "quality", 0);
+    if (quality < 1 || quality > 100)
+      throw Error(ErrorCode::invalid_argument, fmt::format("quality {} is outside 1..100", quality));
+    write_options.jpeg_quality = write_options.webp_quality = quality;
+  }
 
   auto start = std::chrono::steady_clock::now();
-  Image input = decode_image(std::vector<uint8_t>(image_bytes.begin(), image_bytes.end()), name,
-                             options.service.max_input_pixels);
-  Image output = jobs.upscale_image(input, request);
+  Image output =
+      jobs.upscale_image(std::vector<uint8_t>(image_bytes.begin(), image_bytes.end()), name, request);
   std::vector<uint8_t> encoded = encode_image(output, format, write_options);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
@@ -434,24 +480,68 @@ http::response<http::vector_body<uint8_t>> Server::Impl::upscale_image(
   return res;
 }
 
-bool Server::Impl::handle(tcp::socket& socket, beast::flat_buffer& buffer,
-                          http::request_parser<http::empty_body>& parser) {
-  const auto& req = parser.get();
-  RequestHead head;
+bool Server::Impl::handle(Exchange& x) {
+  const auto& req = x.parser.get();
+  RequestHead& head = x.head;
   head.method = req.method();
   head.method_text = std::string(req.method_string());
   head.target = parse_target(std::string_view(req.target().data(), req.target().size()));
   head.content_type = std::string(req[http::field::content_type]);
   head.keep_alive = req.keep_alive() && !stopping;
   head.expects_continue = beast::iequals(req[http::field::expect], "100-continue");
-  head.has_body = parser.chunked() || (parser.content_length() && *parser.content_length() > 0);
-  const std::string& path = head.target.path;
+  head.has_body = x.parser.chunked() || (x.parser.content_length() && *x.parser.content_length() > 0);
 
   // A response sent without reading the body must close the connection: the unread body would
   // be taken for the next request.
+  auto fail = [&](http::status status, const std::string& code, const std::string& message) {
+    StringResponse res = error_response(status, code, jobs.client_message(message), head.keep_alive);
+    if (head.has_body) res.keep_alive(false);
+    return send(x, std::move(res));
+  };
+  try {
+    check_target_text(head.target);
+    // DNS rebinding: a page on a name its owner points at 127.0.0.1 reaches this server as
+    // "same-origin"; its Host header still carries that name.
+    const auto host = req[http::field::host];
+    if (!host.empty() && !host_is_allowed(std::string_view(host.data(), host.size()), options.allowed_hosts))
+      return fail(http::status::forbidden, "forbidden",
+                  fmt::format("Host '{}' is not this server's; use an IP address or localhost, or start the "
+                              "server with --allow-host NAME",
+                              json_brief(json(std::string(host)), 60)));
+    // A page on another site may send a POST or open a WebSocket here without asking (no CORS
+    // preflight covers those): refuse any that announce a foreign origin.
+    const auto origin = req[http::field::origin];
+    const bool changes_state = head.method != http::verb::get && head.method != http::verb::head &&
+                               head.method != http::verb::options;
+    if ((changes_state || beast::websocket::is_upgrade(req)) && !origin.empty() &&
+        !origin_is_allowed(std::string_view(origin.data(), origin.size()),
+                           std::string_view(host.data(), host.size()), options.allowed_origins))
+      return fail(
+          http::status::forbidden, "forbidden",
+          fmt::format("requests from the web page at '{}' are not allowed here; start the server with "
+                      "--allow-origin ORIGIN to allow it",
+                      json_brief(json(std::string(origin)), 60)));
+    return route(x);
+  } catch (const BodyTooLarge& e) {
+    head.has_body = true;  // the rest of it is still unread
+    return fail(http::status::payload_too_large, "payload_too_large", e.what());
+  } catch (const Error& e) {
+    return fail(status_for(e.code()), error_code_name(e.code()), e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(http::status::insufficient_storage, error_code_name(ErrorCode::limit_exceeded),
+                "the server ran out of memory for this request");
+  } catch (const std::exception& e) {
+    return fail(http::status::internal_server_error, "internal", e.what());
+  }
+}
+
+bool Server::Impl::route(Exchange& x) {
+  const auto& req = x.parser.get();
+  RequestHead& head = x.head;
+  const std::string& path = head.target.path;
   auto reply = [&](auto&& res) {
     if (head.has_body) res.keep_alive(false);
-    return send(socket, head, std::move(res));
+    return send(x, std::move(res));
   };
   auto fail = [&](http::status status, const std::string& code, const std::string& message) {
     return reply(error_response(status, code, message, head.keep_alive));
@@ -474,7 +564,9 @@ bool Server::Impl::handle(tcp::socket& socket, beast::flat_buffer& buffer,
                                {{"status", "ok"},
                                 {"version", "0.1.0"},
                                 {"running", jobs.running()},
+                                {"queued", jobs.queued()},
                                 {"max_jobs", options.service.max_jobs},
+                                {"queue", options.service.queue},
                                 {"auth_required", !options.token.empty()}},
                                head.keep_alive));
   }
@@ -492,146 +584,147 @@ bool Server::Impl::handle(tcp::socket& socket, beast::flat_buffer& buffer,
                                 : "the token is wrong");
   }
 
-  try {
-    if (path == "/v1/stream") {
-      if (!beast::websocket::is_upgrade(req))
-        return fail(http::status::upgrade_required, "upgrade_required", "/v1/stream is a WebSocket endpoint");
-      log(head, 101);
-      serve_frame_stream(std::move(socket), parser.release(), head.target.query, jobs, options);
+  if (path == "/v1/stream") {
+    if (!beast::websocket::is_upgrade(req))
+      return fail(http::status::upgrade_required, "upgrade_required", "/v1/stream is a WebSocket endpoint");
+    log(head, 101);
+    serve_frame_stream(x.socket, x.connection, x.parser.release(), head.target.query, jobs, options);
+    return false;
+  }
+  if (path == "/v1/models") {
+    if (head.method != http::verb::get)
+      return fail(http::status::method_not_allowed, "method_not_allowed", "use GET");
+    return reply(json_response(http::status::ok, {{"models", models_json()}}, head.keep_alive));
+  }
+  if (path == "/v1/video/upscale") {
+    if (head.method != http::verb::post)
+      return fail(http::status::method_not_allowed, "method_not_allowed", "use POST");
+    return reply(upscale_video(x));
+  }
+  if (path == "/v1/image/upscale") {
+    if (head.method != http::verb::post)
+      return fail(http::status::method_not_allowed, "method_not_allowed", "use POST");
+    return reply(upscale_image(x));
+  }
+  if (path == "/v1/jobs") {
+    if (head.method != http::verb::get)
+      return fail(http::status::method_not_allowed, "method_not_allowed", "use GET");
+    json list = json::array();
+    for (const JobStatus& st : jobs.list()) list.push_back(job_status_json(st));
+    return reply(json_response(http::status::ok, {{"jobs", list}}, head.keep_alive));
+  }
+  if (path.rfind("/v1/jobs/", 0) == 0) {
+    std::string rest = path.substr(9);
+    std::string id = rest.substr(0, rest.find('/'));
+    std::string what = rest.size() > id.size() ? rest.substr(id.size()) : "";
+    auto st = jobs.status(id);
+    if (!st)
+      return fail(http::status::not_found, "not_found", fmt::format("no job '{}'", json_brief(json(id), 80)));
+    if (what.empty() && head.method == http::verb::get)
+      return reply(json_response(http::status::ok, job_status_json(*st), head.keep_alive));
+    if (what.empty() && head.method == http::verb::delete_) {
+      if (st->finished()) {
+        jobs.forget(id);
+        json body = job_status_json(*st);
+        body["deleted"] = true;
+        return reply(json_response(http::status::ok, body, head.keep_alive));
+      }
+      jobs.cancel(id);
+      // Most jobs stop within a frame; answer with the final state when it comes soon.
+      auto now =
+          jobs.wait_for_update(id, 0, std::chrono::steady_clock::now() + std::chrono::seconds(5), true);
+      bool done = now && now->finished();
+      return reply(json_response(done ? http::status::ok : http::status::accepted,
+                                 job_status_json(now ? *now : *st), head.keep_alive));
+    }
+    if (what == "/events" && head.method == http::verb::get) {
+      http::response<http::empty_body> res{http::status::ok, 11};
+      res.set(http::field::server, "upres");
+      res.set(http::field::content_type, "text/event-stream");
+      res.set(http::field::cache_control, "no-store");
+      res.set("X-Accel-Buffering", "no");
+      res.keep_alive(false);  // the stream ends when the connection closes
+      http::response_serializer<http::empty_body> serializer(res);
+      beast::error_code ec;
+      log(head, 200);
+      x.connection.serve(options.stall_timeout_seconds);
+      http::write_header(x.socket, serializer, ec);
+      if (!ec) serve_job_events(x.socket, x.connection, options.stall_timeout_seconds, jobs, id, stopping);
       return false;
     }
-    if (path == "/v1/models") {
-      if (head.method != http::verb::get)
-        return fail(http::status::method_not_allowed, "method_not_allowed", "use GET");
-      return reply(json_response(http::status::ok, {{"models", models_json()}}, head.keep_alive));
+    if (what == "/output" && head.method == http::verb::get) {
+      if (st->state != JobState::succeeded)
+        return fail(
+            http::status::conflict, "not_ready",
+            st->finished()
+                ? fmt::format("job '{}' {}; it has no output", id, job_state_name(st->state))
+                : fmt::format("job '{}' is still {}; wait for it to succeed", id, job_state_name(st->state)));
+      http::response<http::file_body> res{http::status::ok, 11};
+      beast::error_code ec;
+      res.body().open(st->output_path.c_str(), beast::file_mode::scan, ec);
+      if (ec) return fail(http::status::gone, "gone", "the output file is no longer there");
+      res.set(http::field::server, "upres");
+      res.set(http::field::content_type, content_type_for(st->output_path));
+      res.set(http::field::content_disposition, attachment_header(st->download_name));
+      res.keep_alive(head.keep_alive);
+      res.prepare_payload();
+      return reply(std::move(res));
     }
-    if (path == "/v1/video/upscale") {
-      if (head.method != http::verb::post)
-        return fail(http::status::method_not_allowed, "method_not_allowed", "use POST");
-      return reply(upscale_video(socket, buffer, parser, head));
-    }
-    if (path == "/v1/image/upscale") {
-      if (head.method != http::verb::post)
-        return fail(http::status::method_not_allowed, "method_not_allowed", "use POST");
-      return reply(upscale_image(socket, buffer, parser, head));
-    }
-    if (path == "/v1/jobs") {
-      if (head.method != http::verb::get)
-        return fail(http::status::method_not_allowed, "method_not_allowed", "use GET");
-      json list = json::array();
-      for (const JobStatus& st : jobs.list()) list.push_back(job_status_json(st));
-      return reply(json_response(http::status::ok, {{"jobs", list}}, head.keep_alive));
-    }
-    if (path.rfind("/v1/jobs/", 0) == 0) {
-      std::string rest = path.substr(9);
-      std::string id = rest.substr(0, rest.find('/'));
-      std::string what = rest.size() > id.size() ? rest.substr(id.size()) : "";
-      auto st = jobs.status(id);
-      if (!st) return fail(http::status::not_found, "not_found", fmt::format("no job '{}'", id));
-      if (what.empty() && head.method == http::verb::get)
-        return reply(json_response(http::status::ok, job_status_json(*st), head.keep_alive));
-      if (what.empty() && head.method == http::verb::delete_) {
-        if (st->finished()) {
-          jobs.forget(id);
-          json body = job_status_json(*st);
-          body["deleted"] = true;
-          return reply(json_response(http::status::ok, body, head.keep_alive));
-        }
-        jobs.cancel(id);
-        // Most jobs stop within a frame; answer with the final state when it comes soon.
-        auto now =
-            jobs.wait_for_update(id, 0, std::chrono::steady_clock::now() + std::chrono::seconds(5), true);
-        bool done = now && now->finished();
-        return reply(json_response(done ? http::status::ok : http::status::accepted,
-                                   job_status_json(now ? *now : *st), head.keep_alive));
-      }
-      if (what == "/events" && head.method == http::verb::get) {
-        http::response<http::empty_body> res{http::status::ok, 11};
-        res.set(http::field::server, "upres");
-        res.set(http::field::content_type, "text/event-stream");
-        res.set(http::field::cache_control, "no-store");
-        res.set("X-Accel-Buffering", "no");
-        res.keep_alive(false);  // the stream ends when the connection closes
-        http::response_serializer<http::empty_body> serializer(res);
-        beast::error_code ec;
-        log(head, 200);
-        http::write_header(socket, serializer, ec);
-        if (!ec) serve_job_events(socket, jobs, id, stopping);
-        return false;
-      }
-      if (what == "/output" && head.method == http::verb::get) {
-        if (st->state != JobState::succeeded)
-          return fail(http::status::conflict, "not_ready",
-                      st->finished()
-                          ? fmt::format("job '{}' {}; it has no output", id, job_state_name(st->state))
-                          : fmt::format("job '{}' is still running; wait for it to succeed", id));
-        http::response<http::file_body> res{http::status::ok, 11};
-        beast::error_code ec;
-        res.body().open(st->output_path.c_str(), beast::file_mode::scan, ec);
-        if (ec) return fail(http::status::gone, "gone", "the output file is no longer there");
-        res.set(http::field::server, "upres");
-        res.set(http::field::content_type, content_type_for(st->output_path));
-        res.set(http::field::content_disposition,
-                fmt::format("attachment; filename=\"{}\"", safe_download_name(st->download_name)));
-        res.keep_alive(head.keep_alive);
-        res.prepare_payload();
-        return reply(std::move(res));
-      }
-      return fail(http::status::method_not_allowed, "method_not_allowed",
-                  "jobs take GET and DELETE; their events and output take GET");
-    }
-    return fail(http::status::not_found, "not_found", fmt::format("no endpoint {} (see docs/API.md)", path));
-  } catch (const BodyTooLarge& e) {
-    head.has_body = true;  // the rest of it is still unread
-    return fail(http::status::payload_too_large, "payload_too_large", e.what());
-  } catch (const Error& e) {
-    return reply(error_response(e, head.keep_alive));
-  } catch (const std::bad_alloc&) {
-    return fail(http::status::insufficient_storage, "limit_exceeded",
-                "the server ran out of memory for this request");
-  } catch (const std::exception& e) {
-    return fail(http::status::internal_server_error, "internal", e.what());
+    return fail(http::status::method_not_allowed, "method_not_allowed",
+                "jobs take GET and DELETE; their events and output take GET");
   }
+  return fail(http::status::not_found, "not_found",
+              fmt::format("no endpoint {} (see docs/API.md)", json_brief(json(path), 80)));
 }
 
-void Server::Impl::serve_connection(std::unique_ptr<tcp::socket> owned_socket) {
-  tcp::socket& socket = *owned_socket;
-  const int fd = socket.native_handle();  // registered in open_sockets by the accept loop
-  // Blocking reads time out, so a client that goes quiet cannot hold a thread for ever.
-  timeval tv{options.idle_timeout_seconds, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+void Server::Impl::serve_connection(std::shared_ptr<tcp::socket> socket_owner,
+                                    std::shared_ptr<Connections::Entry> entry) {
+  tcp::socket& socket = *socket_owner;
   try {
     beast::flat_buffer buffer;
-    for (;;) {
+    for (bool first = true; !stopping; first = false) {
+      // Idle between requests (or before the first): the connection may go for room, and goes
+      // when the time is up. A byte of the next request starts the header's own deadline.
+      beast::error_code ec;
+      if (buffer.size() == 0) {
+        entry->expect_request(first ? options.header_timeout_seconds : options.keep_alive_seconds);
+        socket.wait(tcp::socket::wait_read, ec);
+        if (ec || stopping) break;
+      }
+      entry->expect_request(options.header_timeout_seconds);
       http::request_parser<http::empty_body> parser;
       parser.header_limit(32 * 1024);
-      beast::error_code ec;
+      // Each endpoint applies its own limit once it is known (Beast's default would refuse every
+      // body over 1 MiB here; and boost::none, which should mean no limit, compares as the
+      // smallest limit in Boost 1.74).
+      parser.body_limit(std::numeric_limits<uint64_t>::max());
       http::read_header(socket, buffer, parser, ec);
+      entry->serve();
       if (ec) {
-        if (ec != http::error::end_of_stream && ec != net::error::eof && ec != net::error::connection_reset &&
-            ec != net::error::would_block && ec != net::error::try_again && !stopping) {
+        const bool quiet_end = ec == http::error::end_of_stream || ec == net::error::eof ||
+                               ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+                               entry->timed_out() || stopping;
+        if (!quiet_end) {
           auto res = error_response(http::status::bad_request, "bad_request",
                                     "malformed HTTP request: " + ec.message(), false);
+          entry->serve(options.stall_timeout_seconds);
           http::write(socket, res, ec);
         }
         break;
       }
-      if (!handle(socket, buffer, parser) || stopping) break;
+      Exchange x{socket, buffer, parser, *entry, {}};
+      if (!handle(x) || stopping) break;
     }
   } catch (const std::exception& e) {
     if (!options.quiet) std::fprintf(stderr, "upres serve: connection ended: %s\n", e.what());
   }
+  // Forgotten before it is closed: its descriptor number may be handed out again at once.
+  connections.remove(entry);
   beast::error_code ec;
   if (socket.is_open()) {
     socket.shutdown(tcp::socket::shutdown_both, ec);
     socket.close(ec);
   }
-  // The socket refers to the server's io_context: it must be gone before the server may be.
-  owned_socket.reset();
-  std::lock_guard lock(connections_mutex);
-  open_sockets.erase(fd);
-  connections_changed.notify_all();
 }
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
@@ -642,6 +735,9 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
     throw Error(ErrorCode::invalid_argument,
                 fmt::format("--host '{}' is not an IP address (try 127.0.0.1)", o.host));
   if (o.port < 0 || o.port > 65535) throw Error(ErrorCode::invalid_argument, "--port must be 0..65535");
+  if (o.max_connections < 1 || o.max_client_connections < 1)
+    throw Error(ErrorCode::invalid_argument,
+                "--max-connections and --max-client-connections must be at least 1");
   tcp::endpoint endpoint(address, static_cast<unsigned short>(o.port));
   auto& acceptor = impl_->acceptor;
   acceptor.open(endpoint.protocol(), ec);
@@ -676,7 +772,7 @@ JobManager& Server::jobs() {
 void Server::run() {
   auto& im = *impl_;
   while (!im.stopping) {
-    auto socket = std::make_unique<tcp::socket>(im.io);
+    auto socket = std::make_shared<tcp::socket>(im.io);
     beast::error_code ec;
     im.acceptor.accept(*socket, ec);
     if (im.stopping) break;
@@ -684,28 +780,36 @@ void Server::run() {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));  // out of descriptors: do not spin
       continue;
     }
-    bool admitted = false;
-    {
-      // Registered before its thread starts, so run() cannot return while the thread is young.
-      std::lock_guard lock(im.connections_mutex);
-      admitted = im.open_sockets.size() < size_t(im.options.max_connections);
-      if (admitted) im.open_sockets.insert(socket->native_handle());
-    }
-    if (!admitted) {
+    const auto peer = socket->remote_endpoint(ec);
+    const std::string client = ec ? "unknown" : peer.address().to_string();
+    auto entry = im.connections.admit(socket->native_handle(), client);
+    if (!entry) {
+      // Every connection is busy with a request: this one cannot be served now.
       auto res = error_response(http::status::service_unavailable, "busy",
-                                "too many open connections; retry shortly", false);
-      res.set(http::field::retry_after, "1");
+                                "too many connections are busy; retry shortly", false);
+      socket->non_blocking(true, ec);  // a client that reads nothing cannot stall the listener
       http::write(*socket, res, ec);
       continue;
     }
-    std::thread(&Impl::serve_connection, &im, std::move(socket)).detach();
+    std::thread(&Impl::serve_connection, &im, std::move(socket), std::move(entry)).detach();
   }
   // Stopping: jobs end first (their event streams then send a last event), then every
-  // connection still open is shut, which wakes the threads blocked reading from it.
+  // connection still open is shut, which wakes the threads blocked on it.
   im.jobs.cancel_all_and_wait();
-  std::unique_lock lock(im.connections_mutex);
-  for (int fd : im.open_sockets) ::shutdown(fd, SHUT_RDWR);
-  im.connections_changed.wait(lock, [&] { return im.open_sockets.empty(); });
+  im.connections.close_all_and_wait();
+}
+
+void Server::serve_socket(int fd) {
+  auto socket = std::make_shared<tcp::socket>(impl_->io);
+  beast::error_code ec;
+  socket->assign(tcp::v4(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    throw Error(ErrorCode::io_failure, "cannot serve that descriptor: " + ec.message());
+  }
+  auto entry = impl_->connections.admit(fd, "local");
+  if (!entry) return;  // the socket closes with its owner
+  impl_->serve_connection(std::move(socket), std::move(entry));
 }
 
 void Server::stop() {

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/connections.hpp"
 #include "upres/error.hpp"
 #include "upres/server.hpp"
 #include "upres/service.hpp"
@@ -36,11 +37,14 @@ StringResponse error_response(const Error& error, bool keep_alive);
 
 // Writes job events to the socket as server-sent events until the job finishes or the client
 // goes: a "progress" event at most every 500 ms, then one "done" event with the final status.
-void serve_job_events(tcp::socket& socket, JobManager& jobs, const std::string& id,
-                      const std::atomic<bool>& stopping);
+// A write that cannot go out for `stall_seconds` (a client that stopped reading) ends it.
+void serve_job_events(tcp::socket& socket, Connections::Entry& connection, double stall_seconds,
+                      JobManager& jobs, const std::string& id, const std::atomic<bool>& stopping);
 
 // Takes over a WebSocket upgrade request for /v1/stream (see docs/API.md for the frame format).
-void serve_frame_stream(tcp::socket socket, const http::request<http::empty_body>& request,
+// The socket stays the caller's; it is closed when this returns.
+void serve_frame_stream(tcp::socket& socket, Connections::Entry& connection,
+                        const http::request<http::empty_body>& request,
                         const std::map<std::string, std::string>& query, JobManager& jobs,
                         const ServerOptions& options);
 

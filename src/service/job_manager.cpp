@@ -4,10 +4,13 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <random>
 #include <thread>
 
+#include "core/assert.hpp"
+#include "core/check_range.hpp"
 #include "service/service_internal.hpp"
 #include "upres/error.hpp"
 #include "upres/service.hpp"
@@ -18,6 +21,7 @@ namespace upres {
 
 const char* job_state_name(JobState state) {
   switch (state) {
+    case JobState::queued: return "queued";
     case JobState::running: return "running";
     case JobState::succeeded: return "succeeded";
     case JobState::failed: return "failed";
@@ -26,37 +30,158 @@ const char* job_state_name(JobState state) {
   return "unknown";
 }
 
-// ---- slots -----------------------------------------------------------------------------------
+// ---- places and the wait queue ------------------------------------------------------------------
 
-struct SlotCounter {
+// Places among max_jobs, and the tickets waiting for one, first come first served.
+struct SlotQueue {
   std::mutex mutex;
+  std::condition_variable changed;
   int used = 0;
   int limit = 1;
+  int queue_limit = 0;  // -1: no limit
+  bool closed = false;  // the manager is shutting down: nobody waits any more
+  // Tickets in the order they came. A free place goes to the first one whose holder is waiting
+  // for it (in JobTicket::wait): a request still receiving its upload does not hold up those
+  // behind it.
+  struct Waiter {
+    uint64_t id;
+    bool ready;
+  };
+  std::deque<Waiter> waiting;
+  uint64_t next_id = 1;
+
+  std::deque<Waiter>::iterator find(uint64_t id) {
+    return std::find_if(waiting.begin(), waiting.end(), [&](const Waiter& w) { return w.id == id; });
+  }
+  bool first_ready(uint64_t id) const {
+    for (const Waiter& w : waiting)
+      if (w.ready) return w.id == id;
+    return false;
+  }
 };
 
-JobSlot::JobSlot(std::shared_ptr<SlotCounter> counter) : counter_(std::move(counter)) {}
-JobSlot::JobSlot(JobSlot&& other) noexcept : counter_(std::move(other.counter_)) {}
+JobSlot::JobSlot(std::shared_ptr<SlotQueue> queue) : queue_(std::move(queue)) {}
+JobSlot::JobSlot(JobSlot&& other) noexcept : queue_(std::move(other.queue_)) {}
 JobSlot& JobSlot::operator=(JobSlot&& other) noexcept {
   if (this != &other) {
     JobSlot released(std::move(*this));
-    counter_ = std::move(other.counter_);
+    queue_ = std::move(other.queue_);
   }
   return *this;
 }
 JobSlot::~JobSlot() {
-  if (!counter_) return;
-  std::lock_guard lock(counter_->mutex);
-  --counter_->used;
+  if (!queue_) return;
+  std::lock_guard lock(queue_->mutex);
+  --queue_->used;
+  queue_->changed.notify_all();
 }
 
-JobSlot JobManager::acquire_slot() {
+JobTicket::JobTicket(JobTicket&& other) noexcept
+    : queue_(std::move(other.queue_)), id_(other.id_), holds_place_(other.holds_place_) {}
+JobTicket& JobTicket::operator=(JobTicket&& other) noexcept {
+  if (this != &other) {
+    leave();
+    queue_ = std::move(other.queue_);
+    id_ = other.id_;
+    holds_place_ = other.holds_place_;
+  }
+  return *this;
+}
+JobTicket::~JobTicket() {
+  leave();
+}
+
+void JobTicket::leave() {
+  if (!queue_) return;
+  {
+    std::lock_guard lock(queue_->mutex);
+    if (holds_place_)
+      --queue_->used;
+    else if (auto it = queue_->find(id_); it != queue_->waiting.end())
+      queue_->waiting.erase(it);
+    queue_->changed.notify_all();
+  }
+  queue_.reset();
+}
+
+int JobTicket::position() const {
+  if (!queue_ || holds_place_) return 0;
+  std::lock_guard lock(queue_->mutex);
+  return int(queue_->find(id_) - queue_->waiting.begin()) + 1;
+}
+
+JobSlot JobTicket::wait(std::chrono::steady_clock::time_point deadline, const CancelToken* cancel,
+                        const std::function<void(int)>& on_position) {
+  UPRES_ASSERT(queue_);
+  std::shared_ptr<SlotQueue> q = queue_;
+  std::unique_lock lock(q->mutex);
+  if (!holds_place_) q->find(id_)->ready = true;
+  int told = -1;
+  for (;;) {
+    if (!holds_place_ && q->used < q->limit && q->first_ready(id_)) {
+      q->waiting.erase(q->find(id_));
+      ++q->used;
+      holds_place_ = true;
+      q->changed.notify_all();  // the next in line has a new position
+    }
+    if (holds_place_) {
+      queue_.reset();  // the place now belongs to the slot
+      return JobSlot(q);
+    }
+    const bool cancelled = (cancel && cancel->cancelled()) || q->closed;
+    const auto now = std::chrono::steady_clock::now();
+    if (cancelled || now >= deadline) {
+      lock.unlock();
+      leave();
+      if (cancelled)
+        throw Error(ErrorCode::cancelled,
+                    q->closed ? "the service is shutting down" : "cancelled while waiting for a free place");
+      throw Error(ErrorCode::busy,
+                  fmt::format("no place became free in time: {} upscale{} ran the whole time (the server's "
+                              "--max-jobs); retry shortly",
+                              q->limit, q->limit == 1 ? "" : "s"));
+    }
+    const int position = int(q->find(id_) - q->waiting.begin()) + 1;
+    if (position != told && on_position) {
+      told = position;
+      lock.unlock();
+      on_position(position);
+      lock.lock();
+      continue;
+    }
+    // Cancel tokens do not notify: look at them a few times a second.
+    q->changed.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds(100)));
+  }
+}
+
+JobTicket JobManager::reserve() {
+  JobTicket ticket;
   std::lock_guard lock(slots_->mutex);
-  if (slots_->used >= slots_->limit)
+  if (slots_->closed) throw Error(ErrorCode::cancelled, "the service is shutting down");
+  if (slots_->waiting.empty() && slots_->used < slots_->limit) {
+    ++slots_->used;
+    ticket.holds_place_ = true;
+  } else if (slots_->queue_limit < 0 || int(slots_->waiting.size()) < slots_->queue_limit) {
+    ticket.id_ = slots_->next_id++;
+    slots_->waiting.push_back({ticket.id_, false});
+  } else {
     throw Error(ErrorCode::busy,
-                fmt::format("the server is already running {} job{} (its --max-jobs); retry shortly",
-                            slots_->limit, slots_->limit == 1 ? "" : "s"));
-  ++slots_->used;
-  return JobSlot(slots_);
+                slots_->queue_limit == 0
+                    ? fmt::format("the server is already running {} job{} (its --max-jobs); retry shortly",
+                                  slots_->limit, slots_->limit == 1 ? "" : "s")
+                    : fmt::format("the server is running {} job{} and {} more wait (its --max-jobs and "
+                                  "--queue); retry shortly",
+                                  slots_->limit, slots_->limit == 1 ? "" : "s", slots_->waiting.size()));
+  }
+  ticket.queue_ = slots_;
+  return ticket;
+}
+
+JobSlot JobManager::acquire_slot(const CancelToken* cancel) {
+  const auto wait = std::chrono::duration<double>(options_.queue_wait_seconds);
+  return reserve().wait(std::chrono::steady_clock::now() +
+                            std::chrono::duration_cast<std::chrono::steady_clock::duration>(wait),
+                        cancel);
 }
 
 int JobManager::running() const {
@@ -64,20 +189,27 @@ int JobManager::running() const {
   return slots_->used;
 }
 
+int JobManager::queued() const {
+  std::lock_guard lock(slots_->mutex);
+  return int(slots_->waiting.size());
+}
+
 // ---- models ----------------------------------------------------------------------------------
 
 std::shared_ptr<const Model> load_shared_model(ModelCache& cache, const std::string& name_or_path) {
   std::lock_guard lock(cache.mutex);
+  const auto now = std::chrono::steady_clock::now();
   for (auto it = cache.loaded.begin(); it != cache.loaded.end(); ++it) {
-    if (it->first != name_or_path) continue;
+    if (it->key != name_or_path) continue;
+    it->used = now;
     cache.loaded.splice(cache.loaded.end(), cache.loaded, it);  // most recently used last
-    return cache.loaded.back().second;
+    return cache.loaded.back().model;
   }
   auto model = Model::load(name_or_path);
-  cache.loaded.emplace_back(name_or_path, model);
+  cache.loaded.push_back({name_or_path, model, now});
   for (auto it = cache.loaded.begin(); cache.loaded.size() > cache.capacity && it != cache.loaded.end();) {
     // Only the cache holds it: nothing is running with it, so it can go.
-    if (it->second.use_count() == 1)
+    if (it->model.use_count() == 1)
       it = cache.loaded.erase(it);
     else
       ++it;
@@ -85,28 +217,49 @@ std::shared_ptr<const Model> load_shared_model(ModelCache& cache, const std::str
   return model;
 }
 
+void release_idle_models(ModelCache& cache, std::chrono::steady_clock::duration keep) {
+  std::list<ModelCache::Entry> released;  // unloaded outside the lock
+  {
+    std::lock_guard lock(cache.mutex);
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = cache.loaded.begin(); it != cache.loaded.end();) {
+      auto next = std::next(it);
+      if (it->model.use_count() == 1 && now - it->used >= keep)
+        released.splice(released.end(), cache.loaded, it);
+      it = next;
+    }
+  }
+}
+
 // ---- jobs ------------------------------------------------------------------------------------
 
 struct JobManager::Job {
   JobStatus status;  // guarded by State::mutex
   CancelToken cancel;
-  fs::path owned_dir;  // made for this job in the work folder; removed when it is forgotten
-  std::thread thread;
-
-  // An error message as the client should read it: the work folder is the server's business, so
-  // the uploaded input is named by the client's file name and files in the work folder by theirs.
-  std::string client_message(std::string message) const {
-    if (owned_dir.empty()) return message;
-    auto replace_all = [&](const std::string& from, const std::string& to) {
-      for (size_t at = message.find(from); at != std::string::npos; at = message.find(from, at + to.size()))
-        message.replace(at, from.size(), to);
-    };
-    if (!uploaded_input.empty()) replace_all(uploaded_input, status.input_name);
-    replace_all((owned_dir / "").string(), "");
-    return message;
-  }
+  fs::path owned_dir;          // made for this job in the work folder; removed when it is forgotten
   std::string uploaded_input;  // where an upload is kept in the work folder
+  std::thread thread;
 };
+
+namespace {
+
+void replace_all(std::string& text, const std::string& from, const std::string& to) {
+  if (from.empty()) return;
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
+}
+
+}  // namespace
+
+std::string JobManager::client_message(const std::string& message) const {
+  std::string text = message;
+  // Deepest first: the work folder may lie inside the root.
+  replace_all(text, (work_dir_ / "").string(), "");
+  replace_all(text, work_dir_.string(), "the work folder");
+  replace_all(text, (root_ / "").string(), "");
+  replace_all(text, root_.string(), "the root folder");
+  return text;
+}
 
 struct JobManager::State {
   mutable std::mutex mutex;
@@ -114,6 +267,7 @@ struct JobManager::State {
   std::map<std::string, std::shared_ptr<Job>> jobs;
   std::deque<std::string> finished;  // oldest first
   bool closed = false;               // after cancel_all_and_wait: no new jobs start
+  bool released = false;             // the destructor runs: the releaser thread ends
   int starting = 0;                  // start_video calls in progress (validating, files open)
   std::mt19937_64 random{std::random_device{}()};
 };
@@ -136,12 +290,18 @@ std::string lowercase_extension(const fs::path& path) {
 
 JobManager::JobManager(ServiceOptions options)
     : options_(std::move(options)),
-      slots_(std::make_shared<SlotCounter>()),
+      slots_(std::make_shared<SlotQueue>()),
       pool_(make_upscaler_pool(size_t(std::max(2, options_.max_jobs * 2)))),
       models_(std::make_shared<ModelCache>()),
       state_(std::make_unique<State>()) {
-  if (options_.max_jobs < 1) throw Error(ErrorCode::invalid_argument, "--max-jobs must be at least 1");
+  check_range("--max-jobs", options_.max_jobs, 1, kMaxJobs);
+  check_range("--queue", options_.queue, -1, kMaxQueue, " (-1: no limit)");
+  check_range("--queue-wait", options_.queue_wait_seconds, 0, 86400, " seconds");
+  check_range("--keep-warm", options_.keep_warm_seconds, 0, 86400, " seconds");
+  check_range("--max-size", options_.max_output_side, 16, kMaxImageSide, " pixels a side");
+  check_upscale_options(options_.engine);
   slots_->limit = options_.max_jobs;
+  slots_->queue_limit = options_.queue;
   std::error_code ec;
   root_ = fs::canonical(options_.root, ec);
   if (ec || !fs::is_directory(root_))
@@ -157,12 +317,52 @@ JobManager::JobManager(ServiceOptions options)
   if (ec)
     throw Error(ErrorCode::io_failure,
                 fmt::format("cannot create work folder '{}': {}", work_dir_.string(), ec.message()));
+  if (!owns_work_dir_) remove_stale_work_files();
+  releaser_ = std::thread(&JobManager::release_idle_loop, this);
 }
 
 JobManager::~JobManager() {
   cancel_all_and_wait();
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->released = true;
+    state_->changed.notify_all();
+  }
+  releaser_.join();
   std::error_code ec;
   if (owns_work_dir_) fs::remove_all(work_dir_, ec);
+}
+
+// What an earlier server left in a --work-dir it shared: uploads and job folders nobody can ask
+// for any more (jobs live in memory). Only names this service makes are touched.
+void JobManager::remove_stale_work_files() {
+  auto all_hex = [](const std::string& text) {
+    return text.find_first_not_of("0123456789abcdef") == std::string::npos;
+  };
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(work_dir_, ec)) {
+    const std::string name = entry.path().filename().string();
+    const std::string stem = entry.path().stem().string();
+    const bool upload = stem.size() == 23 && stem.rfind("upload-", 0) == 0 && all_hex(stem.substr(7)) &&
+                        entry.is_regular_file(ec);
+    const bool job_folder = name.size() == 32 && all_hex(name) && entry.is_directory(ec);
+    if (upload || job_folder) fs::remove_all(entry.path(), ec);
+  }
+}
+
+void JobManager::release_idle_loop() {
+  const auto keep = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(options_.keep_warm_seconds));
+  const auto tick = std::clamp<std::chrono::steady_clock::duration>(keep / 4, std::chrono::milliseconds(50),
+                                                                    std::chrono::seconds(5));
+  std::unique_lock lock(state_->mutex);
+  while (!state_->released) {
+    state_->changed.wait_for(lock, tick);
+    lock.unlock();
+    release_idle_upscalers(*pool_, keep);
+    release_idle_models(*models_, keep);
+    lock.lock();
+  }
 }
 
 fs::path JobManager::upload_path(const std::string& client_name) {
@@ -175,7 +375,18 @@ fs::path JobManager::upload_path(const std::string& client_name) {
 }
 
 JobStatus JobManager::start_video(const std::string& options_json, const fs::path& uploaded,
-                                  const std::string& upload_name, JobSlot slot) {
+                                  const std::string& upload_name, JobTicket ticket) {
+  // Files made for a job that never starts are not kept, whatever stops it.
+  struct RemoveUnlessStarted {
+    std::vector<fs::path> paths;
+    bool started = false;
+    ~RemoveUnlessStarted() {
+      std::error_code ec;
+      if (!started)
+        for (const auto& p : paths) fs::remove_all(p, ec);
+    }
+  } cleanup;
+  if (!uploaded.empty()) cleanup.paths.push_back(uploaded);
   // Counted while it runs, so shutdown can wait for a start in progress (it may hold a
   // temporary output file open) instead of racing it.
   struct Starting {
@@ -192,22 +403,20 @@ JobStatus JobManager::start_video(const std::string& options_json, const fs::pat
     }
   } starting(*state_);
   auto job = std::make_shared<Job>();
-  // Files made for a job that never starts are not kept.
-  struct RemoveUnlessStarted {
-    std::vector<fs::path> paths;
-    bool started = false;
-    ~RemoveUnlessStarted() {
-      std::error_code ec;
-      if (!started)
-        for (const auto& p : paths) fs::remove_all(p, ec);
-    }
-  } cleanup;
-  if (!uploaded.empty()) cleanup.paths.push_back(uploaded);
+  auto make_folder = [&](const fs::path& folder) {
+    std::error_code ec;
+    cleanup.paths.push_back(folder);
+    if (!fs::create_directories(folder, ec) && ec)
+      throw Error(
+          ErrorCode::io_failure,
+          fmt::format("cannot make a folder in the work folder: {} (is the disk full?)", ec.message()));
+  };
 
   VideoOptions base;
   base.engine = options_.engine;
   base.max_output_side = options_.max_output_side;
-  VideoOptions o = video_options_from_json(options_json.empty() ? "{}" : options_json, base);
+  VideoOptions o =
+      video_options_from_json(options_json.empty() ? "{}" : options_json, base, "the request's options");
   // A request may lower the size cap, never raise it past the server's.
   o.max_output_side = std::min(o.max_output_side, options_.max_output_side);
   o.engine.max_output_side = std::min(o.engine.max_output_side, options_.max_output_side);
@@ -222,10 +431,11 @@ JobStatus JobManager::start_video(const std::string& options_json, const fs::pat
       throw Error(ErrorCode::invalid_argument, "give either an uploaded file or an \"input\" path, not both");
     st.input_name = upload_name.empty() ? "upload" : fs::path(upload_name).filename().string();
     job->owned_dir = work_dir_ / st.id;
-    cleanup.paths.push_back(job->owned_dir);
-    fs::create_directories(job->owned_dir);
+    make_folder(job->owned_dir);
     fs::path kept = job->owned_dir / ("input" + lowercase_extension(uploaded));
-    fs::rename(uploaded, kept);
+    std::error_code ec;
+    fs::rename(uploaded, kept, ec);
+    if (ec) throw Error(ErrorCode::io_failure, "cannot keep the upload in the work folder: " + ec.message());
     o.input = kept.string();
     job->uploaded_input = o.input;
   } else {
@@ -243,8 +453,7 @@ JobStatus JobManager::start_video(const std::string& options_json, const fs::pat
   if (o.output.empty()) {
     if (job->owned_dir.empty()) {
       job->owned_dir = work_dir_ / st.id;
-      cleanup.paths.push_back(job->owned_dir);
-      fs::create_directories(job->owned_dir);
+      make_folder(job->owned_dir);
     }
     o.output = (job->owned_dir / ("output" + ext)).string();
   } else {
@@ -253,21 +462,29 @@ JobStatus JobManager::start_video(const std::string& options_json, const fs::pat
   }
   st.output_path = o.output;
 
-  std::string model_name = video_model_name(o);
-  std::shared_ptr<const Model> shared_model;
-  if (!model_name.empty()) shared_model = model(model_name, o.engine.scale > 0 ? o.engine.scale : 2);
-  int scale = o.engine.scale > 0 ? o.engine.scale : shared_model ? shared_model->geometry().scale : 1;
-  st.download_name = fmt::format("{}-upres-x{}{}", stem, scale, ext);
-
-  if (!slot) slot = acquire_slot();
-  auto video = std::make_shared<VideoJob>(o, shared_model);
+  // Messages name the upload by the client's file name, and no folder of this machine.
+  auto for_client = [&](const std::string& message) {
+    std::string text = message;
+    replace_all(text, job->uploaded_input, st.input_name);
+    return client_message(text);
+  };
+  if (!ticket) ticket = reserve();
+  std::shared_ptr<VideoJob> video;
   try {
+    std::string model_name = video_model_name(o);
+    std::shared_ptr<const Model> shared_model;
+    if (!model_name.empty()) shared_model = model(model_name, o.engine.scale > 0 ? o.engine.scale : 2);
+    int scale = o.engine.scale > 0 ? o.engine.scale : shared_model ? shared_model->geometry().scale : 1;
+    st.download_name = fmt::format("{}-upres-x{}{}", stem, scale, ext);
+    video = std::make_shared<VideoJob>(o, shared_model);
     st.plan = video->validate();
   } catch (const Error& e) {
-    throw Error(e.code(), job->client_message(e.what()));
+    throw Error(e.code(), for_client(e.what()));
   }
   st.created_unix_ms = now_unix_ms();
   st.version = 1;
+  st.queue_position = ticket.position();
+  st.state = st.queue_position > 0 ? JobState::queued : JobState::running;
 
   JobStatus snapshot;
   {
@@ -275,39 +492,48 @@ JobStatus JobManager::start_video(const std::string& options_json, const fs::pat
     if (state_->closed) throw Error(ErrorCode::cancelled, "the service is shutting down");
     state_->jobs[st.id] = job;
     snapshot = st;
-    job->thread = std::thread(&JobManager::run_job, this, job, std::move(video), std::move(slot));
+    job->thread = std::thread(&JobManager::run_job, this, job, std::move(video), std::move(ticket));
   }
   cleanup.started = true;
   prune_finished();
   return snapshot;
 }
 
-void JobManager::run_job(std::shared_ptr<Job> job, std::shared_ptr<VideoJob> video, JobSlot slot) {
+void JobManager::run_job(std::shared_ptr<Job> job, std::shared_ptr<VideoJob> video, JobTicket ticket) {
   JobState state = JobState::succeeded;
   std::string code, message;
   VideoStats stats;
+  auto update = [&](const std::function<void(JobStatus&)>& change) {
+    std::lock_guard lock(state_->mutex);
+    change(job->status);
+    ++job->status.version;
+    state_->changed.notify_all();
+  };
+  JobSlot slot;
   // Every failure stays inside this job: it is reported in the job's status, never rethrown.
   try {
-    stats = video->run(
-        [&](const VideoProgress& p) {
-          std::lock_guard lock(state_->mutex);
-          job->status.progress = p;
-          ++job->status.version;
-          state_->changed.notify_all();
-        },
-        &job->cancel);
+    slot = ticket.wait(std::chrono::steady_clock::time_point::max(), &job->cancel,
+                       [&](int position) { update([&](JobStatus& st) { st.queue_position = position; }); });
+    update([](JobStatus& st) {
+      st.state = JobState::running;
+      st.queue_position = 0;
+    });
+    stats = video->run([&](const VideoProgress& p) { update([&](JobStatus& st) { st.progress = p; }); },
+                       &job->cancel);
   } catch (const Error& e) {
     state = e.code() == ErrorCode::cancelled ? JobState::cancelled : JobState::failed;
-    code = e.code() == ErrorCode::cancelled ? "cancelled" : error_code_name(e.code());
-    message = job->client_message(e.what());
+    code = error_code_name(e.code());
+    std::string text = e.what();
+    replace_all(text, job->uploaded_input, job->status.input_name);
+    message = client_message(text);
   } catch (const std::bad_alloc&) {
     state = JobState::failed;
-    code = "limit exceeded";
+    code = error_code_name(ErrorCode::limit_exceeded);
     message = "the job ran out of memory; try a smaller --tile or --max-memory, or a smaller scale";
   } catch (const std::exception& e) {
     state = JobState::failed;
     code = "internal";
-    message = e.what();
+    message = client_message(e.what());
   } catch (...) {
     state = JobState::failed;
     code = "internal";
@@ -318,6 +544,7 @@ void JobManager::run_job(std::shared_ptr<Job> job, std::shared_ptr<VideoJob> vid
   std::lock_guard lock(state_->mutex);
   JobStatus& st = job->status;
   st.state = state;
+  st.queue_position = 0;
   st.error_code = code;
   st.error_message = message;
   if (state == JobState::succeeded) {
@@ -423,6 +650,11 @@ bool JobManager::forget(const std::string& id) {
 }
 
 void JobManager::cancel_all_and_wait() {
+  {
+    std::lock_guard lock(slots_->mutex);
+    slots_->closed = true;  // requests waiting for a place give up now
+    slots_->changed.notify_all();
+  }
   std::vector<std::thread> threads;
   {
     std::unique_lock lock(state_->mutex);

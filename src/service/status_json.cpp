@@ -6,13 +6,6 @@ namespace upres {
 
 using nlohmann::json;
 
-std::string error_code_key(ErrorCode code) {
-  std::string key = error_code_name(code);
-  for (char& c : key)
-    if (c == ' ' || c == '/') c = '_';
-  return key;
-}
-
 json error_json(const std::string& code, const std::string& message) {
   return {{"error", {{"code", code}, {"message", message}}}};
 }
@@ -32,6 +25,7 @@ json job_status_json(const JobStatus& st) {
             {"kind", "video"},
             {"state", job_state_name(st.state)},
             {"cancel_requested", st.cancel_requested},
+            {"queue_position", st.state == JobState::queued ? json(st.queue_position) : json(nullptr)},
             {"progress", progress_json(st.progress)},
             {"input", st.input_name},
             {"output", st.output_name.empty() ? json(nullptr) : json(st.output_name)},

@@ -17,7 +17,5 @@ nlohmann::json progress_json(const VideoProgress& progress);
 nlohmann::json models_json();
 // {"error": {"code": "invalid_argument", "message": "..."}}
 nlohmann::json error_json(const std::string& code, const std::string& message);
-// The snake_case name of an error code ("limit_exceeded").
-std::string error_code_key(ErrorCode code);
 
 }  // namespace upres

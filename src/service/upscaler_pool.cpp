@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <mutex>
 
@@ -23,6 +24,7 @@ struct UpscalerPool {
   struct Idle {
     std::string key;
     std::unique_ptr<Upscaler> upscaler;
+    std::chrono::steady_clock::time_point since;
   };
   std::deque<Idle> idle;  // most recently returned at the back
 
@@ -40,13 +42,28 @@ struct UpscalerPool {
   void give_back(std::string key, std::unique_ptr<Upscaler> upscaler) {
     std::unique_ptr<Upscaler> evicted;  // destroyed outside the lock
     std::lock_guard lock(mutex);
-    idle.push_back({std::move(key), std::move(upscaler)});
+    idle.push_back({std::move(key), std::move(upscaler), std::chrono::steady_clock::now()});
     if (idle.size() > capacity) {
       evicted = std::move(idle.front().upscaler);
       idle.pop_front();
     }
   }
 };
+
+void release_idle_upscalers(UpscalerPool& pool, std::chrono::steady_clock::duration keep) {
+  std::vector<std::unique_ptr<Upscaler>> released;  // destroyed outside the lock
+  std::lock_guard lock(pool.mutex);
+  const auto now = std::chrono::steady_clock::now();
+  while (!pool.idle.empty() && now - pool.idle.front().since >= keep) {  // oldest first
+    released.push_back(std::move(pool.idle.front().upscaler));
+    pool.idle.pop_front();
+  }
+}
+
+size_t JobManager::warm_upscalers() const {
+  std::lock_guard lock(pool_->mutex);
+  return pool_->idle.size();
+}
 
 std::shared_ptr<UpscalerPool> make_upscaler_pool(size_t capacity) {
   auto pool = std::make_shared<UpscalerPool>();
@@ -85,13 +102,16 @@ UpscalerLease JobManager::lease_upscaler(const ImageRequest& request) {
   return UpscalerLease(pool_, std::move(key), std::move(upscaler));
 }
 
-Image JobManager::upscale_image(const Image& input, const ImageRequest& request) {
-  if (int64_t(input.width) * input.height > options_.max_input_pixels)
+Image JobManager::upscale_image(const std::vector<uint8_t>& encoded, const std::string& name,
+                                const ImageRequest& request) {
+  const ImageInfo header = probe_image(encoded, name);
+  if (header.width * header.height > options_.max_input_pixels)
     throw Error(ErrorCode::limit_exceeded,
-                fmt::format("the image is {}x{}, over the server's limit of {} pixels", input.width,
-                            input.height, options_.max_input_pixels));
+                fmt::format("{} is {}x{}, over the service's limit of {} pixels", name, header.width,
+                            header.height, options_.max_input_pixels));
   UpscalerLease upscaler = lease_upscaler(request);
-  return upscaler->upscale(input);
+  upscaler->check_input_size(header.width, header.height);  // before a pixel is decoded
+  return upscaler->upscale(decode_image(encoded, name, options_.max_input_pixels));
 }
 
 }  // namespace upres

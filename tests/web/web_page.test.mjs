@@ -43,7 +43,9 @@ function pngSize(bytes) {
   return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
 }
 
-const server = spawn(upres, ['serve', '--port', '0', '--root', root, '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
+// One job at a time, so a second one shows its place in the queue.
+const server = spawn(upres, ['serve', '--port', '0', '--root', root, '--quiet', '--max-jobs', '1'],
+                     { stdio: ['ignore', 'pipe', 'inherit'] });
 const url = await new Promise((resolve, reject) => {
   let text = '';
   server.stdout.on('data', (d) => {
@@ -104,6 +106,22 @@ try {
   await videoDownload.saveAs(videoPath);
   assert.equal(fs.readFileSync(videoPath).subarray(4, 8).toString(), 'ftyp', 'the download is not an mp4');
   await page.screenshot({ path: path.join(screenshotDir, 'upres-web-video.png'), fullPage: true });
+
+  // --- a video that waits its turn: the page shows its place in the queue ---
+  const blocker = await (await fetch(url + '/v1/video/upscale', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ input: 'long.mp4', model: 'upres-compact-x2' }),
+  })).json();
+  assert.equal(blocker.state, 'running');
+  seenStatus.clear();
+  await page.setInputFiles('#file', path.join(root, 'clip.mp4'));
+  await page.click('#start');
+  await page.waitForFunction(() => /^Queued, position 1/.test(document.getElementById('status').textContent),
+                             null, { timeout: 60000 });
+  await page.screenshot({ path: path.join(screenshotDir, 'upres-web-queued.png'), fullPage: true });
+  await fetch(url + '/v1/jobs/' + blocker.id, { method: 'DELETE' });
+  await page.waitForFunction(() => /^Done: 192x128, 20 frames/.test(document.getElementById('status').textContent),
+                             null, { timeout: 120000 });
 
   // --- cancel a long video while it runs ---
   seenStatus.clear();
