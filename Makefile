@@ -22,13 +22,17 @@ build: deps $(BUILD)/build.ninja
 demo: build models
 	scripts/demo.sh $(BUILD)
 
-# The browser test needs chromium (apt) and playwright-core (npm, pinned in tests/web).
+# The browser test needs chromium (apt) and playwright-core (npm, pinned in tests/web); the fuzz
+# targets need clang.
 test-deps:
-	scripts/install-deps.sh build test
+	scripts/install-deps.sh build test fuzz
 	[ -d tests/web/node_modules/playwright-core ] || npm ci --prefix tests/web --no-audit --no-fund
 
+# The suite, then every fuzz target for FUZZ_SECONDS on its committed corpus (scripts/fuzz.sh).
+FUZZ_SECONDS ?= 10
 test: build models test-deps
 	cd $(BUILD) && ctest --output-on-failure -j 2
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 bench: build models
 	scripts/install-deps.sh bench

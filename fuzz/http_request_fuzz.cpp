@@ -1,10 +1,12 @@
 // libFuzzer target for the HTTP server: each input is what a client sends on one connection (any
 // number of requests, with or without bodies), fed through a socket pair to the real server's
 // connection loop and router, the same code that serves TCP clients. A crash, a sanitizer report
-// or a hang is a bug; every bad request must end in a response or a closed connection.
+// or a hang is a bug; every bad request must end in a response or a closed connection. The scratch
+// root holds a small picture and clip, so requests can reach real work.
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -49,5 +51,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   });
   server().serve_socket(fds[0]);
   client.join();
+  // Each input cleans up after itself: jobs it started are stopped and forgotten, so none runs on
+  // into the next input or past the fuzzer's exit.
+  upres::JobManager& jobs = server().jobs();
+  for (const upres::JobStatus& job : jobs.list()) {
+    jobs.cancel(job.id);
+    jobs.wait_for_update(job.id, 0, std::chrono::steady_clock::now() + std::chrono::seconds(60), true);
+    jobs.forget(job.id);
+  }
   return 0;
 }

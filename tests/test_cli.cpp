@@ -362,6 +362,48 @@ TEST_F(Cli, PartialFilesOfAKilledRunAreSkippedAndCleanedUp) {
   EXPECT_TRUE(partial_files(dir).empty()) << partial_files(dir)[0];
 }
 
+// True once process `pid` has a handler for `sig` (its SigCgt mask in /proc), within 20 s.
+bool catches_signal(pid_t pid, int sig) {
+  for (int i = 0; i < 400; ++i) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line))
+      if (line.rfind("SigCgt:", 0) == 0 && (std::stoull(line.substr(7), nullptr, 16) >> (sig - 1) & 1))
+        return true;
+    usleep(50'000);
+  }
+  return false;
+}
+
+// A signal during an image run ends it at once (exit 130) and leaves nothing at the destination.
+TEST_F(Cli, ImageRunsStopOnSignalsWithNothingLeft) {
+  const std::string big = (dir / "big.png").string(), out = (dir / "big-2x.png").string();
+  write_image(make_test_pattern(400, 300), big);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    const pid_t pid = fork();
+    if (pid == 0) {
+      dup2(fds[1], 2);
+      close(fds[0]);
+      // The reference backend takes seconds on this picture: time enough to interrupt it.
+      execl(UPRES_CLI_PATH, "upres", "image", big.c_str(), "-o", out.c_str(), "--backend", "reference",
+            "--threads", "1", "--precision", "f32", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(fds[1]);
+    ASSERT_TRUE(catches_signal(pid, sig)) << "the image run never installed its handler";
+    usleep(200'000);
+    kill(pid, sig);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    close(fds[0]);
+    EXPECT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 130) << strsignal(sig);
+    EXPECT_FALSE(fs::exists(out)) << strsignal(sig);
+    EXPECT_TRUE(partial_files(dir).empty()) << strsignal(sig);
+  }
+}
+
 // Ctrl-C, kill and a closed terminal all stop the job and remove its partial output.
 TEST_F(Cli, InterruptTerminateAndHangUpRemoveThePartialVideo) {
   const std::string clip = (dir / "clip.mp4").string(), out = (dir / "out.mp4").string();

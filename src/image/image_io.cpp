@@ -229,10 +229,11 @@ int orientation_from_exif(const uint8_t* data, size_t size) {
 int webp_orientation(const std::vector<uint8_t>& bytes) {
   size_t pos = 12;
   while (pos + 8 <= bytes.size()) {
-    const uint32_t size = uint32_t(bytes[pos + 4]) | uint32_t(bytes[pos + 5]) << 8 |
-                          uint32_t(bytes[pos + 6]) << 16 | uint32_t(bytes[pos + 7]) << 24;
-    if (std::memcmp(&bytes[pos], "EXIF", 4) == 0 && pos + 8 + size <= bytes.size())
-      return orientation_from_exif(&bytes[pos + 8], size);
+    // In size_t: a size near 4 GiB must not wrap the position back (found by fuzzing).
+    const size_t size = size_t(bytes[pos + 4]) | size_t(bytes[pos + 5]) << 8 | size_t(bytes[pos + 6]) << 16 |
+                        size_t(bytes[pos + 7]) << 24;
+    if (size > bytes.size() - pos - 8) break;  // a chunk past the end of the file
+    if (std::memcmp(&bytes[pos], "EXIF", 4) == 0) return orientation_from_exif(&bytes[pos + 8], size);
     pos += 8 + size + (size & 1);
   }
   return 1;

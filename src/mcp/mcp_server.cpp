@@ -166,8 +166,7 @@ class Arguments {
 
 class McpServer {
  public:
-  McpServer(std::ostream& out, std::ostream& log, const ServiceOptions& options)
-      : out_(out), log_(log), jobs_(options) {}
+  McpServer(std::ostream& out, const ServiceOptions& options) : out_(out), jobs_(options) {}
 
   // stdin closed: calls still running finish and send their results (a script that pipes in a
   // few requests and closes stdin gets its answers); a stop request cancels them instead.
@@ -568,7 +567,6 @@ class McpServer {
   }
 
   std::ostream& out_;
-  std::ostream& log_;
   std::mutex out_mutex_;
   JobManager jobs_;
   std::mutex calls_mutex_;
@@ -609,7 +607,7 @@ int run_mcp_server(std::istream& in, std::ostream& out, std::ostream& log, const
   // rather than failing when --max-jobs are busy.
   ServiceOptions service = options;
   service.queue = -1;
-  McpServer server(out, log, service);
+  McpServer server(out, service);
   server.watch(stop);
   log << "upres mcp: ready (root " << fs::canonical(options.root).string() << ")" << std::endl;
   std::string line;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/json_input.hpp"
 #include "model/int8_tables.hpp"
 #include "upres/error.hpp"
 #include "upres/int8.hpp"
@@ -48,32 +49,54 @@ Int8Calibration calibration_from_json(const std::string& text, const std::string
     return Error(ErrorCode::invalid_argument,
                  fmt::format("{}: not an int8 calibration table: {}", source, problem));
   };
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) throw fail("not valid JSON");
-  if (j.value("format", "") != "upres-int8-calibration")
-    throw fail("\"format\" is not \"upres-int8-calibration\"");
-  if (j.value("version", 0) != kFormatVersion)
-    throw fail(fmt::format("version {} is not {}", j.value("version", 0), kFormatVersion));
-  Int8Calibration table;
+  nlohmann::json j;
   try {
-    table.model = j.at("model").get<std::string>();
-    table.weights_sha256 = j.at("weights_sha256").get<std::string>();
-    table.measured_on = j.value("measured_on", "");
-    table.pictures = j.value("pictures", 0);
-    table.fidelity_db = j.value("fidelity_db", 0.0);
-    for (const auto& [blob, t] : j.at("thresholds").items()) {
-      const float v = t.get<float>();
-      if (!(v > 0) || !std::isfinite(v))
-        throw fail(fmt::format("threshold of '{}' is not a positive number", blob));
-      table.thresholds[blob] = v;
-    }
-    table.equalization = j.value("equalization", 0.0);
-    if (j.contains("channel_thresholds"))
-      for (const auto& [blob, t] : j.at("channel_thresholds").items())
-        table.channel_thresholds[blob] = t.get<std::vector<float>>();
-  } catch (const nlohmann::json::exception& e) {
+    j = parse_outside_json(text, "the table");
+  } catch (const Error& e) {
     throw fail(e.what());
   }
+  if (!j.is_object()) throw fail("not a JSON object");
+  // Every field is read with its type checked: a table is a user's file, and a wrong type must be
+  // a message, not a JSON library exception.
+  auto field = [&](const char* key, bool (nlohmann::json::*is)() const noexcept, const char* what,
+                   bool required) -> const nlohmann::json* {
+    if (!j.contains(key)) {
+      if (required) throw fail(fmt::format("\"{}\" is missing", key));
+      return nullptr;
+    }
+    if (!(j[key].*is)()) throw fail(fmt::format("\"{}\" must be {}", key, what));
+    return &j[key];
+  };
+  auto positive = [&](const nlohmann::json& v, const std::string& blob) {
+    const double t = v.is_number() ? v.get<double>() : -1;
+    if (!(t > 0) || !std::isfinite(t) || t > 1e30)
+      throw fail(fmt::format("a threshold of '{}' is not a positive number", blob));
+    return float(t);
+  };
+  if (*field("format", &nlohmann::json::is_string, "a string", true) != "upres-int8-calibration")
+    throw fail("\"format\" is not \"upres-int8-calibration\"");
+  const nlohmann::json& version = *field("version", &nlohmann::json::is_number_integer, "an integer", true);
+  if (version != kFormatVersion)
+    throw fail(fmt::format("version {} is not {}", json_brief(version), kFormatVersion));
+  Int8Calibration table;
+  table.model = field("model", &nlohmann::json::is_string, "a string", true)->get<std::string>();
+  table.weights_sha256 =
+      field("weights_sha256", &nlohmann::json::is_string, "a string", true)->get<std::string>();
+  if (auto* v = field("measured_on", &nlohmann::json::is_string, "a string", false)) table.measured_on = *v;
+  if (auto* v = field("pictures", &nlohmann::json::is_number_integer, "an integer", false)) {
+    if (*v < 0 || *v > 1000000) throw fail("\"pictures\" is out of range");
+    table.pictures = v->get<int>();
+  }
+  if (auto* v = field("fidelity_db", &nlohmann::json::is_number, "a number", false)) table.fidelity_db = *v;
+  if (auto* v = field("equalization", &nlohmann::json::is_number, "a number", false)) table.equalization = *v;
+  for (const auto& [blob, t] : field("thresholds", &nlohmann::json::is_object, "an object", true)->items())
+    table.thresholds[blob] = positive(t, blob);
+  if (auto* channels = field("channel_thresholds", &nlohmann::json::is_object, "an object", false))
+    for (const auto& [blob, list] : channels->items()) {
+      if (!list.is_array()) throw fail(fmt::format("the channel thresholds of '{}' must be an array", blob));
+      std::vector<float>& out = table.channel_thresholds[blob];
+      for (const auto& t : list) out.push_back(positive(t, blob));
+    }
   return table;
 }
 
