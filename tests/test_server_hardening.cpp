@@ -491,5 +491,37 @@ TEST_F(ServerHardening, ErrorCodesAreOneVocabularyWithoutServerPaths) {
   EXPECT_NE(st["error"]["message"].get<std::string>().find("gone/out.mp4"), std::string::npos) << st.dump();
 }
 
+TEST_F(ServerHardening, AWorkFolderInUseIsNotCleanedByAnotherServer) {
+  ServiceOptions o;
+  o.root = root.string();
+  o.work_dir = (root / "work").string();
+  const fs::path upload = root / "work" / "upload-00000000000000aa.mp4";
+  {
+    JobManager first(o);
+    std::ofstream(upload) << "an upload the first server is receiving";
+    JobManager second(o);  // shares the folder: the first one's files are not stale
+    EXPECT_TRUE(fs::exists(upload));
+  }
+  JobManager alone(o);  // nobody else uses it now: what is left is stale
+  EXPECT_FALSE(fs::exists(upload));
+}
+
+TEST_F(ServerHardening, ClientMessagesNameNoFolderOfTheServer) {
+  ServiceOptions o;
+  o.root = root.string();
+  o.work_dir = (root / "work").string();
+  JobManager jobs(o);
+  const std::string r = fs::canonical(root).string();
+  EXPECT_EQ(jobs.client_message("cannot read " + r + "/clips/a.mp4: gone"), "cannot read clips/a.mp4: gone");
+  EXPECT_EQ(jobs.client_message("'" + r + "' is full"), "'the root folder' is full");
+  EXPECT_EQ(jobs.client_message(r + "2/x.mp4 is elsewhere"), r + "2/x.mp4 is elsewhere");  // not the root
+  EXPECT_EQ(jobs.client_message("writing " + (root / "work").string() + "/0a/output.mp4"),
+            "writing 0a/output.mp4");
+  const ModelFiles files = model_files(*find_model_info(kModel));
+  const std::string shown = jobs.client_message("cannot open " + files.param_path);
+  EXPECT_EQ(shown.find('/'), std::string::npos) << shown;
+  EXPECT_NE(shown.find("upres-compact-x2.param"), std::string::npos) << shown;
+}
+
 }  // namespace
 }  // namespace upres::test

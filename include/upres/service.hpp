@@ -212,12 +212,14 @@ class JobManager {
   struct State;
   void run_job(std::shared_ptr<Job> job, std::shared_ptr<VideoJob> video, JobTicket ticket);
   void prune_finished();
-  void remove_stale_work_files();
+  void claim_work_dir();
   void release_idle_loop();
 
   ServiceOptions options_;
   std::filesystem::path root_, work_dir_;
+  std::vector<std::filesystem::path> model_folders_;  // hidden from client messages
   bool owns_work_dir_ = false;
+  int work_dir_lock_ = -1;  // a shared --work-dir's lock file, held while this manager lives
   std::shared_ptr<SlotQueue> slots_;
   std::shared_ptr<UpscalerPool> pool_;
   std::shared_ptr<struct ModelCache> models_;

@@ -479,13 +479,16 @@ ImageInfo probe_image(const std::vector<uint8_t>& bytes, const std::string& name
   } else if (bytes.size() >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff) {
     // Markers up to the frame header (SOF0..SOF15 but DHT, JPG and DAC): FF Cn, length, precision,
     // height, width. Every marker but SOI, TEM and RSTn carries a length.
+    // Between segments, as libjpeg does: stray bytes up to the next 0xFF are skipped, then fill
+    // bytes; FF 00 is not a marker.
     size_t at = 2;
     for (;;) {
-      while (at < bytes.size() && bytes[at] == 0xff) ++at;  // fill bytes
-      if (at + 3 > bytes.size() || bytes[at - 1] != 0xff)
+      while (at < bytes.size() && bytes[at] != 0xff) ++at;
+      while (at < bytes.size() && bytes[at] == 0xff) ++at;
+      if (at + 3 > bytes.size())
         media_error(name, "is not a valid JPEG (truncated or corrupt): no frame header");
       const uint8_t marker = bytes[at];
-      if (marker == 0xd8 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      if (marker == 0x00 || marker == 0xd8 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
         ++at;
         continue;
       }
@@ -512,6 +515,9 @@ ImageInfo probe_image(const std::vector<uint8_t>& bytes, const std::string& name
     media_error(name, "is not a PNG, JPEG or WebP image");
   }
   if (info.width <= 0 || info.height <= 0) media_error(name, "has no pixels");
+  if (info.width > INT32_MAX || info.height > INT32_MAX)  // PNG allows up to 2^31 - 1 a side
+    throw Error(ErrorCode::limit_exceeded,
+                fmt::format("{}: {}x{} is larger than any image upres reads", name, info.width, info.height));
   return info;
 }
 

@@ -393,7 +393,17 @@ class McpServer {
       return reply_error(batch, id, kInvalidRequest, "a call with this id is already running");
     expect(batch);
     Call& call = calls_[key];
-    call.thread = std::thread([this, batch, id, key, name, arguments, progress_token] {
+    try {
+      call.thread = start_call(batch, id, key, name, arguments, progress_token);
+    } catch (const std::system_error&) {
+      calls_.erase(key);
+      answer(batch, error_message(id, kInternalError, "cannot start the call now (out of threads); retry"));
+    }
+  }
+
+  std::thread start_call(const std::shared_ptr<Batch>& batch, const json& id, const std::string& key,
+                         const std::string& name, const json& arguments, const json& progress_token) {
+    return std::thread([this, batch, id, key, name, arguments, progress_token] {
       json result;
       try {
         if (name == "video_upscale")

@@ -50,26 +50,36 @@ void Connections::close_locked(Entry& entry) {
 std::shared_ptr<Connections::Entry> Connections::admit(int fd, const std::string& client) {
   std::lock_guard lock(mutex_);
   if (stopping_) return nullptr;
-  // Makes room among `counted` when there are `cap` or more: the one waiting longest for a request.
-  auto make_room = [&](bool same_client_only, int cap) {
-    int open = 0;
-    Entry* oldest_idle = nullptr;
-    for (const auto& e : entries_) {
-      if (e->closing_ || (same_client_only && e->client_ != client)) continue;
-      ++open;
-      if (e->waiting_ && (!oldest_idle || e->waiting_since_ns_ < oldest_idle->waiting_since_ns_))
-        oldest_idle = e.get();
-    }
-    if (open < cap) return true;
-    if (!oldest_idle) return false;
-    close_locked(*oldest_idle);
-    return true;
-  };
-  if (!make_room(true, limits_.max_per_client) || !make_room(false, limits_.max_total)) return nullptr;
+  // Connections from this client and from all, and the longest idle of each.
+  int from_client = 0, in_all = 0;
+  Entry *client_idle = nullptr, *any_idle = nullptr;
+  auto older = [](Entry* a, Entry* b) { return !b || a->waiting_since_ns_ < b->waiting_since_ns_; };
+  for (const auto& e : entries_) {
+    if (e->closing_) continue;
+    ++in_all;
+    const bool same = e->client_ == client;
+    from_client += same;
+    if (e->waiting_ && older(e.get(), any_idle)) any_idle = e.get();
+    if (e->waiting_ && same && older(e.get(), client_idle)) client_idle = e.get();
+  }
+  // Room is made by closing one idle connection: this client's own when it is at its cap (which
+  // also makes room in all), else the longest idle of anyone's when all are at the cap.
+  if (from_client >= limits_.max_per_client) {
+    if (!client_idle) return nullptr;
+    close_locked(*client_idle);
+  } else if (in_all >= limits_.max_total) {
+    if (!any_idle) return nullptr;
+    close_locked(*any_idle);
+  }
   auto entry = std::shared_ptr<Entry>(new Entry(fd, client));
   entry->waiting_since_ns_ = now_ns();
   entries_.push_back(entry);
   return entry;
+}
+
+void Connections::retire(const std::shared_ptr<Entry>& entry) {
+  std::lock_guard lock(mutex_);
+  entry->closing_ = true;
 }
 
 void Connections::remove(const std::shared_ptr<Entry>& entry) {

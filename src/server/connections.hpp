@@ -59,8 +59,10 @@ class Connections {
   // Registers a new connection from `client` (its address), making room under the caps when it
   // must; nullptr when no room can be made (the caller answers 503 and closes the socket).
   std::shared_ptr<Entry> admit(int fd, const std::string& client);
-  // Forgets a connection; call it before closing the socket, so its descriptor number cannot be
-  // shut by the watchdog after the system has given it to a new connection.
+  // A connection's thread is about to close its socket: from now on nothing else shuts it, so
+  // its descriptor number cannot be shut after the system has given it to a new connection.
+  void retire(const std::shared_ptr<Entry>& entry);
+  // Forgets a connection, after its socket is gone (the server may be destroyed once all are).
   void remove(const std::shared_ptr<Entry>& entry);
   // Shuts every socket (server stop) and waits until every connection has been removed.
   void close_all_and_wait();

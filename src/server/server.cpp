@@ -718,13 +718,16 @@ void Server::Impl::serve_connection(std::shared_ptr<tcp::socket> socket_owner,
   } catch (const std::exception& e) {
     if (!options.quiet) std::fprintf(stderr, "upres serve: connection ended: %s\n", e.what());
   }
-  // Forgotten before it is closed: its descriptor number may be handed out again at once.
-  connections.remove(entry);
+  // Retired before it is closed (its descriptor number may be handed out again at once), removed
+  // after: the server may be destroyed as soon as the last connection is removed.
+  connections.retire(entry);
   beast::error_code ec;
   if (socket.is_open()) {
     socket.shutdown(tcp::socket::shutdown_both, ec);
     socket.close(ec);
   }
+  socket_owner.reset();
+  connections.remove(entry);
 }
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
@@ -791,7 +794,17 @@ void Server::run() {
       http::write(*socket, res, ec);
       continue;
     }
-    std::thread(&Impl::serve_connection, &im, std::move(socket), std::move(entry)).detach();
+    try {
+      std::thread(&Impl::serve_connection, &im, socket, entry).detach();
+    } catch (const std::system_error&) {  // out of threads: this one is refused, the server goes on
+      im.connections.retire(entry);
+      auto res = error_response(http::status::service_unavailable, "busy",
+                                "the server is out of threads; retry shortly", false);
+      socket->non_blocking(true, ec);
+      http::write(*socket, res, ec);
+      socket->close(ec);
+      im.connections.remove(entry);
+    }
   }
   // Stopping: jobs end first (their event streams then send a last event), then every
   // connection still open is shut, which wakes the threads blocked on it.

@@ -1,7 +1,10 @@
 // The job service: admission (slots), video jobs on their own threads, status and waiting.
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -249,15 +252,34 @@ void replace_all(std::string& text, const std::string& from, const std::string& 
     text.replace(at, from.size(), to);
 }
 
+bool is_path_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == '/' ||
+         c == '@';
+}
+
+// Replaces `folder` where it stands as a whole path or the start of one ("/srv/media/a.mp4" ->
+// "a.mp4", "/srv/media" -> `name`), never inside a longer name ("/srv/media2" stays).
+void hide_folder(std::string& text, const std::string& folder, const std::string& name) {
+  if (folder.empty() || folder == "/") return;
+  for (size_t at = text.find(folder); at != std::string::npos; at = text.find(folder, at + 1)) {
+    if (at > 0 && is_path_char(text[at - 1])) continue;
+    const size_t end = at + folder.size();
+    if (end < text.size() && text[end] == '/') {
+      text.erase(at, folder.size() + 1);
+    } else if (end == text.size() || !is_path_char(text[end])) {
+      text.replace(at, folder.size(), name);
+    }
+  }
+}
+
 }  // namespace
 
 std::string JobManager::client_message(const std::string& message) const {
   std::string text = message;
   // Deepest first: the work folder may lie inside the root.
-  replace_all(text, (work_dir_ / "").string(), "");
-  replace_all(text, work_dir_.string(), "the work folder");
-  replace_all(text, (root_ / "").string(), "");
-  replace_all(text, root_.string(), "the root folder");
+  hide_folder(text, work_dir_.string(), "the work folder");
+  for (const fs::path& folder : model_folders_) hide_folder(text, folder.string(), "the model folder");
+  hide_folder(text, root_.string(), "the root folder");
   return text;
 }
 
@@ -268,6 +290,7 @@ struct JobManager::State {
   std::deque<std::string> finished;  // oldest first
   bool closed = false;               // after cancel_all_and_wait: no new jobs start
   bool released = false;             // the destructor runs: the releaser thread ends
+  std::mutex validating;             // one start_video validates at a time
   int starting = 0;                  // start_video calls in progress (validating, files open)
   std::mt19937_64 random{std::random_device{}()};
 };
@@ -317,7 +340,13 @@ JobManager::JobManager(ServiceOptions options)
   if (ec)
     throw Error(ErrorCode::io_failure,
                 fmt::format("cannot create work folder '{}': {}", work_dir_.string(), ec.message()));
-  if (!owns_work_dir_) remove_stale_work_files();
+  // Where model files live is this machine's business too: messages name models, not folders.
+  for (const ModelInfo& info : model_zoo()) {
+    fs::path folder = fs::path(model_files(info).param_path).parent_path();
+    if (std::find(model_folders_.begin(), model_folders_.end(), folder) == model_folders_.end())
+      model_folders_.push_back(std::move(folder));
+  }
+  if (!owns_work_dir_) claim_work_dir();
   releaser_ = std::thread(&JobManager::release_idle_loop, this);
 }
 
@@ -329,25 +358,33 @@ JobManager::~JobManager() {
     state_->changed.notify_all();
   }
   releaser_.join();
+  if (work_dir_lock_ >= 0) ::close(work_dir_lock_);
   std::error_code ec;
   if (owns_work_dir_) fs::remove_all(work_dir_, ec);
 }
 
-// What an earlier server left in a --work-dir it shared: uploads and job folders nobody can ask
-// for any more (jobs live in memory). Only names this service makes are touched.
-void JobManager::remove_stale_work_files() {
-  auto all_hex = [](const std::string& text) {
-    return text.find_first_not_of("0123456789abcdef") == std::string::npos;
-  };
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(work_dir_, ec)) {
-    const std::string name = entry.path().filename().string();
-    const std::string stem = entry.path().stem().string();
-    const bool upload = stem.size() == 23 && stem.rfind("upload-", 0) == 0 && all_hex(stem.substr(7)) &&
-                        entry.is_regular_file(ec);
-    const bool job_folder = name.size() == 32 && all_hex(name) && entry.is_directory(ec);
-    if (upload || job_folder) fs::remove_all(entry.path(), ec);
+// A --work-dir the user names may be shared by servers one after another, or at once. Each holds a
+// shared lock on its lock file while it lives; the one that can take it exclusively at start-up is
+// alone, and removes what an earlier server left: uploads and job folders nobody can ask for any
+// more (jobs live in memory). Only names this service makes are touched.
+void JobManager::claim_work_dir() {
+  work_dir_lock_ = ::open((work_dir_ / ".upres-serve.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (work_dir_lock_ < 0) return;  // a read-only folder: nothing to clean, and uploads will say why
+  if (::flock(work_dir_lock_, LOCK_EX | LOCK_NB) == 0) {
+    auto all_hex = [](const std::string& text) {
+      return text.find_first_not_of("0123456789abcdef") == std::string::npos;
+    };
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(work_dir_, ec)) {
+      const std::string name = entry.path().filename().string();
+      const std::string stem = entry.path().stem().string();
+      const bool upload = stem.size() == 23 && stem.rfind("upload-", 0) == 0 && all_hex(stem.substr(7)) &&
+                          entry.is_regular_file(ec);
+      const bool job_folder = name.size() == 32 && all_hex(name) && entry.is_directory(ec);
+      if (upload || job_folder) fs::remove_all(entry.path(), ec);
+    }
   }
+  ::flock(work_dir_lock_, LOCK_SH);  // from exclusive, or waiting out another's brief clean-up
 }
 
 void JobManager::release_idle_loop() {
@@ -477,6 +514,9 @@ JobStatus JobManager::start_video(const std::string& options_json, const fs::pat
     int scale = o.engine.scale > 0 ? o.engine.scale : shared_model ? shared_model->geometry().scale : 1;
     st.download_name = fmt::format("{}-upres-x{}{}", stem, scale, ext);
     video = std::make_shared<VideoJob>(o, shared_model);
+    // Validation opens the files and times the model on a small tile: one request at a time, so
+    // a burst of requests cannot run a burst of inferences before any of them has a place.
+    std::lock_guard validating(state_->validating);
     st.plan = video->validate();
   } catch (const Error& e) {
     throw Error(e.code(), for_client(e.what()));
@@ -490,9 +530,13 @@ JobStatus JobManager::start_video(const std::string& options_json, const fs::pat
   {
     std::lock_guard lock(state_->mutex);
     if (state_->closed) throw Error(ErrorCode::cancelled, "the service is shutting down");
+    try {
+      job->thread = std::thread(&JobManager::run_job, this, job, std::move(video), std::move(ticket));
+    } catch (const std::system_error&) {
+      throw Error(ErrorCode::busy, "the service cannot start another thread now; retry shortly");
+    }
     state_->jobs[st.id] = job;
     snapshot = st;
-    job->thread = std::thread(&JobManager::run_job, this, job, std::move(video), std::move(ticket));
   }
   cleanup.started = true;
   prune_finished();
