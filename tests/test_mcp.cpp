@@ -295,15 +295,17 @@ TEST_F(Mcp, ClosingStdinLetsRunningCallsFinish) {
   EXPECT_EQ(mcp.close_and_wait(), 0);
 }
 
-TEST_F(Mcp, SigtermCancelsRunningCallsAndRemovesPartialFiles) {
+TEST_F(Mcp, SigtermAndSighupCancelRunningCallsAndRemovePartialFiles) {
   write_long_clip();
-  McpProcess mcp(root);
-  initialize(mcp);
-  start_video_call(mcp, 2, "long.mp4");
-  usleep(800'000);
-  mcp.signal(SIGTERM);  // stdin stays open: the signal alone ends the process
-  EXPECT_EQ(mcp.wait_for_exit(), 0);
-  expect_no_output_of("long");
+  for (int sig : {SIGTERM, SIGHUP}) {
+    McpProcess mcp(root);
+    initialize(mcp);
+    start_video_call(mcp, 2, "long.mp4");
+    usleep(800'000);
+    mcp.signal(sig);  // stdin stays open: the signal alone ends the process
+    EXPECT_EQ(mcp.wait_for_exit(), 0) << strsignal(sig);
+    expect_no_output_of("long");
+  }
 }
 
 // Messages of the wrong shape get the error the JSON-RPC specification names, the reply of a batch

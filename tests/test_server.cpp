@@ -479,48 +479,51 @@ TEST_F(ServerTest, StreamSessionsTakeASlot) {
       200);
 }
 
-// The real binary: SIGTERM cancels the running job, removes its partial output and exits 0.
-TEST_F(ServerTest, BinaryShutsDownCleanlyOnSigterm) {
-  int out_pipe[2];
-  ASSERT_EQ(pipe(out_pipe), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out_pipe[1], 1);
-    close(out_pipe[0]);
-    std::string root_arg = root.string();
-    execl(UPRES_CLI_PATH, "upres", "serve", "--port", "0", "--root", root_arg.c_str(), "--quiet", nullptr);
-    _exit(127);
-  }
-  close(out_pipe[1]);
-  FILE* out = fdopen(out_pipe[0], "r");
-  char line[512] = {};
-  ASSERT_TRUE(fgets(line, sizeof line, out)) << "no banner";
-  std::string banner = line;
-  size_t at = banner.find("http://127.0.0.1:");
-  ASSERT_NE(at, std::string::npos) << banner;
-  port = std::stoi(banner.substr(at + 17));
-  fs::create_directories(root / "o");
+// The real binary: SIGTERM (or SIGHUP, a closed terminal) cancels the running job, removes its
+// partial output and exits 0.
+TEST_F(ServerTest, BinaryShutsDownCleanlyOnSigtermAndSighup) {
   write_long_clip();
-  auto r =
-      post_json("/v1/video/upscale", {{"input", "long.mp4"}, {"output", "o/partial.mp4"}, {"model", kModel}});
-  ASSERT_EQ(r.status, 202) << r.body;
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  kill(pid, SIGTERM);
-  int status = 0;
-  bool exited = false;
-  for (int i = 0; i < 300 && !exited; ++i) {
-    exited = waitpid(pid, &status, WNOHANG) == pid;
-    if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  fs::create_directories(root / "o");
+  for (int sig : {SIGTERM, SIGHUP}) {
+    int out_pipe[2];
+    ASSERT_EQ(pipe(out_pipe), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+      dup2(out_pipe[1], 1);
+      close(out_pipe[0]);
+      std::string root_arg = root.string();
+      execl(UPRES_CLI_PATH, "upres", "serve", "--port", "0", "--root", root_arg.c_str(), "--quiet", nullptr);
+      _exit(127);
+    }
+    close(out_pipe[1]);
+    FILE* out = fdopen(out_pipe[0], "r");
+    char line[512] = {};
+    ASSERT_TRUE(fgets(line, sizeof line, out)) << "no banner";
+    std::string banner = line;
+    size_t at = banner.find("http://127.0.0.1:");
+    ASSERT_NE(at, std::string::npos) << banner;
+    port = std::stoi(banner.substr(at + 17));
+    auto r = post_json("/v1/video/upscale",
+                       {{"input", "long.mp4"}, {"output", "o/partial.mp4"}, {"model", kModel}});
+    ASSERT_EQ(r.status, 202) << r.body;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    kill(pid, sig);
+    int status = 0;
+    bool exited = false;
+    for (int i = 0; i < 300 && !exited; ++i) {
+      exited = waitpid(pid, &status, WNOHANG) == pid;
+      if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (!exited) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+    }
+    fclose(out);
+    ASSERT_TRUE(exited && WIFEXITED(status)) << "the server did not exit within 15 s";
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    EXPECT_FALSE(fs::exists(root / "o/partial.mp4"));
+    for (const auto& e : fs::directory_iterator(root / "o")) ADD_FAILURE() << "left behind: " << e.path();
   }
-  if (!exited) {
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-  }
-  fclose(out);
-  ASSERT_TRUE(exited && WIFEXITED(status)) << "the server did not exit within 15 s";
-  EXPECT_EQ(WEXITSTATUS(status), 0);
-  EXPECT_FALSE(fs::exists(root / "o/partial.mp4"));
-  for (const auto& e : fs::directory_iterator(root / "o")) ADD_FAILURE() << "left behind: " << e.path();
 }
 
 }  // namespace

@@ -395,7 +395,8 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("-s,--scale", eval_scale, "scale factor")
       ->capture_default_str()
       ->check(CLI::Range(2, 4));
-  eval_cmd->add_option("--limit", eval_limit, "use only the first N images (0: all)");
+  eval_cmd->add_option("--limit", eval_limit, "use only the first N images (0: all)")
+      ->check(CLI::NonNegativeNumber);
   eval_cmd->add_option("--threads", engine.threads, "worker threads (0: all cores)");
   std::string eval_precision = "f32";  // eval measures the model as trained unless asked
   add_precision_flag(eval_cmd, eval_precision);

@@ -22,6 +22,7 @@
 #include <set>
 #include <thread>
 
+#include "core/check_range.hpp"
 #include "core/json_input.hpp"
 #include "server/connections.hpp"
 #include "server/http_util.hpp"
@@ -738,9 +739,14 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
     throw Error(ErrorCode::invalid_argument,
                 fmt::format("--host '{}' is not an IP address (try 127.0.0.1)", o.host));
   if (o.port < 0 || o.port > 65535) throw Error(ErrorCode::invalid_argument, "--port must be 0..65535");
-  if (o.max_connections < 1 || o.max_client_connections < 1)
-    throw Error(ErrorCode::invalid_argument,
-                "--max-connections and --max-client-connections must be at least 1");
+  check_range("--max-connections", o.max_connections, 1, 65536);
+  check_range("--max-client-connections", o.max_client_connections, 1, 65536);
+  if (o.max_upload_bytes < (int64_t(1) << 20) || o.max_upload_bytes > (int64_t(16) << 40))
+    throw Error(
+        ErrorCode::invalid_argument,
+        fmt::format("--max-upload {} bytes is outside 1M..16T (a size like 500M or 8G)", o.max_upload_bytes));
+  for (double seconds : {o.header_timeout_seconds, o.keep_alive_seconds, o.stall_timeout_seconds})
+    check_range("a connection timeout", seconds, 0.01, 86400, " seconds");
   tcp::endpoint endpoint(address, static_cast<unsigned short>(o.port));
   auto& acceptor = impl_->acceptor;
   acceptor.open(endpoint.protocol(), ec);
