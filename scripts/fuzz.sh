@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang; AddressSanitizer, UBSan and coverage on the library too) and
-# runs each on a scratch copy of its committed corpus (fuzz/corpus/<target>/). Stops at the first
-# crash, leak, hang or sanitizer report, printing the input that caused it.
+# runs each on a scratch copy of its committed corpus (fuzz/corpus/<target>/), with its dictionary
+# of tokens (fuzz/dict/<target>.dict) when there is one. Reports every crash, leak, hang or
+# sanitizer report, saving the input that caused it in fuzz-failures/.
 # Usage: scripts/fuzz.sh [seconds per target] [target...]   (default: 60 s, every target)
 #   make fuzz    60 s each;   make test    FUZZ_SECONDS (10) each
 set -euo pipefail
@@ -35,8 +36,10 @@ for target in "${targets[@]}"; do
   fi
   log="$work/$name/log"
   echo "fuzz: $target for ${seconds}s"
-  if ! "$build/fuzz/$target" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -max_len=65536 \
-      -print_final_stats=1 -artifact_prefix="$work/$name/crash/" "$work/$name/new" "${seeds[@]}" >"$log" 2>&1; then
+  options=(-max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1
+           -artifact_prefix="$work/$name/crash/")
+  [ -f "fuzz/dict/$name.dict" ] && options+=(-dict="fuzz/dict/$name.dict")
+  if ! "$build/fuzz/$target" "${options[@]}" "$work/$name/new" "${seeds[@]}" >"$log" 2>&1; then
     echo "fuzz: $target FAILED; the end of its log:" >&2
     tail -60 "$log" >&2
     for artifact in "$work/$name/crash"/*; do
