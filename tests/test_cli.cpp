@@ -301,6 +301,16 @@ TEST_F(Cli, VideoNumbersOutOfRangeAndTheInputItselfAreRefused) {
   }
 }
 
+// File names are bytes, not always UTF-8: JSON progress still comes out (with U+FFFD for them).
+TEST_F(Cli, FileNamesThatAreNotUtf8StillGiveJsonProgress) {
+  const std::string clip = (dir / "clip\xff.mp4").string(), out = (dir / "out\xfe.mp4").string();
+  ASSERT_EQ(run_cli("sample -o '" + clip + "' --size 64x48 --frames 3").exit_code, 0);
+  Result r = run_cli("video '" + clip + "' -o '" + out + "' --progress json");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"phase\":\"result\""), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(out));
+}
+
 // Starts `upres video` on a clip long enough to interrupt; returns once frames are flowing.
 struct RunningVideo {
   pid_t pid = -1;

@@ -34,6 +34,11 @@ struct Flags {
 Flags g_flags;
 CancelToken g_cancel;
 
+// JSON text that cannot throw: file names need not be UTF-8 (bad bytes become U+FFFD).
+std::string to_text(const json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
 void on_interrupt(int) {
   g_cancel.cancel();
 }
@@ -166,7 +171,7 @@ VideoOptions build_options(const std::string& input, const std::string& output) 
   if (!g_flags.preset.empty())
     o = video_options_from_json(video_preset_json(g_flags.preset), o,
                                 fmt::format("preset '{}'", g_flags.preset));
-  o = video_options_from_json(typed_options().dump(), o, "the command line");
+  o = video_options_from_json(to_text(typed_options()), o, "the command line");
   o.input = input;
   o.output = output;
   return o;
@@ -208,7 +213,7 @@ class ProgressPrinter {
              {"eta", p.eta_seconds},
              {"elapsed", p.elapsed_seconds},
              {"progress", p.fraction}};
-      std::printf("%s\n", j.dump().c_str());
+      std::printf("%s\n", to_text(j).c_str());
       std::fflush(stdout);
     } else if (mode_ == "bar") {
       const int width = 30, filled = int(p.fraction * width + 0.5);
@@ -242,7 +247,7 @@ int run_one(const VideoOptions& o) {
         {"file", o.input},         {"output", o.output},        {"phase", "result"},    {"frames", s.frames},
         {"width", s.output_width}, {"height", s.output_height}, {"seconds", s.seconds}, {"fps", s.fps},
         {"bytes", s.output_bytes}, {"warnings", s.warnings}};
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", to_text(j).c_str());
   } else {
     std::printf("%s -> %s: %lld frames at %dx%d in %.1f s (%.2f fps; model %.1f s)\n", o.input.c_str(),
                 o.output.c_str(), (long long)s.frames, s.output_width, s.output_height, s.seconds, s.fps,
@@ -312,7 +317,7 @@ int run_probe() {
            {"estimated_seconds", p.estimated_seconds},
            {"streams", streams},
            {"warnings", p.warnings}};
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", to_text(j, 2).c_str());
     return 0;
   }
   std::printf("%s\n", o.input.c_str());

@@ -41,7 +41,8 @@ std::string calibration_to_json(const Int8Calibration& table) {
   nlohmann::ordered_json channels = nlohmann::ordered_json::object();
   for (const auto& [blob, t] : table.channel_thresholds) channels[blob] = t;
   j["channel_thresholds"] = channels;
-  return j.dump(1) + "\n";
+  return j.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
+         "\n";  // folder names need not be UTF-8
 }
 
 Int8Calibration calibration_from_json(const std::string& text, const std::string& source) {

@@ -706,7 +706,7 @@ void Server::Impl::serve_connection(std::shared_ptr<tcp::socket> socket_owner,
                                ec == net::error::connection_reset || ec == net::error::broken_pipe ||
                                entry->timed_out() || stopping;
         if (!quiet_end) {
-          auto res = error_response(http::status::bad_request, "bad_request",
+          auto res = error_response(http::status::bad_request, error_code_name(ErrorCode::invalid_argument),
                                     "malformed HTTP request: " + ec.message(), false);
           entry->serve(options.stall_timeout_seconds);
           http::write(socket, res, ec);
