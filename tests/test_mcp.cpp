@@ -414,6 +414,10 @@ TEST_F(Mcp, BadArgumentsAreReadableToolErrors) {
   }
   EXPECT_EQ(mcp.call(200, "ping")["result"], json::object());
   EXPECT_EQ(mcp.close_and_wait(), 0);
+  for (const auto& e : fs::directory_iterator(root)) {
+    const std::string name = e.path().filename().string();
+    EXPECT_TRUE(name == "pic.png" || name == "clip.mp4") << "left behind: " << name;
+  }
 }
 
 }  // namespace

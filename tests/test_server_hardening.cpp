@@ -452,6 +452,7 @@ TEST_F(ServerHardening, LoadIsServedInFullThroughTheQueue) {
   const int64_t after = resident_bytes();
   EXPECT_LT(after - before, int64_t(48) << 20) << "resident memory grew from " << before << " to " << after;
   EXPECT_EQ(json_of(http_request(port, "GET", "/healthz"))["queued"], 0);
+  expect_healthy_and_clean();
 }
 
 TEST_F(ServerHardening, IdleUpscalersAreReleased) {
@@ -498,6 +499,7 @@ TEST_F(ServerHardening, ErrorCodesAreOneVocabularyWithoutServerPaths) {
   EXPECT_EQ(st["error"]["code"], "io_failure") << st.dump();
   EXPECT_EQ(st.dump().find(root_path), std::string::npos) << st.dump();
   EXPECT_NE(st["error"]["message"].get<std::string>().find("gone/out.mp4"), std::string::npos) << st.dump();
+  expect_healthy_and_clean();
 }
 
 TEST_F(ServerHardening, AWorkFolderInUseIsNotCleanedByAnotherServer) {
