@@ -9,6 +9,8 @@
 #include <memory>
 #include <thread>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/websocket.hpp>
 #include <nlohmann/json.hpp>
 
 #include "http_client.hpp"
@@ -22,6 +24,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr const char* kModel = "upres-compact-x2";  // in the repository: no download needed
+
+using StreamSession = boost::beast::websocket::stream<boost::asio::ip::tcp::socket>;
 
 inline std::string png_bytes(int w, int h, uint32_t seed = 1) {
   auto bytes = encode_image(make_test_pattern(w, h, seed), ImageFormat::png);
@@ -68,6 +72,16 @@ class ServerTest : public ::testing::Test {
     server.reset();
   }
 
+  // A WebSocket session on /v1/stream for kModel, the handshake done (its "ready" still unread).
+  std::unique_ptr<StreamSession> open_stream() {
+    boost::asio::ip::tcp::socket socket(io);
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
+    auto ws = std::make_unique<StreamSession>(std::move(socket));
+    ws->read_message_max(size_t(64) << 20);
+    ws->handshake("127.0.0.1:" + std::to_string(port), std::string("/v1/stream?model=") + kModel);
+    return ws;
+  }
+
   json json_of(const HttpReply& r) { return json::parse(r.body); }
   HttpReply post_json(const std::string& target, const json& body, std::vector<std::string> headers = {}) {
     headers.push_back("Content-Type: application/json");
@@ -98,6 +112,7 @@ class ServerTest : public ::testing::Test {
   }
 
   fs::path root;
+  boost::asio::io_context io;  // for the test's own WebSocket clients
   std::unique_ptr<Server> server;
   std::thread thread;
   int port = 0;

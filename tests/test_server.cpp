@@ -376,16 +376,12 @@ TEST_F(ServerTest, WebSocketStreamsFramesInOrder) {
   namespace websocket = boost::beast::websocket;
   namespace net = boost::asio;
   start();
-  net::io_context io;
-  net::ip::tcp::socket socket(io);
-  socket.connect({net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
-  websocket::stream<net::ip::tcp::socket> ws(std::move(socket));
-  ws.handshake("127.0.0.1", std::string("/v1/stream?model=") + kModel);
+  auto ws = open_stream();
   boost::beast::flat_buffer buffer;
   auto read_text = [&] {
     buffer.clear();
-    ws.read(buffer);
-    EXPECT_TRUE(ws.got_text());
+    ws->read(buffer);
+    EXPECT_TRUE(ws->got_text());
     return json::parse(boost::beast::buffers_to_string(buffer.data()));
   };
   json ready = read_text();
@@ -400,11 +396,11 @@ TEST_F(ServerTest, WebSocketStreamsFramesInOrder) {
     for (int y = 0; y < 17; ++y)
       for (int x = 0; x < 31; ++x)
         for (int c = 0; c < 3; ++c) msg.push_back(uint8_t(std::lround(frame.at(c, y, x) * 255)));
-    ws.binary(true);
-    ws.write(net::buffer(msg));
+    ws->binary(true);
+    ws->write(net::buffer(msg));
     buffer.clear();
-    ws.read(buffer);
-    ASSERT_TRUE(ws.got_binary());
+    ws->read(buffer);
+    ASSERT_TRUE(ws->got_binary());
     std::string reply = boost::beast::buffers_to_string(buffer.data());
     ASSERT_EQ(reply.size(), 12u + 62 * 34 * 3);
     EXPECT_EQ(reply.substr(0, 4), "RGB8");
@@ -426,32 +422,32 @@ TEST_F(ServerTest, WebSocketStreamsFramesInOrder) {
   }
   for (int i = 0; i < 2; ++i) {
     std::string png = png_bytes(20 + i, 14, 30 + i);
-    ws.binary(true);
-    ws.write(net::buffer(png));
+    ws->binary(true);
+    ws->write(net::buffer(png));
     buffer.clear();
-    ws.read(buffer);
+    ws->read(buffer);
     Image got = decode(boost::beast::buffers_to_string(buffer.data()));
     EXPECT_EQ(got.width, 2 * (20 + i));  // in order: each reply belongs to the frame just sent
   }
   // A broken frame gets an error message, and the session goes on.
-  ws.binary(true);
-  ws.write(net::buffer(std::string("RGB8\x05\0\0\0\x05\0\0\0short", 17)));
+  ws->binary(true);
+  ws->write(net::buffer(std::string("RGB8\x05\0\0\0\x05\0\0\0short", 17)));
   json error = read_text();
   EXPECT_EQ(error["type"], "error");
   EXPECT_EQ(error["code"], "invalid_media");
   // Settings change mid-session.
-  ws.text(true);
-  ws.write(net::buffer(std::string(R"({"scale": 3, "format": "jpeg"})")));
+  ws->text(true);
+  ws->write(net::buffer(std::string(R"({"scale": 3, "format": "jpeg"})")));
   json ready3 = read_text();
   EXPECT_EQ(ready3["scale"], 3);
-  ws.binary(true);
-  ws.write(net::buffer(png_bytes(10, 10)));
+  ws->binary(true);
+  ws->write(net::buffer(png_bytes(10, 10)));
   buffer.clear();
-  ws.read(buffer);
+  ws->read(buffer);
   std::string jpeg = boost::beast::buffers_to_string(buffer.data());
   EXPECT_EQ(jpeg.substr(0, 3), "\xff\xd8\xff");
   EXPECT_EQ(decode(jpeg).width, 30);
-  ws.close(websocket::close_code::normal);
+  ws->close(websocket::close_code::normal);
 }
 
 TEST_F(ServerTest, StreamSessionsTakeASlot) {
@@ -461,16 +457,12 @@ TEST_F(ServerTest, StreamSessionsTakeASlot) {
   o.service.max_jobs = 1;
   o.service.queue = 0;
   start(o);
-  net::io_context io;
-  net::ip::tcp::socket socket(io);
-  socket.connect({net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
-  websocket::stream<net::ip::tcp::socket> ws(std::move(socket));
-  ws.handshake("127.0.0.1", std::string("/v1/stream?model=") + kModel);
+  auto ws = open_stream();
   EXPECT_EQ(http_request(port, "POST", "/v1/image/upscale", png_bytes(8, 8)).status, 429);
-  ws.close(websocket::close_code::normal);
+  ws->close(websocket::close_code::normal);
   boost::beast::flat_buffer buffer;
   boost::beast::error_code ec;
-  ws.read(buffer, ec);  // wait for the server's side of the close
+  ws->read(buffer, ec);  // wait for the server's side of the close
   for (int i = 0;
        i < 50 && http_request(port, "GET", "/healthz").body.find("\"running\":0") == std::string::npos; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -63,27 +63,22 @@ TEST_F(ServerHardening, DeepJsonIsRefusedEverywhereWithTheLimitNamed) {
   // A WebSocket text message: an error message, and the session goes on.
   namespace websocket = boost::beast::websocket;
   namespace net = boost::asio;
-  net::io_context io;
-  net::ip::tcp::socket socket(io);
-  socket.connect({net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
-  websocket::stream<net::ip::tcp::socket> ws(std::move(socket));
-  ws.read_message_max(size_t(64) << 20);
-  ws.handshake("127.0.0.1:" + std::to_string(port), std::string("/v1/stream?model=") + kModel);
+  auto ws = open_stream();
   boost::beast::flat_buffer buffer;
-  ws.read(buffer);  // ready
+  ws->read(buffer);  // ready
   buffer.clear();
-  ws.text(true);
-  ws.write(net::buffer(deep));
-  ws.read(buffer);
+  ws->text(true);
+  ws->write(net::buffer(deep));
+  ws->read(buffer);
   json error = json::parse(boost::beast::buffers_to_string(buffer.data()));
   EXPECT_EQ(error["type"], "error");
   EXPECT_NE(error["message"].get<std::string>().find("64"), std::string::npos) << error.dump();
   buffer.clear();
-  ws.binary(true);
-  ws.write(net::buffer(png_bytes(6, 5)));
-  ws.read(buffer);
+  ws->binary(true);
+  ws->write(net::buffer(png_bytes(6, 5)));
+  ws->read(buffer);
   EXPECT_EQ(decode(boost::beast::buffers_to_string(buffer.data())).width, 12);
-  ws.close(websocket::close_code::normal);
+  ws->close(websocket::close_code::normal);
   expect_healthy_and_clean();
 }
 
@@ -377,11 +372,7 @@ TEST_F(ServerHardening, BusyServerQueuesRequestsInsteadOfRefusingThem) {
   o.service.queue_wait_seconds = 1;
   start(o);
   // A stream session holds the only place for as long as it is open, however fast the machine.
-  net::io_context io;
-  net::ip::tcp::socket socket(io);
-  socket.connect({net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
-  websocket::stream<net::ip::tcp::socket> session(std::move(socket));
-  session.handshake("127.0.0.1:" + std::to_string(port), std::string("/v1/stream?model=") + kModel);
+  auto session = open_stream();
   // Video jobs queue, in order, with their positions.
   auto second = post_json("/v1/video/upscale", {{"input", "clip.mp4"}, {"model", kModel}, {"frames", 2}});
   ASSERT_EQ(second.status, 202) << second.body;
@@ -410,7 +401,7 @@ TEST_F(ServerHardening, BusyServerQueuesRequestsInsteadOfRefusingThem) {
   auto image = http_request(port, "POST", std::string("/v1/image/upscale?model=") + kModel, png_bytes(8, 8));
   EXPECT_EQ(image.status, 429) << image.body;
   // When the place is free, the queued job runs to the end.
-  session.close(websocket::close_code::normal);
+  session->close(websocket::close_code::normal);
   EXPECT_EQ(wait_finished(third_id)["state"], "succeeded");
   EXPECT_EQ(
       http_request(port, "POST", std::string("/v1/image/upscale?model=") + kModel, png_bytes(8, 8)).status,

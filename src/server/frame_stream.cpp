@@ -46,8 +46,7 @@ void serve_frame_stream(tcp::socket& socket, Connections::Entry& connection,
   const double stall = options.stall_timeout_seconds;
   auto refuse = [&](const Error& e) {
     auto res =
-        error_response(e.code() == ErrorCode::busy ? http::status::too_many_requests : status_for(e.code()),
-                       error_code_name(e.code()), jobs.client_message(e.what()), false);
+        error_response(status_for(e.code()), error_code_name(e.code()), jobs.client_message(e.what()), false);
     beast::error_code ec;
     connection.serve(stall);
     http::write(socket, res, ec);

@@ -12,6 +12,7 @@
 #include <deque>
 #include <mutex>
 
+#include "core/check_range.hpp"
 #include "service/service_internal.hpp"
 #include "upres/error.hpp"
 #include "upres/service.hpp"
@@ -88,8 +89,7 @@ std::shared_ptr<const Model> JobManager::model(const std::string& requested, int
 }
 
 UpscalerLease JobManager::lease_upscaler(const ImageRequest& request) {
-  if (request.scale < 0 || request.scale > 16)
-    throw Error(ErrorCode::invalid_argument, fmt::format("scale {} is outside 1..16", request.scale));
+  check_range("scale", request.scale, 0, kMaxScale, " (0: the model's own)");
   auto shared_model = model(request.model, request.scale);
   std::string key = fmt::format("{}@{}", shared_model->name(), request.scale);
   auto upscaler = pool_->take(key);
