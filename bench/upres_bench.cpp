@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
     }
     auto model = Model::load(model_name);
     UpscaleOptions o;
-    o.backend = backend_from_name(backend);
+    o.backend = backend;
     o.precision = precision_from_name(precision);
     o.threads = threads;
     o.max_memory = int64_t(16) << 30;  // full frame

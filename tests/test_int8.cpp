@@ -464,11 +464,11 @@ TEST(Int8Tables, ModelsWithoutATableSayHowToMakeOne) {
 TEST(Int8Tables, AutomaticPrecisionPicksInt8OnlyWhereItWorksAndPays) {
   UpscaleOptions o;
   o.precision = Precision::automatic;
-  const Precision fast = backend_runs_int8_fast(BackendKind::cpu) ? Precision::int8 : Precision::f32;
+  const Precision fast = make_cpu_backend(2)->device().fast_int8 ? Precision::int8 : Precision::f32;
   EXPECT_EQ(Upscaler(Model::load("upres-compact-x2"), o).precision(), fast) << "a table ships with it";
-  o.backend = BackendKind::reference;
+  o.backend = "reference";
   EXPECT_EQ(Upscaler(Model::load("upres-compact-x2"), o).precision(), Precision::f32) << "no gain there";
-  o.backend = BackendKind::cpu;
+  o.backend = "cpu";
   char tmpl[] = "/tmp/upres-auto-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   std::filesystem::copy_file(std::string(UPRES_SOURCE_DIR) + "/models/upres-compact-x2.param",
@@ -501,7 +501,7 @@ TEST_P(Int8Zoo, MatchesTheEmulationStaysCloseToFloatAndTilesExactly) {
   UpscaleOptions int8;
   int8.precision = Precision::int8;
   UpscaleOptions reference = int8;
-  reference.backend = BackendKind::reference;
+  reference.backend = "reference";
   Image got = Upscaler(model, int8).upscale(input);
   const Image emulated = Upscaler(model, reference).upscale(input);
   float worst = 0;

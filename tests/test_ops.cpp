@@ -322,7 +322,7 @@ TEST(CpuParity, ExecutorIsReusableAcrossRuns) {
 // The two hooks tiled squeeze-excitation runs use: a run that stops at a global average pooling
 // and shows its input, and means handed in from outside. Both backends, one graph:
 // conv -> global average -> scale the conv output by those averages.
-TEST(PoolingHooks, StopAtThePoolingAndTakeMeansFromOutside) {
+TEST(TiledSplit, GraphUntilThePoolingAndMeansHandedIn) {
   Graph g;
   g.source = "test";
   g.input_blob = g.add_blob("in");
@@ -363,26 +363,25 @@ TEST(PoolingHooks, StopAtThePoolingAndTakeMeansFromOutside) {
   std::vector<std::unique_ptr<Backend>> backends;
   backends.push_back(make_reference_backend());
   backends.push_back(make_cpu_backend(2));
+  // The runtime's split for tiled runs: the graph up to the pooling's input, and the graph with
+  // the pooling replaced by means handed in. Both run on every backend without its help.
+  const std::vector<std::vector<float>> given{means};
+  const Graph until = graph_until(g, pool.inputs[0]);
+  EXPECT_EQ(until.nodes.size(), 1u);
+  const Graph with_means = graph_with_given_poolings(g, {1}, given, x.shape);
   for (const auto& backend : backends) {
-    auto exec = backend->compile(g, x.shape);
-    bool visited = false;
-    exec->run_to_pooling(x.view(), 1, [&](const TensorView& v) {
-      visited = true;
-      ASSERT_EQ(v.shape, features.shape);
-      for (int64_t i = 0; i < v.shape.size(); ++i) EXPECT_NEAR(v.data[i], features.values[size_t(i)], 1e-5);
-    });
-    EXPECT_TRUE(visited) << backend->name();
-    exec->set_pooled_means(1, &means);
-    Tensor out(exec->output_shape());
-    exec->run(x.view(), out.view());
+    const Tensor visited = run_graph(*backend, until, x);
+    ASSERT_EQ(visited.shape, features.shape);
+    for (int64_t i = 0; i < visited.shape.size(); ++i)
+      EXPECT_NEAR(visited.values[size_t(i)], features.values[size_t(i)], 1e-5);
+    const Tensor out = run_graph(*backend, with_means, x);
     for (int c = 0; c < 5; ++c)
       EXPECT_NEAR(out.view().at(c, 4, 5), features.view().at(c, 4, 5) * means[size_t(c)], 1e-5)
           << backend->name();
-    exec->set_pooled_means(1, nullptr);
-    exec->run(x.view(), out.view());
+    const Tensor plain = run_graph(*backend, g, x);
     double mean0 = 0;
     for (int i = 0; i < 99; ++i) mean0 += features.values[size_t(i)] / 99;
-    EXPECT_NEAR(out.view().at(0, 4, 5), features.view().at(0, 4, 5) * mean0, 1e-4) << backend->name();
+    EXPECT_NEAR(plain.view().at(0, 4, 5), features.view().at(0, 4, 5) * mean0, 1e-4) << backend->name();
   }
 }
 

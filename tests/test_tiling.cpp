@@ -116,7 +116,7 @@ TEST(Limits, BadOptionsAreRejected) {
   o.tile = 0;
   o.scale = 40;
   EXPECT_THROW(Upscaler(model, o), Error);
-  EXPECT_THROW(backend_from_name("gpu9000"), Error);
+  EXPECT_THROW(check_backend_name("gpu9000"), Error);
 }
 
 }  // namespace

@@ -22,7 +22,7 @@ TEST_P(ZooModel, CpuMatchesReferenceAndLooksLikeTheInput) {
   const bool heavy = model->macs_per_input_pixel() > 2e6;  // RRDB: keep the reference run short
   Image input = make_test_pattern(heavy ? 15 : 29, heavy ? 11 : 23, 3);
   UpscaleOptions ref_options;
-  ref_options.backend = BackendKind::reference;
+  ref_options.backend = "reference";
   Upscaler ref(model, ref_options);
   Upscaler cpu(model, UpscaleOptions{});
   Image expected = ref.upscale(input);

@@ -96,7 +96,8 @@ int64_t parse_bytes(const std::string& text) {
 
 UpscaleOptions engine_options(const EngineFlags& f) {
   UpscaleOptions o;
-  o.backend = backend_from_name(f.backend);
+  check_backend_name(f.backend);
+  o.backend = f.backend;
   o.precision = precision_from_name(f.precision);
   o.threads = f.threads;
   o.tile = f.tile;

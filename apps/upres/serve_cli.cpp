@@ -75,7 +75,8 @@ ServiceOptions service_options(const ServiceFlags& f) {
   o.queue_wait_seconds = f.queue_wait;
   o.keep_warm_seconds = f.keep_warm;
   o.max_output_side = f.max_size;
-  o.engine.backend = backend_from_name(f.backend);
+  check_backend_name(f.backend);
+  o.engine.backend = f.backend;
   o.engine.precision = precision_from_name(f.precision);
   o.engine.threads = f.threads;
   o.engine.max_memory = parse_quantity(f.max_memory, "--max-memory", 1024);

@@ -14,26 +14,16 @@
 #include <memory>
 #include <string>
 
+#include "upres/backend.hpp"
 #include "upres/image.hpp"
 #include "upres/model.hpp"
 
 namespace upres {
 
-enum class BackendKind { reference, cpu };
-BackendKind backend_from_name(const std::string& name);  // throws Error(invalid_argument)
-const char* backend_name(BackendKind kind);
-
-// Arithmetic of the model's wide convolutions. int8 needs the model's calibration (upres/int8.hpp)
-// and is 3-7x faster on CPUs with VNNI or AMX; the reference backend emulates it, for tests.
-// automatic picks int8 where that holds (cpu backend, a calibration, VNNI or AMX), else f32.
-enum class Precision { f32, int8, automatic };
-Precision precision_from_name(const std::string& name);  // f32, int8, auto; throws Error(invalid_argument)
-const char* precision_name(Precision precision);
-
 struct Int8Calibration;
 
 struct UpscaleOptions {
-  BackendKind backend = BackendKind::cpu;
+  std::string backend = "cpu";  // a registered backend (upres/backend.hpp): cpu, reference, ...
   Precision precision = Precision::f32;
   // For int8: this table instead of the model's own (calibration uses it to try tables out).
   std::shared_ptr<const Int8Calibration> int8_table;
@@ -57,10 +47,10 @@ constexpr int kMaxImageSide = 65536;
 constexpr int64_t kMinMemoryBudget = int64_t(1) << 20;
 constexpr int64_t kMaxMemoryBudget = int64_t(16) << 40;
 
-// Throws Error(invalid_argument) naming the option and its range when a number is out of range
-// (threads 0..256, tile 0 or 16..65536, tile_overlap -1..256, max_memory 1M..16T, scale 0..16,
-// max_output_side 16..65536). The Upscaler checks this itself; front ends call it to refuse bad
-// settings before they start anything.
+// Throws Error(invalid_argument) naming the option and its range when a number is out of range, or
+// the backend when it is not registered (threads 0..256, tile 0 or 16..65536, tile_overlap -1..256,
+// max_memory 1M..16T, scale 0..16, max_output_side 16..65536). The Upscaler checks this itself; front ends
+// call it to refuse bad settings before they start anything.
 void check_upscale_options(const UpscaleOptions& options);
 
 struct UpscaleStats {

@@ -1,55 +1,107 @@
 #include "backend/backend.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 
 #include <fmt/format.h>
 
-#include "backend/cpu/onednn_isa.hpp"
+#include "ops/op.hpp"
 #include "upres/error.hpp"
 
 namespace upres {
 
-void Executor::run_to_pooling(const TensorView& input, int node,
-                              const std::function<void(const TensorView&)>& visit) {
-  stop_at_ = node;
-  visit_ = &visit;
-  struct Reset {
-    int& stop;
-    ~Reset() { stop = -1; }
-  } reset{stop_at_};
-  run_partial(input);
+const char* dtype_name(DType type) {
+  switch (type) {
+    case DType::f32: return "f32";
+    case DType::f16: return "f16";
+    case DType::u8: return "u8";
+    case DType::u16: return "u16";
+  }
+  return "?";
 }
 
-bool Executor::stop_at_pooling(int node, const TensorView& pooling_input) {
-  if (node != stop_at_) return false;
-  (*visit_)(pooling_input);
-  return true;
+int dtype_bytes(DType type) {
+  switch (type) {
+    case DType::f32: return 4;
+    case DType::f16:
+    case DType::u16: return 2;
+    case DType::u8: return 1;
+  }
+  return 0;
 }
 
-const std::vector<float>* Executor::pooled_means(int node) const {
-  auto it = pooled_means_.find(node);
-  return it == pooled_means_.end() ? nullptr : it->second;
+const char* device_kind_name(DeviceKind kind) {
+  switch (kind) {
+    case DeviceKind::host: return "cpu";
+    case DeviceKind::gpu: return "gpu";
+    case DeviceKind::software_gpu: return "software gpu";
+  }
+  return "?";
+}
+
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
+  if (this != &o) {
+    reset();
+    desc_ = o.desc_;
+    handle_ = std::exchange(o.handle_, nullptr);
+    release_ = std::move(o.release_);
+  }
+  return *this;
+}
+
+void DeviceBuffer::reset() {
+  if (handle_ && release_) release_(handle_);
+  handle_ = nullptr;
+  release_ = nullptr;
+}
+
+TensorView DeviceBuffer::view() const {
+  UPRES_ASSERT(desc_.device == DeviceKind::host && desc_.dtype == DType::f32);
+  return {desc_.shape, static_cast<float*>(handle_)};
+}
+
+bool Backend::supports(const Node& node, Precision) const {
+  return node.type != OpType::count;
+}
+
+int64_t Backend::memory_budget() const {
+  // Host memory: leave half to the rest of the process (frames, encoder) and the system.
+  const int64_t bytes = device().memory_bytes;
+  return bytes > 0 ? bytes / 2 : int64_t(1) << 40;
+}
+
+DeviceBuffer Backend::allocate(const TensorDesc& desc) {
+  UPRES_ASSERT(desc.device == DeviceKind::host);
+  const size_t bytes = size_t(std::max<int64_t>(desc.bytes(), 1) + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p)
+    throw Error(ErrorCode::limit_exceeded, fmt::format("out of memory allocating {} MiB for a {} tensor",
+                                                       bytes >> 20, desc.shape.str()));
+  return DeviceBuffer(desc, p, [](void* q) { std::free(q); });
 }
 
 std::unique_ptr<Graph> Backend::prepare(const Graph& graph, Shape) const {
   return std::make_unique<Graph>(graph);
 }
 
-std::unique_ptr<Backend> make_backend(BackendKind kind, int threads,
-                                      std::shared_ptr<const Int8Calibration> int8) {
-  switch (kind) {
-    case BackendKind::reference: return make_reference_backend(std::move(int8));
-    case BackendKind::cpu: return make_cpu_backend(threads, std::move(int8));
-  }
-  UPRES_ASSERT(false);
-  return nullptr;
-}
-
-BackendKind backend_from_name(const std::string& name) {
-  if (name == "reference") return BackendKind::reference;
-  if (name == "cpu") return BackendKind::cpu;
-  throw Error(ErrorCode::invalid_argument,
-              fmt::format("unknown backend '{}': use cpu (oneDNN) or reference (plain loops)", name));
+DeviceInfo host_device(const std::string& backend) {
+  DeviceInfo d;
+  d.backend = backend;
+  d.kind = DeviceKind::host;
+  d.name = "CPU";
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);)
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+      d.name = line.substr(line.find(':') + 2);
+      break;
+    }
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0) d.memory_bytes = int64_t(pages) * page;
+  d.threads = int(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+  return d;
 }
 
 Precision precision_from_name(const std::string& name) {
@@ -70,14 +122,6 @@ const char* precision_name(Precision precision) {
     case Precision::automatic: return "auto";
   }
   return "?";
-}
-
-bool backend_runs_int8_fast(BackendKind kind) {
-  return kind == BackendKind::cpu && onednn_has_fast_int8();
-}
-
-const char* backend_name(BackendKind kind) {
-  return kind == BackendKind::reference ? "reference" : "cpu";
 }
 
 int64_t estimate_activation_bytes(const Graph& graph, Shape input) {

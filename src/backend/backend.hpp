@@ -1,17 +1,85 @@
 // Backends execute a graph. A backend compiles a graph for one input shape into an Executor
 // that owns every buffer and kernel it needs, so running it allocates nothing.
+//
+// Adding a backend: a folder under src/backend/ with a `BackendEntry` (name, factory, devices)
+// and one line in src/backend/registry.cpp's table; a program or test can add one at run time
+// with `BackendRegistrar` (one line). Everything above this layer (tiling, the video pipeline)
+// speaks only to these interfaces.
 #pragma once
 
 #include <functional>
-#include <map>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "model/graph.hpp"
+#include "upres/backend.hpp"
 #include "upres/int8.hpp"
-#include "upres/upscaler.hpp"
 
 namespace upres {
+
+// Element types a tensor can have at the boundary. Inside a graph every blob is f32 (int8 is a
+// backend's private matter, see model/int8_plan.hpp); u8/u16 let a device backend take 8/10-bit
+// video planes in and give them back, so that colour conversion runs where the tensors are.
+enum class DType { f32, f16, u8, u16 };
+const char* dtype_name(DType type);
+int dtype_bytes(DType type);
+
+// How a tensor's values are ordered: planar is channels x height x width, row-major.
+enum class Layout { planar };
+
+// What an executor reads or writes, and where it lives.
+struct TensorDesc {
+  Shape shape;
+  DType dtype = DType::f32;
+  Layout layout = Layout::planar;
+  DeviceKind device = DeviceKind::host;
+  int64_t bytes() const { return shape.size() * dtype_bytes(dtype); }
+  bool operator==(const TensorDesc& o) const {
+    return shape == o.shape && dtype == o.dtype && layout == o.layout && device == o.device;
+  }
+};
+
+// Memory a backend allocated for a tensor, freed with it. Host buffers give a TensorView; a
+// device buffer's handle means something only to its backend.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(TensorDesc desc, void* handle, std::function<void(void*)> release)
+      : desc_(desc), handle_(handle), release_(std::move(release)) {}
+  DeviceBuffer(DeviceBuffer&& o) noexcept { *this = std::move(o); }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() { reset(); }
+
+  const TensorDesc& desc() const { return desc_; }
+  void* handle() const { return handle_; }
+  bool empty() const { return handle_ == nullptr; }
+  // Host f32 buffers only.
+  TensorView view() const;
+  void reset();
+
+ private:
+  TensorDesc desc_;
+  void* handle_ = nullptr;
+  std::function<void(void*)> release_;
+};
+
+// Work handed to a backend; wait() returns when it is finished (and rethrows its failure). The
+// host backends run synchronously, so their tickets are already done.
+class Ticket {
+ public:
+  Ticket() = default;
+  explicit Ticket(std::function<void()> wait) : wait_(std::move(wait)) {}
+  void wait() {
+    if (wait_) std::exchange(wait_, nullptr)();
+  }
+
+ private:
+  std::function<void()> wait_;
+};
 
 // Shown a blob's value (plain c x h x w) as soon as a run makes it.
 using BlobObserver = std::function<void(int blob, const TensorView& value)>;
@@ -19,51 +87,41 @@ using BlobObserver = std::function<void(int blob, const TensorView& value)>;
 class Executor {
  public:
   virtual ~Executor() = default;
-  // Reads `input` (plain c x h x w of the compiled shape) and writes the graph's output into
-  // `output` (plain, of output_shape()).
-  virtual void run(const TensorView& input, const TensorView& output) = 0;
-  virtual Shape output_shape() const = 0;
+  // Starts reading `input` (input_desc()) and writing the graph's output into `output`
+  // (output_desc()); both must stay valid until the ticket is waited on.
+  virtual Ticket submit(const TensorView& input, const TensorView& output) = 0;
+  void run(const TensorView& input, const TensorView& output) { submit(input, output).wait(); }
+  virtual TensorDesc input_desc() const = 0;
+  virtual TensorDesc output_desc() const = 0;
+  Shape output_shape() const { return output_desc().shape; }
   // Bytes of activation memory the executor holds.
   virtual int64_t memory_bytes() const = 0;
   // Runs like run(), showing `observe` each blob that compile() was asked to let be observed.
   virtual void run_observed(const TensorView& input, const TensorView& output,
                             const BlobObserver& observe) = 0;
-
-  // Frame-wide averages for tiled runs. Squeeze-excitation blocks (Real-CUGAN, waifu2x CUNet)
-  // average a feature map over the whole frame, which no tile sees; the runtime gathers those
-  // averages from all tiles first (upscaler.cpp) and hands them in. `node` is the index of a
-  // global average pooling node (is_global_average_pooling).
-  //
-  // With means set, that node outputs them instead of the average of its own input; nullptr goes
-  // back to computing it.
-  void set_pooled_means(int node, const std::vector<float>* means) { pooled_means_[node] = means; }
-  // Runs the graph only as far as `node` and shows `visit` the node's input (plain c x h x w)
-  // instead of finishing.
-  void run_to_pooling(const TensorView& input, int node, const std::function<void(const TensorView&)>& visit);
-
- protected:
-  // For backends, at a global average pooling node: true when a partial run stops here (the
-  // input has then been shown to the visitor), else the means to output (nullptr: compute them).
-  bool stop_at_pooling(int node, const TensorView& pooling_input);
-  const std::vector<float>* pooled_means(int node) const;
-  // Runs until stop_at_pooling() says stop; the output is not written.
-  virtual void run_partial(const TensorView& input) = 0;
-
- private:
-  std::map<int, const std::vector<float>*> pooled_means_;
-  int stop_at_ = -1;
-  const std::function<void(const TensorView&)>* visit_ = nullptr;
 };
 
-inline bool is_global_average_pooling(const Node& node) {
-  return node.type == OpType::pooling && node.p<PoolingParams>().global &&
-         node.p<PoolingParams>().kind == PoolKind::average;
-}
+// What a backend is made with.
+struct BackendConfig {
+  int threads = 0;  // host backends: 0 all cores
+  int device = 0;   // index among the backend's devices
+  // With a calibration, convolutions the int8 plan picks run in int8 (model/int8_plan.hpp).
+  std::shared_ptr<const Int8Calibration> int8;
+};
 
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
+  virtual DeviceInfo device() const = 0;
+  // Whether this backend can run the node at this precision. The default: every op of the op
+  // table, at f32 and int8.
+  virtual bool supports(const Node& node, Precision precision) const;
+  // Bytes of activations this backend can hold at once (the device's memory, less what it keeps
+  // for itself); the runtime tiles frames to fit within this and the user's budget.
+  virtual int64_t memory_budget() const;
+  // A buffer for `desc` on this backend's device. The default: 64-byte aligned host memory.
+  virtual DeviceBuffer allocate(const TensorDesc& desc);
   // The graph must outlive the executor (weights are read from it, or copied once). `observed`:
   // blobs that run_observed() shows (calibration); they cost a copy each run.
   virtual std::unique_ptr<Executor> compile(const Graph& graph, Shape input,
@@ -72,15 +130,32 @@ class Backend {
   virtual std::unique_ptr<Graph> prepare(const Graph& graph, Shape probe) const;
 };
 
-// With an int8 calibration, convolutions the int8 plan picks run in int8 (model/int8_plan.hpp):
-// for real on the cpu backend, emulated in float by the reference backend.
+// One registered backend.
+struct BackendEntry {
+  std::string name;
+  std::string summary;  // for `upres devices` and error messages: "oneDNN on this machine's cores"
+  std::function<std::unique_ptr<Backend>(const BackendConfig&)> make;
+  std::function<std::vector<DeviceInfo>()> devices;
+};
+
+// Adds a backend under entry.name (replacing one of that name). Thread-safe.
+void register_backend(BackendEntry entry);
+// For one-line registration at static initialisation: `static BackendRegistrar r{{"name", ...}};`
+struct BackendRegistrar {
+  explicit BackendRegistrar(BackendEntry entry) { register_backend(std::move(entry)); }
+};
+// A copy of the entry of that name; throws Error(invalid_argument) listing the known ones.
+BackendEntry find_backend(const std::string& name);
+std::unique_ptr<Backend> make_backend(const std::string& name, const BackendConfig& config = {});
+
+// The built-in backends (also reachable through the registry).
 std::unique_ptr<Backend> make_reference_backend(std::shared_ptr<const Int8Calibration> int8 = nullptr);
 std::unique_ptr<Backend> make_cpu_backend(int threads, std::shared_ptr<const Int8Calibration> int8 = nullptr);
-std::unique_ptr<Backend> make_backend(BackendKind kind, int threads,
-                                      std::shared_ptr<const Int8Calibration> int8 = nullptr);
+BackendEntry reference_backend_entry();
+BackendEntry cpu_backend_entry();
 
-// Whether int8 pays on this backend and machine (Precision::automatic asks).
-bool backend_runs_int8_fast(BackendKind kind);
+// This machine's processor as a device of `backend`.
+DeviceInfo host_device(const std::string& backend);
 
 // Runs `graph` in float32 with the reference kernels, showing every blob to `observe` as soon as
 // it is made (the input first).

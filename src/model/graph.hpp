@@ -32,6 +32,7 @@ enum class OpType {
   sigmoid,
   clip,
   swish,
+  given,
   count,
 };
 
@@ -127,11 +128,19 @@ struct ReluParams {
 struct ClipParams {
   float min = 0, max = 1;
 };
+// Values the caller hands in at run time instead of computing them: the runtime replaces a global
+// average pooling by this when a frame is tiled (its frame-wide means come from all tiles).
+// Output shape channels x 1 x 1; `values` (owned by the caller, outliving the graph) is read
+// at each run.
+struct GivenParams {
+  int channels = 0;
+  const std::vector<float>* values = nullptr;
+};
 struct NoParams {};
 
 using OpParams = std::variant<NoParams, ConvParams, PixelShuffleParams, InterpParams, BinaryOpParams,
                               EltwiseParams, ConcatParams, CropParams, PoolingParams, InnerProductParams,
-                              ScaleParams, ReluParams, ClipParams>;
+                              ScaleParams, ReluParams, ClipParams, GivenParams>;
 
 struct Node {
   OpType type = OpType::count;
@@ -169,5 +178,10 @@ class Graph {
   std::vector<int> last_uses() const;
   int64_t parameter_count() const;
 };
+
+inline bool is_global_average_pooling(const Node& node) {
+  return node.type == OpType::pooling && node.p<PoolingParams>().global &&
+         node.p<PoolingParams>().kind == PoolKind::average;
+}
 
 }  // namespace upres

@@ -117,4 +117,41 @@ void fuse_conv_epilogues(Graph& g, Shape probe) {
   }
 }
 
+Graph graph_until(const Graph& graph, int blob) {
+  std::vector<bool> needed(graph.blob_names.size(), false);
+  needed[size_t(blob)] = true;
+  std::vector<bool> keep(graph.nodes.size(), false);
+  for (size_t i = graph.nodes.size(); i-- > 0;) {
+    const Node& n = graph.nodes[i];
+    for (int b : n.outputs) keep[i] = keep[i] || needed[size_t(b)];
+    if (keep[i])
+      for (int b : n.inputs) needed[size_t(b)] = true;
+  }
+  Graph part = graph;
+  part.nodes.clear();
+  for (size_t i = 0; i < graph.nodes.size(); ++i)
+    if (keep[i]) part.nodes.push_back(graph.nodes[i]);
+  part.output_blob = blob;
+  part.validate();
+  return part;
+}
+
+Graph graph_with_given_poolings(const Graph& graph, const std::vector<int>& nodes,
+                                const std::vector<std::vector<float>>& values, Shape probe) {
+  UPRES_ASSERT(nodes.size() == values.size());
+  const std::vector<Shape> shapes = graph.infer_shapes(probe);
+  Graph g = graph;
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    Node& n = g.nodes[size_t(nodes[k])];
+    UPRES_ASSERT(is_global_average_pooling(n));
+    n.type = OpType::given;
+    // The input stays, unread: the graph keeps its readers, so every plan made from it (int8
+    // storage, buffer lifetimes) is the untiled graph's.
+    n.params = GivenParams{shapes[size_t(n.outputs[0])].c, &values[k]};
+    n.weights.clear();
+  }
+  g.validate();
+  return g;
+}
+
 }  // namespace upres

@@ -12,4 +12,14 @@ namespace upres {
 // accepts; shapes at it decide whether an add broadcasts (then it is not folded).
 void fuse_conv_epilogues(Graph& graph, Shape probe);
 
+// The part of the graph that computes `blob`, which becomes the output: nodes it does not need
+// are dropped (blob numbering and names stay, so int8 tables still apply).
+Graph graph_until(const Graph& graph, int blob);
+
+// The graph with the global average poolings at `nodes` (indices into graph.nodes) replaced by
+// Given nodes reading values[k] for nodes[k]: a tiled run hands in frame-wide means that no
+// single tile could compute. `values` must outlive the graph.
+Graph graph_with_given_poolings(const Graph& graph, const std::vector<int>& nodes,
+                                const std::vector<std::vector<float>>& values, Shape probe);
+
 }  // namespace upres

@@ -149,9 +149,10 @@ VideoOptions video_options_from_json(const std::string& json_text, const VideoOp
       o.mode = str();
     else if (key == "scale")
       o.engine.scale = small_integer();
-    else if (key == "backend")
-      o.engine.backend = backend_from_name(str());
-    else if (key == "precision")
+    else if (key == "backend") {
+      o.engine.backend = str();
+      check_backend_name(o.engine.backend);
+    } else if (key == "precision")
       o.engine.precision = precision_from_name(str());
     else if (key == "threads")
       o.engine.threads = small_integer();

@@ -13,12 +13,15 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <tuple>
 
 #include <fmt/format.h>
 
 #include "backend/backend.hpp"
 #include "core/check_range.hpp"
 #include "image/resizer.hpp"
+#include "model/passes.hpp"
+#include "ops/op.hpp"
 #include "upres/error.hpp"
 #include "upres/int8.hpp"
 
@@ -62,35 +65,56 @@ struct TilePlan {
 struct Upscaler::Impl {
   // Buffers reused from call to call: a video's frames allocate nothing after the first.
   TilePlan plan;
-  Tensor window, result;
-  Image native, scaled;  // the model-scale RGB, and the resampled RGB when alpha is added after
+  DeviceBuffer window, result;  // the backend's: host memory for host backends
+  DeviceBuffer pooling_input;   // while gathering frame-wide means
+  Image native, scaled;         // the model-scale RGB, and the resampled RGB when alpha is added after
   Resizer resizer, alpha_resizer;
   Image alpha, big_alpha;
 
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Graph> graph;  // the backend's prepared graph
-  std::map<std::pair<int, int>, std::unique_ptr<Executor>> executors;
-  int64_t bytes_per_pixel = 0;                  // activation memory per padded input pixel
+  Shape probe;                   // an input shape the graph accepts
+  // Frame-wide averages (squeeze-excitation) in a tiled run: the graph with its global average
+  // poolings replaced by values handed in, and those values, gathered from all tiles first.
   std::vector<int> pooling_nodes;               // global average poolings, in order
   std::vector<std::vector<float>> frame_means;  // their frame-wide means, during a tiled run
+  std::unique_ptr<Graph> tiled_graph;
+  // Executors by window shape and graph (false: the prepared graph, true: tiled_graph).
+  std::map<std::tuple<int, int, bool>, std::unique_ptr<Executor>> executors;
+  int64_t bytes_per_pixel = 0;  // activation memory per padded input pixel
+  int64_t memory_budget = 0;    // the user's, within what the backend can hold
 
-  void gather_frame_means(const ModelGeometry& geo, Executor& exec,
-                          const std::function<void(size_t, size_t)>& fill_window, int frame_h, int frame_w);
+  void gather_frame_means(const ModelGeometry& geo, const std::function<void(size_t, size_t)>& fill_window,
+                          int frame_h, int frame_w);
 
-  Executor& executor(int h, int w) {
-    auto& e = executors[{h, w}];
+  const Graph& graph_for(bool tiled_means) {
+    if (!tiled_means) return *graph;
+    if (!tiled_graph)
+      tiled_graph =
+          std::make_unique<Graph>(graph_with_given_poolings(*graph, pooling_nodes, frame_means, probe));
+    return *tiled_graph;
+  }
+
+  Executor& executor(int h, int w, bool tiled_means) {
+    auto& e = executors[{h, w, tiled_means}];
     if (!e) {
       if (executors.size() > 4) {  // frames of many sizes: keep memory bounded
         executors.clear();
-        return executor(h, w);
+        return executor(h, w, tiled_means);
       }
-      e = backend->compile(*graph, {3, h, w});
+      e = backend->compile(graph_for(tiled_means), {3, h, w});
     }
     return *e;
+  }
+
+  // A buffer of `shape` in `buffer`, reallocated only when the shape changes.
+  void ensure(DeviceBuffer& buffer, Shape shape) {
+    if (buffer.empty() || buffer.desc().shape != shape) buffer = backend->allocate({shape});
   }
 };
 
 void check_upscale_options(const UpscaleOptions& o) {
+  check_backend_name(o.backend);
   check_range("scale", o.scale, 0, kMaxScale, " (0: the model's own)");
   check_range("threads", o.threads, 0, kMaxThreads, " (0: all cores)");
   if (o.tile != 0) check_range("tile", o.tile, 16, kMaxImageSide, " (or 0: automatic)");
@@ -107,28 +131,38 @@ Upscaler::Upscaler(std::shared_ptr<const Model> model, const UpscaleOptions& opt
   std::shared_ptr<const Int8Calibration> int8 =
       options_.int8_table ? options_.int8_table : model_->int8_calibration();
   precision_ = options_.precision;
-  if (precision_ == Precision::automatic)
-    precision_ = int8 && int8->fidelity_db >= kAutoInt8MinFidelity && backend_runs_int8_fast(options_.backend)
-                     ? Precision::int8
-                     : Precision::f32;
   if (precision_ == Precision::int8 && !int8)
     throw Error(
         ErrorCode::unsupported,
         fmt::format("{} cannot run in int8: {}. Make a table with `upres models calibrate {} --images "
                     "FOLDER`, or use --precision f32",
                     model_->name(), model_->int8_calibration_note(), model_->name()));
+  if (precision_ == Precision::automatic) {
+    // int8 where the table is faithful enough and the backend's device runs it fast.
+    const bool fast = !int8 ? false : make_backend(options_.backend, {options_.threads})->device().fast_int8;
+    precision_ = fast && int8->fidelity_db >= kAutoInt8MinFidelity ? Precision::int8 : Precision::f32;
+  }
   if (precision_ != Precision::int8) int8 = nullptr;
-  impl_->backend = make_backend(options_.backend, options_.threads, std::move(int8));
+  impl_->backend = make_backend(options_.backend, {options_.threads, 0, int8});
   const ModelGeometry& geo = model_->geometry();
   int probe = 64 * geo.alignment + geo.alignment_remainder;
   while ((probe - geo.alignment_remainder) % geo.alignment) ++probe;
-  impl_->graph = impl_->backend->prepare(model_->graph(), {3, probe, probe});
+  impl_->probe = {3, probe, probe};
+  impl_->graph = impl_->backend->prepare(model_->graph(), impl_->probe);
+  // A graph the backend cannot run entirely is refused here, before any work.
+  for (const Node& node : impl_->graph->nodes)
+    if (!impl_->backend->supports(node, precision_))
+      throw Error(ErrorCode::unsupported,
+                  fmt::format("the {} backend cannot run layer '{}' ({}) of {} at {}; use --backend cpu",
+                              impl_->backend->name(), node.name, op_def(node.type).name, model_->name(),
+                              precision_name(precision_)));
   for (size_t i = 0; i < impl_->graph->nodes.size(); ++i)
     if (is_global_average_pooling(impl_->graph->nodes[i])) impl_->pooling_nodes.push_back(int(i));
   impl_->frame_means.resize(impl_->pooling_nodes.size());
   // Blocked layouts and reorder scratch cost more than the plain estimate.
   impl_->bytes_per_pixel =
-      estimate_activation_bytes(*impl_->graph, {3, probe, probe}) * 3 / 2 / (int64_t(probe) * probe);
+      estimate_activation_bytes(*impl_->graph, impl_->probe) * 3 / 2 / (int64_t(probe) * probe);
+  impl_->memory_budget = std::min(options_.max_memory, impl_->backend->memory_budget());
 }
 
 Upscaler::~Upscaler() = default;
@@ -139,13 +173,14 @@ Upscaler::~Upscaler() = default;
 // frame's feature map: it is cut where the tile cores' edges fall on it, the first and last
 // tiles also taking the padding beyond the image, which the last window reaches (plan_axis).
 // Costs one partial pass per pooling; the result equals the full-frame run's.
-void Upscaler::Impl::gather_frame_means(const ModelGeometry& geo, Executor& exec,
+void Upscaler::Impl::gather_frame_means(const ModelGeometry& geo,
                                         const std::function<void(size_t, size_t)>& fill_window, int frame_h,
                                         int frame_w) {
-  const Graph& g = *graph;
+  const Graph& g = graph_for(true);
+  const Shape window_shape = window.desc().shape;
   const Shape frame = {3, frame_h, frame_w}, bigger = {3, frame_h + geo.alignment, frame_w + geo.alignment};
   const std::vector<Shape> frame_shapes = g.infer_shapes(frame), bigger_shapes = g.infer_shapes(bigger),
-                           window_shapes = g.infer_shapes(window.shape);
+                           window_shapes = g.infer_shapes(window_shape);
   for (size_t k = 0; k < pooling_nodes.size(); ++k) {
     const int node = pooling_nodes[k];
     const int blob = g.nodes[size_t(node)].inputs[0];
@@ -173,6 +208,11 @@ void Upscaler::Impl::gather_frame_means(const ModelGeometry& geo, Executor& exec
       offset = int(std::lround(o));
       UPRES_ASSERT(std::abs(o - offset) < 1e-6);  // windows start on the model's alignment grid
     };
+    // The graph up to the pooling's input, the earlier poolings' means handed in; compiled for
+    // this gathering only, so that it holds no memory between frames.
+    const Graph part = graph_until(g, blob);
+    const std::unique_ptr<Executor> exec = backend->compile(part, window_shape);
+    ensure(pooling_input, exec->output_shape());
     std::vector<double> sums(size_t(fs.c), 0.0);
     for (size_t ty = 0; ty < plan.y.core_begin.size(); ++ty)
       for (size_t tx = 0; tx < plan.x.core_begin.size(); ++tx) {
@@ -181,20 +221,20 @@ void Upscaler::Impl::gather_frame_means(const ModelGeometry& geo, Executor& exec
         share(fx, plan.x, tx, x0, x1, ox);
         UPRES_ASSERT(y0 - oy >= 0 && y1 - oy <= ws.h && x0 - ox >= 0 && x1 - ox <= ws.w);
         fill_window(ty, tx);
-        exec.run_to_pooling(window.view(), node, [&](const TensorView& v) {
-          for (int c = 0; c < v.shape.c; ++c) {
-            double sum = 0;
-            for (int y = y0; y < y1; ++y)
-              for (int x = x0; x < x1; ++x) sum += v.at(c, y - oy, x - ox);
-            sums[size_t(c)] += sum;
-          }
-        });
+        const TensorView v = pooling_input.view();
+        exec->run(window.view(), v);
+        for (int c = 0; c < v.shape.c; ++c) {
+          double sum = 0;
+          for (int y = y0; y < y1; ++y)
+            for (int x = x0; x < x1; ++x) sum += v.at(c, y - oy, x - ox);
+          sums[size_t(c)] += sum;
+        }
       }
     std::vector<float>& means = frame_means[k];
     means.resize(sums.size());
     for (size_t c = 0; c < sums.size(); ++c) means[c] = float(sums[c] / (double(fs.h) * fs.w));
-    exec.set_pooled_means(node, &means);
   }
+  pooling_input.reset();
 }
 
 int Upscaler::output_scale() const {
@@ -244,10 +284,10 @@ void Upscaler::upscale_into(const Image& input, Image& out) {
     int tile = options_.tile;
     if (tile == 0) {
       int64_t full = int64_t(padded(w)) * padded(h) * impl_->bytes_per_pixel;
-      if (full <= options_.max_memory) {
+      if (full <= impl_->memory_budget) {
         tile = std::max(w, h);
       } else {
-        int side = int(std::sqrt(double(options_.max_memory) / double(impl_->bytes_per_pixel)));
+        int side = int(std::sqrt(double(impl_->memory_budget) / double(impl_->bytes_per_pixel)));
         tile = std::max(side - 2 * overlap - 2 * p - align, 32);
       }
     }
@@ -283,14 +323,13 @@ void Upscaler::upscale_into(const Image& input, Image& out) {
   }
   const AxisPlan &ax = plan.x, &ay = plan.y;
   const int win_w = ax.window + 2 * p, win_h = ay.window + 2 * p;
-  Executor& exec = impl_->executor(win_h, win_w);
+  const bool tiled = ax.core_begin.size() * ay.core_begin.size() > 1;
+  const bool tiled_means = tiled && geo.has_global_pooling;
+  Executor& exec = impl_->executor(win_h, win_w, tiled_means);
   const Shape net_out = exec.output_shape();
-
-  // The window's padded input: image pixels, with the border rule outside the image.
-  Tensor& window = impl_->window;
-  Tensor& result = impl_->result;
-  if (window.shape != Shape{3, win_h, win_w}) window = Tensor(Shape{3, win_h, win_w});
-  if (result.shape != net_out) result = Tensor(net_out);
+  impl_->ensure(impl_->window, {3, win_h, win_w});
+  impl_->ensure(impl_->result, net_out);
+  const TensorView window = impl_->window.view(), result = impl_->result.view();
   // The model's output goes straight into `out` unless a resample or an alpha plane follows.
   const bool direct = out_scale == s && input.channels == 3;
   Image& native = direct ? out : impl_->native;
@@ -312,17 +351,15 @@ void Upscaler::upscale_into(const Image& input, Image& out) {
           else
             v = input.at(c, source_index(iy, h, model_->border_mode()),
                          source_index(ix, w, model_->border_mode()));
-          window.values[(size_t(c) * win_h + y) * win_w + x] = v;
+          window.data[(size_t(c) * win_h + y) * win_w + x] = v;
         }
       }
   };
-  const bool tiled = ax.core_begin.size() * ay.core_begin.size() > 1;
-  if (tiled && geo.has_global_pooling)
-    impl_->gather_frame_means(geo, exec, fill_window, padded(h), padded(w));
+  if (tiled_means) impl_->gather_frame_means(geo, fill_window, padded(h), padded(w));
   for (size_t ty = 0; ty < ay.core_begin.size(); ++ty) {
     for (size_t tx = 0; tx < ax.core_begin.size(); ++tx) {
       fill_window(ty, tx);
-      exec.run(window.view(), result.view());
+      exec.run(window, result);
       // Output pixel j of the window sits at input pixel window_begin + j / s.
       const int cy0 = ay.core_begin[ty], cy1 = ay.core_end[ty], cx0 = ax.core_begin[tx],
                 cx1 = ax.core_end[tx];
@@ -331,11 +368,10 @@ void Upscaler::upscale_into(const Image& input, Image& out) {
       for (int c = 0; c < 3; ++c)
         for (int y = 0; y < (cy1 - cy0) * s; ++y)
           for (int x = 0; x < (cx1 - cx0) * s; ++x)
-            native.at(c, cy0 * s + y, cx0 * s + x) = result.view().at(c, oy + y, ox + x);
+            native.at(c, cy0 * s + y, cx0 * s + x) = result.at(c, oy + y, ox + x);
     }
   }
 
-  for (int node : impl_->pooling_nodes) exec.set_pooled_means(node, nullptr);  // the next frame starts afresh
   const bool add_input = model_->output_adds_input();
   for (int c = 0; c < 3; ++c)
     for (int y = 0; y < h * s; ++y)

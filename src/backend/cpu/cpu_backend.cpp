@@ -102,12 +102,11 @@ class CpuExecutor final : public Executor {
     }
   }
 
-  void run(const TensorView& input, const TensorView& output) override {
+  Ticket submit(const TensorView& input, const TensorView& output) override {
     UPRES_ASSERT(output.shape == output_shape());
     execute(input, output.data);
+    return {};
   }
-
-  void run_partial(const TensorView& input) override { execute(input, nullptr); }
 
   void run_observed(const TensorView& input, const TensorView& output, const BlobObserver& observe) override {
     observe_ = &observe;
@@ -118,7 +117,8 @@ class CpuExecutor final : public Executor {
     run(input, output);
   }
 
-  Shape output_shape() const override { return shapes_[size_t(graph_.output_blob)]; }
+  TensorDesc input_desc() const override { return {shapes_[size_t(graph_.input_blob)]}; }
+  TensorDesc output_desc() const override { return {shapes_[size_t(graph_.output_blob)]}; }
   int64_t memory_bytes() const override { return pool_.total_bytes(); }
 
  private:
@@ -128,12 +128,8 @@ class CpuExecutor final : public Executor {
     if (threads_ > 0) omp_set_num_threads(threads_);
     input_mem_.set_data_handle(input.data);
     output_mem_.set_data_handle(output);
-    stopped_ = false;
     try {
-      for (auto& step : steps_) {
-        step();
-        if (stopped_) break;
-      }
+      for (auto& step : steps_) step();
       stream_.wait();
     } catch (const dnnl::error& e) {
       throw Error(ErrorCode::backend_failure,
@@ -167,13 +163,6 @@ class CpuExecutor final : public Executor {
             add_convolution(node, int(i));
           break;
         case OpType::interp: add_interp(node); break;
-        case OpType::pooling:
-          if (is_global_average_pooling(node)) {
-            add_global_pooling(node, int(i));
-            break;
-          }
-          add_reference(node);
-          break;
         case OpType::concat:
           if (node.p<ConcatParams>().axis == 0) {
             add_concat(node);
@@ -493,29 +482,6 @@ class CpuExecutor final : public Executor {
     for (int s : scratch) pool_.release(s);
   }
 
-  // Global average pooling: the reference kernel, the frame-wide means of a tiled run, or the place
-  // a partial run stops (see Executor::run_to_pooling).
-  void add_global_pooling(const Node& node, int index) {
-    std::vector<int> scratch;
-    const Shape in_shape = shapes_[size_t(node.inputs[0])], out_shape = shapes_[size_t(node.outputs[0])];
-    memory in = as_layout(node.inputs[0], plain_desc(in_shape), scratch);
-    memory out = new_blob_memory(node.outputs[0], plain_desc(out_shape));
-    steps_.push_back([this, &node, index, in, out, in_shape, out_shape]() {
-      stream_.wait();
-      const TensorView x{in_shape, static_cast<float*>(in.get_data_handle())};
-      const TensorView y{out_shape, static_cast<float*>(out.get_data_handle())};
-      if (stop_at_pooling(index, x)) {
-        stopped_ = true;
-        return;
-      }
-      if (const std::vector<float>* means = pooled_means(index))
-        std::copy(means->begin(), means->end(), y.data);
-      else
-        op_def(node.type).run_reference(node, {x}, {y});
-    });
-    for (int s : scratch) pool_.release(s);
-  }
-
   // A step that shows `blob` (as plain floats) to run_observed()'s observer.
   void add_observation(int blob) {
     UPRES_ASSERT(!stored_int8(blob));
@@ -557,7 +523,6 @@ class CpuExecutor final : public Executor {
   BufferPool pool_;
   std::optional<Int8Plan> plan_;
   std::vector<std::function<void()>> steps_;
-  bool stopped_ = false;  // a partial run reached its pooling node
   std::vector<int> observed_;
   const BlobObserver* observe_ = nullptr;
   memory input_mem_, output_mem_;
@@ -571,6 +536,12 @@ class CpuBackend final : public Backend {
     if (threads > 0) omp_set_num_threads(threads);
   }
   const char* name() const override { return "cpu"; }
+  DeviceInfo device() const override {
+    DeviceInfo d = host_device("cpu");
+    if (threads_ > 0) d.threads = threads_;
+    d.fast_int8 = onednn_has_fast_int8();
+    return d;
+  }
   std::unique_ptr<Executor> compile(const Graph& graph, Shape input,
                                     const std::vector<int>& observed = {}) override {
     return std::make_unique<CpuExecutor>(graph, input, threads_, int8_.get(), observed);
@@ -590,6 +561,17 @@ class CpuBackend final : public Backend {
 
 std::unique_ptr<Backend> make_cpu_backend(int threads, std::shared_ptr<const Int8Calibration> int8) {
   return std::make_unique<CpuBackend>(threads, std::move(int8));
+}
+
+BackendEntry cpu_backend_entry() {
+  return {"cpu", "oneDNN on this machine's cores",
+          [](const BackendConfig& c) { return make_cpu_backend(c.threads, c.int8); },
+          [] {
+            configure_onednn_isa();
+            DeviceInfo d = host_device("cpu");
+            d.fast_int8 = onednn_has_fast_int8();
+            return std::vector<DeviceInfo>{d};
+          }};
 }
 
 }  // namespace upres

@@ -19,11 +19,11 @@ class ReferenceExecutor final : public Executor {
     if (int8) plan_ = plan_int8(graph, *int8);
   }
 
-  void run(const TensorView& input, const TensorView& output) override { run_observed(input, output, {}); }
+  Ticket submit(const TensorView& input, const TensorView& output) override {
+    run_observed(input, output, {});
+    return {};
+  }
 
-  void run_partial(const TensorView& input) override { run_observed(input, {}, {}); }
-
-  // `output` may be empty in a partial run, which returns at its pooling node.
   // Shows every blob, asked for or not.
   void run_observed(const TensorView& input, const TensorView& output, const BlobObserver& observe) override {
     UPRES_ASSERT(input.shape == shapes_[size_t(graph_.input_blob)]);
@@ -37,15 +37,11 @@ class ReferenceExecutor final : public Executor {
       in.clear();
       out.clear();
       for (int b : node.inputs) in.push_back(blobs[size_t(b)].view());
-      if (is_global_average_pooling(node) && stop_at_pooling(int(i), in[0])) return;
       for (int b : node.outputs) {
         blobs[size_t(b)] = Tensor(shapes_[size_t(b)]);
         out.push_back(blobs[size_t(b)].view());
       }
-      const std::vector<float>* means = is_global_average_pooling(node) ? pooled_means(int(i)) : nullptr;
-      if (means)
-        std::copy(means->begin(), means->end(), out[0].data);
-      else if (plan_ && plan_->convs[i])
+      if (plan_ && plan_->convs[i])
         run_convolution_int8_reference(node, *plan_->convs[i], in, out);
       else
         op_def(node.type).run_reference(node, in, out);
@@ -59,7 +55,8 @@ class ReferenceExecutor final : public Executor {
     std::copy(result.values.begin(), result.values.end(), output.data);
   }
 
-  Shape output_shape() const override { return shapes_[size_t(graph_.output_blob)]; }
+  TensorDesc input_desc() const override { return {shapes_[size_t(graph_.input_blob)]}; }
+  TensorDesc output_desc() const override { return {shapes_[size_t(graph_.output_blob)]}; }
   int64_t memory_bytes() const override {
     return estimate_activation_bytes(graph_, shapes_[size_t(graph_.input_blob)]);
   }
@@ -75,6 +72,7 @@ class ReferenceBackend final : public Backend {
  public:
   explicit ReferenceBackend(std::shared_ptr<const Int8Calibration> int8) : int8_(std::move(int8)) {}
   const char* name() const override { return "reference"; }
+  DeviceInfo device() const override { return host_device("reference"); }
   std::unique_ptr<Executor> compile(const Graph& graph, Shape input, const std::vector<int>& = {}) override {
     return std::make_unique<ReferenceExecutor>(graph, input, int8_.get());
   }
@@ -95,6 +93,12 @@ class ReferenceBackend final : public Backend {
 
 std::unique_ptr<Backend> make_reference_backend(std::shared_ptr<const Int8Calibration> int8) {
   return std::make_unique<ReferenceBackend>(std::move(int8));
+}
+
+BackendEntry reference_backend_entry() {
+  return {"reference", "plain loops, the oracle the others are tested against",
+          [](const BackendConfig& c) { return make_reference_backend(c.int8); },
+          [] { return std::vector<DeviceInfo>{host_device("reference")}; }};
 }
 
 void run_reference_observed(const Graph& graph, const TensorView& input, const TensorView& output,

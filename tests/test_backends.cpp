@@ -1,0 +1,136 @@
+// The backend registry and the inference boundary: a backend registered from a test in one line
+// runs models through the Upscaler like a built-in one; a backend that cannot run an op is
+// refused before any work, naming the op; buffers and tickets behave.
+#include <algorithm>
+
+#include "test_support.hpp"
+#include "upres/upscaler.hpp"
+
+namespace upres::test {
+namespace {
+
+// The registration a new backend needs: one statement.
+const BackendRegistrar kTestBackend{{"test-reference", "the reference kernels, registered by a test",
+                                     [](const BackendConfig& c) { return make_reference_backend(c.int8); },
+                                     [] { return std::vector<DeviceInfo>{host_device("test-reference")}; }}};
+
+// Runs everything but convolutions: the Upscaler must refuse it, naming the op.
+class NoConvolutions final : public Backend {
+ public:
+  const char* name() const override { return "test-no-conv"; }
+  DeviceInfo device() const override { return host_device("test-no-conv"); }
+  bool supports(const Node& node, Precision) const override { return node.type != OpType::convolution; }
+  std::unique_ptr<Executor> compile(const Graph& graph, Shape input,
+                                    const std::vector<int>& observed) override {
+    return inner_->compile(graph, input, observed);
+  }
+
+ private:
+  std::unique_ptr<Backend> inner_ = make_reference_backend();
+};
+const BackendRegistrar kNoConvolutions{
+    {"test-no-conv", "refuses convolutions",
+     [](const BackendConfig&) { return std::make_unique<NoConvolutions>(); },
+     [] { return std::vector<DeviceInfo>{}; }}};
+
+Image random_image(int w, int h, uint32_t seed) {
+  Image img(w, h, 3);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  for (float& v : img.data) v = u(rng);
+  return img;
+}
+
+TEST(BackendRegistry, BuiltInsAndRegisteredOnesAreListed) {
+  const std::vector<std::string> names = backend_names();
+  ASSERT_GE(names.size(), 3u);
+  EXPECT_EQ(names[0], "cpu");
+  EXPECT_EQ(names[1], "reference");
+  EXPECT_NE(std::find(names.begin(), names.end(), "test-reference"), names.end());
+  bool cpu = false, test = false;
+  for (const DeviceInfo& d : list_devices()) {
+    cpu = cpu || (d.backend == "cpu" && d.kind == DeviceKind::host && d.memory_bytes > 0 && d.threads > 0);
+    test = test || d.backend == "test-reference";
+  }
+  EXPECT_TRUE(cpu);
+  EXPECT_TRUE(test);
+}
+
+TEST(BackendRegistry, UnknownNamesAreRefusedWithTheList) {
+  try {
+    check_backend_name("gpu9000");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("'gpu9000'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cpu ("), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("reference ("), std::string::npos) << e.what();
+  }
+  UpscaleOptions o;
+  o.backend = "nope";
+  EXPECT_THROW(check_upscale_options(o), Error);
+}
+
+TEST(BackendRegistry, ARegisteredBackendRunsModelsLikeABuiltIn) {
+  auto model = Model::load("upres-compact-x2");
+  const Image input = random_image(37, 23, 4);
+  UpscaleOptions reference, registered;
+  reference.backend = "reference";
+  registered.backend = "test-reference";
+  const Image a = Upscaler(model, reference).upscale(input);
+  const Image b = Upscaler(model, registered).upscale(input);
+  ASSERT_EQ(a.data.size(), b.data.size());
+  EXPECT_TRUE(std::equal(a.data.begin(), a.data.end(), b.data.begin()));
+}
+
+TEST(BackendRegistry, AGraphTheBackendCannotRunIsRefusedNamingTheOp) {
+  auto model = Model::load("upres-compact-x2");
+  UpscaleOptions o;
+  o.backend = "test-no-conv";
+  try {
+    Upscaler upscaler(model, o);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::unsupported);
+    EXPECT_NE(std::string(e.what()).find("test-no-conv backend cannot run"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("Convolution"), std::string::npos) << e.what();
+  }
+}
+
+TEST(DeviceBuffers, HostBuffersAreAlignedOwnedAndMovable) {
+  auto backend = make_cpu_backend(1);
+  DeviceBuffer a = backend->allocate({{3, 5, 7}});
+  ASSERT_FALSE(a.empty());
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(a.handle()) % 64, 0u);
+  EXPECT_EQ(a.desc().bytes(), 3 * 5 * 7 * 4);
+  a.view().at(2, 4, 6) = 1.5f;
+  DeviceBuffer b = std::move(a);
+  EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move): moved-from buffers are empty
+  EXPECT_EQ(b.view().at(2, 4, 6), 1.5f);
+  b.reset();
+  EXPECT_TRUE(b.empty());
+}
+
+TEST(Tickets, WaitRunsTheCompletionOnce) {
+  int waits = 0;
+  Ticket t([&] { ++waits; });
+  t.wait();
+  t.wait();
+  EXPECT_EQ(waits, 1);
+  Ticket done;
+  done.wait();  // host backends hand back finished tickets
+}
+
+TEST(Executors, DescribeTheirInputAndOutput) {
+  OpGraph g(conv_node(4, 3, 3, 1, 1, 1, true, Activation::relu, 3));
+  for (const std::string& name : {"cpu", "reference"}) {
+    auto exec = make_backend(name)->compile(g.graph, {3, 9, 11});
+    EXPECT_EQ(exec->input_desc(), (TensorDesc{{3, 9, 11}})) << name;
+    EXPECT_EQ(exec->output_desc().shape, (Shape{4, 9, 11})) << name;
+    EXPECT_EQ(exec->output_desc().dtype, DType::f32) << name;
+    EXPECT_EQ(exec->output_desc().device, DeviceKind::host) << name;
+  }
+}
+
+}  // namespace
+}  // namespace upres::test
