@@ -176,10 +176,11 @@ TEST_F(Cli, VerifyCatchesACorruptModel) {
   // A private cache holding a truncated copy of one model.
   const ModelInfo* info = find_model_info("waifu2x-upconv7-x2");
   fs::path cache = dir / "cache";
-  fs::path param = cache / info->package / info->param_file, bin = cache / info->package / info->bin_file;
+  fs::path param = cache / info->package / info->source.files[0],
+           bin = cache / info->package / info->source.files[1];
   fs::create_directories(param.parent_path());
-  fs::copy_file(model_files(*info).param_path, param);
-  fs::copy_file(model_files(*info).bin_path, bin);
+  fs::copy_file(model_source(*info).files[0], param);
+  fs::copy_file(model_source(*info).files[1], bin);
   fs::resize_file(bin, fs::file_size(bin) / 2);
   const std::string env = "UPRES_MODEL_DIR=" + cache.string();
   Result verify = run_cli("models verify waifu2x-upconv7-x2", env);

@@ -519,8 +519,8 @@ TEST_F(ServerHardening, ClientMessagesNameNoFolderOfTheServer) {
   EXPECT_EQ(jobs.client_message(r + "2/x.mp4 is elsewhere"), r + "2/x.mp4 is elsewhere");  // not the root
   EXPECT_EQ(jobs.client_message("writing " + (root / "work").string() + "/0a/output.mp4"),
             "writing 0a/output.mp4");
-  const ModelFiles files = model_files(*find_model_info(kModel));
-  const std::string shown = jobs.client_message("cannot open " + files.param_path);
+  const ModelSource files = model_source(*find_model_info(kModel));
+  const std::string shown = jobs.client_message("cannot open " + files.files.front());
   EXPECT_EQ(shown.find('/'), std::string::npos) << shown;
   EXPECT_NE(shown.find("upres-compact-x2.param"), std::string::npos) << shown;
 }

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "backend/backend.hpp"
-#include "model/graph.hpp"
+#include "ops/graph.hpp"
 #include "upres/error.hpp"
 #include "upres/image.hpp"
 #include "upres/model.hpp"

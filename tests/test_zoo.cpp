@@ -41,8 +41,8 @@ INSTANTIATE_TEST_SUITE_P(All, ZooModel, ::testing::ValuesIn(zoo_names()),
 TEST(Zoo, ManifestIsConsistent) {
   EXPECT_GE(model_zoo().size(), 31u);
   for (const ModelInfo& m : model_zoo()) {
-    EXPECT_EQ(m.param_sha256.size(), 64u) << m.name;
-    EXPECT_EQ(m.bin_sha256.size(), 64u) << m.name;
+    ASSERT_EQ(m.sha256.size(), m.source.files.size()) << m.name;
+    for (const std::string& sha : m.sha256) EXPECT_EQ(sha.size(), 64u) << m.name;
     EXPECT_GE(m.scale, 1);
     EXPECT_FALSE(m.license.empty());
   }

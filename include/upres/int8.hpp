@@ -37,8 +37,8 @@ struct Int8Calibration {
   // not use; 0 when not measured. Precision::automatic uses int8 only at
   // kAutoInt8MinFidelity or more.
   double fidelity_db = 0;
-  // Activation (ncnn blob) name -> clamp threshold t. Only activations that some convolution
-  // with 16 or more input channels reads are listed.
+  // Activation (blob) name, as the model file names it -> clamp threshold t. Only activations that some
+  // convolution with 16 or more input channels reads are listed.
   std::map<std::string, float> thresholds;
   // The same per channel, and how much to even the channels' ranges out (0: not at all, 1: fully)
   // where the plan may (int8 convolution to int8 convolution, through ReLU or PReLU).

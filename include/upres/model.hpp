@@ -14,19 +14,25 @@ namespace upres {
 // How the input is extended before a model whose convolutions have no padding eats a border.
 enum class BorderMode { zero, replicate, reflect };
 
+// A model's files and their format ("ncnn": the .param, then the .bin). The file holding the
+// weights comes last: its sha256 identifies the weights (int8 tables are made for one).
+struct ModelSource {
+  std::string format;
+  std::vector<std::string> files;
+  const std::string& weights_file() const { return files.back(); }
+};
+
 // One entry of the model zoo (models/manifest.json, compiled into the library).
 struct ModelInfo {
   std::string name;    // the name users type: realesr-animevideov3-x4
   std::string family;  // realesrgan, realcugan, waifu2x, upres
   int scale = 1;       // native scale factor
   std::string description;
-  std::string license;     // license of the weights
-  std::string package;     // npm package@version it comes from, or "repo" for ours
-  std::string param_file;  // path inside the package tarball, or inside the repo
-  std::string bin_file;
-  std::string param_sha256;
-  std::string bin_sha256;
-  int64_t bin_size = 0;
+  std::string license;              // license of the weights
+  std::string package;              // npm package@version it comes from, or "repo" for ours
+  ModelSource source;               // files: paths inside the package tarball, or inside the repo
+  std::vector<std::string> sha256;  // of each of source.files
+  int64_t size_bytes = 0;           // of the weights file
   BorderMode border = BorderMode::replicate;
   // The network predicts a residual: the nearest-upscaled input is added to its output
   // (Real-CUGAN 4x; its ncnn export leaves that add to the caller).
@@ -52,12 +58,8 @@ const char* default_model_for_scale(int scale);
 // script or node is not available (a binary installed without its source tree).
 int fetch_models(const std::vector<std::string>& names);
 
-// The two files of a zoo model on this machine (they may not exist yet).
-struct ModelFiles {
-  std::string param_path;
-  std::string bin_path;
-};
-ModelFiles model_files(const ModelInfo& info);
+// The files of a zoo model on this machine (they may not exist yet).
+ModelSource model_source(const ModelInfo& info);
 bool model_installed(const ModelInfo& info);
 
 // Hex sha256 of a file's bytes; throws Error(not_found / io_failure) when it cannot be read.
@@ -78,13 +80,12 @@ struct ModelGeometry {
 
 class Model {
  public:
-  // Loads a zoo model by name or an ncnn model by the path of its .param file (the .bin beside
-  // it). Throws Error(not_found) with the fetch command when a zoo model is not installed,
-  // Error(invalid_model) naming the file and line for malformed files.
-  static std::shared_ptr<const Model> load(const std::string& name_or_param_path);
-  static std::shared_ptr<const Model> load_files(const std::string& param_path, const std::string& bin_path,
-                                                 const std::string& display_name, BorderMode border,
-                                                 bool output_adds_input = false);
+  // Loads a zoo model by name or a model file by its path, in any format a loader reads (an ncnn
+  // .param with its .bin beside it). Throws Error(not_found) with the fetch command when a zoo
+  // model is not installed, Error(invalid_model) naming the file and line for malformed files.
+  static std::shared_ptr<const Model> load(const std::string& name_or_path);
+  static std::shared_ptr<const Model> load_source(const ModelSource& source, const std::string& display_name,
+                                                  BorderMode border, bool output_adds_input = false);
 
   ~Model();
   const std::string& name() const { return name_; }
@@ -95,25 +96,25 @@ class Model {
   int64_t parameter_count() const;
   // Multiply-accumulates per input pixel (for full-frame inference, ignoring borders).
   double macs_per_input_pixel() const;
-  // The table int8 inference uses (upres/int8.hpp): NAME.int8.json beside the .param file when it
+  // The table int8 inference uses (upres/int8.hpp): NAME.int8.json beside the model's first file when it
   // was made for these weights, else the one shipped for a zoo model; nullptr when there is
   // none, and then int8_calibration_note() says why in a sentence.
   std::shared_ptr<const Int8Calibration> int8_calibration() const { return int8_; }
   const std::string& int8_calibration_note() const { return int8_note_; }
-  // The .bin file the weights came from.
-  const std::string& weights_path() const { return weights_path_; }
+  // The files it came from; source().weights_file() holds the weights.
+  const ModelSource& source() const { return source_; }
+  const std::string& weights_path() const { return source_.weights_file(); }
 
  private:
   Model() = default;
-  static std::shared_ptr<Model> open(const std::string& param_path, const std::string& bin_path,
-                                     const std::string& display_name, BorderMode border,
-                                     bool output_adds_input);
+  static std::shared_ptr<Model> open(const ModelSource& source, const std::string& display_name,
+                                     BorderMode border, bool output_adds_input);
   std::string name_;
   std::unique_ptr<Graph> graph_;
   ModelGeometry geometry_;
   BorderMode border_ = BorderMode::replicate;
   bool output_adds_input_ = false;
-  std::string weights_path_;
+  ModelSource source_;
   std::shared_ptr<const Int8Calibration> int8_;
   std::string int8_note_;
 };

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "model/graph.hpp"
+#include "ops/graph.hpp"
 #include "upres/backend.hpp"
 #include "upres/int8.hpp"
 

@@ -21,7 +21,7 @@
 #include <optional>
 #include <vector>
 
-#include "model/graph.hpp"
+#include "ops/graph.hpp"
 #include "upres/int8.hpp"
 
 namespace upres {

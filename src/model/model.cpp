@@ -5,9 +5,9 @@
 
 #include <fmt/format.h>
 
-#include "model/graph.hpp"
 #include "model/int8_tables.hpp"
-#include "model/ncnn_loader.hpp"
+#include "model/loader.hpp"
+#include "ops/graph.hpp"
 #include "ops/op.hpp"
 #include "upres/error.hpp"
 #include "upres/int8.hpp"
@@ -15,10 +15,6 @@
 
 namespace upres {
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // Input pixels a side that can influence one output pixel, following each blob's resolution
 // relative to the input. Conservative (rounded up); global pooling makes it unbounded.
@@ -115,32 +111,30 @@ ModelGeometry derive_geometry(const Graph& g, const std::string& name) {
 
 Model::~Model() = default;
 
-std::shared_ptr<const Model> Model::load_files(const std::string& param_path, const std::string& bin_path,
-                                               const std::string& display_name, BorderMode border,
-                                               bool output_adds_input) {
-  return open(param_path, bin_path, display_name, border, output_adds_input);
+std::shared_ptr<const Model> Model::load_source(const ModelSource& source, const std::string& display_name,
+                                                BorderMode border, bool output_adds_input) {
+  return open(source, display_name, border, output_adds_input);
 }
 
-std::shared_ptr<Model> Model::open(const std::string& param_path, const std::string& bin_path,
-                                   const std::string& display_name, BorderMode border,
-                                   bool output_adds_input) {
+std::shared_ptr<Model> Model::open(const ModelSource& source, const std::string& display_name,
+                                   BorderMode border, bool output_adds_input) {
   std::shared_ptr<Model> m(new Model());
   m->name_ = display_name;
-  m->graph_ = load_ncnn(param_path, bin_path);
-  m->geometry_ = derive_geometry(*m->graph_, param_path);
+  m->source_ = source;
+  m->graph_ = load_graph(source);
+  m->geometry_ = derive_geometry(*m->graph_, source.files.front());
   m->border_ = border;
   m->output_adds_input_ = output_adds_input;
-  m->weights_path_ = bin_path;
-  const std::string sidecar = calibration_path_for(param_path);
+  const std::string sidecar = calibration_path_for(source.files.front());
   if (std::filesystem::exists(sidecar)) {
     Int8Calibration table = read_calibration(sidecar);
-    if (table.weights_sha256 == file_sha256(bin_path))
+    if (table.weights_sha256 == file_sha256(source.weights_file()))
       m->int8_ = std::make_shared<const Int8Calibration>(std::move(table));
     else
       m->int8_note_ = fmt::format(
           "{} was made for other weights than {}; make it again with `upres models "
           "calibrate`",
-          sidecar, bin_path);
+          sidecar, source.weights_file());
   } else {
     m->int8_note_ = fmt::format("no calibration table {}", sidecar);
   }
@@ -149,17 +143,17 @@ std::shared_ptr<Model> Model::open(const std::string& param_path, const std::str
 
 std::shared_ptr<const Model> Model::load(const std::string& name_or_path) {
   if (const ModelInfo* info = find_model_info(name_or_path)) {
-    ModelFiles files = model_files(*info);
+    const ModelSource source = model_source(*info);
     if (!model_installed(*info))
       throw Error(ErrorCode::not_found,
                   fmt::format("model '{}' is not installed (looked for {}); fetch it with `make "
                               "models` or `node scripts/fetch-models.mjs --only {}`",
-                              info->name, files.param_path, info->name));
-    auto model = open(files.param_path, files.bin_path, info->name, info->border, info->output_adds_input);
+                              info->name, source.files.front(), info->name));
+    auto model = open(source, info->name, info->border, info->output_adds_input);
     if (!model->int8_) {
       // The table shipped with upres, made for the weights the manifest pins.
       auto shipped = shipped_int8_calibration(info->name);
-      if (shipped && shipped->weights_sha256 == info->bin_sha256) {
+      if (shipped && shipped->weights_sha256 == info->sha256.back()) {
         model->int8_ = std::move(shipped);
         model->int8_note_.clear();
       } else {
@@ -168,15 +162,14 @@ std::shared_ptr<const Model> Model::load(const std::string& name_or_path) {
     }
     return model;
   }
-  if (ends_with(name_or_path, ".param") || ends_with(name_or_path, ".bin")) {
-    std::string stem = name_or_path.substr(0, name_or_path.rfind('.'));
-    std::string name = stem.substr(stem.find_last_of('/') + 1);
-    return load_files(stem + ".param", stem + ".bin", name, BorderMode::replicate);
-  }
-  throw Error(ErrorCode::not_found,
-              fmt::format("unknown model '{}': `upres models list` shows the model names; a path to "
-                          "an ncnn .param file (with its .bin beside it) also works",
-                          name_or_path));
+  if (!std::filesystem::exists(name_or_path))
+    throw Error(ErrorCode::not_found,
+                fmt::format("unknown model '{}': `upres models list` shows the model names; a path to "
+                            "a model file (an ncnn .param with its .bin beside it) also works",
+                            name_or_path));
+  const ModelSource source = sniff_model_file(name_or_path);
+  std::string stem = std::filesystem::path(source.files.front()).stem().string();
+  return open(source, stem, BorderMode::replicate, false);
 }
 
 int64_t Model::parameter_count() const {

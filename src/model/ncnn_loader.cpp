@@ -4,17 +4,20 @@
 // The .bin holds weights in layer order; see BinReader for the encodings.
 #include "model/ncnn_loader.hpp"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
+#include "model/loader.hpp"
 #include "upres/error.hpp"
 
 namespace upres {
@@ -273,7 +276,7 @@ int axis_of(const ParamDict& pd, double axis) {
   return a;
 }
 
-CropParams read_crop(const ParamDict& pd, bool has_reference) {
+CropParams crop_params(const ParamDict& pd, bool has_reference) {
   CropParams p;
   if (pd.has(9) || pd.has(10) || pd.has(11)) {
     std::vector<double> starts = pd.get_array(9), ends = pd.get_array(10), axes = pd.get_array(11);
@@ -309,130 +312,193 @@ CropParams read_crop(const ParamDict& pd, bool has_reference) {
   return p;
 }
 
+void read_convolution(const ParamDict& pd, Node& node, BinReader& bin, size_t /*input_count*/) {
+  read_conv(pd, node, bin, false);
+}
+
+void read_deconvolution(const ParamDict& pd, Node& node, BinReader& bin, size_t /*input_count*/) {
+  read_conv(pd, node, bin, true);
+}
+
+void read_prelu(const ParamDict& pd, Node& node, BinReader& bin, size_t /*input_count*/) {
+  int n = pd.get_int(0, 0);
+  if (n <= 0) pd.bad("needs a positive slope count (0)");
+  node.type = OpType::prelu;
+  node.weights.emplace_back(Shape{n, 1, 1}, bin.raw(n, node.name));
+}
+
+void read_pixel_shuffle(const ParamDict& pd, Node& node, BinReader& /*bin*/, size_t /*input_count*/) {
+  PixelShuffleParams p;
+  p.factor = pd.get_int(0, 1);
+  p.depth_column_row = pd.get_int(1, 0) != 0;
+  if (p.factor < 1 || p.factor > 16) pd.bad(fmt::format("upscale factor {} is out of range", p.factor));
+  node.type = OpType::pixel_shuffle;
+  node.params = p;
+}
+
+void read_interp(const ParamDict& pd, Node& node, BinReader& /*bin*/, size_t /*input_count*/) {
+  InterpParams p;
+  switch (pd.get_int(0, 0)) {
+    case 1: p.mode = InterpMode::nearest; break;
+    case 2: p.mode = InterpMode::bilinear; break;
+    case 3: p.mode = InterpMode::bicubic; break;
+    default: pd.bad(fmt::format("resize type {} is not supported", pd.get_int(0, 0)));
+  }
+  p.scale_h = pd.get_float(1, 1.f);
+  p.scale_w = pd.get_float(2, 1.f);
+  p.out_h = pd.get_int(3, 0);
+  p.out_w = pd.get_int(4, 0);
+  p.align_corners = pd.get_int(6, 0) != 0;
+  if (pd.get_int(5, 0)) pd.bad("dynamic target sizes are not supported");
+  if (!(p.scale_h > 0 && p.scale_h <= 16 && p.scale_w > 0 && p.scale_w <= 16) || p.out_h < 0 || p.out_w < 0)
+    pd.bad("scale must be in (0, 16] and sizes non-negative");
+  node.type = OpType::interp;
+  node.params = p;
+}
+
+void read_binary_op(const ParamDict& pd, Node& node, BinReader& /*bin*/, size_t /*input_count*/) {
+  BinaryOpParams p;
+  int kind = pd.get_int(0, 0);
+  // ncnn's operation_type numbers, in order.
+  static const BinaryOpKind kinds[] = {BinaryOpKind::add, BinaryOpKind::sub,  BinaryOpKind::mul,
+                                       BinaryOpKind::div, BinaryOpKind::max,  BinaryOpKind::min,
+                                       BinaryOpKind::pow, BinaryOpKind::rsub, BinaryOpKind::rdiv};
+  if (kind < 0 || kind > 8) pd.bad(fmt::format("binary op type {} is not supported", kind));
+  p.kind = kinds[kind];
+  p.with_scalar = pd.get_int(1, 0) != 0;
+  p.scalar = pd.get_float(2, 0.f);
+  node.type = OpType::binary_op;
+  node.params = p;
+}
+
+void read_eltwise(const ParamDict& pd, Node& node, BinReader& /*bin*/, size_t /*input_count*/) {
+  EltwiseParams p;
+  int kind = pd.get_int(0, 1);
+  static const EltwiseKind kinds[] = {EltwiseKind::prod, EltwiseKind::sum, EltwiseKind::max};  // ncnn's order
+  if (kind < 0 || kind > 2) pd.bad(fmt::format("eltwise op type {} is not supported", kind));
+  p.kind = kinds[kind];
+  for (double c : pd.get_array(1)) p.coeffs.push_back(float(c));
+  node.type = OpType::eltwise;
+  node.params = p;
+}
+
+void read_concat(const ParamDict& pd, Node& node, BinReader& /*bin*/, size_t /*input_count*/) {
+  node.type = OpType::concat;
+  node.params = ConcatParams{axis_of(pd, pd.get_int(0, 0))};
+}
+
+void read_crop(const ParamDict& pd, Node& node, BinReader& /*bin*/, size_t input_count) {
+  node.type = OpType::crop;
+  node.params = crop_params(pd, input_count == 2);
+}
+
+void read_pooling(const ParamDict& pd, Node& node, BinReader& /*bin*/, size_t /*input_count*/) {
+  PoolingParams p;
+  int kind = pd.get_int(0, 0);
+  if (kind != 0 && kind != 1) pd.bad(fmt::format("pooling type {} is not supported", kind));
+  p.kind = kind == 0 ? PoolKind::max : PoolKind::average;
+  p.global = pd.get_int(4, 0) != 0;
+  p.kernel_w = pd.get_int(1, 0);
+  p.kernel_h = pd.get_int(11, p.kernel_w);
+  p.stride_w = pd.get_int(2, 1);
+  p.stride_h = pd.get_int(12, p.stride_w);
+  p.pad_left = pd.get_int(3, 0);
+  p.pad_top = pd.get_int(13, p.pad_left);
+  p.pad_right = pd.get_int(14, p.pad_left);
+  p.pad_bottom = pd.get_int(15, p.pad_top);
+  p.count_include_pad = pd.get_int(6, 0) != 0;
+  if (pd.get_int(7, 0)) pd.bad("adaptive pooling is not supported");
+  if (!p.global) {
+    if (pd.get_int(5, 0) != 1) pd.bad("windowed pooling is supported with pad_mode 1 (valid) only");
+    if (p.kernel_w <= 0 || p.kernel_h <= 0 || p.stride_w <= 0 || p.stride_h <= 0 || p.pad_left < 0 ||
+        p.pad_right < 0 || p.pad_top < 0 || p.pad_bottom < 0)
+      pd.bad("needs positive kernel and stride and non-negative padding");
+  }
+  node.type = OpType::pooling;
+  node.params = p;
+}
+
+void read_inner_product(const ParamDict& pd, Node& node, BinReader& bin, size_t /*input_count*/) {
+  InnerProductParams p;
+  p.out_features = pd.get_int(0, 0);
+  p.bias = pd.get_int(1, 0) != 0;
+  int weight_count = pd.get_int(2, 0);
+  if (p.out_features <= 0 || weight_count <= 0 || weight_count % p.out_features)
+    pd.bad("needs positive num_output (0) and a weight size (2) that divides by it");
+  if (pd.get_int(8, 0)) pd.bad("int8 inner products are not supported");
+  p.activation = read_activation(pd);
+  node.weights.emplace_back(Shape{weight_count, 1, 1}, bin.tagged(weight_count, node.name));
+  if (p.bias) node.weights.emplace_back(Shape{p.out_features, 1, 1}, bin.raw(p.out_features, node.name));
+  node.type = OpType::inner_product;
+  node.params = p;
+}
+
+void read_scale(const ParamDict& pd, Node& node, BinReader& bin, size_t /*input_count*/) {
+  ScaleParams p;
+  int n = pd.get_int(0, 0);
+  p.from_input = n == -233;
+  p.bias = pd.get_int(1, 0) != 0;
+  if (!p.from_input) {
+    if (n <= 0) pd.bad("needs a positive scale size (0) or -233");
+    node.weights.emplace_back(Shape{n, 1, 1}, bin.raw(n, node.name));
+  }
+  if (p.bias) {
+    if (p.from_input) pd.bad("a bias with scales from an input is not supported");
+    node.weights.emplace_back(Shape{n, 1, 1}, bin.raw(n, node.name));
+  }
+  node.type = OpType::scale;
+  node.params = p;
+}
+
+void read_relu(const ParamDict& pd, Node& node, BinReader& /*bin*/, size_t /*input_count*/) {
+  node.type = OpType::relu;
+  node.params = ReluParams{pd.get_float(0, 0.f)};
+}
+
+void read_sigmoid(const ParamDict& /*pd*/, Node& node, BinReader& /*bin*/, size_t /*input_count*/) {
+  node.type = OpType::sigmoid;
+}
+
+void read_swish(const ParamDict& /*pd*/, Node& node, BinReader& /*bin*/, size_t /*input_count*/) {
+  node.type = OpType::swish;
+}
+
+void read_clip(const ParamDict& pd, Node& node, BinReader& /*bin*/, size_t /*input_count*/) {
+  ClipParams p{pd.get_float(0, -INFINITY), pd.get_float(1, INFINITY)};
+  if (p.min > p.max) pd.bad("clip minimum is above its maximum");
+  node.type = OpType::clip;
+  node.params = p;
+}
+
+// ncnn layer types and their readers; a type not here is refused, naming it.
+using LayerReader = void (*)(const ParamDict&, Node&, BinReader&, size_t input_count);
+const std::unordered_map<std::string, LayerReader>& layer_readers() {
+  static const std::unordered_map<std::string, LayerReader> readers = {
+      {"Convolution", read_convolution},
+      {"Deconvolution", read_deconvolution},
+      {"PReLU", read_prelu},
+      {"PixelShuffle", read_pixel_shuffle},
+      {"Interp", read_interp},
+      {"BinaryOp", read_binary_op},
+      {"Eltwise", read_eltwise},
+      {"Concat", read_concat},
+      {"Crop", read_crop},
+      {"Pooling", read_pooling},
+      {"InnerProduct", read_inner_product},
+      {"Scale", read_scale},
+      {"ReLU", read_relu},
+      {"Sigmoid", read_sigmoid},
+      {"Swish", read_swish},
+      {"Clip", read_clip},
+  };
+  return readers;
+}
+
 void read_layer(const std::string& type, const ParamDict& pd, Node& node, BinReader& bin,
                 size_t input_count) {
-  if (type == "Convolution" || type == "Deconvolution") {
-    read_conv(pd, node, bin, type == "Deconvolution");
-  } else if (type == "PReLU") {
-    int n = pd.get_int(0, 0);
-    if (n <= 0) pd.bad("needs a positive slope count (0)");
-    node.type = OpType::prelu;
-    node.weights.emplace_back(Shape{n, 1, 1}, bin.raw(n, node.name));
-  } else if (type == "PixelShuffle") {
-    PixelShuffleParams p;
-    p.factor = pd.get_int(0, 1);
-    p.depth_column_row = pd.get_int(1, 0) != 0;
-    if (p.factor < 1 || p.factor > 16) pd.bad(fmt::format("upscale factor {} is out of range", p.factor));
-    node.type = OpType::pixel_shuffle;
-    node.params = p;
-  } else if (type == "Interp") {
-    InterpParams p;
-    switch (pd.get_int(0, 0)) {
-      case 1: p.mode = InterpMode::nearest; break;
-      case 2: p.mode = InterpMode::bilinear; break;
-      case 3: p.mode = InterpMode::bicubic; break;
-      default: pd.bad(fmt::format("resize type {} is not supported", pd.get_int(0, 0)));
-    }
-    p.scale_h = pd.get_float(1, 1.f);
-    p.scale_w = pd.get_float(2, 1.f);
-    p.out_h = pd.get_int(3, 0);
-    p.out_w = pd.get_int(4, 0);
-    p.align_corners = pd.get_int(6, 0) != 0;
-    if (pd.get_int(5, 0)) pd.bad("dynamic target sizes are not supported");
-    if (!(p.scale_h > 0 && p.scale_h <= 16 && p.scale_w > 0 && p.scale_w <= 16) || p.out_h < 0 || p.out_w < 0)
-      pd.bad("scale must be in (0, 16] and sizes non-negative");
-    node.type = OpType::interp;
-    node.params = p;
-  } else if (type == "BinaryOp") {
-    BinaryOpParams p;
-    int kind = pd.get_int(0, 0);
-    if (kind < 0 || kind > 8) pd.bad(fmt::format("binary op type {} is not supported", kind));
-    p.kind = BinaryOpKind(kind);
-    p.with_scalar = pd.get_int(1, 0) != 0;
-    p.scalar = pd.get_float(2, 0.f);
-    node.type = OpType::binary_op;
-    node.params = p;
-  } else if (type == "Eltwise") {
-    EltwiseParams p;
-    int kind = pd.get_int(0, 1);
-    if (kind < 0 || kind > 2) pd.bad(fmt::format("eltwise op type {} is not supported", kind));
-    p.kind = EltwiseKind(kind);
-    for (double c : pd.get_array(1)) p.coeffs.push_back(float(c));
-    node.type = OpType::eltwise;
-    node.params = p;
-  } else if (type == "Concat") {
-    node.type = OpType::concat;
-    node.params = ConcatParams{axis_of(pd, pd.get_int(0, 0))};
-  } else if (type == "Crop") {
-    node.type = OpType::crop;
-    node.params = read_crop(pd, input_count == 2);
-  } else if (type == "Pooling") {
-    PoolingParams p;
-    int kind = pd.get_int(0, 0);
-    if (kind != 0 && kind != 1) pd.bad(fmt::format("pooling type {} is not supported", kind));
-    p.kind = kind == 0 ? PoolKind::max : PoolKind::average;
-    p.global = pd.get_int(4, 0) != 0;
-    p.kernel_w = pd.get_int(1, 0);
-    p.kernel_h = pd.get_int(11, p.kernel_w);
-    p.stride_w = pd.get_int(2, 1);
-    p.stride_h = pd.get_int(12, p.stride_w);
-    p.pad_left = pd.get_int(3, 0);
-    p.pad_top = pd.get_int(13, p.pad_left);
-    p.pad_right = pd.get_int(14, p.pad_left);
-    p.pad_bottom = pd.get_int(15, p.pad_top);
-    p.count_include_pad = pd.get_int(6, 0) != 0;
-    if (pd.get_int(7, 0)) pd.bad("adaptive pooling is not supported");
-    if (!p.global) {
-      if (pd.get_int(5, 0) != 1) pd.bad("windowed pooling is supported with pad_mode 1 (valid) only");
-      if (p.kernel_w <= 0 || p.kernel_h <= 0 || p.stride_w <= 0 || p.stride_h <= 0 || p.pad_left < 0 ||
-          p.pad_right < 0 || p.pad_top < 0 || p.pad_bottom < 0)
-        pd.bad("needs positive kernel and stride and non-negative padding");
-    }
-    node.type = OpType::pooling;
-    node.params = p;
-  } else if (type == "InnerProduct") {
-    InnerProductParams p;
-    p.out_features = pd.get_int(0, 0);
-    p.bias = pd.get_int(1, 0) != 0;
-    int weight_count = pd.get_int(2, 0);
-    if (p.out_features <= 0 || weight_count <= 0 || weight_count % p.out_features)
-      pd.bad("needs positive num_output (0) and a weight size (2) that divides by it");
-    if (pd.get_int(8, 0)) pd.bad("int8 inner products are not supported");
-    p.activation = read_activation(pd);
-    node.weights.emplace_back(Shape{weight_count, 1, 1}, bin.tagged(weight_count, node.name));
-    if (p.bias) node.weights.emplace_back(Shape{p.out_features, 1, 1}, bin.raw(p.out_features, node.name));
-    node.type = OpType::inner_product;
-    node.params = p;
-  } else if (type == "Scale") {
-    ScaleParams p;
-    int n = pd.get_int(0, 0);
-    p.from_input = n == -233;
-    p.bias = pd.get_int(1, 0) != 0;
-    if (!p.from_input) {
-      if (n <= 0) pd.bad("needs a positive scale size (0) or -233");
-      node.weights.emplace_back(Shape{n, 1, 1}, bin.raw(n, node.name));
-    }
-    if (p.bias) {
-      if (p.from_input) pd.bad("a bias with scales from an input is not supported");
-      node.weights.emplace_back(Shape{n, 1, 1}, bin.raw(n, node.name));
-    }
-    node.type = OpType::scale;
-    node.params = p;
-  } else if (type == "ReLU") {
-    node.type = OpType::relu;
-    node.params = ReluParams{pd.get_float(0, 0.f)};
-  } else if (type == "Sigmoid") {
-    node.type = OpType::sigmoid;
-  } else if (type == "Swish") {
-    node.type = OpType::swish;
-  } else if (type == "Clip") {
-    ClipParams p{pd.get_float(0, -INFINITY), pd.get_float(1, INFINITY)};
-    if (p.min > p.max) pd.bad("clip minimum is above its maximum");
-    node.type = OpType::clip;
-    node.params = p;
-  } else {
-    pd.bad(fmt::format("layer type '{}' is not supported by upres", type));
-  }
+  auto it = layer_readers().find(type);
+  if (it == layer_readers().end()) pd.bad(fmt::format("layer type '{}' is not supported by upres", type));
+  it->second(pd, node, bin, input_count);
 }
 
 std::vector<std::string> split_ws(const std::string& line) {
@@ -554,6 +620,45 @@ std::unique_ptr<Graph> load_ncnn(const std::string& param_path, const std::strin
   std::vector<uint8_t> param_bytes = read_file_bytes(param_path);
   std::string text(param_bytes.begin(), param_bytes.end());
   return load_ncnn_from_memory(text, read_file_bytes(bin_path), param_path, bin_path);
+}
+
+namespace {
+
+bool has_suffix(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool starts_with_magic(const std::string& head) {
+  const size_t start = head.find_first_not_of(" \t\r\n");
+  return start != std::string::npos && head.compare(start, 7, std::to_string(kMagic)) == 0 &&
+         (head.size() == start + 7 || std::isspace(static_cast<unsigned char>(head[start + 7])));
+}
+
+// A .param file (by its magic line), or a .bin with its .param beside it; the weights last.
+std::optional<ModelSource> sniff_ncnn(const std::string& path, const std::string& head) {
+  const bool bin = has_suffix(path, ".bin");
+  if (!bin && !starts_with_magic(head)) return std::nullopt;
+  const size_t dot = path.rfind('.');
+  const std::string stem =
+      dot == std::string::npos || path.find('/', dot) != std::string::npos ? path : path.substr(0, dot);
+  if (bin) {
+    std::ifstream param(stem + ".param", std::ios::binary);
+    std::string param_head(16, '\0');
+    param.read(param_head.data(), std::streamsize(param_head.size()));
+    param_head.resize(size_t(param.gcount()));
+    if (!starts_with_magic(param_head)) return std::nullopt;
+  }
+  return ModelSource{"ncnn", {stem + ".param", stem + ".bin"}};
+}
+
+}  // namespace
+
+ModelLoader ncnn_model_loader() {
+  return {"ncnn", "a .param file with its .bin beside it", sniff_ncnn, [](const ModelSource& source) {
+            if (source.files.size() != 2)
+              throw Error(ErrorCode::invalid_model, "an ncnn model is two files, the .param and the .bin");
+            return load_ncnn(source.files[0], source.files[1]);
+          }};
 }
 
 }  // namespace upres

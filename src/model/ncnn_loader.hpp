@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "model/graph.hpp"
+#include "ops/graph.hpp"
 #include "upres/files.hpp"  // read_file_bytes
 
 namespace upres {

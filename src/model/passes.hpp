@@ -1,7 +1,7 @@
 // Graph rewrites that keep results equal (within float rounding) and make execution cheaper.
 #pragma once
 
-#include "model/graph.hpp"
+#include "ops/graph.hpp"
 
 namespace upres {
 

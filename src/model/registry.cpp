@@ -9,7 +9,7 @@
 #include <openssl/evp.h>
 #include <nlohmann/json.hpp>
 
-#include "model/ncnn_loader.hpp"
+#include "upres/files.hpp"
 
 #include "upres/error.hpp"
 #include "upres/model.hpp"
@@ -37,11 +37,9 @@ std::vector<ModelInfo> parse_manifest() {
     info.description = m.at("description");
     info.license = m.at("license");
     info.package = m.at("package");
-    info.param_file = m.at("param");
-    info.bin_file = m.at("bin");
-    info.param_sha256 = m.at("param_sha256");
-    info.bin_sha256 = m.at("bin_sha256");
-    info.bin_size = m.at("bin_size");
+    info.source = {m.value("format", "ncnn"), {m.at("param"), m.at("bin")}};
+    info.sha256 = {m.at("param_sha256"), m.at("bin_sha256")};
+    info.size_bytes = m.at("bin_size");
     info.border = border_from_name(m.at("border"));
     info.output_adds_input = m.value("output_adds_input", "") == "nearest";
     zoo.push_back(std::move(info));
@@ -77,10 +75,12 @@ std::string model_cache_dir() {
 
 // Our own models ship in the repository under models/; UPRES_REPO_MODELS_DIR (set at build
 // time) says where that folder is.
-ModelFiles model_files(const ModelInfo& info) {
+ModelSource model_source(const ModelInfo& info) {
   std::string base = info.package == "repo" ? std::string(UPRES_REPO_MODELS_DIR)
                                             : fmt::format("{}/{}", model_cache_dir(), info.package);
-  return {fmt::format("{}/{}", base, info.param_file), fmt::format("{}/{}", base, info.bin_file)};
+  ModelSource source = info.source;
+  for (std::string& f : source.files) f = fmt::format("{}/{}", base, f);
+  return source;
 }
 
 const char* default_model_for_scale(int scale) {
@@ -119,8 +119,9 @@ int fetch_models(const std::vector<std::string>& names) {
 }
 
 bool model_installed(const ModelInfo& info) {
-  ModelFiles f = model_files(info);
-  return is_file(f.param_path) && is_file(f.bin_path);
+  for (const std::string& f : model_source(info).files)
+    if (!is_file(f)) return false;
+  return true;
 }
 
 std::string file_sha256(const std::string& path) {

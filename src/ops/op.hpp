@@ -9,13 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "model/graph.hpp"
+#include "ops/graph.hpp"
 #include "upres/error.hpp"
 
 namespace upres {
 
 struct OpDef {
-  const char* name;  // the ncnn layer type it comes from
+  const char* name;  // for messages: "Convolution"; loaders map their own type names to OpType
   // Output shapes from input shapes; throws Error(invalid_model) through op_error().
   std::vector<Shape> (*infer_shapes)(const Node& node, const std::vector<Shape>& inputs);
   // Computes outputs (allocated by the caller with the inferred shapes) from inputs.

@@ -342,7 +342,7 @@ JobManager::JobManager(ServiceOptions options)
                 fmt::format("cannot create work folder '{}': {}", work_dir_.string(), ec.message()));
   // Where model files live is this machine's business too: messages name models, not folders.
   for (const ModelInfo& info : model_zoo()) {
-    fs::path folder = fs::path(model_files(info).param_path).parent_path();
+    fs::path folder = fs::path(model_source(info).files.front()).parent_path();
     if (std::find(model_folders_.begin(), model_folders_.end(), folder) == model_folders_.end())
       model_folders_.push_back(std::move(folder));
   }

@@ -82,7 +82,7 @@ json models_json() {
                     {"scale", m.scale},
                     {"description", m.description},
                     {"license", m.license},
-                    {"size_bytes", m.bin_size},
+                    {"size_bytes", m.size_bytes},
                     {"installed", model_installed(m)},
                     {"default_for_scale", defaults}});
   }

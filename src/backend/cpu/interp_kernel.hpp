@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "model/graph.hpp"
+#include "ops/graph.hpp"
 
 namespace upres {
 

@@ -6,7 +6,7 @@
 #include "backend/backend.hpp"
 #include "model/int8_plan.hpp"
 #include "model/passes.hpp"
-#include "ops/convolution_int8.hpp"
+#include "backend/reference/convolution_int8.hpp"
 #include "ops/op.hpp"
 
 namespace upres {

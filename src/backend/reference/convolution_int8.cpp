@@ -1,4 +1,4 @@
-#include "ops/convolution_int8.hpp"
+#include "backend/reference/convolution_int8.hpp"
 
 #include "ops/op.hpp"
 

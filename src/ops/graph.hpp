@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/tensor.hpp"
-#include "upres/model.hpp"
+
 
 namespace upres {
 

@@ -1,4 +1,4 @@
-#include "model/graph.hpp"
+#include "ops/graph.hpp"
 
 #include <fmt/format.h>
 
