@@ -200,7 +200,9 @@ TEST_F(Cli, VideoWithFfmpegSpellingsJsonProgressAndProbe) {
   Result probe = run_cli("probe " + clip + " --json");
   ASSERT_EQ(probe.exit_code, 0) << probe.output;
   const auto plan = nlohmann::json::parse(probe.output);
-  EXPECT_EQ(plan["output_size"], nlohmann::json::array({96, 64}));
+  EXPECT_EQ(plan["output_width"], 96);
+  EXPECT_EQ(plan["output_height"], 64);
+  EXPECT_EQ(plan["options"]["input"], clip);
   EXPECT_EQ(plan["model"], "upres-compact-x2");
   EXPECT_EQ(plan["streams"].size(), 3u);
   EXPECT_EQ(plan["streams"][2]["action"], "convert to mov_text");

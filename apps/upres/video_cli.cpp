@@ -296,27 +296,7 @@ int run_probe() {
   VideoJob job(o);
   const VideoPlan p = job.validate();
   if (g_flags.json_output) {
-    json streams = json::array();
-    for (const auto& s : p.streams)
-      streams.push_back(
-          {{"index", s.index}, {"type", s.type}, {"codec", s.codec}, {"action", s.action}, {"note", s.note}});
-    json j{{"input", o.input},
-           {"input_size", {p.input_width, p.input_height}},
-           {"filtered_size", {p.filtered_width, p.filtered_height}},
-           {"output_size", {p.output_width, p.output_height}},
-           {"model", p.model},
-           {"precision", p.precision},
-           {"scale", p.scale},
-           {"container", p.container},
-           {"encoder", p.encoder},
-           {"pixel_format", p.pixel_format},
-           {"filters", p.filters},
-           {"duration", p.duration_seconds},
-           {"frames", p.frames},
-           {"frame_rate", p.frame_rate},
-           {"estimated_seconds", p.estimated_seconds},
-           {"streams", streams},
-           {"warnings", p.warnings}};
+    const json j = json::parse(video_plan_json(p));  // the schema the service and MCP use too
     std::printf("%s\n", to_text(j, 2).c_str());
     return 0;
   }

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <climits>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -24,6 +25,23 @@
 #include "upres/upscaler.hpp"
 
 namespace upres {
+
+// A half-open span [begin, end) of the source's timeline, in its video stream's time base (pts
+// values). A frame belongs to it when begin <= pts < end; a packet of another stream when its
+// presentation time does, so consecutive ranges hold every frame and every packet exactly once.
+struct VideoRange {
+  int64_t begin = INT64_MIN;
+  int64_t end = INT64_MAX;
+  bool whole() const { return begin == INT64_MIN && end == INT64_MAX; }
+  bool contains(int64_t pts) const { return pts >= begin && pts < end; }
+  bool operator==(const VideoRange& o) const { return begin == o.begin && end == o.end; }
+};
+
+// Where a job's output goes: a whole file (the video, with audio, subtitles and metadata copied,
+// timestamps from zero), or a video-only segment that keeps the source's timestamps, to be joined
+// with its neighbours (the audio is then copied once from the source).
+enum class VideoSinkKind { file, video_segment };
+const char* video_sink_name(VideoSinkKind kind);
 
 struct VideoOptions {
   std::string input, output;
@@ -43,6 +61,7 @@ struct VideoOptions {
   bool hflip = false, vflip = false;
   double start = 0;        // seconds (--ss)
   double duration = 0;     // seconds (-t); 0: to the end
+  VideoRange range;        // exact span of the source; when set, start and duration must be 0
   int64_t max_frames = 0;  // stop after this many frames; 0: all
   double fps = 0;          // constant output frame rate; 0: keep source timing
   bool cfr = false;        // constant frame rate at the source's average rate
@@ -66,7 +85,12 @@ struct VideoOptions {
   bool no_subtitles = false;
 
   int queue_depth = 4;  // frame buffers in flight (>= 2); fewer when they would pass 1 GiB
+
+  VideoSinkKind sink = VideoSinkKind::file;
 };
+
+// The options as JSON, in the keys video_options_from_json reads (a round trip gives them back).
+std::string video_options_json(const VideoOptions& options);
 
 // Limits of the numbers in VideoOptions, checked by VideoJob::validate and run (with those of
 // UpscaleOptions, see check_upscale_options). crf's range depends on the encoder.
@@ -111,8 +135,12 @@ struct StreamPlan {
   std::string note;    // why, for drops and conversions
 };
 
+// What a job will do, decided once by plan_video (or VideoJob::validate) and carried out by run:
+// the options it was made from, the source's range and every choice made for them.
 struct VideoPlan {
-  int input_width = 0, input_height = 0;        // as decoded
+  VideoOptions options;
+  VideoRange range;                       // the span of the source that is upscaled, in its video time base
+  int input_width = 0, input_height = 0;  // as decoded
   int filtered_width = 0, filtered_height = 0;  // after rotation and crop
   int output_width = 0, output_height = 0;
   std::string model;      // "" for mode none
@@ -153,13 +181,17 @@ class VideoJob {
  public:
   // `model`, when given, is shared (a server keeps one loaded); otherwise the job loads its own.
   explicit VideoJob(VideoOptions options, std::shared_ptr<const Model> model = nullptr);
+  // A job that carries out a plan made earlier: run() opens what the plan names and follows its
+  // choices; it refuses a source that no longer matches the plan.
+  explicit VideoJob(const VideoPlan& plan, std::shared_ptr<const Model> model = nullptr);
   ~VideoJob();
   VideoJob(const VideoJob&) = delete;
   VideoJob& operator=(const VideoJob&) = delete;
 
   // Checks everything that can be checked before work starts: the input opens and decodes,
   // the options make sense, the model exists, the encoder and container take the streams, the
-  // output is writable and within the size cap. Writes nothing. Throws upres::Error.
+  // output is writable and within the size cap. Writes nothing. Throws upres::Error. A later run()
+  // follows this plan.
   VideoPlan validate();
 
   // Runs the job. The callback is called from the pipeline's threads, one call at a time. On
@@ -172,8 +204,18 @@ class VideoJob {
   struct Impl;
   VideoOptions options_;
   std::shared_ptr<const Model> model_;
+  std::unique_ptr<VideoPlan> plan_;  // once validated, or when made from a plan
   std::unique_ptr<Impl> impl_;
 };
+
+// Checks everything that can be checked before work starts and decides what the job will do
+// (see VideoJob::validate). The plan can be kept as JSON and run later by VideoJob(plan).
+VideoPlan plan_video(const VideoOptions& options, std::shared_ptr<const Model> model = nullptr);
+
+// The plan as JSON (one schema for the CLI's probe, the server and MCP), and back. Reading
+// throws Error(invalid_argument) naming a missing or mistyped key.
+std::string video_plan_json(const VideoPlan& plan);
+VideoPlan video_plan_from_json(const std::string& json_text);
 
 // The model a job will use for these options ("" for mode none); throws on a bad mode.
 std::string video_model_name(const VideoOptions& options);

@@ -216,6 +216,26 @@ VideoOptions video_options_from_json(const std::string& json_text, const VideoOp
           throw bad(fmt::format("an array of audio track numbers 0..{}", kMaxAudioTrack).c_str());
         o.audio_tracks.push_back(t.get<int>());
       }
+    } else if (key == "queue_depth") {
+      o.queue_depth = small_integer();
+    } else if (key == "range") {
+      // {"begin": pts or null, "end": pts or null}, in the source's video time base.
+      if (!v.is_object()) throw bad("an object with begin and end");
+      o.range = {};
+      for (auto e = v.begin(); e != v.end(); ++e) {
+        if (e.key() != "begin" && e.key() != "end") throw bad("an object with begin and end");
+        if (e.value().is_null()) continue;
+        if (!e.value().is_number_integer()) throw bad("an object of integer timestamps (or null)");
+        (e.key() == "begin" ? o.range.begin : o.range.end) = e.value().get<int64_t>();
+      }
+    } else if (key == "sink") {
+      const std::string name = str();
+      if (name == "file")
+        o.sink = VideoSinkKind::file;
+      else if (name == "video_segment")
+        o.sink = VideoSinkKind::video_segment;
+      else
+        throw bad("file or video_segment");
     } else {
       throw Error(ErrorCode::invalid_argument, fmt::format("unknown option '{}'", key));
     }

@@ -33,28 +33,10 @@ json job_status_json(const JobStatus& st) {
             {"download_name", st.download_name},
             {"created_unix_ms", st.created_unix_ms},
             {"finished_unix_ms", st.finished_unix_ms ? json(st.finished_unix_ms) : json(nullptr)}};
-  const VideoPlan& p = st.plan;
-  json streams = json::array();
-  for (const StreamPlan& s : p.streams)
-    streams.push_back(
-        {{"index", s.index}, {"type", s.type}, {"codec", s.codec}, {"action", s.action}, {"note", s.note}});
-  j["plan"] = {{"input_width", p.input_width},
-               {"input_height", p.input_height},
-               {"output_width", p.output_width},
-               {"output_height", p.output_height},
-               {"model", p.model},
-               {"precision", p.precision},
-               {"scale", p.scale},
-               {"container", p.container},
-               {"encoder", p.encoder},
-               {"pixel_format", p.pixel_format},
-               {"filters", p.filters},
-               {"duration_seconds", p.duration_seconds},
-               {"frames", p.frames},
-               {"frame_rate", p.frame_rate},
-               {"estimated_seconds", p.estimated_seconds},
-               {"streams", streams},
-               {"warnings", p.warnings}};
+  // The one schema (src/pipeline/video_plan_json.cpp), less the options: they name this
+  // machine's folders, which clients do not see.
+  j["plan"] = json::parse(video_plan_json(st.plan));
+  j["plan"].erase("options");
   if (st.state == JobState::succeeded) {
     const VideoStats& s = st.stats;
     j["result"] = {{"frames", s.frames},

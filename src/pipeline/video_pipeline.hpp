@@ -1,0 +1,57 @@
+// The running half of a video job: a prepared job (everything opened and decided by
+// video_job.cpp) carried through five stages on their own threads, joined by bounded queues
+// over a fixed pool of frame slots:
+//
+//   decode+filter -> convert in -> infer -> convert out -> encode+mux
+//        ^_______________________ free slots ______________________|
+//
+// Each slot owns its buffers (the filtered frame, the float input and output images, the frame
+// handed to the encoder); they are sized on first use and reused, so the steady state allocates
+// no frame memory. Packets of other streams inside the range go to the sink from the decode
+// thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "media/color.hpp"
+#include "media/video_filter.hpp"
+#include "media/video_input.hpp"
+#include "pipeline/video_sink.hpp"
+#include "upres/upscaler.hpp"
+#include "upres/video.hpp"
+
+namespace upres {
+
+// Everything a run needs, opened and decided before any work.
+struct PreparedJob {
+  explicit PreparedJob(const VideoOptions& options) : o(options) {}
+
+  const VideoOptions& o;
+  VideoRange range;  // in the input's video time base
+  std::unique_ptr<VideoInput> input;
+  std::unique_ptr<VideoFilter> filter;
+  FramePtr first = make_frame();         // the first decoded frame, held until the pipeline starts
+  std::vector<PacketPtr> early_packets;  // other streams' packets read before it
+  std::shared_ptr<const Model> model;
+  std::unique_ptr<Upscaler> upscaler;
+  std::unique_ptr<VideoSink> sink;
+  ColorSpec in_color, out_color;
+  VideoPlan plan;
+  int64_t zero_us = 0;  // input time that becomes 0 in the output
+  PacketPtr packet = make_packet();
+  bool input_eof = false;
+
+  // The next decoded video frame inside the range, in presentation order; packets of other
+  // streams read on the way go to `other`. False at the range's end or the input's.
+  bool decode_next(AVFrame* frame, const std::function<void(AVPacket*)>& other);
+  // Whether a packet of any stream presents inside the range (packets without a time do).
+  bool in_range(const AVPacket& packet) const;
+  // Hands a packet of another stream to the sink when it is inside the range.
+  void route(AVPacket* packet);
+};
+
+VideoStats run_pipeline(PreparedJob& job, const VideoProgressCallback& progress, const CancelToken* cancel);
+
+}  // namespace upres

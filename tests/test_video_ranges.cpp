@@ -1,0 +1,191 @@
+// Video ranges and plans: consecutive half-open ranges hold every frame and every audio packet of
+// a clip exactly once (variable frame rate included), --ss/-t cut the same way, a video-only
+// segment keeps the source's timestamps, and a plan survives a JSON round trip and runs later.
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "media_inspect.hpp"
+#include "test_support.hpp"
+#include "upres/video.hpp"
+
+namespace upres::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+class VideoRanges : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/upres-ranges-XXXXXX";
+    dir = mkdtemp(tmpl);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+
+  std::string vfr_clip(int frames) {
+    TestVideoSpec spec;
+    spec.width = 48;
+    spec.height = 32;
+    spec.frames = frames;
+    spec.variable_rate = true;
+    spec.audio = true;
+    const std::string path = (dir / "vfr.mkv").string();
+    write_test_video(path, spec);
+    return path;
+  }
+  // Re-encodes only (no model), so that the test is about timing, not pixels.
+  VideoOptions options(const std::string& in, const std::string& out_name) {
+    VideoOptions o;
+    o.input = in;
+    o.output = (dir / out_name).string();
+    o.mode = "none";
+    o.preset = "ultrafast";
+    return o;
+  }
+  fs::path dir;
+};
+
+// Matroska's time base is a millisecond: source timestamps in it.
+int64_t ms(double seconds) {
+  return std::llround(seconds * 1000);
+}
+
+TEST_F(VideoRanges, ConsecutiveRangesHoldEveryFrameAndAudioPacketOnce) {
+  const std::string in = vfr_clip(40);
+  const MediaInfo src = inspect_media(in);
+  std::vector<double> frames = src.video().pts;
+  std::sort(frames.begin(), frames.end());
+  ASSERT_EQ(frames.size(), 40u);
+  // Cut exactly at a frame, and one tick after another (that frame belongs to the earlier range).
+  const int64_t c1 = ms(frames[13]), c2 = ms(frames[27]) + 1;
+  const std::vector<VideoRange> ranges = {{INT64_MIN, c1}, {c1, c2}, {c2, INT64_MAX}};
+  const std::vector<size_t> expected_frames = {13, 15, 12};
+  std::vector<uint64_t> audio;
+  size_t total = 0;
+  for (size_t k = 0; k < ranges.size(); ++k) {
+    VideoOptions o = options(in, "part" + std::to_string(k) + ".mkv");
+    o.range = ranges[k];
+    const VideoStats stats = VideoJob(o).run();
+    EXPECT_EQ(size_t(stats.frames), expected_frames[k]) << "range " << k;
+    const MediaInfo part = inspect_media(o.output);
+    EXPECT_EQ(part.video().pts.size(), expected_frames[k]) << "range " << k;
+    total += part.video().pts.size();
+    ASSERT_NE(part.first("audio"), nullptr);
+    const auto& hashes = part.first("audio")->packet_hashes;
+    audio.insert(audio.end(), hashes.begin(), hashes.end());
+  }
+  EXPECT_EQ(total, frames.size());
+  EXPECT_EQ(audio, src.first("audio")->packet_hashes) << "every audio packet once, in order";
+}
+
+TEST_F(VideoRanges, SecondsCutTheSameWayWithoutOverlap) {
+  const std::string in = vfr_clip(30);
+  const MediaInfo src = inspect_media(in);
+  std::vector<double> frames = src.video().pts;
+  std::sort(frames.begin(), frames.end());
+  // A cut half a millisecond before frame 11: that frame is on the later side only.
+  const double cut = frames[11] - frames[0] - 0.0005;
+  VideoOptions first = options(in, "first.mkv"), second = options(in, "second.mkv");
+  first.duration = cut;
+  second.start = cut;
+  const int64_t a = VideoJob(first).run().frames, b = VideoJob(second).run().frames;
+  EXPECT_EQ(a, 11);
+  EXPECT_EQ(b, 19);
+}
+
+TEST_F(VideoRanges, AVideoSegmentKeepsSourceTimestampsAndNothingElse) {
+  const std::string in = vfr_clip(24);
+  const MediaInfo src = inspect_media(in);
+  std::vector<double> frames = src.video().pts;
+  std::sort(frames.begin(), frames.end());
+  VideoOptions o = options(in, "segment.mkv");
+  o.range = {ms(frames[9]), ms(frames[20])};
+  o.sink = VideoSinkKind::video_segment;
+  const VideoPlan plan = plan_video(o);
+  ASSERT_EQ(plan.streams.size(), 2u);
+  EXPECT_EQ(plan.streams[1].action, "drop");
+  VideoJob(o).run();
+  const MediaInfo seg = inspect_media(o.output);
+  EXPECT_EQ(seg.count("audio"), 0);
+  std::vector<double> got = seg.video().pts;
+  std::sort(got.begin(), got.end());
+  ASSERT_EQ(got.size(), 11u);
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], frames[9 + i], 0.0015) << "frame " << i;
+}
+
+TEST_F(VideoRanges, PlansRoundTripThroughJsonAndRunLater) {
+  TestVideoSpec spec;
+  spec.width = 40;
+  spec.height = 24;
+  spec.frames = 8;
+  spec.subtitles = true;
+  const std::string in = (dir / "clip.mkv").string();
+  write_test_video(in, spec);
+  VideoOptions o;
+  o.input = in;
+  o.output = (dir / "out.mp4").string();
+  o.engine.threads = 2;
+  o.preset = "ultrafast";
+  o.crf = 30;
+  o.audio_tracks = {0};
+  const VideoPlan plan = plan_video(o);
+  EXPECT_FALSE(fs::exists(o.output)) << "planning writes nothing";
+  const std::string text = video_plan_json(plan);
+  const VideoPlan back = video_plan_from_json(text);
+  EXPECT_EQ(video_plan_json(back), text);
+  EXPECT_EQ(back.options.output, o.output);
+  EXPECT_EQ(back.options.crf, 30);
+  EXPECT_EQ(back.options.audio_tracks, std::vector<int>{0});
+  EXPECT_EQ(back.model, "upres-compact-x2");
+  EXPECT_EQ(back.streams.size(), 3u);
+  EXPECT_EQ(nlohmann::json::parse(text)["output_width"], 80);
+
+  const VideoStats stats = VideoJob(back).run();
+  EXPECT_EQ(stats.frames, 8);
+  EXPECT_EQ(stats.output_width, 80);
+  fs::remove(o.output);
+
+  // The source is replaced by another of a different size: the old plan is refused.
+  spec.width = 64;
+  write_test_video(in, spec);
+  try {
+    VideoJob(back).run();
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("has changed since the job was planned"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(fs::exists(o.output));
+
+  // Malformed plans name what is wrong.
+  nlohmann::json broken = nlohmann::json::parse(text);
+  broken.erase("encoder");
+  try {
+    video_plan_from_json(broken.dump());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'encoder'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(video_plan_from_json("[1, 2]"), Error);
+  EXPECT_THROW(video_plan_from_json("{\"input_width\": \"wide\"}"), Error);
+}
+
+TEST_F(VideoRanges, BadRangesAreRefused) {
+  const std::string in = vfr_clip(6);
+  VideoOptions o = options(in, "x.mkv");
+  o.range = {100, 100};
+  EXPECT_THROW(plan_video(o), Error);
+  o.range = {0, 500};
+  o.start = 0.1;
+  EXPECT_THROW(plan_video(o), Error);
+  EXPECT_THROW(video_options_from_json(R"({"range": {"begin": "soon"}})"), Error);
+  EXPECT_THROW(video_options_from_json(R"({"sink": "pipe"})"), Error);
+  EXPECT_EQ(video_options_from_json(R"({"range": {"begin": 40, "end": null}})").range,
+            (VideoRange{40, INT64_MAX}));
+}
+
+}  // namespace
+}  // namespace upres::test
