@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "image/test_pattern.hpp"
 #include "upres/image.hpp"
 #include "upres/service.hpp"
 #include "upres/video.hpp"

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "backend/backend.hpp"
+#include "image/test_pattern.hpp"
 #include "model/graph.hpp"
 #include "upres/error.hpp"
 #include "upres/image.hpp"

@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 
 #include "folders.hpp"
+#include "image/test_pattern.hpp"  // `upres sample`: the one internal header the CLI uses
 #include "serve_cli.hpp"
 #include "upres/error.hpp"
 #include "upres/files.hpp"

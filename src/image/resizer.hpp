@@ -6,6 +6,11 @@
 
 #include "upres/image.hpp"
 
+// Transitional: src/pipeline/video_job.cpp (its time estimate) finds make_test_pattern through this
+// header since the declaration left upres/image.hpp; once it includes image/test_pattern.hpp itself,
+// drop this line.
+#include "image/test_pattern.hpp"
+
 namespace upres {
 
 class Resizer {

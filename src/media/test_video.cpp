@@ -12,6 +12,7 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
+#include "image/test_pattern.hpp"
 #include "media/av_common.hpp"
 #include "media/color.hpp"
 #include "media/video_output.hpp"
