@@ -160,6 +160,13 @@ TEST_F(Cli, RefusesToOverwriteUnlessAsked) {
   EXPECT_EQ(run_cli("image " + input + " -o " + out + " --overwrite").exit_code, 0);
 }
 
+// The version is CMake's project(upres VERSION ...), nowhere else.
+TEST_F(Cli, VersionIsTheProjects) {
+  Result r = run_cli("--version");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.output, std::string("upres ") + UPRES_PROJECT_VERSION + "\n");
+}
+
 TEST_F(Cli, ModelsListAndVerify) {
   Result list = run_cli("models list");
   EXPECT_EQ(list.exit_code, 0);

@@ -23,6 +23,7 @@
 #include "upres/model.hpp"
 #include "upres/quality.hpp"
 #include "upres/upscaler.hpp"
+#include "upres/version.hpp"
 #include "upres/video.hpp"
 #include "video_cli.hpp"
 
@@ -340,7 +341,7 @@ int run_eval(const std::string& folder, std::vector<std::string> methods, int sc
 int main(int argc, char** argv) {
   CLI::App app{"upres: AI upscaling for images and video"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "upres 0.1.0");
+  app.set_version_flag("--version", std::string("upres ") + upres_version());
 
   EngineFlags engine;
   ImageFlags image;

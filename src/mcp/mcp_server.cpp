@@ -23,6 +23,7 @@
 #include "upres/error.hpp"
 #include "upres/files.hpp"
 #include "upres/server.hpp"
+#include "upres/version.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -357,7 +358,7 @@ class McpServer {
         {{"protocolVersion", version},
          {"capabilities", {{"tools", {{"listChanged", false}}}}},
          {"serverInfo",
-          {{"name", "upres"}, {"title", "upres video and image upscaler"}, {"version", "0.1.0"}}},
+          {{"name", "upres"}, {"title", "upres video and image upscaler"}, {"version", upres_version()}}},
          {"instructions",
           fmt::format("Upscales videos and images with neural super-resolution models. File paths are "
                       "relative to {}. Call list_models to see what is installed.",

@@ -30,6 +30,7 @@
 #include "server/server_internal.hpp"
 #include "service/status_json.hpp"
 #include "upres/image.hpp"
+#include "upres/version.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -563,7 +564,7 @@ bool Server::Impl::route(Exchange& x) {
   if (path == "/healthz") {
     return reply(json_response(http::status::ok,
                                {{"status", "ok"},
-                                {"version", "0.1.0"},
+                                {"version", upres_version()},
                                 {"running", jobs.running()},
                                 {"queued", jobs.queued()},
                                 {"max_jobs", options.service.max_jobs},
