@@ -21,6 +21,7 @@
 #include "upres/image.hpp"
 #include "upres/int8.hpp"
 #include "upres/model.hpp"
+#include "upres/policy.hpp"
 #include "upres/quality.hpp"
 #include "upres/upscaler.hpp"
 #include "upres/version.hpp"
@@ -143,21 +144,14 @@ int run_image(const EngineFlags& ef, const ImageFlags& f) {
     const auto inputs = cli::folder_inputs(
         f.input, f.output, [](const fs::path& p) { return has_image_extension(p.string()); },
         ".png, .jpg or .webp files");
-    for (const auto& in : inputs) {
-      fs::path out = fs::path(f.output) / in.filename();
-      if (!f.format.empty()) out.replace_extension("." + f.format);
-      jobs.emplace_back(in, out);
-    }
+    for (const auto& in : inputs) jobs.emplace_back(in, folder_output_path(in.string(), f.output, f.format));
   } else {
     jobs.emplace_back(f.input, f.output);
   }
   // Check every destination before the slow part starts.
   for (const auto& [in, out] : jobs) {
     image_format_from_path(out.string());
-    refuse_overwriting_input(in.string(), out.string());
-    if (fs::exists(out) && !f.overwrite)
-      throw Error(ErrorCode::invalid_argument,
-                  fmt::format("{} exists; pass --overwrite to replace it", out.string()));
+    check_output_path(in.string(), out.string(), f.overwrite, out.string(), OverwriteSwitch::cli_flag);
   }
   auto model = Model::load(ef.model.empty() ? default_model_for_scale(ef.scale) : ef.model);
   Upscaler upscaler(model, engine_options(ef));
@@ -275,9 +269,7 @@ int run_models_calibrate(CalibrateFlags f) {
   auto model = Model::load(f.model);
   if (f.output.empty())
     f.output = calibration_path_for(fs::path(model->weights_path()).replace_extension(".param"));
-  if (fs::exists(f.output) && !f.overwrite && !f.retune)
-    throw Error(ErrorCode::invalid_argument,
-                fmt::format("{} exists; pass --overwrite to replace it", f.output));
+  refuse_existing_output(f.output, f.overwrite || f.retune, f.output, OverwriteSwitch::cli_flag);
   std::vector<fs::path> all;
   std::string folders;
   for (const std::string& dir : f.images) {
@@ -443,15 +435,13 @@ int main(int argc, char** argv) {
           w > 8192 || h > 8192)
         throw Error(ErrorCode::invalid_argument,
                     fmt::format("--size '{}' is not WIDTHxHEIGHT (1..8192)", sample_size));
-      std::string ext = fs::path(sample_out).extension().string();
-      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-      if (ext == ".mp4" || ext == ".mkv" || ext == ".webm" || ext == ".mov") {
+      if (is_video_output_path(sample_out)) {
         TestVideoSpec spec;
         spec.width = w;
         spec.height = h;
         spec.frames = sample_frames;
         spec.seed = sample_seed;
-        spec.subtitles = ext != ".webm";
+        spec.subtitles = video_muxer_for_path(sample_out) != "webm";
         spec.title = "upres sample";
         write_test_video(sample_out, spec);
         std::printf("wrote %s (%dx%d, %d frames, tone and subtitles)\n", sample_out.c_str(), w, h,

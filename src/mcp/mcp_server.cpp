@@ -22,6 +22,7 @@
 #include "service/status_json.hpp"
 #include "upres/error.hpp"
 #include "upres/files.hpp"
+#include "upres/policy.hpp"
 #include "upres/server.hpp"
 #include "upres/version.hpp"
 
@@ -454,11 +455,6 @@ class McpServer {
     return it == calls_.end() ? nullptr : &it->second.cancel;
   }
 
-  std::string default_output(const std::string& input, int64_t scale, const std::string& ext) {
-    fs::path in(input);
-    return (in.parent_path() / fmt::format("{}-upres-x{}{}", in.stem().string(), scale, ext)).string();
-  }
-
   json video_upscale(const std::string& key, const json& args, const json& progress_token) {
     const Arguments a(args, "video_upscale", {"input", "output", "model", "scale", "overwrite", "options"});
     json options = a.object("options");
@@ -473,9 +469,8 @@ class McpServer {
       const int64_t scale = options.contains("scale") && options["scale"].is_number_integer()
                                 ? options["scale"].get<int64_t>()
                                 : 2;
-      std::string ext = fs::path(a.text("input")).extension().string();
-      if (ext != ".mp4" && ext != ".mkv" && ext != ".webm" && ext != ".mov") ext = ".mp4";
-      options["output"] = default_output(a.text("input"), scale, ext);
+      const std::string input = a.text("input");
+      options["output"] = upscaled_path_beside(input, int(scale), video_output_extension(input));
     }
     // A video waits for its place as a queued job; cancelling the call takes it out of the queue.
     JobStatus st = jobs_.start_video(json_text(options));
@@ -488,16 +483,14 @@ class McpServer {
       }
     }
     double last_percent = -1;
-    auto last_sent = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+    ProgressThrottle throttle;  // the result itself is the final report
     while (!st.finished()) {
       auto next = jobs_.wait_for_update(st.id, st.version,
                                         std::chrono::steady_clock::now() + std::chrono::seconds(5));
       if (!next) throw Error(ErrorCode::cancelled, "the job was removed");
       st = *next;
       double percent = std::floor(st.progress.fraction * 1000) / 10;
-      auto now = std::chrono::steady_clock::now();
-      if (!progress_token.is_null() && !st.finished() && percent > last_percent &&
-          now - last_sent >= std::chrono::milliseconds(500)) {
+      if (!progress_token.is_null() && !st.finished() && percent > last_percent && throttle.pass()) {
         std::string message =
             st.state == JobState::queued ? fmt::format("queued, position {}", st.queue_position)
             : st.progress.frames_total
@@ -512,7 +505,6 @@ class McpServer {
                 {"total", 100},
                 {"message", message}}}});
         last_percent = percent;
-        last_sent = now;
       }
     }
     jobs_.forget(st.id);  // the output is the client's file now; the record is not needed
@@ -538,16 +530,14 @@ class McpServer {
     request.model = a.text("model");
     request.scale = int(a.integer("scale", 0, 1, kMaxScale));
     const std::string input = a.text("input");
-    const std::string output =
-        a.has("output") ? a.text("output") : default_output(input, request.scale ? request.scale : 2, ".png");
+    const std::string output = a.has("output")
+                                   ? a.text("output")
+                                   : upscaled_path_beside(input, request.scale ? request.scale : 2, ".png");
     const bool overwrite = a.boolean("overwrite");
     fs::path in = jobs_.resolve_input(input);
     fs::path out = jobs_.resolve_output(output);
     image_format_from_path(out.string());  // an unknown extension fails before any work
-    refuse_overwriting_input(in.string(), out.string());
-    if (fs::exists(out) && !overwrite)
-      throw Error(ErrorCode::invalid_argument,
-                  fmt::format("output '{}' exists; pass \"overwrite\": true to replace it", output));
+    check_output_path(in.string(), out.string(), overwrite, output, OverwriteSwitch::request_field);
     auto start = std::chrono::steady_clock::now();
     JobSlot slot = jobs_.reserve().wait(std::chrono::steady_clock::time_point::max(), call_cancel(key));
     Image result = jobs_.upscale_image(read_file_bytes(in.string(), jobs_.options().max_image_file_bytes),

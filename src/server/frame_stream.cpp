@@ -18,6 +18,7 @@
 #include "server/server_internal.hpp"
 #include "server/stream_messages.hpp"
 #include "service/status_json.hpp"
+#include "upres/policy.hpp"
 
 namespace upres::server {
 namespace websocket = boost::beast::websocket;
@@ -31,9 +32,7 @@ json ready_message(const SessionSettings& s, const Upscaler& upscaler, size_t ma
   return {{"type", "ready"},
           {"model", upscaler.model().name()},
           {"scale", upscaler.output_scale()},
-          {"format", s.format == ImageFormat::png    ? "png"
-                     : s.format == ImageFormat::jpeg ? "jpeg"
-                                                     : "webp"},
+          {"format", image_format_name(s.format)},
           {"max_message_bytes", max_bytes}};
 }
 

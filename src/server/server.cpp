@@ -30,6 +30,7 @@
 #include "server/server_internal.hpp"
 #include "service/status_json.hpp"
 #include "upres/image.hpp"
+#include "upres/policy.hpp"
 #include "upres/version.hpp"
 
 namespace fs = std::filesystem;
@@ -137,37 +138,12 @@ void write_bytes(const fs::path& path, std::string_view data) {
   if (!ok) throw Error(ErrorCode::io_failure, "storing the upload failed (is the disk full?)");
 }
 
-std::string content_type_for(const fs::path& path) {
-  std::string ext = path.extension().string();
-  if (ext == ".mp4") return "video/mp4";
-  if (ext == ".mkv") return "video/x-matroska";
-  if (ext == ".webm") return "video/webm";
-  if (ext == ".mov") return "video/quicktime";
-  return "application/octet-stream";
-}
-
-const char* image_content_type(ImageFormat f) {
-  switch (f) {
-    case ImageFormat::png: return "image/png";
-    case ImageFormat::jpeg: return "image/jpeg";
-    case ImageFormat::webp: return "image/webp";
-  }
-  return "application/octet-stream";
-}
-
 std::optional<ImageFormat> sniff_image_format(std::string_view bytes) {
   if (bytes.substr(0, 8) == "\x89PNG\r\n\x1a\n") return ImageFormat::png;
   if (bytes.substr(0, 3) == "\xff\xd8\xff") return ImageFormat::jpeg;
   if (bytes.size() >= 12 && bytes.substr(0, 4) == "RIFF" && bytes.substr(8, 4) == "WEBP")
     return ImageFormat::webp;
   return std::nullopt;
-}
-
-ImageFormat image_format_named(const std::string& name) {
-  if (name == "png") return ImageFormat::png;
-  if (name == "jpeg" || name == "jpg") return ImageFormat::jpeg;
-  if (name == "webp") return ImageFormat::webp;
-  throw Error(ErrorCode::invalid_argument, fmt::format("format '{}' is not png, jpeg or webp", name));
 }
 
 int int_parameter(const std::map<std::string, std::string>& fields, const std::string& key, int fallback) {
@@ -453,7 +429,7 @@ http::response<http::vector_body<uint8_t>> Server::Impl::upscale_image(Exchange&
   request.model = fields.count("model") ? fields["model"] : "";
   request.scale = int_parameter(fields, "scale", 0);
   ImageFormat format = fields.count("format") && !fields["format"].empty()
-                           ? image_format_named(fields["format"])
+                           ? image_format_from_name(fields["format"])
                            : *input_format;
   ImageWriteOptions write_options;
   if (fields.count("quality") && !fields["quality"].empty()) {
@@ -666,7 +642,7 @@ bool Server::Impl::route(Exchange& x) {
       res.body().open(st->output_path.c_str(), beast::file_mode::scan, ec);
       if (ec) return fail(http::status::gone, "gone", "the output file is no longer there");
       res.set(http::field::server, "upres");
-      res.set(http::field::content_type, content_type_for(st->output_path));
+      res.set(http::field::content_type, video_content_type(st->output_path));
       res.set(http::field::content_disposition, attachment_header(st->download_name));
       res.keep_alive(head.keep_alive);
       res.prepare_payload();
