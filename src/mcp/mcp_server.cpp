@@ -21,7 +21,6 @@
 #include "core/json_input.hpp"
 #include "service/status_json.hpp"
 #include "upres/error.hpp"
-#include "upres/files.hpp"
 #include "upres/policy.hpp"
 #include "upres/server.hpp"
 #include "upres/version.hpp"
@@ -526,33 +525,22 @@ class McpServer {
     const Arguments a(args, "image_upscale", {"input", "output", "model", "scale", "overwrite"});
     if (!a.has("input"))
       throw Error(ErrorCode::invalid_argument, "\"input\" (an image path under the root) is required");
-    ImageRequest request;
-    request.model = a.text("model");
-    request.scale = int(a.integer("scale", 0, 1, kMaxScale));
-    const std::string input = a.text("input");
-    const std::string output = a.has("output")
-                                   ? a.text("output")
-                                   : upscaled_path_beside(input, request.scale ? request.scale : 2, ".png");
-    const bool overwrite = a.boolean("overwrite");
-    fs::path in = jobs_.resolve_input(input);
-    fs::path out = jobs_.resolve_output(output);
-    image_format_from_path(out.string());  // an unknown extension fails before any work
-    check_output_path(in.string(), out.string(), overwrite, output, OverwriteSwitch::request_field);
-    auto start = std::chrono::steady_clock::now();
+    ImageJobOptions options;
+    options.request.model = a.text("model");
+    options.request.scale = int(a.integer("scale", 0, 1, kMaxScale));
+    // Paths, format and overwriting are checked before the call waits for a place.
+    const ImageFileJob job = jobs_.prepare_image_file(
+        a.text("input"), a.has("output") ? std::optional(a.text("output")) : std::nullopt,
+        a.boolean("overwrite"), options);
     JobSlot slot = jobs_.reserve().wait(std::chrono::steady_clock::time_point::max(), call_cancel(key));
-    Image result = jobs_.upscale_image(read_file_bytes(in.string(), jobs_.options().max_image_file_bytes),
-                                       input, request);
-    write_image(result, out.string());
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::string model_name = jobs_.model(request.model, request.scale ? request.scale : 2)->name();
-    std::string shown = fs::relative(out, jobs_.root()).string();
-    json structured = {{"output", shown},
-                       {"width", result.width},
-                       {"height", result.height},
-                       {"seconds", seconds},
-                       {"model", model_name}};
-    return {{"content", text_content(fmt::format("Wrote {} ({}x{}, {:.2f} s, model {}).", shown, result.width,
-                                                 result.height, seconds, model_name))},
+    const ImageJobResult r = jobs_.run_image_file(job, slot);
+    json structured = {{"output", job.output_name},
+                       {"width", r.width},
+                       {"height", r.height},
+                       {"seconds", r.seconds},
+                       {"model", r.model}};
+    return {{"content", text_content(fmt::format("Wrote {} ({}x{}, {:.2f} s, model {}).", job.output_name,
+                                                 r.width, r.height, r.seconds, r.model))},
             {"structuredContent", structured},
             {"isError", false}};
   }

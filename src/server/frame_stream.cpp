@@ -116,10 +116,7 @@ void serve_frame_stream(tcp::socket& socket, Connections::Entry& connection,
         raw_to_image(header, frame);
       } else {
         const std::vector<uint8_t> encoded_frame(bytes, bytes + size);
-        const std::string name = fmt::format("frame {}", frames);
-        const ImageInfo header = probe_image(encoded_frame, name);
-        (*upscaler)->check_input_size(header.width, header.height);  // before decoding
-        frame = decode_image(encoded_frame, name, options.service.max_input_pixels);
+        frame = jobs.decode_for(**upscaler, encoded_frame, fmt::format("frame {}", frames));
       }
       (*upscaler)->upscale_into(frame, upscaled);
       const std::vector<uint8_t>* out = &reply;
