@@ -1,10 +1,12 @@
 // The service layer the front ends share, without a front end: image jobs (naming, format,
-// overwriting, limits before decoding).
+// overwriting, limits before decoding) and the status JSON with its error vocabulary.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <filesystem>
+#include <new>
 
+#include "service/status_json.hpp"
 #include "test_support.hpp"
 #include "upres/files.hpp"
 #include "upres/service.hpp"
@@ -13,6 +15,7 @@ namespace upres::test {
 namespace {
 
 namespace fs = std::filesystem;
+using nlohmann::json;
 
 class ServiceImages : public ::testing::Test {
  protected:
@@ -120,6 +123,48 @@ TEST_F(ServiceImages, LimitsAreJudgedFromTheHeader) {
   error_of([&] { jobs->decode_for(*upscaler, big, "frame 0"); }, ErrorCode::limit_exceeded);
   const auto small = encode_image(make_test_pattern(20, 10), ImageFormat::png);
   EXPECT_EQ(jobs->decode_for(*upscaler, small, "frame 1").width, 20);
+}
+
+TEST(StatusJson, OneErrorVocabulary) {
+  EXPECT_STREQ(error_code_for(Error(ErrorCode::not_found, "x")), "not_found");
+  EXPECT_STREQ(error_code_for(Error(ErrorCode::busy, "x")), "busy");
+  EXPECT_STREQ(error_code_for(std::bad_alloc()), "limit_exceeded");
+  EXPECT_STREQ(error_code_for(std::runtime_error("x")), kInternalErrorCode);
+  EXPECT_STREQ(kInternalErrorCode, "internal");
+
+  const json object = {{"code", "io_failure"}, {"message", "disk full"}};
+  EXPECT_EQ(error_object("io_failure", "disk full"), object);
+  EXPECT_EQ(error_json("io_failure", "disk full"), json({{"error", object}}));
+  json stream = object;
+  stream["type"] = "error";
+  EXPECT_EQ(stream_error_json("io_failure", "disk full"), stream);
+
+  JobStatus failed;
+  failed.id = "f";
+  failed.state = JobState::failed;
+  failed.error_code = "io_failure";
+  failed.error_message = "disk full";
+  EXPECT_EQ(job_status_json(failed)["error"], object);
+  EXPECT_FALSE(job_status_json(JobStatus{}).contains("error"));
+}
+
+TEST(StatusJson, ProgressEventsCarryTheStatusFields) {
+  JobStatus st;
+  st.id = "abc";
+  st.state = JobState::queued;
+  st.queue_position = 2;
+  st.progress.frames_done = 3;
+  st.progress.frames_total = 10;
+  const json event = job_progress_json(st);
+  const json status = job_status_json(st);
+  for (const char* key : {"id", "state", "queue_position", "cancel_requested"})
+    EXPECT_EQ(event[key], status[key]) << key;
+  for (const auto& [key, value] : status["progress"].items()) EXPECT_EQ(event[key], value) << key;
+  EXPECT_EQ(event["frame"], 3);
+
+  st.state = JobState::running;
+  EXPECT_FALSE(job_progress_json(st).contains("queue_position"));  // only while queued
+  EXPECT_EQ(job_progress_json(st)["state"], "running");
 }
 
 }  // namespace

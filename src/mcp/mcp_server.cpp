@@ -413,10 +413,8 @@ class McpServer {
           result = image_upscale(key, arguments);
         else
           result = list_models();
-      } catch (const Error& e) {
-        result = tool_error(fmt::format("{}: {}", error_code_name(e.code()), jobs_.client_message(e.what())));
       } catch (const std::exception& e) {
-        result = tool_error("internal: " + jobs_.client_message(e.what()));
+        result = tool_error(error_code_for(e), jobs_.client_message(e.what()));
       }
       bool cancelled = false;
       {
@@ -437,8 +435,9 @@ class McpServer {
     });
   }
 
-  static json tool_error(const std::string& text) {
-    return {{"content", text_content(text)}, {"isError", true}};
+  // A failed call's result: "code: message", the code from the service's vocabulary.
+  static json tool_error(const std::string& code, const std::string& message) {
+    return {{"content", text_content(fmt::format("{}: {}", code, message))}, {"isError", true}};
   }
 
   void reap_finished_locked() {
@@ -507,8 +506,7 @@ class McpServer {
       }
     }
     jobs_.forget(st.id);  // the output is the client's file now; the record is not needed
-    if (st.state != JobState::succeeded)
-      return tool_error(fmt::format("{}: {}", st.error_code, st.error_message));
+    if (st.state != JobState::succeeded) return tool_error(st.error_code, st.error_message);
     json structured = {{"output", st.output_name},         {"width", st.stats.output_width},
                        {"height", st.stats.output_height}, {"frames", st.stats.frames},
                        {"seconds", st.stats.seconds},      {"fps", st.stats.fps},

@@ -42,12 +42,7 @@ void serve_job_events(tcp::socket& socket, Connections::Entry& connection, doubl
     }
     if (st->version > sent_version) {
       if (throttle.pass()) {
-        nlohmann::json data = progress_json(st->progress);
-        data["id"] = st->id;
-        data["state"] = job_state_name(st->state);
-        if (st->state == JobState::queued) data["queue_position"] = st->queue_position;
-        data["cancel_requested"] = st->cancel_requested;
-        if (!send(event("progress", st->version, data))) return;
+        if (!send(event("progress", st->version, job_progress_json(*st)))) return;
         sent_version = st->version;
       }
     } else if (!send(": keep-alive\n\n")) {

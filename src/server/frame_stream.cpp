@@ -130,10 +130,7 @@ void serve_frame_stream(tcp::socket& socket, Connections::Entry& connection,
       ++frames;
     } catch (const Error& e) {
       // A bad frame ends only itself; the session goes on.
-      if (!send_text({{"type", "error"},
-                      {"code", error_code_name(e.code())},
-                      {"message", jobs.client_message(e.what())}}))
-        break;
+      if (!send_text(stream_error_json(error_code_for(e), jobs.client_message(e.what())))) break;
     }
   }
   if (ws.is_open()) {

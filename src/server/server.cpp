@@ -503,7 +503,7 @@ bool Server::Impl::handle(Exchange& x) {
     return fail(http::status::insufficient_storage, error_code_name(ErrorCode::limit_exceeded),
                 "the server ran out of memory for this request");
   } catch (const std::exception& e) {
-    return fail(http::status::internal_server_error, "internal", e.what());
+    return fail(http::status::internal_server_error, kInternalErrorCode, e.what());
   }
 }
 

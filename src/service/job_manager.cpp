@@ -15,6 +15,7 @@
 #include "core/assert.hpp"
 #include "core/check_range.hpp"
 #include "service/service_internal.hpp"
+#include "service/status_json.hpp"
 #include "upres/error.hpp"
 #include "upres/policy.hpp"
 #include "upres/service.hpp"
@@ -564,21 +565,21 @@ void JobManager::run_job(std::shared_ptr<Job> job, std::shared_ptr<VideoJob> vid
                        &job->cancel);
   } catch (const Error& e) {
     state = e.code() == ErrorCode::cancelled ? JobState::cancelled : JobState::failed;
-    code = error_code_name(e.code());
+    code = error_code_for(e);
     std::string text = e.what();
     replace_all(text, job->uploaded_input, job->status.input_name);
     message = client_message(text);
-  } catch (const std::bad_alloc&) {
+  } catch (const std::bad_alloc& e) {
     state = JobState::failed;
-    code = error_code_name(ErrorCode::limit_exceeded);
+    code = error_code_for(e);
     message = "the job ran out of memory; try a smaller --tile or --max-memory, or a smaller scale";
   } catch (const std::exception& e) {
     state = JobState::failed;
-    code = "internal";
+    code = error_code_for(e);
     message = client_message(e.what());
   } catch (...) {
     state = JobState::failed;
-    code = "internal";
+    code = kInternalErrorCode;
     message = "unknown failure";
   }
   video.reset();
