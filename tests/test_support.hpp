@@ -9,6 +9,8 @@
 #include <string>
 
 #include "backend/backend.hpp"
+#include "image/test_pattern.hpp"
+#include "media/test_video.hpp"
 #include "ops/graph.hpp"
 #include "upres/error.hpp"
 #include "upres/image.hpp"

@@ -14,14 +14,18 @@
 #include <CLI/CLI.hpp>
 
 #include "folders.hpp"
+#include "image/test_pattern.hpp"  // `upres sample`: internal headers, for the demo clip and picture
+#include "media/test_video.hpp"
 #include "serve_cli.hpp"
 #include "upres/error.hpp"
 #include "upres/files.hpp"
 #include "upres/image.hpp"
 #include "upres/int8.hpp"
 #include "upres/model.hpp"
+#include "upres/policy.hpp"
 #include "upres/quality.hpp"
 #include "upres/upscaler.hpp"
+#include "upres/version.hpp"
 #include "upres/video.hpp"
 #include "video_cli.hpp"
 
@@ -142,21 +146,14 @@ int run_image(const EngineFlags& ef, const ImageFlags& f) {
     const auto inputs = cli::folder_inputs(
         f.input, f.output, [](const fs::path& p) { return has_image_extension(p.string()); },
         ".png, .jpg or .webp files");
-    for (const auto& in : inputs) {
-      fs::path out = fs::path(f.output) / in.filename();
-      if (!f.format.empty()) out.replace_extension("." + f.format);
-      jobs.emplace_back(in, out);
-    }
+    for (const auto& in : inputs) jobs.emplace_back(in, folder_output_path(in.string(), f.output, f.format));
   } else {
     jobs.emplace_back(f.input, f.output);
   }
   // Check every destination before the slow part starts.
   for (const auto& [in, out] : jobs) {
     image_format_from_path(out.string());
-    refuse_overwriting_input(in.string(), out.string());
-    if (fs::exists(out) && !f.overwrite)
-      throw Error(ErrorCode::invalid_argument,
-                  fmt::format("{} exists; pass --overwrite to replace it", out.string()));
+    check_output_path(in.string(), out.string(), f.overwrite, out.string(), OverwriteSwitch::cli_flag);
   }
   auto model = Model::load(ef.model.empty() ? default_model_for_scale(ef.scale) : ef.model);
   Upscaler upscaler(model, engine_options(ef));
@@ -273,9 +270,7 @@ int run_models_calibrate(CalibrateFlags f) {
   auto model = Model::load(f.model);
   if (f.output.empty())
     f.output = calibration_path_for(fs::path(model->weights_path()).replace_extension(".param"));
-  if (fs::exists(f.output) && !f.overwrite && !f.retune)
-    throw Error(ErrorCode::invalid_argument,
-                fmt::format("{} exists; pass --overwrite to replace it", f.output));
+  refuse_existing_output(f.output, f.overwrite || f.retune, f.output, OverwriteSwitch::cli_flag);
   std::vector<fs::path> all;
   std::string folders;
   for (const std::string& dir : f.images) {
@@ -339,7 +334,7 @@ int run_eval(const std::string& folder, std::vector<std::string> methods, int sc
 int main(int argc, char** argv) {
   CLI::App app{"upres: AI upscaling for images and video"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "upres 0.1.0");
+  app.set_version_flag("--version", std::string("upres ") + upres_version());
 
   EngineFlags engine;
   ImageFlags image;
@@ -441,15 +436,13 @@ int main(int argc, char** argv) {
           w > 8192 || h > 8192)
         throw Error(ErrorCode::invalid_argument,
                     fmt::format("--size '{}' is not WIDTHxHEIGHT (1..8192)", sample_size));
-      std::string ext = fs::path(sample_out).extension().string();
-      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-      if (ext == ".mp4" || ext == ".mkv" || ext == ".webm" || ext == ".mov") {
+      if (is_video_output_path(sample_out)) {
         TestVideoSpec spec;
         spec.width = w;
         spec.height = h;
         spec.frames = sample_frames;
         spec.seed = sample_seed;
-        spec.subtitles = ext != ".webm";
+        spec.subtitles = video_muxer_for_path(sample_out) != "webm";
         spec.title = "upres sample";
         write_test_video(sample_out, spec);
         std::printf("wrote %s (%dx%d, %d frames, tone and subtitles)\n", sample_out.c_str(), w, h,
@@ -462,7 +455,10 @@ int main(int argc, char** argv) {
     }
     if (models_cmd->got_subcommand("list")) return run_models_list();
     if (verify_cmd->parsed()) return run_models_verify(verify_names, engine);
-    if (fetch_cmd->parsed()) return fetch_models(fetch_names);
+    if (fetch_cmd->parsed()) {
+      fetch_models(fetch_names, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
+      return 0;
+    }
     if (calibrate_cmd->parsed()) return run_models_calibrate(calibrate);
     if (video.video->parsed() || video.probe->parsed()) return video.run();
     if (service.serve->parsed() || service.mcp->parsed()) return service.run();

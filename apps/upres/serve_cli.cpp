@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "upres/error.hpp"
+#include "upres/policy.hpp"
 #include "upres/server.hpp"
 #include "upres/video.hpp"
 
@@ -66,7 +67,7 @@ void add_common(CLI::App* cmd, ServiceFlags& f) {
       ->capture_default_str();
 }
 
-ServiceOptions service_options(const ServiceFlags& f) {
+[[maybe_unused]] ServiceOptions service_options(const ServiceFlags& f) {
   ServiceOptions o;
   o.root = f.root;
   o.work_dir = f.work_dir;
@@ -84,11 +85,15 @@ ServiceOptions service_options(const ServiceFlags& f) {
   return o;
 }
 
-bool is_loopback(const std::string& host) {
+[[maybe_unused]] bool is_loopback(const std::string& host) {
   return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0;
 }
 
 int run_serve() {
+#if !UPRES_WITH_SERVER
+  throw Error(ErrorCode::unsupported,
+              "this upres was built without the HTTP service; configure with -DUPRES_BUILD_SERVER=ON");
+#else
   ServerOptions o;
   o.host = flags.host == "localhost" ? "127.0.0.1" : flags.host;
   o.port = flags.port;
@@ -144,9 +149,14 @@ int run_serve() {
   signal_waiter.join();
   std::fprintf(stderr, "upres serve: stopped\n");
   return 0;
+#endif
 }
 
 int run_mcp() {
+#if !UPRES_WITH_MCP
+  throw Error(ErrorCode::unsupported,
+              "this upres was built without the MCP server; configure with -DUPRES_BUILD_MCP=ON");
+#else
   signal(SIGPIPE, SIG_IGN);
   // A signal cancels running calls (their partial outputs are removed) and ends the process;
   // the reading thread may be blocked on stdin, so the exit is made from the signal thread.
@@ -174,6 +184,7 @@ int run_mcp() {
   done = true;
   signal_waiter.join();
   return status;
+#endif
 }
 
 }  // namespace

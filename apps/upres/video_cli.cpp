@@ -14,6 +14,7 @@
 
 #include "folders.hpp"
 #include "upres/error.hpp"
+#include "upres/policy.hpp"
 #include "upres/video.hpp"
 
 namespace fs = std::filesystem;
@@ -177,15 +178,6 @@ VideoOptions build_options(const std::string& input, const std::string& output) 
   return o;
 }
 
-bool is_video_path(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-  for (const char* e : {".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".ts", ".m2ts", ".mts", ".flv",
-                        ".wmv", ".mpg", ".mpeg", ".ogv", ".3gp"})
-    if (ext == e) return true;
-  return false;
-}
-
 // Draws progress on a terminal, or JSON lines for programs, at most a few times a second.
 class ProgressPrinter {
  public:
@@ -197,12 +189,11 @@ class ProgressPrinter {
     else
       throw Error(ErrorCode::invalid_argument,
                   fmt::format("--progress '{}': use auto, bar, json or none", mode));
+    // JSON lines are reports like the service's; a bar on a terminal redraws more often.
+    throttle_ = ProgressThrottle(mode_ == "json" ? kProgressInterval : kBarInterval);
   }
   void operator()(const VideoProgress& p) {
-    const auto now = std::chrono::steady_clock::now();
-    const bool final = p.phase == VideoPhase::done || p.phase != last_phase_;
-    if (!final && now - last_ < std::chrono::milliseconds(mode_ == "json" ? 500 : 200)) return;
-    last_ = now;
+    if (!throttle_.pass(p.phase == VideoPhase::done || p.phase != last_phase_)) return;
     last_phase_ = p.phase;
     if (mode_ == "json") {
       json j{{"file", name_},
@@ -232,8 +223,9 @@ class ProgressPrinter {
   bool is_json() const { return mode_ == "json"; }
 
  private:
+  static constexpr std::chrono::milliseconds kBarInterval{200};
   std::string mode_, name_;
-  std::chrono::steady_clock::time_point last_{};
+  ProgressThrottle throttle_;
   VideoPhase last_phase_ = VideoPhase::done;
 };
 
@@ -265,18 +257,14 @@ int run_video() {
   if (!fs::is_directory(g_flags.input)) return run_one(build_options(g_flags.input, g_flags.output));
 
   // A folder: every video in it, into the output folder, same names.
-  const auto inputs = folder_inputs(g_flags.input, g_flags.output, is_video_path, "video files");
+  const auto inputs = folder_inputs(
+      g_flags.input, g_flags.output, [](const fs::path& p) { return is_video_input_path(p.string()); },
+      "video files");
   int failed = 0;
   for (const fs::path& in : inputs) {
-    fs::path out = fs::path(g_flags.output) / in.filename();
-    std::string ext = in.extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-    if (!g_flags.format.empty())
-      out.replace_extension("." + g_flags.format);
-    else if (ext != ".mp4" && ext != ".mkv" && ext != ".webm" && ext != ".mov" && ext != ".m4v")
-      out.replace_extension(".mp4");
     try {
-      run_one(build_options(in.string(), out.string()));
+      run_one(
+          build_options(in.string(), video_folder_output_path(in.string(), g_flags.output, g_flags.format)));
     } catch (const Error& e) {
       if (e.code() == ErrorCode::cancelled) throw;
       std::fprintf(stderr, "upres: error: %s: %s\n", in.c_str(), e.what());
@@ -356,7 +344,7 @@ VideoCommand add_video_commands(CLI::App& app) {
   c.video->add_option("-o,--output", g_flags.output, "output file (.mp4 .mkv .webm .mov), or folder")
       ->required();
   c.video->add_option("--format", g_flags.format, "container for folder outputs: mp4, mkv, webm or mov")
-      ->check(CLI::IsMember({"mp4", "mkv", "webm", "mov"}));
+      ->check(CLI::IsMember(video_format_names()));
   c.video->add_option("--progress", g_flags.progress, "auto (a bar on terminals), bar, json or none")
       ->capture_default_str();
   add_options(c.video);
@@ -375,7 +363,7 @@ VideoCommand add_video_commands(CLI::App& app) {
   c.probe->add_option("input", g_flags.input, "video file")->required();
   c.probe->add_option("-o,--output", g_flags.output, "planned output file (names the container)");
   c.probe->add_option("--format", g_flags.format, "planned container: mp4, mkv, webm or mov")
-      ->check(CLI::IsMember({"mp4", "mkv", "webm", "mov"}));
+      ->check(CLI::IsMember(video_format_names()));
   c.probe->add_flag("--json", g_flags.json_output, "machine-readable output");
   add_options(c.probe);
   return c;

@@ -77,11 +77,3 @@ Image resize_image(const Image& image, int width, int height,
                    ResampleFilter filter = ResampleFilter::bicubic);
 
 }  // namespace upres
-
-namespace upres {
-
-// A synthetic RGB picture with smooth gradients, anti-aliased shapes, thin lines and fine texture:
-// input for the demo, tests and benchmarks that must not depend on files outside the project.
-Image make_test_pattern(int width, int height, uint32_t seed = 1);
-
-}  // namespace upres

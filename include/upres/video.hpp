@@ -221,33 +221,3 @@ VideoPlan video_plan_from_json(const std::string& json_text);
 std::string video_model_name(const VideoOptions& options);
 
 }  // namespace upres
-
-namespace upres {
-
-// "192k", "4M", "2500000" -> a count; K/M/G are powers of `base` (1000 for bit rates, 1024 for
-// memory). Throws Error(invalid_argument) naming `option`.
-int64_t parse_quantity(const std::string& text, const std::string& option, int64_t base);
-
-}  // namespace upres
-
-namespace upres {
-
-// A synthetic video for demos and tests, made in process: a moving test pattern, optionally with
-// a sine-tone audio track, subtitles, variable frame timing, 10-bit samples, a display rotation
-// and metadata. The container follows the file extension.
-struct TestVideoSpec {
-  int width = 160, height = 90;
-  int frames = 30;
-  int fps = 30;
-  std::string video_codec = "libx264";  // libvpx-vp9 in webm
-  std::string pix_fmt = "yuv420p";
-  bool audio = true;           // 48 kHz stereo tone: aac (mp4, mov, mkv) or libopus (webm)
-  bool subtitles = false;      // one cue a second: mov_text (mp4, mov), subrip (mkv), webvtt (webm)
-  bool variable_rate = false;  // frame intervals alternate between 1 and 2 frame times
-  int rotation = 0;            // display rotation tag, degrees clockwise
-  std::string title;           // container metadata
-  uint32_t seed = 1;
-};
-void write_test_video(const std::string& path, const TestVideoSpec& spec);
-
-}  // namespace upres

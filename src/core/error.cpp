@@ -1,9 +1,5 @@
 #include "upres/error.hpp"
 
-#include <fmt/format.h>
-
-#include "core/tensor.hpp"
-
 namespace upres {
 
 const char* error_code_name(ErrorCode code) {
@@ -20,10 +16,6 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::busy: return "busy";
   }
   return "error";
-}
-
-std::string Shape::str() const {
-  return fmt::format("{}x{}x{}", c, h, w);
 }
 
 }  // namespace upres

@@ -2,7 +2,7 @@
 #include <cmath>
 #include <random>
 
-#include "upres/image.hpp"
+#include "image/test_pattern.hpp"
 
 namespace upres {
 

@@ -21,8 +21,9 @@
 #include "core/json_input.hpp"
 #include "service/status_json.hpp"
 #include "upres/error.hpp"
-#include "upres/files.hpp"
+#include "upres/policy.hpp"
 #include "upres/server.hpp"
+#include "upres/version.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -357,7 +358,7 @@ class McpServer {
         {{"protocolVersion", version},
          {"capabilities", {{"tools", {{"listChanged", false}}}}},
          {"serverInfo",
-          {{"name", "upres"}, {"title", "upres video and image upscaler"}, {"version", "0.1.0"}}},
+          {{"name", "upres"}, {"title", "upres video and image upscaler"}, {"version", upres_version()}}},
          {"instructions",
           fmt::format("Upscales videos and images with neural super-resolution models. File paths are "
                       "relative to {}. Call list_models to see what is installed.",
@@ -412,10 +413,8 @@ class McpServer {
           result = image_upscale(key, arguments);
         else
           result = list_models();
-      } catch (const Error& e) {
-        result = tool_error(fmt::format("{}: {}", error_code_name(e.code()), jobs_.client_message(e.what())));
       } catch (const std::exception& e) {
-        result = tool_error("internal: " + jobs_.client_message(e.what()));
+        result = tool_error(error_code_for(e), jobs_.client_message(e.what()));
       }
       bool cancelled = false;
       {
@@ -436,8 +435,9 @@ class McpServer {
     });
   }
 
-  static json tool_error(const std::string& text) {
-    return {{"content", text_content(text)}, {"isError", true}};
+  // A failed call's result: "code: message", the code from the service's vocabulary.
+  static json tool_error(const std::string& code, const std::string& message) {
+    return {{"content", text_content(fmt::format("{}: {}", code, message))}, {"isError", true}};
   }
 
   void reap_finished_locked() {
@@ -451,11 +451,6 @@ class McpServer {
     std::lock_guard lock(calls_mutex_);
     auto it = calls_.find(key);
     return it == calls_.end() ? nullptr : &it->second.cancel;
-  }
-
-  std::string default_output(const std::string& input, int64_t scale, const std::string& ext) {
-    fs::path in(input);
-    return (in.parent_path() / fmt::format("{}-upres-x{}{}", in.stem().string(), scale, ext)).string();
   }
 
   json video_upscale(const std::string& key, const json& args, const json& progress_token) {
@@ -472,9 +467,8 @@ class McpServer {
       const int64_t scale = options.contains("scale") && options["scale"].is_number_integer()
                                 ? options["scale"].get<int64_t>()
                                 : 2;
-      std::string ext = fs::path(a.text("input")).extension().string();
-      if (ext != ".mp4" && ext != ".mkv" && ext != ".webm" && ext != ".mov") ext = ".mp4";
-      options["output"] = default_output(a.text("input"), scale, ext);
+      const std::string input = a.text("input");
+      options["output"] = upscaled_path_beside(input, int(scale), video_output_extension(input));
     }
     // A video waits for its place as a queued job; cancelling the call takes it out of the queue.
     JobStatus st = jobs_.start_video(json_text(options));
@@ -487,16 +481,14 @@ class McpServer {
       }
     }
     double last_percent = -1;
-    auto last_sent = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+    ProgressThrottle throttle;  // the result itself is the final report
     while (!st.finished()) {
       auto next = jobs_.wait_for_update(st.id, st.version,
                                         std::chrono::steady_clock::now() + std::chrono::seconds(5));
       if (!next) throw Error(ErrorCode::cancelled, "the job was removed");
       st = *next;
       double percent = std::floor(st.progress.fraction * 1000) / 10;
-      auto now = std::chrono::steady_clock::now();
-      if (!progress_token.is_null() && !st.finished() && percent > last_percent &&
-          now - last_sent >= std::chrono::milliseconds(500)) {
+      if (!progress_token.is_null() && !st.finished() && percent > last_percent && throttle.pass()) {
         std::string message =
             st.state == JobState::queued ? fmt::format("queued, position {}", st.queue_position)
             : st.progress.frames_total
@@ -511,12 +503,10 @@ class McpServer {
                 {"total", 100},
                 {"message", message}}}});
         last_percent = percent;
-        last_sent = now;
       }
     }
     jobs_.forget(st.id);  // the output is the client's file now; the record is not needed
-    if (st.state != JobState::succeeded)
-      return tool_error(fmt::format("{}: {}", st.error_code, st.error_message));
+    if (st.state != JobState::succeeded) return tool_error(st.error_code, st.error_message);
     json structured = {{"output", st.output_name},         {"width", st.stats.output_width},
                        {"height", st.stats.output_height}, {"frames", st.stats.frames},
                        {"seconds", st.stats.seconds},      {"fps", st.stats.fps},
@@ -533,35 +523,22 @@ class McpServer {
     const Arguments a(args, "image_upscale", {"input", "output", "model", "scale", "overwrite"});
     if (!a.has("input"))
       throw Error(ErrorCode::invalid_argument, "\"input\" (an image path under the root) is required");
-    ImageRequest request;
-    request.model = a.text("model");
-    request.scale = int(a.integer("scale", 0, 1, kMaxScale));
-    const std::string input = a.text("input");
-    const std::string output =
-        a.has("output") ? a.text("output") : default_output(input, request.scale ? request.scale : 2, ".png");
-    const bool overwrite = a.boolean("overwrite");
-    fs::path in = jobs_.resolve_input(input);
-    fs::path out = jobs_.resolve_output(output);
-    image_format_from_path(out.string());  // an unknown extension fails before any work
-    refuse_overwriting_input(in.string(), out.string());
-    if (fs::exists(out) && !overwrite)
-      throw Error(ErrorCode::invalid_argument,
-                  fmt::format("output '{}' exists; pass \"overwrite\": true to replace it", output));
-    auto start = std::chrono::steady_clock::now();
+    ImageJobOptions options;
+    options.request.model = a.text("model");
+    options.request.scale = int(a.integer("scale", 0, 1, kMaxScale));
+    // Paths, format and overwriting are checked before the call waits for a place.
+    const ImageFileJob job = jobs_.prepare_image_file(
+        a.text("input"), a.has("output") ? std::optional(a.text("output")) : std::nullopt,
+        a.boolean("overwrite"), options);
     JobSlot slot = jobs_.reserve().wait(std::chrono::steady_clock::time_point::max(), call_cancel(key));
-    Image result = jobs_.upscale_image(read_file_bytes(in.string(), jobs_.options().max_image_file_bytes),
-                                       input, request);
-    write_image(result, out.string());
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::string model_name = jobs_.model(request.model, request.scale ? request.scale : 2)->name();
-    std::string shown = fs::relative(out, jobs_.root()).string();
-    json structured = {{"output", shown},
-                       {"width", result.width},
-                       {"height", result.height},
-                       {"seconds", seconds},
-                       {"model", model_name}};
-    return {{"content", text_content(fmt::format("Wrote {} ({}x{}, {:.2f} s, model {}).", shown, result.width,
-                                                 result.height, seconds, model_name))},
+    const ImageJobResult r = jobs_.run_image_file(job, slot);
+    json structured = {{"output", job.output_name},
+                       {"width", r.width},
+                       {"height", r.height},
+                       {"seconds", r.seconds},
+                       {"model", r.model}};
+    return {{"content", text_content(fmt::format("Wrote {} ({}x{}, {:.2f} s, model {}).", job.output_name,
+                                                 r.width, r.height, r.seconds, r.model))},
             {"structuredContent", structured},
             {"isError", false}};
   }

@@ -2,6 +2,7 @@
 // files from outside the project.
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include <fmt/format.h>
 
@@ -12,10 +13,13 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
+#include "media/test_video.hpp"
+
+#include "image/test_pattern.hpp"
 #include "media/av_common.hpp"
 #include "media/color.hpp"
 #include "media/video_output.hpp"
-#include "upres/video.hpp"
+#include "upres/error.hpp"
 
 namespace upres {
 namespace {

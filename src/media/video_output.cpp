@@ -17,6 +17,7 @@ extern "C" {
 }
 
 #include "media/color.hpp"
+#include "upres/policy.hpp"
 
 namespace upres {
 namespace {
@@ -73,26 +74,7 @@ void set_quality_defaults(const std::string& codec, const VideoEncoderSettings& 
 }  // namespace
 
 std::string container_for_path(const std::string& path) {
-  const std::string ext = lower_extension(path);
-  if (ext == "mp4" || ext == "m4v") return "mp4";
-  if (ext == "mov") return "mov";
-  if (ext == "mkv") return "matroska";
-  if (ext == "webm") return "webm";
-  if (ext == "gif")
-    throw Error(
-        ErrorCode::invalid_argument,
-        fmt::format(
-            "{}: GIF output is not supported (256 colours would undo the upscale); write .mp4 or .webm",
-            path));
-  static const char* audio_only[] = {"mp3", "m4a", "aac", "wav", "flac", "ogg", "opus", "wma"};
-  for (const char* a : audio_only)
-    if (ext == a)
-      throw Error(
-          ErrorCode::invalid_argument,
-          fmt::format("{}: .{} is an audio-only format; an upscaled video needs .mp4, .mkv, .webm or .mov",
-                      path, ext));
-  throw Error(ErrorCode::invalid_argument,
-              fmt::format("{}: unknown output container '.{}': use .mp4, .mkv, .webm or .mov", path, ext));
+  return video_muxer_for_path(path);
 }
 
 std::pair<int, int> crf_range(const std::string& encoder) {
@@ -157,8 +139,7 @@ VideoOutput::VideoOutput(const std::string& path, bool overwrite) : path_(path),
       throw Error(ErrorCode::invalid_argument,
                   fmt::format("{} is a folder; give a file name for the output", path));
     if (!overwrite)
-      throw Error(ErrorCode::invalid_argument,
-                  fmt::format("{} exists; pass --overwrite to replace it", path));
+      throw Error(ErrorCode::invalid_argument, output_exists_message(path, OverwriteSwitch::cli_flag));
   }
   partial_ = std::make_unique<PartialFile>(path);
   if (avformat_alloc_output_context2(&format_, nullptr, container.c_str(), partial_->path().c_str()) < 0 ||

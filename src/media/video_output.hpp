@@ -14,7 +14,8 @@
 namespace upres {
 
 // "mp4", "mov", "matroska" or "webm" for a file name; throws Error(invalid_argument) with what to
-// use instead for GIF, audio-only and unknown extensions.
+// use instead for GIF, audio-only and unknown extensions. The rules are upres/policy.hpp's
+// (video_muxer_for_path), which every front end applies too.
 std::string container_for_path(const std::string& path);
 
 struct VideoEncoderSettings {

@@ -190,7 +190,7 @@ class BinReader {
     if (n > remaining())
       fail(name_, 0,
            fmt::format("truncated: layer '{}' needs {} bytes at offset {} but the file "
-                       "is {} bytes; fetch the model again (scripts/fetch-models.mjs)",
+                       "is {} bytes; fetch the model again (upres models fetch)",
                        layer, n, offset_, bytes_.size()));
     std::memcpy(dst, bytes_.data() + offset_, n);
     offset_ += n;

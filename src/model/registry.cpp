@@ -1,7 +1,6 @@
 // The model zoo: models/manifest.json, compiled in (see CMakeLists.txt), plus the cache layout
-// that scripts/fetch-models.mjs fills.
+// that fetch_models (fetch.cpp) fills.
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <cstdlib>
 
@@ -91,31 +90,6 @@ const char* default_model_for_scale(int scale) {
     // fastest; it ships in the repository, so the default needs no download.
     default: return "upres-compact-x2";
   }
-}
-
-int fetch_models(const std::vector<std::string>& names) {
-  const std::string script = std::string(UPRES_REPO_MODELS_DIR) + "/../scripts/fetch-models.mjs";
-  if (!is_file(script))
-    throw Error(ErrorCode::not_found,
-                fmt::format("the fetch script {} is missing; run `make models` in a checkout "
-                            "of upres",
-                            script));
-  std::string command = "node '" + script + "'";
-  if (!names.empty()) {
-    std::string list;
-    for (const auto& n : names) {
-      if (!find_model_info(n))
-        throw Error(ErrorCode::not_found,
-                    fmt::format("no model called '{}' in the zoo (see `upres models list`)", n));
-      list += (list.empty() ? "" : ",") + n;
-    }
-    command += " --only '" + list + "'";
-  }
-  const int status = std::system(command.c_str());
-  if (status == -1 || !WIFEXITED(status)) return 1;
-  if (WEXITSTATUS(status) == 127)
-    throw Error(ErrorCode::not_found, "node is not installed; run scripts/install-deps.sh or `make models`");
-  return WEXITSTATUS(status);
 }
 
 bool model_installed(const ModelInfo& info) {

@@ -15,6 +15,7 @@ extern "C" {
 }
 
 #include "core/check_range.hpp"
+#include "image/test_pattern.hpp"
 #include "media/audio_transcoder.hpp"
 #include "pipeline/video_pipeline.hpp"
 #include "upres/error.hpp"

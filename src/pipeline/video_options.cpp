@@ -11,6 +11,7 @@
 #include "core/json_input.hpp"
 #include "media/av_common.hpp"
 #include "upres/error.hpp"
+#include "upres/policy.hpp"
 #include "upres/video.hpp"
 
 namespace upres {
@@ -53,23 +54,6 @@ std::string read_text(const std::string& path) {
 }
 
 }  // namespace
-
-int64_t parse_quantity(const std::string& text, const std::string& option, int64_t base) {
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  std::string unit = end ? std::string(end) : "";
-  if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b') && unit.size() == 2) unit.pop_back();
-  const double b = double(base);
-  const double mul = unit.empty()                 ? 1
-                     : unit == "k" || unit == "K" ? b
-                     : unit == "m" || unit == "M" ? b * b
-                     : unit == "g" || unit == "G" ? b * b * b
-                                                  : -1;
-  if (end == text.c_str() || mul < 0 || !(v > 0) || !std::isfinite(v))
-    throw Error(ErrorCode::invalid_argument, fmt::format("{} '{}' is not a quantity like {}", option, text,
-                                                         base == 1000 ? "192k or 4M" : "512M or 4G"));
-  return int64_t(v * mul);
-}
 
 std::vector<std::string> video_preset_names() {
   std::vector<std::string> names;

@@ -1,8 +1,8 @@
 // GET /v1/jobs/{id}/events: job progress as server-sent events.
 //
 // Progress can change hundreds of times a second on small frames; clients want a steady,
-// cheap stream, so events are throttled to one per 500 ms. The final state is never throttled:
-// it is always sent, at once, as the last event.
+// cheap stream, so events go through the service's ProgressThrottle (one per 500 ms). The final
+// state is never throttled: it is always sent, at once, as the last event.
 #include <fmt/format.h>
 
 #include <thread>
@@ -10,13 +10,13 @@
 #include "core/json_input.hpp"
 #include "server/server_internal.hpp"
 #include "service/status_json.hpp"
+#include "upres/policy.hpp"
 
 namespace upres::server {
 
 void serve_job_events(tcp::socket& socket, Connections::Entry& connection, double stall_seconds,
                       JobManager& jobs, const std::string& id, const std::atomic<bool>& stopping) {
   using clock = std::chrono::steady_clock;
-  constexpr auto kMinInterval = std::chrono::milliseconds(500);
   constexpr auto kKeepAlive = std::chrono::seconds(15);
 
   auto send = [&](const std::string& text) {
@@ -30,29 +30,26 @@ void serve_job_events(tcp::socket& socket, Connections::Entry& connection, doubl
     return fmt::format("event: {}\nid: {}\ndata: {}\n\n", name, version, json_text(data));
   };
 
+  ProgressThrottle throttle;
   uint64_t sent_version = 0;
-  auto last_sent = clock::now() - kMinInterval;
   for (;;) {
     auto st = jobs.wait_for_update(id, sent_version, clock::now() + kKeepAlive);
     if (!st) return;  // forgotten while we watched
     if (st->finished()) {
+      throttle.pass(/*final=*/true);
       send(event("done", st->version, job_status_json(*st)));
       return;
     }
     if (st->version > sent_version) {
-      nlohmann::json data = progress_json(st->progress);
-      data["id"] = st->id;
-      data["state"] = job_state_name(st->state);
-      if (st->state == JobState::queued) data["queue_position"] = st->queue_position;
-      data["cancel_requested"] = st->cancel_requested;
-      if (!send(event("progress", st->version, data))) return;
-      sent_version = st->version;
-      last_sent = clock::now();
+      if (throttle.pass()) {
+        if (!send(event("progress", st->version, job_progress_json(*st)))) return;
+        sent_version = st->version;
+      }
     } else if (!send(": keep-alive\n\n")) {
       return;  // the client went away
     }
-    // Hold further progress back until the interval has passed; an end still comes at once.
-    jobs.wait_for_update(id, sent_version, last_sent + kMinInterval, /*only_finish=*/true);
+    // Hold further progress back until the throttle lets it pass; an end still comes at once.
+    jobs.wait_for_update(id, sent_version, throttle.next_due(), /*only_finish=*/true);
   }
 }
 

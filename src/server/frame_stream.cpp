@@ -18,6 +18,7 @@
 #include "server/server_internal.hpp"
 #include "server/stream_messages.hpp"
 #include "service/status_json.hpp"
+#include "upres/policy.hpp"
 
 namespace upres::server {
 namespace websocket = boost::beast::websocket;
@@ -31,9 +32,7 @@ json ready_message(const SessionSettings& s, const Upscaler& upscaler, size_t ma
   return {{"type", "ready"},
           {"model", upscaler.model().name()},
           {"scale", upscaler.output_scale()},
-          {"format", s.format == ImageFormat::png    ? "png"
-                     : s.format == ImageFormat::jpeg ? "jpeg"
-                                                     : "webp"},
+          {"format", image_format_name(s.format)},
           {"max_message_bytes", max_bytes}};
 }
 
@@ -117,10 +116,7 @@ void serve_frame_stream(tcp::socket& socket, Connections::Entry& connection,
         raw_to_image(header, frame);
       } else {
         const std::vector<uint8_t> encoded_frame(bytes, bytes + size);
-        const std::string name = fmt::format("frame {}", frames);
-        const ImageInfo header = probe_image(encoded_frame, name);
-        (*upscaler)->check_input_size(header.width, header.height);  // before decoding
-        frame = decode_image(encoded_frame, name, options.service.max_input_pixels);
+        frame = jobs.decode_for(**upscaler, encoded_frame, fmt::format("frame {}", frames));
       }
       (*upscaler)->upscale_into(frame, upscaled);
       const std::vector<uint8_t>* out = &reply;
@@ -134,10 +130,7 @@ void serve_frame_stream(tcp::socket& socket, Connections::Entry& connection,
       ++frames;
     } catch (const Error& e) {
       // A bad frame ends only itself; the session goes on.
-      if (!send_text({{"type", "error"},
-                      {"code", error_code_name(e.code())},
-                      {"message", jobs.client_message(e.what())}}))
-        break;
+      if (!send_text(stream_error_json(error_code_for(e), jobs.client_message(e.what())))) break;
     }
   }
   if (ws.is_open()) {

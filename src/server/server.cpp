@@ -30,6 +30,8 @@
 #include "server/server_internal.hpp"
 #include "service/status_json.hpp"
 #include "upres/image.hpp"
+#include "upres/policy.hpp"
+#include "upres/version.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -136,37 +138,11 @@ void write_bytes(const fs::path& path, std::string_view data) {
   if (!ok) throw Error(ErrorCode::io_failure, "storing the upload failed (is the disk full?)");
 }
 
-std::string content_type_for(const fs::path& path) {
-  std::string ext = path.extension().string();
-  if (ext == ".mp4") return "video/mp4";
-  if (ext == ".mkv") return "video/x-matroska";
-  if (ext == ".webm") return "video/webm";
-  if (ext == ".mov") return "video/quicktime";
-  return "application/octet-stream";
-}
-
-const char* image_content_type(ImageFormat f) {
-  switch (f) {
-    case ImageFormat::png: return "image/png";
-    case ImageFormat::jpeg: return "image/jpeg";
-    case ImageFormat::webp: return "image/webp";
-  }
-  return "application/octet-stream";
-}
-
-std::optional<ImageFormat> sniff_image_format(std::string_view bytes) {
-  if (bytes.substr(0, 8) == "\x89PNG\r\n\x1a\n") return ImageFormat::png;
-  if (bytes.substr(0, 3) == "\xff\xd8\xff") return ImageFormat::jpeg;
-  if (bytes.size() >= 12 && bytes.substr(0, 4) == "RIFF" && bytes.substr(8, 4) == "WEBP")
-    return ImageFormat::webp;
-  return std::nullopt;
-}
-
-ImageFormat image_format_named(const std::string& name) {
-  if (name == "png") return ImageFormat::png;
-  if (name == "jpeg" || name == "jpg") return ImageFormat::jpeg;
-  if (name == "webp") return ImageFormat::webp;
-  throw Error(ErrorCode::invalid_argument, fmt::format("format '{}' is not png, jpeg or webp", name));
+// A body that starts as a PNG, JPEG or WebP file does; anything else is refused before the
+// request's parameters are looked at.
+bool looks_like_image(std::string_view bytes) {
+  return bytes.substr(0, 8) == "\x89PNG\r\n\x1a\n" || bytes.substr(0, 3) == "\xff\xd8\xff" ||
+         (bytes.size() >= 12 && bytes.substr(0, 4) == "RIFF" && bytes.substr(8, 4) == "WEBP");
 }
 
 int int_parameter(const std::map<std::string, std::string>& fields, const std::string& key, int fallback) {
@@ -438,8 +414,8 @@ http::response<http::vector_body<uint8_t>> Server::Impl::upscale_image(Exchange&
   if (image_bytes.empty())
     throw Error(ErrorCode::invalid_argument,
                 "the request carries no image: send PNG, JPEG or WebP bytes as the body");
-  auto input_format = sniff_image_format(image_bytes);
-  if (!input_format) throw Error(ErrorCode::invalid_media, "the body is not a PNG, JPEG or WebP image");
+  if (!looks_like_image(image_bytes))
+    throw Error(ErrorCode::invalid_media, "the body is not a PNG, JPEG or WebP image");
   static const std::set<std::string> known = {"model",   "scale",    "format",
                                               "quality", "filename", "access_token"};
   for (const auto& [key, value] : fields)
@@ -448,34 +424,29 @@ http::response<http::vector_body<uint8_t>> Server::Impl::upscale_image(Exchange&
                   fmt::format("unknown parameter '{}'; image requests take model, scale, format and quality",
                               json_brief(json(key), 40)));
 
-  ImageRequest request;
-  request.model = fields.count("model") ? fields["model"] : "";
-  request.scale = int_parameter(fields, "scale", 0);
-  ImageFormat format = fields.count("format") && !fields["format"].empty()
-                           ? image_format_named(fields["format"])
-                           : *input_format;
-  ImageWriteOptions write_options;
+  ImageJobOptions job;
+  job.request.model = fields.count("model") ? fields["model"] : "";
+  job.request.scale = int_parameter(fields, "scale", 0);
+  if (fields.count("format") && !fields["format"].empty())
+    job.format = image_format_from_name(fields["format"]);
   if (fields.count("quality") && !fields["quality"].empty()) {
     const int quality = int_parameter(fields, "quality", 0);
     if (quality < 1 || quality > 100)
       throw Error(ErrorCode::invalid_argument, fmt::format("quality {} is outside 1..100", quality));
-    write_options.jpeg_quality = write_options.webp_quality = quality;
+    job.write.jpeg_quality = job.write.webp_quality = quality;
   }
 
-  auto start = std::chrono::steady_clock::now();
-  Image output =
-      jobs.upscale_image(std::vector<uint8_t>(image_bytes.begin(), image_bytes.end()), name, request);
-  std::vector<uint8_t> encoded = encode_image(output, format, write_options);
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ImageJobResult result =
+      jobs.run_image_job(std::vector<uint8_t>(image_bytes.begin(), image_bytes.end()), name, job, slot);
 
   http::response<http::vector_body<uint8_t>> res{http::status::ok, 11};
   res.set(http::field::server, "upres");
-  res.set(http::field::content_type, image_content_type(format));
+  res.set(http::field::content_type, image_content_type(result.format));
   res.set(http::field::cache_control, "no-store");
-  res.set("X-Upres-Width", std::to_string(output.width));
-  res.set("X-Upres-Height", std::to_string(output.height));
-  res.set("X-Upres-Seconds", fmt::format("{:.3f}", seconds));
-  res.body() = std::move(encoded);
+  res.set("X-Upres-Width", std::to_string(result.width));
+  res.set("X-Upres-Height", std::to_string(result.height));
+  res.set("X-Upres-Seconds", fmt::format("{:.3f}", result.seconds));
+  res.body() = std::move(result.encoded);
   res.keep_alive(head.keep_alive);
   res.prepare_payload();
   return res;
@@ -532,7 +503,7 @@ bool Server::Impl::handle(Exchange& x) {
     return fail(http::status::insufficient_storage, error_code_name(ErrorCode::limit_exceeded),
                 "the server ran out of memory for this request");
   } catch (const std::exception& e) {
-    return fail(http::status::internal_server_error, "internal", e.what());
+    return fail(http::status::internal_server_error, kInternalErrorCode, e.what());
   }
 }
 
@@ -563,7 +534,7 @@ bool Server::Impl::route(Exchange& x) {
   if (path == "/healthz") {
     return reply(json_response(http::status::ok,
                                {{"status", "ok"},
-                                {"version", "0.1.0"},
+                                {"version", upres_version()},
                                 {"running", jobs.running()},
                                 {"queued", jobs.queued()},
                                 {"max_jobs", options.service.max_jobs},
@@ -665,7 +636,7 @@ bool Server::Impl::route(Exchange& x) {
       res.body().open(st->output_path.c_str(), beast::file_mode::scan, ec);
       if (ec) return fail(http::status::gone, "gone", "the output file is no longer there");
       res.set(http::field::server, "upres");
-      res.set(http::field::content_type, content_type_for(st->output_path));
+      res.set(http::field::content_type, video_content_type(st->output_path));
       res.set(http::field::content_disposition, attachment_header(st->download_name));
       res.keep_alive(head.keep_alive);
       res.prepare_payload();

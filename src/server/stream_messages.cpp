@@ -8,6 +8,7 @@
 
 #include "core/json_input.hpp"
 #include "upres/error.hpp"
+#include "upres/policy.hpp"
 #include "upres/upscaler.hpp"
 
 namespace upres::server {
@@ -98,15 +99,11 @@ SessionSettings settings_from(const json& j, SessionSettings s) {
         throw bad("a whole number 1..16 (0: the model's own)");
       s.request.scale = it->get<int>();
     } else if (key == "format") {
-      std::string f = it->is_string() ? it->get<std::string>() : "";
-      if (f == "png")
-        s.format = ImageFormat::png;
-      else if (f == "jpeg" || f == "jpg")
-        s.format = ImageFormat::jpeg;
-      else if (f == "webp")
-        s.format = ImageFormat::webp;
-      else
+      try {
+        s.format = image_format_from_name(it->is_string() ? it->get<std::string>() : "");
+      } catch (const Error&) {
         throw bad("png, jpeg or webp");
+      }
     } else if (key != "access_token") {
       throw Error(
           ErrorCode::invalid_argument,

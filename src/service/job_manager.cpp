@@ -15,7 +15,9 @@
 #include "core/assert.hpp"
 #include "core/check_range.hpp"
 #include "service/service_internal.hpp"
+#include "service/status_json.hpp"
 #include "upres/error.hpp"
+#include "upres/policy.hpp"
 #include "upres/service.hpp"
 
 namespace fs = std::filesystem;
@@ -483,10 +485,7 @@ JobStatus JobManager::start_video(const std::string& options_json, const fs::pat
     o.input = resolve_input(o.input).string();
   }
 
-  std::string stem = fs::path(st.input_name).stem().string();
-  if (stem.empty()) stem = "video";
-  std::string ext = lowercase_extension(o.output.empty() ? fs::path(st.input_name) : fs::path(o.output));
-  if (ext != ".mp4" && ext != ".mkv" && ext != ".webm" && ext != ".mov") ext = ".mp4";
+  const std::string ext = video_output_extension(o.output.empty() ? st.input_name : o.output);
   if (o.output.empty()) {
     if (job->owned_dir.empty()) {
       job->owned_dir = work_dir_ / st.id;
@@ -512,7 +511,7 @@ JobStatus JobManager::start_video(const std::string& options_json, const fs::pat
     std::shared_ptr<const Model> shared_model;
     if (!model_name.empty()) shared_model = model(model_name, o.engine.scale > 0 ? o.engine.scale : 2);
     int scale = o.engine.scale > 0 ? o.engine.scale : shared_model ? shared_model->geometry().scale : 1;
-    st.download_name = fmt::format("{}-upres-x{}{}", stem, scale, ext);
+    st.download_name = upscaled_file_name(st.input_name, scale, ext, "video");
     video = std::make_shared<VideoJob>(o, shared_model);
     // Validation opens the files and times the model on a small tile: one request at a time, so
     // a burst of requests cannot run a burst of inferences before any of them has a place.
@@ -566,21 +565,21 @@ void JobManager::run_job(std::shared_ptr<Job> job, std::shared_ptr<VideoJob> vid
                        &job->cancel);
   } catch (const Error& e) {
     state = e.code() == ErrorCode::cancelled ? JobState::cancelled : JobState::failed;
-    code = error_code_name(e.code());
+    code = error_code_for(e);
     std::string text = e.what();
     replace_all(text, job->uploaded_input, job->status.input_name);
     message = client_message(text);
-  } catch (const std::bad_alloc&) {
+  } catch (const std::bad_alloc& e) {
     state = JobState::failed;
-    code = error_code_name(ErrorCode::limit_exceeded);
+    code = error_code_for(e);
     message = "the job ran out of memory; try a smaller --tile or --max-memory, or a smaller scale";
   } catch (const std::exception& e) {
     state = JobState::failed;
-    code = "internal";
+    code = error_code_for(e);
     message = client_message(e.what());
   } catch (...) {
     state = JobState::failed;
-    code = "internal";
+    code = kInternalErrorCode;
     message = "unknown failure";
   }
   video.reset();

@@ -1,13 +1,30 @@
 #include "service/status_json.hpp"
 
 #include <cmath>
+#include <new>
 
 namespace upres {
 
 using nlohmann::json;
 
+const char* error_code_for(const std::exception& failure) {
+  if (const auto* error = dynamic_cast<const Error*>(&failure)) return error_code_name(error->code());
+  if (dynamic_cast<const std::bad_alloc*>(&failure)) return error_code_name(ErrorCode::limit_exceeded);
+  return kInternalErrorCode;
+}
+
+json error_object(const std::string& code, const std::string& message) {
+  return {{"code", code}, {"message", message}};
+}
+
 json error_json(const std::string& code, const std::string& message) {
-  return {{"error", {{"code", code}, {"message", message}}}};
+  return {{"error", error_object(code, message)}};
+}
+
+json stream_error_json(const std::string& code, const std::string& message) {
+  json j = error_object(code, message);
+  j["type"] = "error";
+  return j;
 }
 
 json progress_json(const VideoProgress& p) {
@@ -49,7 +66,16 @@ json job_status_json(const JobStatus& st) {
                    {"warnings", s.warnings}};
   }
   if (st.state == JobState::failed || st.state == JobState::cancelled)
-    j["error"] = {{"code", st.error_code}, {"message", st.error_message}};
+    j["error"] = error_object(st.error_code, st.error_message);
+  return j;
+}
+
+json job_progress_json(const JobStatus& st) {
+  json j = progress_json(st.progress);
+  j["id"] = st.id;
+  j["state"] = job_state_name(st.state);
+  if (st.state == JobState::queued) j["queue_position"] = st.queue_position;
+  j["cancel_requested"] = st.cancel_requested;
   return j;
 }
 

@@ -102,16 +102,4 @@ UpscalerLease JobManager::lease_upscaler(const ImageRequest& request) {
   return UpscalerLease(pool_, std::move(key), std::move(upscaler));
 }
 
-Image JobManager::upscale_image(const std::vector<uint8_t>& encoded, const std::string& name,
-                                const ImageRequest& request) {
-  const ImageInfo header = probe_image(encoded, name);
-  if (header.width * header.height > options_.max_input_pixels)
-    throw Error(ErrorCode::limit_exceeded,
-                fmt::format("{} is {}x{}, over the service's limit of {} pixels", name, header.width,
-                            header.height, options_.max_input_pixels));
-  UpscalerLease upscaler = lease_upscaler(request);
-  upscaler->check_input_size(header.width, header.height);  // before a pixel is decoded
-  return upscaler->upscale(decode_image(encoded, name, options_.max_input_pixels));
-}
-
 }  // namespace upres
