@@ -28,6 +28,10 @@ namespace upres {
 
 // ---- video containers ---------------------------------------------------------------------------
 
+// The last extension of the file name, lower case, without its dot; "" when it has none. A name
+// that is all extension (".mp4") counts as one, as FFmpeg sees it.
+std::string lower_extension(const std::string& path);
+
 // True when upres writes this file name's container (the extension, in any case): .mp4 and .m4v
 // (MP4), .mkv (Matroska), .webm and .mov.
 bool is_video_output_path(const std::string& path);

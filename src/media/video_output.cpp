@@ -22,15 +22,6 @@ extern "C" {
 namespace upres {
 namespace {
 
-std::string lower_extension(const std::string& path) {
-  const auto slash = path.find_last_of('/');
-  const auto dot = path.find_last_of('.');
-  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
-  std::string ext = path.substr(dot + 1);
-  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return ext;
-}
-
 std::string io_message(const std::string& path, int rc) {
   return fmt::format("writing {} failed: {}{}", path, av_error_text(rc),
                      rc == AVERROR(ENOSPC) ? " (the disk is full: free space or write elsewhere)" : "");

@@ -150,7 +150,12 @@ void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
   if (o.audio_codec != "copy") find_audio_encoder(o.audio_codec);
   const std::string model_name = planned ? planned->model : video_model_name(o);
 
-  const bool model_on_cpu = !model_name.empty();  // the host backends share the cores with the codecs
+  // A model on a host backend needs every core (see yield_to_the_model): the codecs then get one
+  // thread each; with the model on a GPU they take what they want.
+  bool model_on_cpu = false;
+  if (!model_name.empty())
+    for (const DeviceInfo& d : list_devices())
+      model_on_cpu = model_on_cpu || (d.backend == o.engine.backend && d.kind == DeviceKind::host);
   input = std::make_unique<VideoInput>(o.input, o.hwaccel, model_on_cpu ? helper_threads() : 0);
   const AVStream* vs = input->video_stream();
   range = o.range.whole() ? range_from_seconds(*input, o.start, o.duration) : o.range;

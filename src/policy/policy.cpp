@@ -38,17 +38,6 @@ constexpr const char* kReadOnlyVideoExtensions[] = {"avi", "ts",  "m2ts", "mts",
 
 constexpr const char* kAudioOnlyExtensions[] = {"mp3", "m4a", "aac", "wav", "flac", "ogg", "opus", "wma"};
 
-// The last extension of the file name, lower case, without its dot; "" when it has none. A name
-// that is all extension (".mp4") counts as one, as FFmpeg sees it.
-std::string lower_extension(const std::string& path) {
-  const auto slash = path.find_last_of('/');
-  const auto dot = path.find_last_of('.');
-  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
-  std::string ext = path.substr(dot + 1);
-  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return ext;
-}
-
 const VideoContainer* find_container(const std::string& path) {
   const std::string ext = lower_extension(path);
   for (const VideoContainer& c : kVideoContainers)
@@ -57,6 +46,15 @@ const VideoContainer* find_container(const std::string& path) {
 }
 
 }  // namespace
+
+std::string lower_extension(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  const auto dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
+  std::string ext = path.substr(dot + 1);
+  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
 
 bool is_video_output_path(const std::string& path) {
   return find_container(path) != nullptr;
