@@ -232,6 +232,21 @@ TEST_F(Mcp, ToolsDoTheirWork) {
   EXPECT_FALSE(notes.empty());
 }
 
+// Without "scale" or "output", the default name says the scale the model gives.
+TEST_F(Mcp, DefaultVideoNamesSayTheModelsScale) {
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x4");
+  McpProcess mcp(root);
+  initialize(mcp);
+  json r = mcp.call(
+      5, "tools/call",
+      {{"name", "video_upscale"},
+       {"arguments",
+        {{"input", "clip.mp4"}, {"model", "realesr-animevideov3-x4"}, {"options", {{"frames", 2}}}}}});
+  ASSERT_EQ(r["result"]["isError"], false) << r.dump();
+  EXPECT_EQ(r["result"]["structuredContent"]["output"], "clip-upres-x4.mp4");
+  EXPECT_TRUE(fs::exists(root / "clip-upres-x4.mp4"));
+}
+
 TEST_F(Mcp, ErrorsFollowTheProtocol) {
   McpProcess mcp(root);
   initialize(mcp);

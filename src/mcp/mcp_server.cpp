@@ -464,9 +464,18 @@ class McpServer {
     if (a.has("scale")) options["scale"] = a.integer("scale", 2, 1, kMaxScale);
     if (a.has("overwrite")) options["overwrite"] = a.boolean("overwrite");
     if (!options.contains("output")) {
-      const int64_t scale = options.contains("scale") && options["scale"].is_number_integer()
-                                ? options["scale"].get<int64_t>()
-                                : 2;
+      // The name says the scale the output will have: the one asked for, else the model's own.
+      int64_t scale = 2;
+      if (options.contains("scale") && options["scale"].is_number_integer()) {
+        scale = options["scale"].get<int64_t>();
+      } else {
+        try {
+          if (const ModelInfo* info =
+                  find_model_info(video_model_name(video_options_from_json(json_text(options)))))
+            scale = info->scale;
+        } catch (const Error&) {  // bad options: start_video below says what is wrong
+        }
+      }
       const std::string input = a.text("input");
       options["output"] = upscaled_path_beside(input, int(scale), video_output_extension(input));
     }
