@@ -4,9 +4,9 @@
 #include <optional>
 
 #include "backend/backend.hpp"
+#include "backend/reference/convolution_int8.hpp"
 #include "model/int8_plan.hpp"
 #include "model/passes.hpp"
-#include "backend/reference/convolution_int8.hpp"
 #include "ops/op.hpp"
 
 namespace upres {
