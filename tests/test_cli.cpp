@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -165,6 +166,26 @@ TEST_F(Cli, VersionIsTheProjects) {
   Result r = run_cli("--version");
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.output, std::string("upres ") + UPRES_PROJECT_VERSION + "\n");
+}
+
+// `upres devices` lists every backend's devices, as text and as JSON lines.
+TEST_F(Cli, DevicesListsEveryBackend) {
+  Result text = run_cli("devices");
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_EQ(text.output.rfind("cpu ", 0), 0u) << text.output;
+  EXPECT_NE(text.output.find("\nreference "), std::string::npos) << text.output;
+  Result lines = run_cli("devices --json");
+  ASSERT_EQ(lines.exit_code, 0) << lines.output;
+  std::istringstream in(lines.output);
+  std::set<std::string> backends;
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    backends.insert(j.at("backend").get<std::string>());
+    EXPECT_EQ(j.at("kind"), "cpu") << line;
+    EXPECT_GT(j.at("memory_bytes").get<int64_t>(), 0) << line;
+    EXPECT_GT(j.at("threads").get<int>(), 0) << line;
+  }
+  EXPECT_EQ(backends, (std::set<std::string>{"cpu", "reference"}));
 }
 
 #if !UPRES_WITH_SERVER || !UPRES_WITH_MCP

