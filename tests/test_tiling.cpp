@@ -53,6 +53,24 @@ INSTANTIATE_TEST_SUITE_P(Models, Tiling,
                                            TileCase{"waifu2x-cunet-noise1", 61, 47, 24}),
                          [](const auto& info) { return test_name_from(info.param.model); });
 
+// Frame after frame (a video), the gathering parts compiled for the first frame are reused: a
+// different picture next, then the first again, give what a fresh upscaler gives.
+TEST(Tiling, FrameWideMeansAreGatheredAfreshEachFrame) {
+  UPRES_REQUIRE_MODEL("realcugan-up2x-no-denoise");
+  auto model = Model::load("realcugan-up2x-no-denoise");
+  UpscaleOptions o;
+  o.tile = 32;
+  const Image first = make_test_pattern(71, 45, 3), second = make_test_pattern(71, 45, 8);
+  Upscaler video(model, o);
+  const Image a = video.upscale(first);
+  const Image b = video.upscale(second);
+  const Image c = video.upscale(first);
+  EXPECT_GT(video.last_stats().tiles, 3);
+  EXPECT_EQ(a.data, c.data);
+  EXPECT_EQ(Upscaler(model, o).upscale(second).data, b.data);
+  EXPECT_GT(max_abs_diff(a, b), 0.01) << "different pictures";
+}
+
 TEST(Tiling, AutomaticTilesFollowTheMemoryBudget) {
   UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");
   auto model = Model::load("realesr-animevideov3-x2");

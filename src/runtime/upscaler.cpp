@@ -82,6 +82,10 @@ struct Upscaler::Impl {
   std::unique_ptr<Graph> tiled_graph;
   // Executors by window shape and graph (false: the prepared graph, true: tiled_graph).
   std::map<std::tuple<int, int, bool>, std::unique_ptr<Executor>> executors;
+  // The parts that gather frame-wide means: per pooling, the graph up to its input, and their
+  // executors by window shape and pooling, kept while everything fits the memory budget.
+  std::vector<std::unique_ptr<Graph>> part_graphs;
+  std::map<std::tuple<int, int, size_t>, std::unique_ptr<Executor>> part_executors;
   int64_t bytes_per_pixel = 0;  // activation memory per padded input pixel
   int64_t memory_budget = 0;    // the user's, within what the backend can hold
 
@@ -101,6 +105,7 @@ struct Upscaler::Impl {
     if (!e) {
       if (executors.size() > 4) {  // frames of many sizes: keep memory bounded
         executors.clear();
+        part_executors.clear();
         return executor(h, w, tiled_means);
       }
       e = backend->compile(graph_for(tiled_means), {3, h, w});
@@ -209,10 +214,20 @@ void Upscaler::Impl::gather_frame_means(const ModelGeometry& geo,
       offset = int(std::lround(o));
       UPRES_ASSERT(std::abs(o - offset) < 1e-6);  // windows start on the model's alignment grid
     };
-    // The graph up to the pooling's input, the earlier poolings' means handed in; compiled for
-    // this gathering only, so that it holds no memory between frames.
-    const Graph part = graph_until(g, blob);
-    const std::unique_ptr<Executor> exec = backend->compile(part, window_shape);
+    // The graph up to the pooling's input, the earlier poolings' means handed in. Its executor
+    // is kept for the next frame only while all executors together fit the memory budget (a
+    // frame tiled because it does not fit compiles it again each time).
+    if (part_graphs.size() != pooling_nodes.size()) part_graphs.resize(pooling_nodes.size());
+    if (!part_graphs[k]) part_graphs[k] = std::make_unique<Graph>(graph_until(g, blob));
+    const auto key = std::make_tuple(window_shape.h, window_shape.w, k);
+    std::unique_ptr<Executor> owned;
+    Executor* exec = nullptr;
+    if (auto it = part_executors.find(key); it != part_executors.end()) {
+      exec = it->second.get();
+    } else {
+      owned = backend->compile(*part_graphs[k], window_shape);
+      exec = owned.get();
+    }
     ensure(pooling_input, exec->output_shape());
     std::vector<double> sums(size_t(fs.c), 0.0);
     for (size_t ty = 0; ty < plan.y.core_begin.size(); ++ty)
@@ -234,8 +249,13 @@ void Upscaler::Impl::gather_frame_means(const ModelGeometry& geo,
     std::vector<float>& means = frame_means[k];
     means.resize(sums.size());
     for (size_t c = 0; c < sums.size(); ++c) means[c] = float(sums[c] / (double(fs.h) * fs.w));
+    if (owned) {
+      int64_t held = owned->memory_bytes();
+      for (const auto& [shape, e] : executors) held += e ? e->memory_bytes() : 0;
+      for (const auto& [shape, e] : part_executors) held += e->memory_bytes();
+      if (held <= memory_budget) part_executors[key] = std::move(owned);
+    }
   }
-  pooling_input.reset();
 }
 
 int Upscaler::output_scale() const {
