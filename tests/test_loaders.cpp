@@ -45,14 +45,8 @@ const ModelLoaderRegistrar kTiny{
      },
      load_tiny}};
 
-class Loaders : public ::testing::Test {
+class Loaders : public TempDirTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/upres-loaders-XXXXXX";
-    dir = mkdtemp(tmpl);
-  }
-  void TearDown() override { fs::remove_all(dir); }
-  fs::path dir;
 };
 
 TEST_F(Loaders, ARegisteredFormatLoadsThroughModelLoad) {

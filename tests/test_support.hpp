@@ -5,6 +5,8 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <random>
 #include <string>
 
@@ -19,6 +21,19 @@
 #include "upres/video.hpp"
 
 namespace upres::test {
+
+// A fixture with a fresh folder under /tmp, removed with everything in it after the test.
+class TempDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/upres-test-XXXXXX";
+    const char* made = mkdtemp(tmpl);
+    ASSERT_NE(made, nullptr);
+    dir = made;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+  std::filesystem::path dir;
+};
 
 inline Tensor random_tensor(Shape s, uint32_t seed, float lo = -1.f, float hi = 1.f) {
   Tensor t(s);

@@ -17,14 +17,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class VideoRanges : public ::testing::Test {
+class VideoRanges : public TempDirTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/upres-ranges-XXXXXX";
-    dir = mkdtemp(tmpl);
-  }
-  void TearDown() override { fs::remove_all(dir); }
-
   std::string vfr_clip(int frames) {
     TestVideoSpec spec;
     spec.width = 48;
@@ -45,7 +39,6 @@ class VideoRanges : public ::testing::Test {
     o.preset = "ultrafast";
     return o;
   }
-  fs::path dir;
 };
 
 // Matroska's time base is a millisecond: source timestamps in it.

@@ -145,7 +145,9 @@ Upscaler::Upscaler(std::shared_ptr<const Model> model, const UpscaleOptions& opt
                     model_->name(), model_->int8_calibration_note(), model_->name()));
   if (precision_ == Precision::automatic) {
     // int8 where the table is faithful enough and the backend's device runs it fast.
-    const bool fast = !int8 ? false : make_backend(options_.backend, {options_.threads})->device().fast_int8;
+    bool fast = false;
+    if (int8)
+      for (const DeviceInfo& d : find_backend(options_.backend).devices()) fast = fast || d.fast_int8;
     precision_ = fast && int8->fidelity_db >= kAutoInt8MinFidelity ? Precision::int8 : Precision::f32;
   }
   if (precision_ != Precision::int8) int8 = nullptr;
