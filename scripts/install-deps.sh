@@ -10,9 +10,11 @@ build_packages=(
   libavformat-dev libavcodec-dev libavfilter-dev libavutil-dev libswscale-dev libswresample-dev
   libpng-dev libjpeg-dev libwebp-dev libexif-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libssl-dev libboost-dev libcurl4-openssl-dev libarchive-dev
+  libvulkan-dev glslc spirv-tools
   ca-certificates
 )
-test_packages=(libgtest-dev libgmock-dev chromium python3)
+# lavapipe (Mesa's software Vulkan device) and the Khronos validation layer run the Vulkan tests.
+test_packages=(libgtest-dev libgmock-dev chromium python3 mesa-vulkan-drivers vulkan-validationlayers)
 bench_packages=(libbenchmark-dev python3-torch python3-numpy)
 fuzz_packages=(clang libclang-rt-14-dev libomp-14-dev)
 train_packages=(python3-torch python3-numpy python3-pil)

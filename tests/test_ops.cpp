@@ -1,5 +1,6 @@
-// Every op: known answers for the reference kernels, then the cpu backend against the reference
-// on random inputs with odd sizes.
+// Every op: known answers for the reference kernels, then each fast backend (cpu; vulkan in f32
+// and f16 where a Vulkan device exists, lavapipe in the tests) against the reference on random
+// inputs with odd sizes.
 #include <fmt/format.h>
 
 #include "model/passes.hpp"
@@ -9,16 +10,50 @@
 namespace upres::test {
 namespace {
 
-void expect_cpu_matches_reference(const Graph& g, Shape input, uint32_t seed, double tolerance = 1e-4) {
-  Tensor x = random_tensor(input, seed);
-  auto ref = make_reference_backend();
-  auto cpu = make_cpu_backend(2);
-  Tensor expected = run_graph(*ref, g, x);
-  auto prepared = cpu->prepare(g, input);
-  Tensor got = run_graph(*cpu, *prepared, x);
-  ASSERT_EQ(got.shape, expected.shape);
-  EXPECT_LE(max_relative_error(got, expected), tolerance) << "input " << input.str();
+// A backend at a precision, and how far from the reference its results may be (relative to
+// max(1, |reference|)). f32 kernels differ only in summation order. f16 storage rounds each layer's
+// input and output to 11 significant bits (2^-12 relative at most each); a convolution sums up to
+// 576 such products with weights of 1/sqrt(fan-in) scale, which keeps the total within a few 1e-3.
+struct Target {
+  const char* backend;
+  Precision precision;
+  double tolerance;
+};
+const Target kTargets[] = {
+    {"cpu", Precision::f32, 1e-4},
+    {"vulkan", Precision::f32, 1e-4},
+    {"vulkan", Precision::f16, 1e-2},
+};
+std::unique_ptr<Backend> make_target(const Target& t) {
+  if (!backend_available(t.backend)) return nullptr;
+  BackendConfig config;
+  config.threads = 2;
+  config.precision = t.precision;
+  return make_backend(t.backend, config);
 }
+std::string target_name(const Target& t) {
+  return fmt::format("{}_{}", t.backend, precision_name(t.precision));
+}
+
+// Runs each case on one target; skips when that backend is not built or has no device here.
+class Parity : public ::testing::TestWithParam<Target> {
+ protected:
+  void SetUp() override { backend = make_target(GetParam()); }
+  void TearDown() override { expect_no_validation_messages(); }
+
+  void expect_matches_reference(const Graph& g, Shape input, uint32_t seed) {
+    if (!backend) GTEST_SKIP() << GetParam().backend << " has no device here";
+    Tensor x = random_tensor(input, seed);
+    Tensor expected = run_graph(*make_reference_backend(), g, x);
+    auto prepared = backend->prepare(g, input);
+    Tensor got = run_graph(*backend, *prepared, x);
+    ASSERT_EQ(got.shape, expected.shape);
+    EXPECT_LE(max_relative_error(got, expected), GetParam().tolerance)
+        << "input " << input.str() << " on " << target_name(GetParam());
+  }
+
+  std::unique_ptr<Backend> backend;
+};
 
 // ---- reference kernels: known answers ----
 
@@ -125,7 +160,7 @@ TEST(ReferenceOps, CropByMarginsAndByReference) {
   EXPECT_THROW(op_def(OpType::crop).infer_shapes(n, {{3, 5, 6}, {3, 9, 2}}), Error);
 }
 
-// ---- cpu backend against the reference ----
+// ---- fast backends against the reference ----
 
 struct ConvCase {
   int out_c, in_c, k, stride, pad, dilation;
@@ -135,29 +170,40 @@ struct ConvCase {
   Shape input;
 };
 
-class ConvParity : public ::testing::TestWithParam<ConvCase> {};
+class ConvParity : public ::testing::TestWithParam<std::tuple<Target, ConvCase>> {
+ protected:
+  void TearDown() override { expect_no_validation_messages(); }
+};
 
-TEST_P(ConvParity, CpuMatchesReference) {
-  const ConvCase& c = GetParam();
+TEST_P(ConvParity, MatchesReference) {
+  const auto& [target, c] = GetParam();
+  auto backend = make_target(target);
+  if (!backend) GTEST_SKIP() << target.backend << " has no device here";
   Node n = conv_node(c.out_c, c.in_c, c.k, c.stride, c.pad, c.dilation, c.bias, c.act, 11, c.deconv);
   OpGraph g(n);
-  expect_cpu_matches_reference(g.graph, c.input, 3);
+  Tensor x = random_tensor(c.input, 3);
+  Tensor expected = run_graph(*make_reference_backend(), g.graph, x);
+  Tensor got = run_graph(*backend, *backend->prepare(g.graph, c.input), x);
+  EXPECT_LE(max_relative_error(got, expected), target.tolerance) << "input " << c.input.str();
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, ConvParity,
-    ::testing::Values(ConvCase{64, 3, 3, 1, 1, 1, true, Activation::prelu, false, {3, 13, 27}},
-                      ConvCase{64, 64, 3, 1, 1, 1, true, Activation::prelu, false, {64, 1, 1}},
-                      ConvCase{48, 64, 3, 1, 1, 1, true, Activation::none, false, {64, 13, 7}},
-                      ConvCase{32, 3, 3, 1, 0, 1, true, Activation::leaky_relu, false, {3, 17, 31}},
-                      ConvCase{64, 32, 2, 2, 0, 1, true, Activation::leaky_relu, false, {32, 14, 22}},
-                      ConvCase{12, 7, 3, 2, 1, 1, false, Activation::sigmoid, false, {7, 13, 13}},
-                      ConvCase{24, 16, 3, 1, 1, 1, true, Activation::swish, false, {16, 11, 9}},
-                      ConvCase{5, 6, 5, 1, 2, 2, true, Activation::clip, false, {6, 19, 11}},
-                      ConvCase{16, 16, 1, 1, 0, 1, true, Activation::relu, false, {16, 127, 3}},
-                      ConvCase{64, 64, 2, 2, 0, 1, true, Activation::leaky_relu, true, {64, 9, 13}},
-                      ConvCase{3, 64, 4, 2, 3, 1, true, Activation::none, true, {64, 11, 7}},
-                      ConvCase{8, 5, 3, 1, 1, 1, false, Activation::prelu, true, {5, 6, 9}}));
+    ::testing::Combine(
+        ::testing::ValuesIn(kTargets),
+        ::testing::Values(ConvCase{64, 3, 3, 1, 1, 1, true, Activation::prelu, false, {3, 13, 27}},
+                          ConvCase{64, 64, 3, 1, 1, 1, true, Activation::prelu, false, {64, 1, 1}},
+                          ConvCase{48, 64, 3, 1, 1, 1, true, Activation::none, false, {64, 13, 7}},
+                          ConvCase{32, 3, 3, 1, 0, 1, true, Activation::leaky_relu, false, {3, 17, 31}},
+                          ConvCase{64, 32, 2, 2, 0, 1, true, Activation::leaky_relu, false, {32, 14, 22}},
+                          ConvCase{12, 7, 3, 2, 1, 1, false, Activation::sigmoid, false, {7, 13, 13}},
+                          ConvCase{24, 16, 3, 1, 1, 1, true, Activation::swish, false, {16, 11, 9}},
+                          ConvCase{5, 6, 5, 1, 2, 2, true, Activation::clip, false, {6, 19, 11}},
+                          ConvCase{16, 16, 1, 1, 0, 1, true, Activation::relu, false, {16, 127, 3}},
+                          ConvCase{64, 64, 2, 2, 0, 1, true, Activation::leaky_relu, true, {64, 9, 13}},
+                          ConvCase{3, 64, 4, 2, 3, 1, true, Activation::none, true, {64, 11, 7}},
+                          ConvCase{8, 5, 3, 1, 1, 1, false, Activation::prelu, true, {5, 6, 9}})),
+    [](const auto& info) { return fmt::format("{}_{}", target_name(std::get<0>(info.param)), info.index); });
 
 // in -> conv -> `after` -> out, where `after` reads the convolution's output and, when
 // `also_reads_input`, the graph input too.
@@ -176,7 +222,7 @@ Graph conv_then(Node conv, Node after, bool also_reads_input = false) {
   return g;
 }
 
-TEST(CpuParity, FusedResidualAddWithCoefficients) {
+TEST_P(Parity, FusedResidualAddWithCoefficients) {
   // conv -> Eltwise(0.2 * conv + 1.0 * x): the RRDB residual, fused into the convolution.
   Node add;
   add.type = OpType::eltwise;
@@ -187,10 +233,10 @@ TEST(CpuParity, FusedResidualAddWithCoefficients) {
   fuse_conv_epilogues(fused, {8, 9, 9});
   ASSERT_EQ(fused.nodes.size(), 1u) << "the add should fold into the convolution";
   EXPECT_EQ(fused.nodes[0].inputs.size(), 2u);
-  expect_cpu_matches_reference(g, {8, 15, 9}, 4);
+  expect_matches_reference(g, {8, 15, 9}, 4);
 }
 
-TEST(CpuParity, StandaloneActivationsFoldIntoConvolution) {
+TEST_P(Parity, StandaloneActivationsFoldIntoConvolution) {
   Node prelu;
   prelu.type = OpType::prelu;
   prelu.weights.push_back(random_tensor({16, 1, 1}, 9, 0.f, 0.3f));
@@ -203,7 +249,7 @@ TEST(CpuParity, StandaloneActivationsFoldIntoConvolution) {
     fuse_conv_epilogues(fused, {3, 8, 8});
     ASSERT_EQ(fused.nodes.size(), 1u);
     EXPECT_EQ(fused.nodes[0].p<ConvParams>().activation.type, activation);
-    expect_cpu_matches_reference(g, {3, 13, 1}, 6);
+    expect_matches_reference(g, {3, 13, 1}, 6);
   }
 }
 
@@ -215,69 +261,69 @@ Node simple(OpType type, OpParams params = NoParams{}) {
   return n;
 }
 
-TEST(CpuParity, ElementwiseAndLayoutOps) {
+TEST_P(Parity, ElementwiseAndLayoutOps) {
   const Shape odd{5, 13, 7};
   {
     Node n = simple(OpType::prelu);
     n.weights.push_back(random_tensor({5, 1, 1}, 1));
-    expect_cpu_matches_reference(OpGraph(n).graph, odd, 1);
+    expect_matches_reference(OpGraph(n).graph, odd, 1);
   }
-  expect_cpu_matches_reference(OpGraph(simple(OpType::relu, ReluParams{0.2f})).graph, odd, 2);
-  expect_cpu_matches_reference(OpGraph(simple(OpType::sigmoid)).graph, odd, 3);
-  expect_cpu_matches_reference(OpGraph(simple(OpType::swish)).graph, odd, 3);
-  expect_cpu_matches_reference(OpGraph(simple(OpType::clip, ClipParams{-0.1f, 0.4f})).graph, odd, 4);
-  expect_cpu_matches_reference(OpGraph(simple(OpType::pixel_shuffle, PixelShuffleParams{3, false})).graph,
-                               {18, 5, 3}, 5);
-  expect_cpu_matches_reference(OpGraph(simple(OpType::pixel_shuffle, PixelShuffleParams{2, true})).graph,
-                               {8, 1, 7}, 5);
+  expect_matches_reference(OpGraph(simple(OpType::relu, ReluParams{0.2f})).graph, odd, 2);
+  expect_matches_reference(OpGraph(simple(OpType::sigmoid)).graph, odd, 3);
+  expect_matches_reference(OpGraph(simple(OpType::swish)).graph, odd, 3);
+  expect_matches_reference(OpGraph(simple(OpType::clip, ClipParams{-0.1f, 0.4f})).graph, odd, 4);
+  expect_matches_reference(OpGraph(simple(OpType::pixel_shuffle, PixelShuffleParams{3, false})).graph,
+                           {18, 5, 3}, 5);
+  expect_matches_reference(OpGraph(simple(OpType::pixel_shuffle, PixelShuffleParams{2, true})).graph,
+                           {8, 1, 7}, 5);
   for (InterpMode mode : {InterpMode::nearest, InterpMode::bilinear, InterpMode::bicubic}) {
     InterpParams p;
     p.mode = mode;
     p.scale_h = 4;
     p.scale_w = 4;
-    expect_cpu_matches_reference(OpGraph(simple(OpType::interp, p)).graph, {3, 7, 13}, 6);
+    expect_matches_reference(OpGraph(simple(OpType::interp, p)).graph, {3, 7, 13}, 6);
     p.scale_h = p.scale_w = 0.5f;
-    expect_cpu_matches_reference(OpGraph(simple(OpType::interp, p)).graph, {3, 27, 13}, 7);
+    expect_matches_reference(OpGraph(simple(OpType::interp, p)).graph, {3, 27, 13}, 7);
     p.out_h = 11;  // a fixed size, corners aligned
     p.out_w = 5;
     p.align_corners = true;
-    expect_cpu_matches_reference(OpGraph(simple(OpType::interp, p)).graph, {2, 9, 17}, 8);
+    expect_matches_reference(OpGraph(simple(OpType::interp, p)).graph, {2, 9, 17}, 8);
   }
   PoolingParams gp;
   gp.kind = PoolKind::average;
   gp.global = true;
-  expect_cpu_matches_reference(OpGraph(simple(OpType::pooling, gp)).graph, odd, 8);
+  expect_matches_reference(OpGraph(simple(OpType::pooling, gp)).graph, odd, 8);
   gp.kind = PoolKind::max;
-  expect_cpu_matches_reference(OpGraph(simple(OpType::pooling, gp)).graph, odd, 9);
+  expect_matches_reference(OpGraph(simple(OpType::pooling, gp)).graph, odd, 9);
   PoolingParams wp;
   wp.kernel_w = wp.kernel_h = 2;
   wp.stride_w = wp.stride_h = 2;
-  expect_cpu_matches_reference(OpGraph(simple(OpType::pooling, wp)).graph, odd, 10);
+  expect_matches_reference(OpGraph(simple(OpType::pooling, wp)).graph, odd, 10);
   CropParams cp;
   cp.begin[0] = 1;
   cp.begin[1] = 2;
   cp.end[2] = -3;
-  expect_cpu_matches_reference(OpGraph(simple(OpType::crop, cp)).graph, odd, 11);
+  expect_matches_reference(OpGraph(simple(OpType::crop, cp)).graph, odd, 11);
 }
 
-TEST(CpuParity, TwoInputOps) {
+TEST_P(Parity, TwoInputOps) {
   const Shape odd{4, 11, 9};
   for (BinaryOpKind k : {BinaryOpKind::add, BinaryOpKind::sub, BinaryOpKind::mul, BinaryOpKind::max,
                          BinaryOpKind::min, BinaryOpKind::rsub}) {
     BinaryOpParams p;
     p.kind = k;
-    expect_cpu_matches_reference(OpGraph(simple(OpType::binary_op, p), 4, 1, 4).graph, odd, 12);
+    expect_matches_reference(OpGraph(simple(OpType::binary_op, p), 4, 1, 4).graph, odd, 12);
   }
   BinaryOpParams scalar{BinaryOpKind::mul, true, 0.7f};
-  expect_cpu_matches_reference(OpGraph(simple(OpType::binary_op, scalar)).graph, odd, 13);
-  expect_cpu_matches_reference(
+  expect_matches_reference(OpGraph(simple(OpType::binary_op, scalar)).graph, odd, 13);
+  expect_matches_reference(
       OpGraph(simple(OpType::eltwise, EltwiseParams{EltwiseKind::sum, {0.5f, -2}}), 4, 2, 4).graph, odd, 14);
-  expect_cpu_matches_reference(
+  expect_matches_reference(
       OpGraph(simple(OpType::eltwise, EltwiseParams{EltwiseKind::prod, {}}), 4, 3, 4).graph, odd, 15);
-  expect_cpu_matches_reference(
+  expect_matches_reference(
       OpGraph(simple(OpType::eltwise, EltwiseParams{EltwiseKind::max, {}}), 4, 3, 4).graph, odd, 15);
   for (int axis : {0, 1, 2})
-    expect_cpu_matches_reference(
+    expect_matches_reference(
         OpGraph(simple(OpType::concat, ConcatParams{axis}), axis == 0 ? 7 : 4, 4, 4).graph, odd, 16);
   // Per-channel broadcast: x * inner_product(global_pool(x)), the squeeze-excitation pattern.
   Graph g;
@@ -299,25 +345,28 @@ TEST(CpuParity, TwoInputOps) {
   g.output_blob = mul.outputs[0];
   g.nodes = {pool, fc, mul};
   g.validate();
-  expect_cpu_matches_reference(g, odd, 17);
+  expect_matches_reference(g, odd, 17);
   Node sc = simple(OpType::scale, ScaleParams{false, true});
   sc.weights = {random_tensor({4, 1, 1}, 5), random_tensor({4, 1, 1}, 6)};
-  expect_cpu_matches_reference(OpGraph(sc).graph, odd, 18);
+  expect_matches_reference(OpGraph(sc).graph, odd, 18);
 }
 
-TEST(CpuParity, ExecutorIsReusableAcrossRuns) {
+TEST_P(Parity, ExecutorIsReusableAcrossRuns) {
+  if (!backend) GTEST_SKIP() << GetParam().backend << " has no device here";
   Node n = conv_node(16, 3, 3, 1, 1, 1, true, Activation::prelu, 21);
   OpGraph g(n);
-  auto cpu = make_cpu_backend(2);
   auto ref = make_reference_backend();
-  auto exec = cpu->compile(g.graph, {3, 9, 11});
+  auto exec = backend->compile(g.graph, {3, 9, 11});
   for (uint32_t seed = 0; seed < 3; ++seed) {
     Tensor x = random_tensor({3, 9, 11}, seed);
     Tensor out(exec->output_shape());
     exec->run(x.view(), out.view());
-    EXPECT_LE(max_relative_error(out, run_graph(*ref, g.graph, x)), 1e-4);
+    EXPECT_LE(max_relative_error(out, run_graph(*ref, g.graph, x)), GetParam().tolerance);
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, Parity, ::testing::ValuesIn(kTargets),
+                         [](const auto& info) { return target_name(info.param); });
 
 // The two hooks tiled squeeze-excitation runs use: a run that stops at a global average pooling
 // and shows its input, and means handed in from outside. Both backends, one graph:

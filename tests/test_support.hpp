@@ -11,6 +11,9 @@
 #include <string>
 
 #include "backend/backend.hpp"
+#if UPRES_WITH_VULKAN
+#include "backend/vulkan/vulkan_context.hpp"
+#endif
 #include "image/test_pattern.hpp"
 #include "media/test_video.hpp"
 #include "ops/graph.hpp"
@@ -101,6 +104,23 @@ inline Tensor run_graph(Backend& backend, const Graph& g, const Tensor& input) {
   Tensor out(exec->output_shape());
   exec->run(input.view(), out.view());
   return out;
+}
+
+// Whether `name` is a registered backend with a device on this machine (vulkan: any Vulkan
+// driver, lavapipe included).
+inline bool backend_available(const std::string& name) {
+  for (const std::string& n : backend_names())
+    if (n == name) return !find_backend(name).devices().empty();
+  return false;
+}
+
+// The Khronos validation layer is on in the tests (UPRES_VULKAN_VALIDATION=1, tests/CMakeLists.txt)
+// and must stay silent.
+inline void expect_no_validation_messages() {
+#if UPRES_WITH_VULKAN
+  EXPECT_EQ(vulkan::vulkan_validation_messages(), 0)
+      << "the Vulkan validation layer reported problems (above)";
+#endif
 }
 
 // Largest |a - b| relative to max(1, |b|).

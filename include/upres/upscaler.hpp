@@ -23,7 +23,10 @@ namespace upres {
 struct Int8Calibration;
 
 struct UpscaleOptions {
-  std::string backend = "cpu";  // a registered backend (upres/backend.hpp): cpu, reference, ...
+  // A registered backend (upres/backend.hpp): cpu, vulkan, reference, ..., or auto: a real GPU
+  // when there is one (never a software driver), else cpu.
+  std::string backend = "auto";
+  int device = 0;  // index among the backend's devices (`upres devices` lists them)
   Precision precision = Precision::f32;
   // For int8: this table instead of the model's own (calibration uses it to try tables out).
   std::shared_ptr<const Int8Calibration> int8_table;
@@ -78,7 +81,9 @@ class Upscaler {
   // max_output_side: call it with the size from an image's header (probe_image) to refuse a huge
   // picture before decoding it.
   void check_input_size(int64_t width, int64_t height) const;
-  // The precision it runs at: f32 or int8 (automatic resolved).
+  // The backend it runs on (auto resolved).
+  const std::string& backend() const { return options_.backend; }
+  // The precision it runs at: f32, f16 or int8 (automatic resolved).
   Precision precision() const { return precision_; }
   int output_scale() const;
 

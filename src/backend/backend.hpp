@@ -105,6 +105,8 @@ class Executor {
 struct BackendConfig {
   int threads = 0;  // host backends: 0 all cores
   int device = 0;   // index among the backend's devices
+  // The arithmetic the graph runs at: f32 or f16 (int8 is the calibration below).
+  Precision precision = Precision::f32;
   // With a calibration, convolutions the int8 plan picks run in int8 (model/int8_plan.hpp).
   std::shared_ptr<const Int8Calibration> int8;
 };
@@ -153,6 +155,9 @@ std::unique_ptr<Backend> make_reference_backend(std::shared_ptr<const Int8Calibr
 std::unique_ptr<Backend> make_cpu_backend(int threads, std::shared_ptr<const Int8Calibration> int8 = nullptr);
 BackendEntry reference_backend_entry();
 BackendEntry cpu_backend_entry();
+#if UPRES_WITH_VULKAN
+BackendEntry vulkan_backend_entry();
+#endif
 
 // This machine's processor as a device of `backend`.
 DeviceInfo host_device(const std::string& backend);

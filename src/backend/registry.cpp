@@ -20,6 +20,9 @@ Registry& registry() {
                     {
                         cpu_backend_entry(),
                         reference_backend_entry(),
+#if UPRES_WITH_VULKAN
+                        vulkan_backend_entry(),
+#endif
                     }};
   return r;
 }
@@ -70,7 +73,14 @@ std::vector<std::string> backend_names() {
 }
 
 void check_backend_name(const std::string& name) {
-  find_backend(name);
+  if (name != "auto") find_backend(name);
+}
+
+std::string resolve_backend_name(const std::string& name) {
+  if (name != "auto") return name;
+  for (const DeviceInfo& d : list_devices())
+    if (d.kind == DeviceKind::gpu) return d.backend;
+  return "cpu";
 }
 
 std::vector<DeviceInfo> list_devices() {

@@ -123,6 +123,7 @@ void check_upscale_options(const UpscaleOptions& o) {
   check_backend_name(o.backend);
   check_range("scale", o.scale, 0, kMaxScale, " (0: the model's own)");
   check_range("threads", o.threads, 0, kMaxThreads, " (0: all cores)");
+  check_range("device", o.device, 0, 255, " (`upres devices` lists them)");
   if (o.tile != 0) check_range("tile", o.tile, 16, kMaxImageSide, " (or 0: automatic)");
   check_range("tile overlap", o.tile_overlap, -1, kMaxTileOverlap, " (-1: the model's receptive radius)");
   if (o.max_memory < kMinMemoryBudget || o.max_memory > kMaxMemoryBudget)
@@ -143,27 +144,36 @@ Upscaler::Upscaler(std::shared_ptr<const Model> model, const UpscaleOptions& opt
         fmt::format("{} cannot run in int8: {}. Make a table with `upres models calibrate {} --images "
                     "FOLDER`, or use --precision f32",
                     model_->name(), model_->int8_calibration_note(), model_->name()));
+  options_.backend = resolve_backend_name(options_.backend);
   if (precision_ == Precision::automatic) {
-    // int8 where the table is faithful enough and the backend's device runs it fast.
-    bool fast = false;
-    if (int8)
-      for (const DeviceInfo& d : find_backend(options_.backend).devices()) fast = fast || d.fast_int8;
-    precision_ = fast && int8->fidelity_db >= kAutoInt8MinFidelity ? Precision::int8 : Precision::f32;
+    // int8 where the table is faithful enough and the device runs it fast, else f16 where the
+    // device stores and computes 16-bit floats fast, else f32.
+    DeviceInfo device;
+    for (const DeviceInfo& d : find_backend(options_.backend).devices())
+      if (d.index == options_.device) device = d;
+    if (int8 && device.fast_int8 && int8->fidelity_db >= kAutoInt8MinFidelity)
+      precision_ = Precision::int8;
+    else
+      precision_ = device.fast_f16 ? Precision::f16 : Precision::f32;
   }
   if (precision_ != Precision::int8) int8 = nullptr;
-  impl_->backend = make_backend(options_.backend, {options_.threads, 0, int8});
+  impl_->backend = make_backend(options_.backend, {options_.threads, options_.device, precision_, int8});
   const ModelGeometry& geo = model_->geometry();
   int probe = 64 * geo.alignment + geo.alignment_remainder;
   while ((probe - geo.alignment_remainder) % geo.alignment) ++probe;
   impl_->probe = {3, probe, probe};
   impl_->graph = impl_->backend->prepare(model_->graph(), impl_->probe);
   // A graph the backend cannot run entirely is refused here, before any work.
-  for (const Node& node : impl_->graph->nodes)
+  for (const Node& node : impl_->graph->nodes) {
+    if (!impl_->backend->supports(node, precision_) && impl_->backend->supports(node, Precision::f32))
+      throw Error(ErrorCode::unsupported, fmt::format("the {} backend does not run {}; use --precision f32",
+                                                      impl_->backend->name(), precision_name(precision_)));
     if (!impl_->backend->supports(node, precision_))
       throw Error(ErrorCode::unsupported,
                   fmt::format("the {} backend cannot run layer '{}' ({}) of {} at {}; use --backend cpu",
                               impl_->backend->name(), node.name, op_def(node.type).name, model_->name(),
                               precision_name(precision_)));
+  }
   for (size_t i = 0; i < impl_->graph->nodes.size(); ++i)
     if (is_global_average_pooling(impl_->graph->nodes[i])) impl_->pooling_nodes.push_back(int(i));
   impl_->frame_means.resize(impl_->pooling_nodes.size());

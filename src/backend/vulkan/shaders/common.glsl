@@ -1,0 +1,36 @@
+// Shared by every upres compute shader. Built twice by CMake: STORAGE_F16=0 keeps activations in
+// float32, STORAGE_F16=1 in float16 (arithmetic stays float32 either way: values are widened on
+// load and narrowed on store, so only storage rounds).
+#extension GL_EXT_shader_16bit_storage : require
+
+#if STORAGE_F16
+#define sfloat float16_t
+#else
+#define sfloat float
+#endif
+
+// Elementwise shaders run 64 invocations per group, and spill over into y when one row of groups
+// (65535 at most) is not enough: a 4K feature map has hundreds of millions of values.
+#define GROUP_SIZE 64
+uint linear_id() {
+  return gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * GROUP_SIZE;
+}
+
+// The activations of the graph IR (ops/graph.hpp, enum Activation), in its order.
+#define ACT_NONE 0
+#define ACT_RELU 1
+#define ACT_LEAKY_RELU 2
+#define ACT_CLIP 3
+#define ACT_SIGMOID 4
+#define ACT_PRELU 5
+#define ACT_SWISH 6
+
+float activate(float v, int act, float alpha, float beta, float slope) {
+  if (act == ACT_RELU) return max(v, 0.0);
+  if (act == ACT_LEAKY_RELU) return v > 0.0 ? v : v * alpha;
+  if (act == ACT_CLIP) return v < alpha ? alpha : (v > beta ? beta : v);
+  if (act == ACT_SIGMOID) return 1.0 / (1.0 + exp(-v));
+  if (act == ACT_PRELU) return v > 0.0 ? v : v * slope;
+  if (act == ACT_SWISH) return v / (1.0 + exp(-v));
+  return v;
+}

@@ -1,0 +1,574 @@
+// The Vulkan backend: a graph compiled for one input shape becomes one command buffer, recorded
+// once: the input tile converted from the host's float32, one compute dispatch (or a few) per
+// node with a barrier between them, the output converted back. Every blob lives in a device
+// buffer from a pool planned at compile time (a blob takes the buffer of one whose last reader
+// has run), so a run allocates nothing and never returns to the host between layers.
+//
+// Shapes and per-run numbers are push constants; kernel geometry and the fused activation are
+// specialisation constants, so a pipeline is built once per distinct layer kind and shared by
+// every tile size (a frame's edge tiles differ in shape; rebuilding per shape would stall them).
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "backend/backend.hpp"
+#include "backend/vulkan/vulkan_context.hpp"
+#include "model/passes.hpp"
+#include "ops/crop.hpp"
+#include "ops/interp.hpp"
+#include "ops/op.hpp"
+
+namespace upres {
+namespace {
+
+using vulkan::Buffer;
+using vulkan::Context;
+
+// Push constants, in the order a shader's push block declares them.
+struct Push {
+  std::vector<uint32_t> words;
+  Push& i(int64_t v) {
+    words.push_back(uint32_t(int32_t(v)));
+    return *this;
+  }
+  Push& f(float v) {
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    words.push_back(u);
+    return *this;
+  }
+};
+
+// One compute dispatch: a pipeline, its buffers in binding order, push constants, group counts.
+struct Dispatch {
+  const vulkan::Pipeline* pipeline;
+  std::vector<const Buffer*> buffers;
+  Push push;
+  uint32_t groups[3];
+};
+
+constexpr uint32_t kGroupSize = 64;     // GROUP_SIZE in shaders/common.glsl
+constexpr uint32_t kMaxGroups = 65535;  // per dimension, the minimum every device allows
+
+// Groups for `count` invocations along x, spilling into y (shaders/common.glsl's linear_id()).
+void linear_groups(int64_t count, uint32_t* groups) {
+  const int64_t g = std::max<int64_t>(1, (count + kGroupSize - 1) / kGroupSize);
+  groups[0] = uint32_t(std::min<int64_t>(g, kMaxGroups));
+  groups[1] = uint32_t((g + groups[0] - 1) / groups[0]);
+  groups[2] = 1;
+}
+
+constexpr int kOrigin[3] = {0, 0, 0};
+
+int activation_code(Activation a) {
+  return int(a);  // shaders/common.glsl's ACT_* follow the enum's order
+}
+
+class VulkanExecutor final : public Executor {
+ public:
+  VulkanExecutor(std::shared_ptr<Context> ctx, bool f16, const Graph& graph, Shape input,
+                 const std::vector<int>& observed)
+      : ctx_(std::move(ctx)), f16_(f16), graph_(graph), shapes_(graph.infer_shapes(input)) {
+    plan_buffers();
+    dummy_ = ctx_->make_buffer(16, Context::Memory::device);
+    staging_in_ = ctx_->make_buffer(uint64_t(input.size()) * 4, Context::Memory::upload);
+    staging_out_ = ctx_->make_buffer(uint64_t(output_desc().shape.size()) * 4, Context::Memory::readback);
+    convert("convert_in", staging_in_, blob(graph_.input_blob), input.size());
+    const std::vector<int> last = graph_.last_uses();
+    for (const Node& node : graph_.nodes) {
+      record_node(node);
+      for (int b : node.outputs)
+        if (std::find(observed.begin(), observed.end(), b) != observed.end()) observe_blob(b);
+    }
+    if (std::find(observed.begin(), observed.end(), graph_.input_blob) != observed.end())
+      observe_blob(graph_.input_blob);
+    convert("convert_out", blob(graph_.output_blob), staging_out_, output_desc().shape.size());
+    build_command_buffer();
+  }
+
+  ~VulkanExecutor() override {
+    if (pending_) vkWaitForFences(ctx_->device(), 1, &fence_, VK_TRUE, UINT64_MAX);
+    vkDestroyFence(ctx_->device(), fence_, nullptr);
+    vkFreeCommandBuffers(ctx_->device(), ctx_->command_pool(), 1, &commands_);
+    vkDestroyDescriptorPool(ctx_->device(), descriptor_pool_, nullptr);
+  }
+
+  Ticket submit(const TensorView& input, const TensorView& output) override {
+    UPRES_ASSERT(input.shape == input_desc().shape && output.shape == output_desc().shape);
+    finish();  // one run in flight per executor: its buffers are reused
+    std::memcpy(staging_in_.mapped, input.data, size_t(input.shape.size()) * 4);
+    for (const auto& [node, buffer] : given_) {
+      const std::vector<float>* values = node->p<GivenParams>().values;
+      UPRES_ASSERT(values && int64_t(values->size()) == node->p<GivenParams>().channels);
+      std::memcpy(buffer->mapped, values->data(), values->size() * 4);
+    }
+    check(vkResetFences(ctx_->device(), 1, &fence_), "resetting a fence");
+    ctx_->submit(commands_, fence_);
+    pending_ = true;
+    output_ = output;
+    return Ticket([this] { finish(); });  // captures one pointer: no allocation per run
+  }
+
+  void run_observed(const TensorView& input, const TensorView& output, const BlobObserver& observe) override {
+    run(input, output);
+    if (!observe) return;
+    for (const auto& [b, buffer] : observed_)
+      observe(b, {shapes_[size_t(b)], static_cast<float*>(buffer.mapped)});
+  }
+
+  TensorDesc input_desc() const override { return {shapes_[size_t(graph_.input_blob)]}; }
+  TensorDesc output_desc() const override { return {shapes_[size_t(graph_.output_blob)]}; }
+  int64_t memory_bytes() const override {
+    int64_t bytes = int64_t(staging_in_.bytes + staging_out_.bytes);
+    for (const Buffer& b : pool_) bytes += int64_t(b.bytes);
+    for (const auto& b : owned_) bytes += int64_t(b->bytes);
+    return bytes;
+  }
+
+ private:
+  // Waits for the run in flight and copies its output out.
+  void finish() {
+    if (!pending_) return;
+    pending_ = false;
+    check(vkWaitForFences(ctx_->device(), 1, &fence_, VK_TRUE, UINT64_MAX), "running the model");
+    std::memcpy(output_.data, staging_out_.mapped, size_t(output_.shape.size()) * 4);
+  }
+
+  static void check(VkResult r, const char* what) { vulkan::check(r, what); }
+
+  int64_t blob_bytes(int b) const { return shapes_[size_t(b)].size() * (f16_ ? 2 : 4); }
+
+  // Gives each blob a pool buffer: the smallest free one that holds it, else a new one. A blob
+  // is freed after its last reader; a node's outputs never share a buffer with its inputs.
+  void plan_buffers() {
+    const std::vector<int> last = graph_.last_uses();
+    slot_.assign(shapes_.size(), -1);
+    std::vector<int64_t> sizes;
+    std::vector<bool> free;
+    auto take = [&](int b) {
+      const int64_t bytes = blob_bytes(b);
+      if (bytes > ctx_->info().max_storage_range)
+        throw Error(
+            ErrorCode::limit_exceeded,
+            fmt::format("a {} tensor needs {} MiB, more than the {} MiB one Vulkan buffer may cover on "
+                        "{}; use a smaller --tile or --max-memory",
+                        shapes_[size_t(b)].str(), bytes >> 20, ctx_->info().max_storage_range >> 20,
+                        ctx_->info().name));
+      int best = -1;
+      for (size_t s = 0; s < sizes.size(); ++s)
+        if (free[s] && sizes[s] >= bytes && (best < 0 || sizes[s] < sizes[size_t(best)])) best = int(s);
+      if (best < 0) {
+        // Grow the largest free buffer rather than add one beside it.
+        for (size_t s = 0; s < sizes.size(); ++s)
+          if (free[s] && (best < 0 || sizes[s] > sizes[size_t(best)])) best = int(s);
+        if (best < 0) {
+          best = int(sizes.size());
+          sizes.push_back(0);
+          free.push_back(true);
+        }
+        sizes[size_t(best)] = bytes;
+      }
+      free[size_t(best)] = false;
+      slot_[size_t(b)] = best;
+    };
+    take(graph_.input_blob);
+    for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+      const Node& node = graph_.nodes[i];
+      for (int b : node.outputs) take(b);
+      for (int b : node.inputs)
+        if (last[size_t(b)] <= int(i) && b != graph_.output_blob && slot_[size_t(b)] >= 0)
+          free[size_t(slot_[size_t(b)])] = true;
+    }
+    for (int64_t bytes : sizes) pool_.push_back(ctx_->make_buffer(uint64_t(bytes), Context::Memory::device));
+  }
+
+  const Buffer& blob(int b) const { return pool_[size_t(slot_[size_t(b)])]; }
+
+  const Buffer& own(Buffer b) {
+    owned_.push_back(std::make_unique<Buffer>(std::move(b)));
+    return *owned_.back();
+  }
+  const Buffer& constant(const std::vector<float>& values) {
+    Buffer b = ctx_->make_buffer(values.size() * 4, Context::Memory::device);
+    ctx_->upload(b, values.data(), values.size() * 4);
+    return own(std::move(b));
+  }
+
+  void add(const char* shader, std::vector<int32_t> constants, std::vector<const Buffer*> buffers, Push push,
+           const uint32_t* groups) {
+    const vulkan::Pipeline& p =
+        ctx_->pipeline(shader, f16_, constants, uint32_t(buffers.size()), uint32_t(push.words.size() * 4));
+    dispatches_.push_back({&p, std::move(buffers), std::move(push), {groups[0], groups[1], groups[2]}});
+  }
+  void add_linear(const char* shader, std::vector<int32_t> constants, std::vector<const Buffer*> buffers,
+                  Push push, int64_t count) {
+    uint32_t g[3];
+    linear_groups(count, g);
+    add(shader, std::move(constants), std::move(buffers), std::move(push), g);
+  }
+
+  void convert(const char* shader, const Buffer& from, const Buffer& to, int64_t count) {
+    add_linear(shader, {}, {&from, &to}, Push().i(count), count);
+  }
+
+  void observe_blob(int b) {
+    observed_.emplace_back(
+        b, ctx_->make_buffer(uint64_t(shapes_[size_t(b)].size()) * 4, Context::Memory::readback));
+    convert("convert_out", blob(b), observed_.back().second, shapes_[size_t(b)].size());
+  }
+
+  void record_node(const Node& node) {
+    std::vector<Shape> in;
+    for (int b : node.inputs) in.push_back(shapes_[size_t(b)]);
+    const Shape out = shapes_[size_t(node.outputs[0])];
+    const Buffer& y = blob(node.outputs[0]);
+    auto x = [&](size_t k) -> const Buffer& { return blob(node.inputs[k]); };
+    switch (node.type) {
+      case OpType::convolution:
+      case OpType::deconvolution: return record_conv(node, in, out);
+      case OpType::prelu:
+        return record_activation(node, {Activation::prelu}, &node.weights[0].values, in[0], y);
+      case OpType::relu: {
+        const float slope = node.p<ReluParams>().slope;
+        return record_activation(node, {slope == 0 ? Activation::relu : Activation::leaky_relu, slope},
+                                 nullptr, in[0], y);
+      }
+      case OpType::sigmoid: return record_activation(node, {Activation::sigmoid}, nullptr, in[0], y);
+      case OpType::swish: return record_activation(node, {Activation::swish}, nullptr, in[0], y);
+      case OpType::clip: {
+        const auto& p = node.p<ClipParams>();
+        return record_activation(node, {Activation::clip, p.min, p.max}, nullptr, in[0], y);
+      }
+      case OpType::pixel_shuffle: {
+        const auto& p = node.p<PixelShuffleParams>();
+        return add_linear("pixel_shuffle", {}, {&x(0), &y},
+                          Push().i(out.c).i(in[0].h).i(in[0].w).i(p.factor).i(p.depth_column_row),
+                          out.size());
+      }
+      case OpType::interp: return record_interp(node, in[0], out);
+      case OpType::binary_op: {
+        const auto& p = node.p<BinaryOpParams>();
+        const Shape b = p.with_scalar ? in[0] : in[1];
+        return add_linear(
+            "binary_op", {int(p.kind), p.with_scalar}, {&x(0), p.with_scalar ? &x(0) : &x(1), &y},
+            Push().i(out.c).i(out.h).i(out.w).i(in[0].c).i(in[0].h).i(in[0].w).i(b.c).i(b.h).i(b.w).f(
+                p.scalar),
+            out.size());
+      }
+      case OpType::eltwise: {
+        const auto& p = node.p<EltwiseParams>();
+        auto coeff = [&](size_t k) { return p.coeffs.empty() ? 1.f : p.coeffs[k]; };
+        for (size_t k = 1; k < node.inputs.size(); ++k)
+          add_linear("eltwise", {int(p.kind)}, {k == 1 ? &x(0) : &y, &x(k), &y},
+                     Push().i(out.size()).f(k == 1 ? coeff(0) : 1.f).f(coeff(k)), out.size());
+        return;
+      }
+      case OpType::concat: {
+        const int axis = node.p<ConcatParams>().axis;
+        int offset = 0;
+        for (size_t k = 0; k < in.size(); ++k) {
+          int at[3] = {0, 0, 0};
+          at[axis] = offset;
+          copy_region(x(k), in[k], kOrigin, in[k], y, out, at);
+          offset += axis == 0 ? in[k].c : (axis == 1 ? in[k].h : in[k].w);
+        }
+        return;
+      }
+      case OpType::crop: {
+        const CropWindow w = resolve_crop(node, in);
+        return copy_region(x(0), in[0], w.begin, w.shape, y, out, kOrigin);
+      }
+      case OpType::pooling: {
+        const auto& p = node.p<PoolingParams>();
+        if (p.global) {
+          const uint32_t g[3] = {uint32_t(in[0].c), 1, 1};
+          return add("global_pooling", {p.kind == PoolKind::max}, {&x(0), &y},
+                     Push().i(int64_t(in[0].h) * in[0].w), g);
+        }
+        return add_linear("pooling", {p.kind == PoolKind::max, p.count_include_pad}, {&x(0), &y},
+                          Push()
+                              .i(out.c)
+                              .i(in[0].h)
+                              .i(in[0].w)
+                              .i(out.h)
+                              .i(out.w)
+                              .i(p.kernel_h)
+                              .i(p.kernel_w)
+                              .i(p.stride_h)
+                              .i(p.stride_w)
+                              .i(p.pad_top)
+                              .i(p.pad_left),
+                          out.size());
+      }
+      case OpType::inner_product: {
+        const auto& p = node.p<InnerProductParams>();
+        const Buffer& w = constant(node.weights[0].values);
+        const Buffer& bias = p.bias ? constant(node.weights[1].values) : dummy_;
+        return add_linear(
+            "inner_product", {activation_code(p.activation.type)}, {&x(0), &w, &bias, &y},
+            Push().i(in[0].size()).i(p.out_features).i(p.bias).f(p.activation.alpha).f(p.activation.beta),
+            p.out_features);
+      }
+      case OpType::scale: {
+        const auto& p = node.p<ScaleParams>();
+        std::vector<float> params;
+        if (!p.from_input) params = node.weights[0].values;
+        if (p.bias) {
+          const std::vector<float>& b = node.weights[p.from_input ? 0 : 1].values;
+          params.insert(params.end(), b.begin(), b.end());
+        }
+        const Buffer& pb = params.empty() ? dummy_ : constant(params);
+        return add_linear("scale", {p.from_input}, {&x(0), p.from_input ? &x(1) : &dummy_, &pb, &y},
+                          Push().i(out.size()).i(int64_t(out.h) * out.w).i(out.c).i(p.bias), out.size());
+      }
+      case OpType::given: {
+        const Buffer& values =
+            own(ctx_->make_buffer(uint64_t(node.p<GivenParams>().channels) * 4, Context::Memory::upload));
+        given_.emplace_back(&node, &values);
+        return convert("convert_in", values, y, out.size());
+      }
+      case OpType::count: break;
+    }
+    op_error(node, "the Vulkan backend has no kernel for this layer");
+  }
+
+  void copy_region(const Buffer& from, Shape src, const int* src_begin, Shape box, const Buffer& to,
+                   Shape dst, const int* dst_begin) {
+    add_linear("copy_region", {}, {&from, &to},
+               Push()
+                   .i(box.c)
+                   .i(box.h)
+                   .i(box.w)
+                   .i(src.h)
+                   .i(src.w)
+                   .i(src_begin[0])
+                   .i(src_begin[1])
+                   .i(src_begin[2])
+                   .i(dst.h)
+                   .i(dst.w)
+                   .i(dst_begin[0])
+                   .i(dst_begin[1])
+                   .i(dst_begin[2]),
+               box.size());
+  }
+
+  void record_activation(const Node& node, ActivationParams a, const std::vector<float>* slopes, Shape shape,
+                         const Buffer& y) {
+    const Buffer& s = slopes ? constant(*slopes) : dummy_;
+    add_linear("activation", {activation_code(a.type)}, {&blob(node.inputs[0]), &s, &y},
+               Push()
+                   .i(shape.size())
+                   .i(int64_t(shape.h) * shape.w)
+                   .i(slopes ? int64_t(slopes->size()) : 1)
+                   .f(a.alpha)
+                   .f(a.beta),
+               shape.size());
+  }
+
+  void record_conv(const Node& node, const std::vector<Shape>& in, Shape out) {
+    const auto& p = node.p<ConvParams>();
+    const int ic = in[0].c, oc = p.out_channels, taps = p.kernel_h * p.kernel_w, blocks = (oc + 3) / 4;
+    // Weights as [oc / 4][ic][kh][kw] of four output channels (zero beyond the last).
+    const std::vector<float>& w = node.weights[0].values;
+    std::vector<float> packed(size_t(blocks) * ic * taps * 4, 0.f);
+    for (int o = 0; o < oc; ++o)
+      for (int c = 0; c < ic; ++c)
+        for (int t = 0; t < taps; ++t)
+          packed[((size_t(o / 4) * ic + c) * taps + t) * 4 + size_t(o % 4)] =
+              w[(size_t(o) * ic + c) * taps + t];
+    std::vector<float> params(size_t(blocks) * 8, 0.f);  // bias, then PReLU slopes
+    for (int o = 0; o < oc; ++o) {
+      if (p.bias) params[size_t(o)] = node.weights[1].values[size_t(o)];
+      if (p.activation.type == Activation::prelu)
+        params[size_t(blocks * 4 + o)] = prelu_slope(node.weights[2], o);
+    }
+    const bool residual = node.inputs.size() == 2;
+    const Buffer &wb = constant(packed), &pb = constant(params);
+    uint32_t g[3];
+    linear_groups(int64_t(out.h) * out.w, g);
+    g[2] = uint32_t(blocks);
+    add(node.type == OpType::convolution ? "convolution" : "deconvolution",
+        {p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.dilation_h, p.dilation_w,
+         activation_code(p.activation.type), residual},
+        {&blob(node.inputs[0]), &wb, &pb, residual ? &blob(node.inputs[1]) : &dummy_, &blob(node.outputs[0])},
+        Push()
+            .i(ic)
+            .i(in[0].h)
+            .i(in[0].w)
+            .i(oc)
+            .i(out.h)
+            .i(out.w)
+            .i(p.pad_top)
+            .i(p.pad_left)
+            .f(p.activation.alpha)
+            .f(p.activation.beta)
+            .f(p.residual_scale_self)
+            .f(p.residual_scale_other),
+        g);
+  }
+
+  void record_interp(const Node& node, Shape in, Shape out) {
+    const auto& p = node.p<InterpParams>();
+    // Rows' taps, then columns': {index[4], weight[4]} each, unused taps weighing zero.
+    std::vector<float> table;
+    for (bool vertical : {true, false})
+      for (const InterpTaps& t :
+           interp_axis_taps(p, vertical ? in.h : in.w, vertical ? out.h : out.w, vertical)) {
+        float words[8] = {};
+        for (int k = 0; k < t.count; ++k) {
+          int32_t index = t.index[k];
+          std::memcpy(&words[k], &index, 4);
+          words[4 + k] = float(t.weight[k]);
+        }
+        table.insert(table.end(), words, words + 8);
+      }
+    add_linear("interp", {}, {&blob(node.inputs[0]), &constant(table), &blob(node.outputs[0])},
+               Push().i(out.c).i(in.h).i(in.w).i(out.h).i(out.w), out.size());
+  }
+
+  // Descriptor sets for every dispatch, then the one command buffer that runs them all.
+  void build_command_buffer() {
+    uint32_t descriptors = 0;
+    for (const Dispatch& d : dispatches_) descriptors += uint32_t(d.buffers.size());
+    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, std::max(descriptors, 1u)};
+    VkDescriptorPoolCreateInfo pool{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+    pool.maxSets = uint32_t(dispatches_.size());
+    pool.poolSizeCount = 1;
+    pool.pPoolSizes = &size;
+    check(vkCreateDescriptorPool(ctx_->device(), &pool, nullptr, &descriptor_pool_),
+          "creating a descriptor pool");
+
+    VkCommandBufferAllocateInfo alloc{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    alloc.commandPool = ctx_->command_pool();
+    alloc.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    alloc.commandBufferCount = 1;
+    check(vkAllocateCommandBuffers(ctx_->device(), &alloc, &commands_), "allocating a command buffer");
+    VkFenceCreateInfo fence{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    check(vkCreateFence(ctx_->device(), &fence, nullptr, &fence_), "creating a fence");
+
+    VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    check(vkBeginCommandBuffer(commands_, &begin), "recording commands");
+    VkMemoryBarrier between{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    between.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+    between.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+    for (const Dispatch& d : dispatches_) {
+      VkDescriptorSetAllocateInfo set_info{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+      set_info.descriptorPool = descriptor_pool_;
+      set_info.descriptorSetCount = 1;
+      set_info.pSetLayouts = &d.pipeline->set_layout;
+      VkDescriptorSet set;
+      check(vkAllocateDescriptorSets(ctx_->device(), &set_info, &set), "allocating a descriptor set");
+      std::vector<VkDescriptorBufferInfo> infos(d.buffers.size());
+      std::vector<VkWriteDescriptorSet> writes(d.buffers.size());
+      for (size_t k = 0; k < d.buffers.size(); ++k) {
+        infos[k] = {d.buffers[k]->handle, 0, d.buffers[k]->bytes};
+        writes[k] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+        writes[k].dstSet = set;
+        writes[k].dstBinding = uint32_t(k);
+        writes[k].descriptorCount = 1;
+        writes[k].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+        writes[k].pBufferInfo = &infos[k];
+      }
+      vkUpdateDescriptorSets(ctx_->device(), uint32_t(writes.size()), writes.data(), 0, nullptr);
+      vkCmdBindPipeline(commands_, VK_PIPELINE_BIND_POINT_COMPUTE, d.pipeline->pipeline);
+      vkCmdBindDescriptorSets(commands_, VK_PIPELINE_BIND_POINT_COMPUTE, d.pipeline->layout, 0, 1, &set, 0,
+                              nullptr);
+      if (!d.push.words.empty())
+        vkCmdPushConstants(commands_, d.pipeline->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
+                           uint32_t(d.push.words.size() * 4), d.push.words.data());
+      vkCmdDispatch(commands_, d.groups[0], d.groups[1], d.groups[2]);
+      vkCmdPipelineBarrier(commands_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                           VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &between, 0, nullptr, 0, nullptr);
+    }
+    VkMemoryBarrier to_host{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    to_host.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+    to_host.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+    vkCmdPipelineBarrier(commands_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1,
+                         &to_host, 0, nullptr, 0, nullptr);
+    check(vkEndCommandBuffer(commands_), "recording commands");
+    dispatches_.clear();
+    dispatches_.shrink_to_fit();
+  }
+
+  std::shared_ptr<Context> ctx_;
+  bool f16_;
+  const Graph& graph_;
+  std::vector<Shape> shapes_;
+  std::vector<int> slot_;                       // blob -> pool_ index
+  std::vector<Buffer> pool_;                    // activations
+  std::vector<std::unique_ptr<Buffer>> owned_;  // weights, taps, given values
+  Buffer dummy_;                                // bound where a shader's optional input is absent
+  Buffer staging_in_, staging_out_;
+  std::vector<std::pair<const Node*, const Buffer*>> given_;
+  std::vector<std::pair<int, Buffer>> observed_;
+  std::vector<Dispatch> dispatches_;  // while compiling
+  VkDescriptorPool descriptor_pool_ = VK_NULL_HANDLE;
+  VkCommandBuffer commands_ = VK_NULL_HANDLE;
+  VkFence fence_ = VK_NULL_HANDLE;
+  bool pending_ = false;
+  TensorView output_;
+};
+
+DeviceInfo describe(const vulkan::PhysicalDevice& d) {
+  DeviceInfo info;
+  info.backend = "vulkan";
+  info.index = d.index;
+  info.name = d.name;
+  info.kind = d.software ? DeviceKind::software_gpu : DeviceKind::gpu;
+  info.memory_bytes = d.memory_bytes;
+  info.fast_f16 = d.storage_f16 && d.arithmetic_f16;
+  info.subgroup_size = int(d.subgroup_size);
+  info.cooperative_matrix = d.cooperative_matrix;
+  return info;
+}
+
+class VulkanBackend final : public Backend {
+ public:
+  explicit VulkanBackend(const BackendConfig& config)
+      : ctx_(Context::get(config.device)), f16_(config.precision == Precision::f16) {
+    if (f16_ && !ctx_->info().storage_f16)
+      throw Error(ErrorCode::unsupported,
+                  fmt::format("{} cannot store 16-bit floats; use --precision f32", ctx_->info().name));
+  }
+  const char* name() const override { return "vulkan"; }
+  DeviceInfo device() const override { return describe(ctx_->info()); }
+  bool supports(const Node& node, Precision precision) const override {
+    const bool precision_ok =
+        precision == Precision::f32 || (precision == Precision::f16 && ctx_->info().storage_f16);
+    return precision_ok && node.type != OpType::count;
+  }
+  // Bytes of activations as the runtime counts them (float32): f16 storage holds twice as many.
+  // No single blob may exceed what one binding covers, so the budget stays within that too.
+  int64_t memory_budget() const override {
+    const int64_t bytes = std::min(ctx_->memory_budget(), ctx_->info().max_storage_range);
+    return f16_ ? bytes * 2 : bytes;
+  }
+  std::unique_ptr<Executor> compile(const Graph& graph, Shape input,
+                                    const std::vector<int>& observed) override {
+    return std::make_unique<VulkanExecutor>(ctx_, f16_, graph, input, observed);
+  }
+  std::unique_ptr<Graph> prepare(const Graph& graph, Shape probe) const override {
+    auto g = std::make_unique<Graph>(graph);
+    fuse_conv_epilogues(*g, probe);
+    return g;
+  }
+
+ private:
+  std::shared_ptr<Context> ctx_;
+  bool f16_;
+};
+
+}  // namespace
+
+BackendEntry vulkan_backend_entry() {
+  return {"vulkan", "compute shaders on a GPU through Vulkan (or Mesa's lavapipe on the CPU)",
+          [](const BackendConfig& c) { return std::make_unique<VulkanBackend>(c); },
+          [] {
+            std::vector<DeviceInfo> devices;
+            for (const vulkan::PhysicalDevice& d : vulkan::physical_devices()) devices.push_back(describe(d));
+            return devices;
+          }};
+}
+
+}  // namespace upres
