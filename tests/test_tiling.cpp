@@ -17,6 +17,7 @@ double max_abs_diff(const Image& a, const Image& b) {
 struct TileCase {
   const char* model;
   int width, height, tile;
+  const char* backend = "cpu";
 };
 
 class Tiling : public ::testing::TestWithParam<TileCase> {};
@@ -24,10 +25,13 @@ class Tiling : public ::testing::TestWithParam<TileCase> {};
 TEST_P(Tiling, TiledEqualsFullFrame) {
   const TileCase& c = GetParam();
   UPRES_REQUIRE_MODEL(c.model);
+  if (!backend_available(c.backend)) GTEST_SKIP() << c.backend << " has no device here";
   auto model = Model::load(c.model);
   Image input = make_test_pattern(c.width, c.height, 9);
-  Upscaler full(model, UpscaleOptions{});
-  UpscaleOptions tiled_options;
+  UpscaleOptions full_options;
+  full_options.backend = c.backend;
+  Upscaler full(model, full_options);
+  UpscaleOptions tiled_options = full_options;
   tiled_options.tile = c.tile;
   Upscaler tiled(model, tiled_options);
   Image a = full.upscale(input);
@@ -39,6 +43,7 @@ TEST_P(Tiling, TiledEqualsFullFrame) {
   // Squeeze-excitation models (Real-CUGAN, CUNet) too: their frame-wide averages are gathered
   // from all tiles before the tiles run.
   EXPECT_LE(max_abs_diff(a, b), 2e-4) << c.model;
+  expect_no_validation_messages();
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, Tiling,
@@ -50,8 +55,14 @@ INSTANTIATE_TEST_SUITE_P(Models, Tiling,
                                            TileCase{"realcugan-up3x-no-denoise", 75, 51, 24},
                                            TileCase{"realcugan-up4x-no-denoise", 53, 41, 20},
                                            TileCase{"waifu2x-cunet-x2", 81, 57, 32},
-                                           TileCase{"waifu2x-cunet-noise1", 61, 47, 24}),
-                         [](const auto& info) { return test_name_from(info.param.model); });
+                                           TileCase{"waifu2x-cunet-noise1", 61, 47, 24},
+                                           TileCase{"realesr-animevideov3-x2", 67, 53, 24, "vulkan"},
+                                           TileCase{"realcugan-up2x-no-denoise", 59, 43, 24, "vulkan"},
+                                           TileCase{"waifu2x-cunet-x2", 53, 45, 24, "vulkan"}),
+                         [](const auto& info) {
+                           return test_name_from(std::string(info.param.model) +
+                                                 (info.param.backend == std::string("cpu") ? "" : "_vulkan"));
+                         });
 
 // Frame after frame (a video), the gathering parts compiled for the first frame are reused: a
 // different picture next, then the first again, give what a fresh upscaler gives.

@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "engine_help.hpp"
 #include "folders.hpp"
 #include "image/test_pattern.hpp"  // `upres sample`: internal headers, for the demo clip and picture
 #include "media/test_video.hpp"
@@ -40,7 +41,8 @@ const char* const kDefaultModel = default_model_for_scale(2);
 struct EngineFlags {
   std::string model;  // "": the default model for the scale (default_model_for_scale)
   int scale = 0;
-  std::string backend = "cpu";
+  std::string backend = "auto";
+  int device = 0;
   std::string precision = "auto";
   int threads = 0;
   int tile = 0;
@@ -50,11 +52,7 @@ struct EngineFlags {
 };
 
 void add_precision_flag(CLI::App* cmd, std::string& precision) {
-  cmd->add_option(
-         "--precision", precision,
-         "auto (int8 where the model has a calibration and the CPU has VNNI/AMX), f32 (exact) or int8 "
-         "(3-7x faster convolutions; see `upres models calibrate`)")
-      ->capture_default_str();
+  cmd->add_option("--precision", precision, cli::kPrecisionHelp)->capture_default_str();
 }
 
 void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
@@ -64,8 +62,8 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("-s,--scale", f.scale,
                   "output scale 1..16 (default: the model's own); other scales resample the model's output")
       ->check(CLI::Range(1, 16));
-  cmd->add_option("--backend", f.backend, "cpu (oneDNN) or reference (plain loops, slow)")
-      ->capture_default_str();
+  cmd->add_option("--backend", f.backend, cli::kBackendHelp)->capture_default_str();
+  cmd->add_option("--device", f.device, cli::kDeviceHelp)->check(CLI::Range(0, 255));
   add_precision_flag(cmd, f.precision);
   cmd->add_option("--threads", f.threads, "worker threads (0: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--tile", f.tile, "tile side in input pixels (0: automatic from --max-memory)")
@@ -103,6 +101,7 @@ UpscaleOptions engine_options(const EngineFlags& f) {
   UpscaleOptions o;
   check_backend_name(f.backend);
   o.backend = f.backend;
+  o.device = f.device;
   o.precision = precision_from_name(f.precision);
   o.threads = f.threads;
   o.tile = f.tile;
@@ -210,7 +209,8 @@ int run_models_list() {
 
 // Every device of every registered backend: the name to give --backend, and what the device is.
 int run_devices(bool as_json) {
-  for (const DeviceInfo& d : list_devices()) {
+  const std::vector<DeviceInfo> devices = list_devices();
+  for (const DeviceInfo& d : devices) {
     if (as_json) {
       const nlohmann::json j{{"backend", d.backend},
                              {"index", d.index},
@@ -218,15 +218,32 @@ int run_devices(bool as_json) {
                              {"kind", device_kind_name(d.kind)},
                              {"memory_bytes", d.memory_bytes},
                              {"threads", d.threads},
-                             {"fast_int8", d.fast_int8}};
+                             {"fast_int8", d.fast_int8},
+                             {"fast_f16", d.fast_f16},
+                             {"subgroup_size", d.subgroup_size},
+                             {"cooperative_matrix", d.cooperative_matrix}};
       std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       continue;
     }
-    std::printf("%-10s %d  %-12s %s, %s memory%s%s\n", d.backend.c_str(), d.index, device_kind_name(d.kind),
+    std::string traits;
+    if (d.threads > 0) traits += fmt::format(", {} threads", d.threads);
+    if (d.fast_int8) traits += ", fast int8";
+    if (d.fast_f16) traits += ", fp16";
+    if (d.subgroup_size > 0) traits += fmt::format(", subgroup {}", d.subgroup_size);
+    if (d.cooperative_matrix) traits += ", cooperative matrix";
+    std::printf("%-10s %d  %-12s %s, %s memory%s\n", d.backend.c_str(), d.index, device_kind_name(d.kind),
                 d.name.c_str(), d.memory_bytes > 0 ? human_bytes(d.memory_bytes).c_str() : "unknown",
-                d.threads > 0 ? fmt::format(", {} threads", d.threads).c_str() : "",
-                d.fast_int8 ? ", fast int8" : "");
+                traits.c_str());
   }
+  // A backend with no device here says what would give it one.
+  if (!as_json)
+    for (const std::string& name : backend_names())
+      if (std::none_of(devices.begin(), devices.end(),
+                       [&](const DeviceInfo& d) { return d.backend == name; }))
+        std::printf("%-10s -  none         %s\n", name.c_str(),
+                    name == "vulkan" ? "no Vulkan device: install your GPU's Vulkan driver (NVIDIA: the "
+                                       "proprietary driver; AMD, Intel: mesa-vulkan-drivers)"
+                                     : "no device");
   return 0;
 }
 
@@ -401,7 +418,7 @@ int main(int argc, char** argv) {
   auto* verify_cmd = models_cmd->add_subcommand(
       "verify", "check checksums and run one small tile through each installed model");
   verify_cmd->add_option("names", verify_names, "models to check (default: all installed)");
-  verify_cmd->add_option("--backend", engine.backend, "cpu or reference")->capture_default_str();
+  verify_cmd->add_option("--backend", engine.backend, cli::kBackendHelp)->capture_default_str();
 
   std::string eval_folder;
   std::vector<std::string> eval_methods;

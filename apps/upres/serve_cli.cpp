@@ -1,4 +1,5 @@
 #include "serve_cli.hpp"
+#include "engine_help.hpp"
 
 #include <fmt/format.h>
 #include <pthread.h>
@@ -34,7 +35,8 @@ struct ServiceFlags {
   int max_client_connections = 32;
   int max_size = 4096;
   std::string max_upload = "4G";
-  std::string backend = "cpu";
+  std::string backend = "auto";
+  int device = 0;
   std::string precision = "auto";
   int threads = 0;
   std::string max_memory = "2G";
@@ -55,11 +57,10 @@ void add_common(CLI::App* cmd, ServiceFlags& f) {
   cmd->add_option("--max-size", f.max_size, "refuse outputs larger than this many pixels a side")
       ->capture_default_str()
       ->check(CLI::Range(16, 16384));
-  cmd->add_option("--backend", f.backend, "cpu (oneDNN) or reference")->capture_default_str();
-  cmd->add_option(
-         "--precision", f.precision,
-         "auto (int8 where the model has a calibration and the CPU has VNNI/AMX), f32 (exact) or int8; "
-         "video jobs may choose their own")
+  cmd->add_option("--backend", f.backend, cli::kBackendHelp)->capture_default_str();
+  cmd->add_option("--device", f.device, cli::kDeviceHelp)->check(CLI::Range(0, 255));
+  cmd->add_option("--precision", f.precision,
+                  std::string(cli::kPrecisionHelp) + "; video jobs may choose their own")
       ->capture_default_str();
   cmd->add_option("--threads", f.threads, "worker threads per upscale (0: all cores)")
       ->check(CLI::NonNegativeNumber);
@@ -78,6 +79,7 @@ void add_common(CLI::App* cmd, ServiceFlags& f) {
   o.max_output_side = f.max_size;
   check_backend_name(f.backend);
   o.engine.backend = f.backend;
+  o.engine.device = f.device;
   o.engine.precision = precision_from_name(f.precision);
   o.engine.threads = f.threads;
   o.engine.max_memory = parse_quantity(f.max_memory, "--max-memory", 1024);

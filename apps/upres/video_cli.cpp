@@ -1,4 +1,5 @@
 #include "video_cli.hpp"
+#include "engine_help.hpp"
 
 #include <unistd.h>
 
@@ -58,10 +59,9 @@ const std::vector<OptionSpec>& option_specs() {
        OptionSpec::text},
       {"--mode", "mode", "Frame's modes: none | esrgan-2x | esrgan-4x", OptionSpec::text},
       {"-s,--scale", "scale", "output scale (default: the model's own)", OptionSpec::integer},
-      {"--backend", "backend", "cpu or reference", OptionSpec::text},
-      {"--precision", "precision",
-       "auto (default: int8 where the model has a calibration and the CPU has VNNI/AMX), f32 (exact) or int8",
-       OptionSpec::text},
+      {"--backend", "backend", cli::kBackendHelp, OptionSpec::text},
+      {"--device", "device", cli::kDeviceHelp, OptionSpec::integer},
+      {"--precision", "precision", cli::kPrecisionHelp, OptionSpec::text},
       {"--threads", "threads", "inference threads (0: all cores)", OptionSpec::integer},
       {"--tile", "tile", "tile side in input pixels (0: full frame when memory allows)", OptionSpec::integer},
       {"--max-memory", "max_memory", "activation memory budget, e.g. 2G", OptionSpec::text},

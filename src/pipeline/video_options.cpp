@@ -136,7 +136,9 @@ VideoOptions video_options_from_json(const std::string& json_text, const VideoOp
     else if (key == "backend") {
       o.engine.backend = str();
       check_backend_name(o.engine.backend);
-    } else if (key == "precision")
+    } else if (key == "device")
+      o.engine.device = small_integer();
+    else if (key == "precision")
       o.engine.precision = precision_from_name(str());
     else if (key == "threads")
       o.engine.threads = small_integer();

@@ -54,6 +54,7 @@ std::string video_options_json(const VideoOptions& o) {
          {"mode", o.mode},
          {"scale", e.scale},
          {"backend", e.backend},
+         {"device", e.device},
          {"precision", precision_name(e.precision)},
          {"threads", e.threads},
          {"tile", e.tile},

@@ -368,8 +368,13 @@ class VulkanExecutor final : public Executor {
 
   void record_conv(const Node& node, const std::vector<Shape>& in, Shape out) {
     const auto& p = node.p<ConvParams>();
-    const int ic = in[0].c, oc = p.out_channels, taps = p.kernel_h * p.kernel_w, blocks = (oc + 3) / 4;
-    // Weights as [oc / 4][ic][kh][kw] of four output channels (zero beyond the last).
+    const bool deconv = node.type == OpType::deconvolution;
+    const int ic = in[0].c, oc = p.out_channels, taps = p.kernel_h * p.kernel_w;
+    // Register blocking of convolution.comp: PX pixels of a row times OCB groups of four output
+    // channels per invocation (fewer where the layer is that narrow).
+    const int px = deconv ? 1 : std::min(4, out.w), ocb = deconv || oc <= 4 ? 1 : 2;
+    const int blocks = ((oc + 3) / 4 + ocb - 1) / ocb * ocb;
+    // Weights as [block][ic][kh][kw] of four output channels (zero beyond the last).
     const std::vector<float>& w = node.weights[0].values;
     std::vector<float> packed(size_t(blocks) * ic * taps * 4, 0.f);
     for (int o = 0; o < oc; ++o)
@@ -386,11 +391,18 @@ class VulkanExecutor final : public Executor {
     const bool residual = node.inputs.size() == 2;
     const Buffer &wb = constant(packed), &pb = constant(params);
     uint32_t g[3];
-    linear_groups(int64_t(out.h) * out.w, g);
-    g[2] = uint32_t(blocks);
-    add(node.type == OpType::convolution ? "convolution" : "deconvolution",
-        {p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.dilation_h, p.dilation_w,
-         activation_code(p.activation.type), residual},
+    linear_groups(int64_t(out.h) * ((out.w + px - 1) / px), g);
+    g[2] = uint32_t(blocks / ocb);
+    std::vector<int32_t> constants{p.kernel_h,
+                                   p.kernel_w,
+                                   p.stride_h,
+                                   p.stride_w,
+                                   p.dilation_h,
+                                   p.dilation_w,
+                                   activation_code(p.activation.type),
+                                   residual};
+    if (!deconv) constants.insert(constants.end(), {px, ocb});
+    add(deconv ? "deconvolution" : "convolution", std::move(constants),
         {&blob(node.inputs[0]), &wb, &pb, residual ? &blob(node.inputs[1]) : &dummy_, &blob(node.outputs[0])},
         Push()
             .i(ic)
@@ -404,7 +416,8 @@ class VulkanExecutor final : public Executor {
             .f(p.activation.alpha)
             .f(p.activation.beta)
             .f(p.residual_scale_self)
-            .f(p.residual_scale_other),
+            .f(p.residual_scale_other)
+            .i(blocks),
         g);
   }
 

@@ -1,8 +1,12 @@
 #version 450
 // Convolution with its epilogue fused: bias, activation, then the residual sum
-// out = rs_self * act(conv) + rs_other * residual. Each invocation makes four output channels of
-// one pixel, so every input value it loads feeds four multiply-adds. Weights are packed by the
-// host as [oc / 4][ic][kh][kw] of vec4 (four output channels, zero past the last one).
+// out = rs_self * act(conv) + rs_other * residual.
+//
+// Register-blocked: each invocation makes PX neighbouring pixels of a row for OCB groups of four
+// output channels. Per input channel and kernel row it loads the span of input those PX pixels
+// see once, and per tap OCB vec4s of weights, then does PX * OCB * 4 multiply-adds: several times
+// the work per load of one pixel at a time. Weights are packed by the host as
+// [oc / 4][ic][kh][kw] of vec4 (four output channels, zero past the last; groups padded to OCB).
 #include "common.glsl"
 layout(local_size_x = GROUP_SIZE) in;
 layout(constant_id = 0) const int KH = 3;
@@ -13,48 +17,66 @@ layout(constant_id = 4) const int DH = 1;
 layout(constant_id = 5) const int DW = 1;
 layout(constant_id = 6) const int ACT = 0;
 layout(constant_id = 7) const bool RESIDUAL = false;
+layout(constant_id = 8) const int PX = 4;
+layout(constant_id = 9) const int OCB = 2;
+const int SPAN = (PX - 1) * SW + (KW - 1) * DW + 1;
 
 layout(binding = 0) readonly buffer In { sfloat x[]; };
 layout(binding = 1) readonly buffer Weights { vec4 w[]; };
-layout(binding = 2) readonly buffer Params { vec4 bias_slope[]; };  // [oc/4] bias, then [oc/4] slopes
+layout(binding = 2) readonly buffer Params { vec4 bias_slope[]; };  // [blocks] bias, then [blocks] slopes
 layout(binding = 3) readonly buffer Residual { sfloat r[]; };
 layout(binding = 4) writeonly buffer Out { sfloat y[]; };
 layout(push_constant) uniform Push {
   int ic, ih, iw, oc, oh, ow, pad_top, pad_left;
   float alpha, beta, rs_self, rs_other;
+  int blocks;  // padded to a multiple of OCB
 } p;
 
 void main() {
-  const uint pixel = linear_id();
-  if (pixel >= uint(p.oh * p.ow)) return;
-  const int oy = int(pixel) / p.ow, ox = int(pixel) % p.ow;
-  const int block = int(gl_GlobalInvocationID.z);
-  const int blocks = (p.oc + 3) / 4;
-  vec4 sum = bias_slope[block];
-  const int y0 = oy * SH - p.pad_top, x0 = ox * SW - p.pad_left;
-  uint wi = uint(block) * uint(p.ic * KH * KW);
+  const int runs = (p.ow + PX - 1) / PX;
+  const uint id = linear_id();
+  if (id >= uint(p.oh * runs)) return;
+  const int oy = int(id) / runs, ox0 = (int(id) % runs) * PX;
+  const int block0 = int(gl_GlobalInvocationID.z) * OCB;
+  vec4 acc[PX][OCB];
+  for (int b = 0; b < OCB; ++b)
+    for (int q = 0; q < PX; ++q) acc[q][b] = bias_slope[block0 + b];
+  const int y0 = oy * SH - p.pad_top, x0 = ox0 * SW - p.pad_left;
+  const int taps = KH * KW;
   for (int c = 0; c < p.ic; ++c) {
-    const uint plane = uint(c) * uint(p.ih * p.iw);
+    const int plane = c * p.ih * p.iw;
     for (int ky = 0; ky < KH; ++ky) {
       const int iy = y0 + ky * DH;
-      if (iy < 0 || iy >= p.ih) {
-        wi += KW;
-        continue;
+      if (iy < 0 || iy >= p.ih) continue;
+      float span[SPAN];
+      const int row = plane + iy * p.iw;
+      for (int s = 0; s < SPAN; ++s) {
+        const int ix = x0 + s;
+        span[s] = ix >= 0 && ix < p.iw ? float(x[row + ix]) : 0.0;
       }
-      const uint row = plane + uint(iy * p.iw);
-      for (int kx = 0; kx < KW; ++kx, ++wi) {
-        const int ix = x0 + kx * DW;
-        if (ix >= 0 && ix < p.iw) sum += float(x[row + uint(ix)]) * w[wi];
+      for (int kx = 0; kx < KW; ++kx) {
+        vec4 wv[OCB];
+        for (int b = 0; b < OCB; ++b) wv[b] = w[((block0 + b) * p.ic + c) * taps + ky * KW + kx];
+        for (int q = 0; q < PX; ++q) {
+          const float v = span[q * SW + kx * DW];
+          for (int b = 0; b < OCB; ++b) acc[q][b] += v * wv[b];
+        }
       }
     }
   }
-  const vec4 slope = bias_slope[blocks + block];
-  for (int k = 0; k < 4; ++k) {
-    const int o = block * 4 + k;
-    if (o >= p.oc) break;
-    float v = activate(sum[k], ACT, p.alpha, p.beta, slope[k]);
-    const uint at = uint(o * p.oh + oy) * uint(p.ow) + uint(ox);
-    if (RESIDUAL) v = p.rs_self * v + p.rs_other * float(r[at]);
-    y[at] = sfloat(v);
+  for (int b = 0; b < OCB; ++b) {
+    const vec4 slope = bias_slope[p.blocks + block0 + b];
+    for (int k = 0; k < 4; ++k) {
+      const int o = (block0 + b) * 4 + k;
+      if (o >= p.oc) break;
+      for (int q = 0; q < PX; ++q) {
+        const int ox = ox0 + q;
+        if (ox >= p.ow) break;
+        float v = activate(acc[q][b][k], ACT, p.alpha, p.beta, slope[k]);
+        const uint at = uint(o * p.oh + oy) * uint(p.ow) + uint(ox);
+        if (RESIDUAL) v = p.rs_self * v + p.rs_other * float(r[at]);
+        y[at] = sfloat(v);
+      }
+    }
   }
 }

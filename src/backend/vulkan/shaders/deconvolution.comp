@@ -21,6 +21,7 @@ layout(binding = 4) writeonly buffer Out { sfloat y[]; };
 layout(push_constant) uniform Push {
   int ic, ih, iw, oc, oh, ow, pad_top, pad_left;
   float alpha, beta, rs_self, rs_other;
+  int blocks;
 } p;
 
 void main() {
@@ -28,7 +29,6 @@ void main() {
   if (pixel >= uint(p.oh * p.ow)) return;
   const int oy = int(pixel) / p.ow, ox = int(pixel) % p.ow;
   const int block = int(gl_GlobalInvocationID.z);
-  const int blocks = (p.oc + 3) / 4;
   vec4 sum = bias_slope[block];
   for (int ky = 0; ky < KH; ++ky) {
     const int ty = oy + p.pad_top - ky * DH;
@@ -43,7 +43,7 @@ void main() {
       for (int c = 0; c < p.ic; ++c, wi += KH * KW, xi += uint(p.ih * p.iw)) sum += float(x[xi]) * w[wi];
     }
   }
-  const vec4 slope = bias_slope[blocks + block];
+  const vec4 slope = bias_slope[p.blocks + block];
   for (int k = 0; k < 4; ++k) {
     const int o = block * 4 + k;
     if (o >= p.oc) break;
