@@ -97,6 +97,62 @@ TEST(BackendRegistry, AGraphTheBackendCannotRunIsRefusedNamingTheOp) {
   }
 }
 
+// auto takes a hardware GPU when there is one and never a software driver (lavapipe is far
+// slower than the cpu backend); with neither, the cpu backend.
+TEST(BackendRegistry, AutoPicksAHardwareGpuElseTheCpu) {
+  std::string gpu_backend;
+  for (const DeviceInfo& d : list_devices())
+    if (d.kind == DeviceKind::gpu && gpu_backend.empty()) gpu_backend = d.backend;
+  EXPECT_EQ(resolve_backend_name("auto"), gpu_backend.empty() ? "cpu" : gpu_backend);
+  EXPECT_EQ(resolve_backend_name("reference"), "reference");
+  EXPECT_NO_THROW(check_backend_name("auto"));
+  auto model = Model::load("upres-compact-x2");
+  UpscaleOptions o;
+  o.precision = Precision::f32;
+  EXPECT_EQ(Upscaler(model, o).backend(), gpu_backend.empty() ? "cpu" : gpu_backend);
+}
+
+// Precisions a backend does not run are refused before any work, saying what to use instead.
+TEST(BackendRegistry, PrecisionsABackendCannotRunAreRefused) {
+  auto model = Model::load("upres-compact-x2");
+  UpscaleOptions o;
+  o.backend = "cpu";
+  o.precision = Precision::f16;
+  try {
+    Upscaler upscaler(model, o);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::unsupported);
+    EXPECT_NE(std::string(e.what()).find("cpu backend does not run f16; use --precision f32"),
+              std::string::npos)
+        << e.what();
+  }
+  if (!backend_available("vulkan")) return;
+  o.backend = "vulkan";
+  o.precision = Precision::int8;
+  EXPECT_THROW(Upscaler(model, o), Error);
+  o.precision = Precision::automatic;  // f16 where the device stores 16-bit floats, never int8
+  const Upscaler automatic(model, o);
+  bool fast_f16 = false;
+  for (const DeviceInfo& d : list_devices())
+    fast_f16 = fast_f16 || (d.backend == "vulkan" && d.index == 0 && d.fast_f16);
+  EXPECT_EQ(automatic.precision(), fast_f16 ? Precision::f16 : Precision::f32);
+}
+
+TEST(BackendRegistry, AMissingDeviceIsNamed) {
+  if (!backend_available("vulkan")) GTEST_SKIP() << "no Vulkan device here";
+  BackendConfig config;
+  config.device = 99;
+  try {
+    make_backend("vulkan", config);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("no Vulkan device 99"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("upres devices"), std::string::npos) << e.what();
+  }
+}
+
 TEST(DeviceBuffers, HostBuffersAreAlignedOwnedAndMovable) {
   auto backend = make_cpu_backend(1);
   DeviceBuffer a = backend->allocate({{3, 5, 7}});

@@ -14,6 +14,7 @@
 
 #include "media_inspect.hpp"
 #include "test_support.hpp"
+#include "upres/upscaler.hpp"
 #include "upres/video.hpp"
 
 namespace upres::test {
@@ -24,7 +25,7 @@ using nlohmann::json;
 
 class McpProcess {
  public:
-  explicit McpProcess(const fs::path& root) {
+  explicit McpProcess(const fs::path& root, std::vector<std::string> extra_args = {}) {
     int in[2], out[2];
     if (pipe(in) != 0 || pipe(out) != 0) throw std::runtime_error("pipe");
     pid_ = fork();
@@ -33,8 +34,12 @@ class McpProcess {
       dup2(out[1], 1);
       close(in[1]);
       close(out[0]);
-      std::string r = root.string();
-      execl(UPRES_CLI_PATH, "upres", "mcp", "--root", r.c_str(), "--max-jobs", "1", nullptr);
+      std::vector<std::string> args{"upres", "mcp", "--root", root.string(), "--max-jobs", "1"};
+      args.insert(args.end(), extra_args.begin(), extra_args.end());
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(UPRES_CLI_PATH, argv.data());
       _exit(127);
     }
     close(in[0]);
@@ -230,6 +235,31 @@ TEST_F(Mcp, ToolsDoTheirWork) {
     EXPECT_EQ(n["params"]["total"], 100);
   }
   EXPECT_FALSE(notes.empty());
+}
+
+// `upres mcp --backend vulkan` (lavapipe here): the tools run on the GPU backend.
+TEST_F(Mcp, VulkanBackendRunsTheTools) {
+  if (!backend_available("vulkan")) GTEST_SKIP() << "no Vulkan device here";
+  McpProcess mcp(root, {"--backend", "vulkan", "--precision", "f16"});
+  initialize(mcp);
+  json image = mcp.call(
+      3, "tools/call",
+      {{"name", "image_upscale"}, {"arguments", {{"input", "pic.png"}, {"model", "upres-compact-x2"}}}});
+  ASSERT_EQ(image["result"]["isError"], false) << image.dump();
+  const Image got = read_image((root / "pic-upres-x2.png").string());
+  UpscaleOptions cpu;
+  cpu.backend = "cpu";
+  cpu.precision = Precision::f32;
+  const Image want =
+      Upscaler(Model::load("upres-compact-x2"), cpu).upscale(read_image((root / "pic.png").string()));
+  EXPECT_GE(psnr_8bit(got, want), 40.0);
+  json video = mcp.call(
+      4, "tools/call",
+      {{"name", "video_upscale"},
+       {"arguments", {{"input", "clip.mp4"}, {"model", "upres-compact-x2"}, {"options", {{"frames", 6}}}}}});
+  ASSERT_EQ(video["result"]["isError"], false) << video.dump();
+  EXPECT_EQ(video["result"]["structuredContent"]["frames"], 6);
+  EXPECT_EQ(inspect_media((root / "clip-upres-x2.mp4").string()).video().height, 128);
 }
 
 // Without "scale" or "output", the default name says the scale the model gives.

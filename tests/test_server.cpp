@@ -101,6 +101,28 @@ TEST_F(ServerTest, ImageErrors) {
   EXPECT_EQ(http_request(port, "GET", "/healthz").status, 200);
 }
 
+// The service on the Vulkan backend (lavapipe here): an image request and a video job.
+TEST_F(ServerTest, VulkanBackendServesImagesAndVideoJobs) {
+  if (!backend_available("vulkan")) GTEST_SKIP() << "no Vulkan device here";
+  ServerOptions o;
+  o.service.engine.backend = "vulkan";
+  o.service.engine.precision = Precision::f16;
+  start(o);
+  std::string png = png_bytes(37, 23, 5);
+  auto r = http_request(port, "POST", std::string("/v1/image/upscale?model=") + kModel, png,
+                        {"Content-Type: image/png"});
+  ASSERT_EQ(r.status, 200) << r.body;
+  UpscaleOptions cpu;
+  cpu.backend = "cpu";
+  cpu.precision = Precision::f32;
+  EXPECT_GT(psnr_8bit(decode(r.body), Upscaler(Model::load(kModel), cpu).upscale(decode(png))), 40.0);
+  auto job = post_json("/v1/video/upscale", {{"input", "clip.mp4"}, {"model", kModel}, {"frames", 6}});
+  ASSERT_EQ(job.status, 202) << job.body;
+  json done = wait_finished(json_of(job)["id"]);
+  EXPECT_EQ(done["state"], "succeeded") << done.dump();
+  EXPECT_EQ(done["result"]["frames"], 6);
+}
+
 TEST_F(ServerTest, VideoJobWithEventsStatusAndDownload) {
   start();
   auto r = post_json("/v1/video/upscale", {{"input", "clip.mp4"}, {"model", kModel}, {"crf", 20}});

@@ -47,6 +47,32 @@ TEST(SteadyState, UpscaleIntoReusesItsBuffersAndMatchesUpscale) {
   }
 }
 
+// The Vulkan backend after warm-up: each frame is one submission of a command buffer recorded at
+// compile time, into buffers reserved then: no device memory is allocated, and the host side
+// allocates nothing frame-sized. (lavapipe itself mallocs a few bytes of bookkeeping per
+// workgroup it runs, so the count of small allocations follows the frame size there.)
+TEST(SteadyState, VulkanFramesAllocateNoDeviceMemory) {
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");
+  if (!backend_available("vulkan")) GTEST_SKIP() << "no Vulkan device here";
+#if UPRES_WITH_VULKAN
+  auto model = Model::load("realesr-animevideov3-x2");
+  UpscaleOptions options;
+  options.backend = "vulkan";
+  options.precision = Precision::f16;
+  Upscaler upscaler(model, options);
+  Image out;
+  upscaler.upscale_into(make_test_pattern(37, 29, 3), out);  // warm-up
+  const int64_t device_allocations = vulkan::Context::get(0)->allocations();
+  const Image second = make_test_pattern(37, 29, 4);
+  int64_t count = 0;
+  const int64_t largest = large_allocations_while([&] { upscaler.upscale_into(second, out); }, &count);
+  EXPECT_EQ(vulkan::Context::get(0)->allocations(), device_allocations);
+  EXPECT_LT(largest, 4096);
+  RecordProperty("host_allocations_per_frame", std::to_string(count));
+  expect_no_validation_messages();
+#endif
+}
+
 }  // namespace
 }  // namespace upres::test
 

@@ -56,7 +56,7 @@ INSTANTIATE_TEST_SUITE_P(Models, Tiling,
                                            TileCase{"realcugan-up4x-no-denoise", 53, 41, 20},
                                            TileCase{"waifu2x-cunet-x2", 81, 57, 32},
                                            TileCase{"waifu2x-cunet-noise1", 61, 47, 24},
-                                           TileCase{"realesr-animevideov3-x2", 67, 53, 24, "vulkan"},
+                                           TileCase{"realesr-animevideov3-x2", 101, 77, 24, "vulkan"},
                                            TileCase{"realcugan-up2x-no-denoise", 59, 43, 24, "vulkan"},
                                            TileCase{"waifu2x-cunet-x2", 53, 45, 24, "vulkan"}),
                          [](const auto& info) {

@@ -365,6 +365,52 @@ TEST_F(Video, CancelStopsBetweenFramesAndRemovesThePartialOutput) {
   expect_only({"in.mp4"});
 }
 
+// The Vulkan backend (lavapipe here) in the video pipeline: a 10-bit clip stays 10-bit and comes
+// out like the cpu backend's; a cancelled run stops and leaves nothing behind.
+TEST_F(Video, VulkanBackendKeepsTenBitsAndCancels) {
+  UPRES_REQUIRE_MODEL(kModel);
+  if (!backend_available("vulkan")) GTEST_SKIP() << "no Vulkan device here";
+  TestVideoSpec spec = clip_spec(40, 24, 4);
+  spec.pix_fmt = "yuv420p10le";
+  spec.audio = false;
+  const std::string in = clip("in10.mkv", spec);
+  VideoOptions cpu = options(in, "cpu.mkv");
+  cpu.engine.backend = "cpu";
+  cpu.engine.precision = Precision::f32;
+  VideoJob(cpu).run();
+  VideoOptions gpu = options(in, "vulkan.mkv");
+  gpu.engine.backend = "vulkan";
+  gpu.engine.precision = Precision::f16;
+  VideoJob(gpu).run();
+  const MediaInfo b = inspect_media(gpu.output);
+  EXPECT_EQ(b.video().pix_fmt, "yuv420p10le");
+  EXPECT_EQ(b.video().pts.size(), 4u);
+  std::vector<uint16_t> want, got;
+  decode_frame(cpu.output, 2, &want);
+  decode_frame(gpu.output, 2, &got);
+  ASSERT_EQ(want.size(), got.size());
+  double squared = 0;
+  for (size_t i = 0; i < want.size(); ++i) squared += std::pow(double(want[i]) - got[i], 2);
+  const double psnr = 10 * std::log10(1023.0 * 1023.0 / std::max(squared / double(want.size()), 1e-9));
+  EXPECT_GE(psnr, 40.0) << "10-bit luma of the Vulkan f16 run against the cpu f32 run";
+
+  const std::string longer = clip("in.mp4", clip_spec(40, 24, 40));
+  VideoOptions o = options(longer, "out.mp4");
+  o.engine.backend = "vulkan";
+  CancelToken cancel;
+  int64_t seen = 0;
+  EXPECT_THROW(VideoJob(o).run(
+                   [&](const VideoProgress& p) {
+                     seen = p.frames_done;
+                     if (p.frames_done >= 2) cancel.cancel();
+                   },
+                   &cancel),
+               Error);
+  EXPECT_LT(seen, 20);
+  expect_only({"cpu.mkv", "in.mp4", "in10.mkv", "vulkan.mkv"});
+  expect_no_validation_messages();
+}
+
 TEST_F(Video, DamagedInputsGiveAnErrorOrAValidShorterVideo) {
   TestVideoSpec spec = clip_spec(64, 48, 30);
   const std::string in = clip("in.mp4", spec);
