@@ -41,6 +41,29 @@ Image random_image(int w, int h, uint32_t seed) {
   return img;
 }
 
+// The cpu backend with a cap on each tensor, as a GPU's binding range caps it (lavapipe: 128 MiB).
+class SmallTensors final : public Backend {
+ public:
+  const char* name() const override { return "test-small-tensors"; }
+  DeviceInfo device() const override { return host_device("test-small-tensors"); }
+  int64_t max_tensor_bytes() const override { return int64_t(64) * 140 * 140 * 4; }
+  std::unique_ptr<Executor> compile(const Graph& graph, Shape input,
+                                    const std::vector<int>& observed) override {
+    const std::vector<Shape> shapes = graph.infer_shapes(input);
+    for (const Shape& s : shapes) EXPECT_LE(s.size() * 4, max_tensor_bytes()) << "a blob over the cap";
+    return inner_->compile(graph, input, observed);
+  }
+  std::unique_ptr<Graph> prepare(const Graph& graph, Shape probe) const override {
+    return inner_->prepare(graph, probe);
+  }
+
+ private:
+  std::unique_ptr<Backend> inner_ = make_cpu_backend(2);
+};
+const BackendRegistrar kSmallTensors{{"test-small-tensors", "caps each tensor",
+                                      [](const BackendConfig&) { return std::make_unique<SmallTensors>(); },
+                                      [] { return std::vector<DeviceInfo>{}; }}};
+
 TEST(BackendRegistry, BuiltInsAndRegisteredOnesAreListed) {
   const std::vector<std::string> names = backend_names();
   ASSERT_GE(names.size(), 3u);
@@ -151,6 +174,23 @@ TEST(BackendRegistry, AMissingDeviceIsNamed) {
     EXPECT_NE(std::string(e.what()).find("no Vulkan device 99"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("upres devices"), std::string::npos) << e.what();
   }
+}
+
+// A backend's cap on one tensor tiles frames whose largest blob would not fit, like the budget.
+TEST(BackendRegistry, FramesAreTiledToTheBackendsLargestTensor) {
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");
+  auto model = Model::load("realesr-animevideov3-x2");
+  const Image input = random_image(257, 193, 6);
+  UpscaleOptions capped, plain;
+  capped.backend = "test-small-tensors";
+  plain.backend = "cpu";
+  plain.precision = capped.precision = Precision::f32;
+  Upscaler tiled(model, capped);
+  const Image a = tiled.upscale(input);
+  EXPECT_GT(tiled.last_stats().tiles, 1);
+  const Image b = Upscaler(model, plain).upscale(input);
+  ASSERT_EQ(a.data.size(), b.data.size());
+  for (size_t i = 0; i < a.data.size(); ++i) ASSERT_NEAR(a.data[i], b.data[i], 2e-4) << i;
 }
 
 TEST(DeviceBuffers, HostBuffersAreAlignedOwnedAndMovable) {

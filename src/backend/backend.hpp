@@ -8,6 +8,7 @@
 #pragma once
 
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -122,6 +123,9 @@ class Backend {
   // Bytes of activations this backend can hold at once (the device's memory, less what it keeps
   // for itself); the runtime tiles frames to fit within this and the user's budget.
   virtual int64_t memory_budget() const;
+  // The largest single tensor it can hold, counted like the budget (as float32); the runtime
+  // tiles so that a frame's largest blob fits too. The default: no limit of its own.
+  virtual int64_t max_tensor_bytes() const { return std::numeric_limits<int64_t>::max(); }
   // A buffer for `desc` on this backend's device. The default: 64-byte aligned host memory.
   virtual DeviceBuffer allocate(const TensorDesc& desc);
   // The graph must outlive the executor (weights are read from it, or copied once). `observed`:

@@ -181,6 +181,16 @@ Upscaler::Upscaler(std::shared_ptr<const Model> model, const UpscaleOptions& opt
   impl_->bytes_per_pixel =
       estimate_activation_bytes(*impl_->graph, impl_->probe) * 3 / 2 / (int64_t(probe) * probe);
   impl_->memory_budget = std::min(options_.max_memory, impl_->backend->memory_budget());
+  // A backend may also cap each tensor (a GPU binding's range): the frame's largest blob must fit
+  // within it, which, in the per-pixel terms of the budget, caps the budget too.
+  int64_t largest_blob = 0;
+  for (const Shape& s : impl_->graph->infer_shapes(impl_->probe))
+    largest_blob = std::max(largest_blob, s.size());
+  const double largest_per_pixel = double(largest_blob) * sizeof(float) / (double(probe) * probe);
+  const double tensor_cap = double(impl_->backend->max_tensor_bytes()) / largest_per_pixel;
+  if (tensor_cap < double(kMaxImageSide) * kMaxImageSide)  // in padded input pixels
+    impl_->memory_budget =
+        std::min(impl_->memory_budget, int64_t(tensor_cap * 0.95) * impl_->bytes_per_pixel);
 }
 
 Upscaler::~Upscaler() = default;

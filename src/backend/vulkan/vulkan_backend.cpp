@@ -371,8 +371,9 @@ class VulkanExecutor final : public Executor {
     const bool deconv = node.type == OpType::deconvolution;
     const int ic = in[0].c, oc = p.out_channels, taps = p.kernel_h * p.kernel_w;
     // Register blocking of convolution.comp: PX pixels of a row times OCB groups of four output
-    // channels per invocation (fewer where the layer is that narrow).
-    const int px = deconv ? 1 : std::min(4, out.w), ocb = deconv || oc <= 4 ? 1 : 2;
+    // channels per invocation (fewer where the layer is that narrow). 8 x 2 measured fastest on
+    // lavapipe among 4..32 x 1..4 (docs/BENCHMARKS.md).
+    const int px = deconv ? 1 : std::min(8, out.w), ocb = deconv || oc <= 4 ? 1 : 2;
     const int blocks = ((oc + 3) / 4 + ocb - 1) / ocb * ocb;
     // Weights as [block][ic][kh][kw] of four output channels (zero beyond the last).
     const std::vector<float>& w = node.weights[0].values;
@@ -551,12 +552,10 @@ class VulkanBackend final : public Backend {
         precision == Precision::f32 || (precision == Precision::f16 && ctx_->info().storage_f16);
     return precision_ok && node.type != OpType::count;
   }
-  // Bytes of activations as the runtime counts them (float32): f16 storage holds twice as many.
-  // No single blob may exceed what one binding covers, so the budget stays within that too.
-  int64_t memory_budget() const override {
-    const int64_t bytes = std::min(ctx_->memory_budget(), ctx_->info().max_storage_range);
-    return f16_ ? bytes * 2 : bytes;
-  }
+  // Bytes as the runtime counts them (float32): f16 storage holds twice as many values.
+  int64_t memory_budget() const override { return ctx_->memory_budget() * (f16_ ? 2 : 1); }
+  // One blob is one binding, which may cover at most maxStorageBufferRange bytes.
+  int64_t max_tensor_bytes() const override { return ctx_->info().max_storage_range * (f16_ ? 2 : 1); }
   std::unique_ptr<Executor> compile(const Graph& graph, Shape input,
                                     const std::vector<int>& observed) override {
     return std::make_unique<VulkanExecutor>(ctx_, f16_, graph, input, observed);
