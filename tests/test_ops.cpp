@@ -1,6 +1,8 @@
 // Every op: known answers for the reference kernels, then each fast backend (cpu; vulkan in f32
 // and f16 where a Vulkan device exists, lavapipe in the tests) against the reference on random
 // inputs with odd sizes.
+#include <map>
+
 #include <fmt/format.h>
 
 #include "model/passes.hpp"
@@ -362,6 +364,29 @@ TEST_P(Parity, ExecutorIsReusableAcrossRuns) {
     Tensor out(exec->output_shape());
     exec->run(x.view(), out.view());
     EXPECT_LE(max_relative_error(out, run_graph(*ref, g.graph, x)), GetParam().tolerance);
+  }
+}
+
+// run_observed (calibration) shows every blob asked for, the input included, as the reference
+// computes it, although the executor reuses those blobs' memory for later ones.
+TEST_P(Parity, ObservedBlobsMatchTheReference) {
+  if (!backend) GTEST_SKIP() << GetParam().backend << " has no device here";
+  Node relu = simple(OpType::relu, ReluParams{0.1f});
+  const Graph g = conv_then(conv_node(8, 3, 3, 1, 1, 1, true, Activation::none, 5), relu);
+  const Tensor x = random_tensor({3, 11, 9}, 2);
+  std::map<int, Tensor> want, got;
+  Tensor out(g.infer_shapes(x.shape)[size_t(g.output_blob)]);
+  run_reference_observed(g, x.view(), out.view(), [&](int b, const TensorView& v) {
+    want[b] = Tensor(v.shape, std::vector<float>(v.data, v.data + v.shape.size()));
+  });
+  const std::vector<int> observed{g.input_blob, g.nodes[0].outputs[0], g.output_blob};
+  auto exec = backend->compile(g, x.shape, observed);
+  exec->run_observed(x.view(), out.view(), [&](int b, const TensorView& v) {
+    got[b] = Tensor(v.shape, std::vector<float>(v.data, v.data + v.shape.size()));
+  });
+  for (int b : observed) {
+    ASSERT_TRUE(got.count(b)) << "blob " << b << " was not shown";
+    EXPECT_LE(max_relative_error(got[b], want[b]), GetParam().tolerance) << "blob " << b;
   }
 }
 

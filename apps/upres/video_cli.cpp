@@ -298,7 +298,8 @@ int run_probe() {
   std::printf("  plan: %dx%d", p.input_width, p.input_height);
   if (p.filters != "null")
     std::printf(" -> [%s] -> %dx%d", p.filters.c_str(), p.filtered_width, p.filtered_height);
-  const std::string model = p.model.empty() ? "no model" : p.model + " (" + p.precision + ")";
+  const std::string model =
+      p.model.empty() ? "no model" : p.model + " (" + p.precision + " on " + p.backend + ")";
   std::printf(" -> %s x%d -> %dx%d %s %s in %s\n", model.c_str(), p.scale, p.output_width, p.output_height,
               p.encoder.c_str(), p.pixel_format.c_str(), p.container.c_str());
   if (p.estimated_seconds > 0)

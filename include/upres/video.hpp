@@ -144,7 +144,8 @@ struct VideoPlan {
   int filtered_width = 0, filtered_height = 0;  // after rotation and crop
   int output_width = 0, output_height = 0;
   std::string model;      // "" for mode none
-  std::string precision;  // f32 or int8 (--precision auto resolved); "" for mode none
+  std::string precision;  // f32, f16 or int8 (--precision auto resolved); "" for mode none
+  std::string backend;    // the backend that runs the model (--backend auto resolved); "" for mode none
   int scale = 1;
   std::string container, encoder, pixel_format, filters, hwaccel;
   double duration_seconds = 0;

@@ -198,6 +198,7 @@ void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
     if (o.mode == "esrgan-2x" && engine.scale == 0) engine.scale = 2;
     if (o.mode == "esrgan-4x" && engine.scale == 0) engine.scale = 4;
     if (planned && !planned->precision.empty()) engine.precision = precision_from_name(planned->precision);
+    if (planned && !planned->backend.empty()) engine.backend = planned->backend;
     upscaler = std::make_unique<Upscaler>(model, engine);
     scale = upscaler->output_scale();
   }
@@ -229,6 +230,7 @@ void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
   plan.output_height = int(out_h);
   plan.model = model ? model->name() : "";
   plan.precision = upscaler ? precision_name(upscaler->precision()) : "";
+  plan.backend = upscaler ? upscaler->backend() : "";
   plan.scale = scale;
   plan.filters = filter->description();
   plan.hwaccel = input->hwaccel();

@@ -103,6 +103,7 @@ std::string video_plan_json(const VideoPlan& p) {
                {"output_height", p.output_height},
                {"model", p.model},
                {"precision", p.precision},
+               {"backend", p.backend},
                {"scale", p.scale},
                {"container", p.container},
                {"encoder", p.encoder},
@@ -132,6 +133,7 @@ VideoPlan video_plan_from_json(const std::string& text) {
   p.output_height = r.get<int>("output_height");
   p.model = r.get<std::string>("model");
   p.precision = r.get<std::string>("precision");
+  p.backend = r.get<std::string>("backend");
   p.scale = r.get<int>("scale");
   p.container = r.get<std::string>("container");
   p.encoder = r.get<std::string>("encoder");

@@ -114,6 +114,9 @@ class CpuExecutor final : public Executor {
       const BlobObserver*& o;
       ~Reset() { o = nullptr; }
     } reset{observe_};
+    // The input first, as it is (no step of the plan makes it).
+    if (observe && std::find(observed_.begin(), observed_.end(), graph_.input_blob) != observed_.end())
+      observe(graph_.input_blob, input);
     run(input, output);
   }
 

@@ -70,29 +70,32 @@ class VulkanExecutor final : public Executor {
   VulkanExecutor(std::shared_ptr<Context> ctx, bool f16, const Graph& graph, Shape input,
                  const std::vector<int>& observed)
       : ctx_(std::move(ctx)), f16_(f16), graph_(graph), shapes_(graph.infer_shapes(input)) {
-    plan_buffers();
-    dummy_ = ctx_->make_buffer(16, Context::Memory::device);
-    staging_in_ = ctx_->make_buffer(uint64_t(input.size()) * 4, Context::Memory::upload);
-    staging_out_ = ctx_->make_buffer(uint64_t(output_desc().shape.size()) * 4, Context::Memory::readback);
-    convert("convert_in", staging_in_, blob(graph_.input_blob), input.size());
-    const std::vector<int> last = graph_.last_uses();
-    for (const Node& node : graph_.nodes) {
-      record_node(node);
-      for (int b : node.outputs)
-        if (std::find(observed.begin(), observed.end(), b) != observed.end()) observe_blob(b);
+    try {
+      plan_buffers();
+      dummy_ = ctx_->make_buffer(16, Context::Memory::device);
+      // The host's float32 copies are bound whole too, so they must fit one binding as well.
+      for (Shape s : {input, output_desc().shape}) check_binding(s, s.size() * 4);
+      staging_in_ = ctx_->make_buffer(uint64_t(input.size()) * 4, Context::Memory::upload);
+      staging_out_ = ctx_->make_buffer(uint64_t(output_desc().shape.size()) * 4, Context::Memory::readback);
+      auto is_observed = [&](int b) {
+        return std::find(observed.begin(), observed.end(), b) != observed.end();
+      };
+      convert("convert_in", staging_in_, blob(graph_.input_blob), input.size());
+      if (is_observed(graph_.input_blob)) observe_blob(graph_.input_blob);  // before its buffer is reused
+      for (const Node& node : graph_.nodes) {
+        record_node(node);
+        for (int b : node.outputs)
+          if (is_observed(b)) observe_blob(b);
+      }
+      convert("convert_out", blob(graph_.output_blob), staging_out_, output_desc().shape.size());
+      build_command_buffer();
+    } catch (...) {
+      release();
+      throw;
     }
-    if (std::find(observed.begin(), observed.end(), graph_.input_blob) != observed.end())
-      observe_blob(graph_.input_blob);
-    convert("convert_out", blob(graph_.output_blob), staging_out_, output_desc().shape.size());
-    build_command_buffer();
   }
 
-  ~VulkanExecutor() override {
-    if (pending_) vkWaitForFences(ctx_->device(), 1, &fence_, VK_TRUE, UINT64_MAX);
-    vkDestroyFence(ctx_->device(), fence_, nullptr);
-    vkFreeCommandBuffers(ctx_->device(), ctx_->command_pool(), 1, &commands_);
-    vkDestroyDescriptorPool(ctx_->device(), descriptor_pool_, nullptr);
-  }
+  ~VulkanExecutor() override { release(); }
 
   Ticket submit(const TensorView& input, const TensorView& output) override {
     UPRES_ASSERT(input.shape == input_desc().shape && output.shape == output_desc().shape);
@@ -114,7 +117,7 @@ class VulkanExecutor final : public Executor {
     run(input, output);
     if (!observe) return;
     for (const auto& [b, buffer] : observed_)
-      observe(b, {shapes_[size_t(b)], static_cast<float*>(buffer.mapped)});
+      observe(b, {shapes_[size_t(b)], static_cast<float*>(buffer->mapped)});
   }
 
   TensorDesc input_desc() const override { return {shapes_[size_t(graph_.input_blob)]}; }
@@ -127,6 +130,28 @@ class VulkanExecutor final : public Executor {
   }
 
  private:
+  void release() {
+    VkDevice device = ctx_->device();
+    if (pending_) vkWaitForFences(device, 1, &fence_, VK_TRUE, UINT64_MAX);
+    pending_ = false;
+    if (fence_) vkDestroyFence(device, fence_, nullptr);
+    if (command_pool_) vkDestroyCommandPool(device, command_pool_, nullptr);  // frees the command buffer
+    if (descriptor_pool_) vkDestroyDescriptorPool(device, descriptor_pool_, nullptr);
+    fence_ = VK_NULL_HANDLE;
+    command_pool_ = VK_NULL_HANDLE;
+    descriptor_pool_ = VK_NULL_HANDLE;
+  }
+
+  // Throws Error(limit_exceeded) when `bytes` of a `shape` tensor exceed one binding's range.
+  void check_binding(Shape shape, int64_t bytes) const {
+    if (bytes > ctx_->info().max_storage_range)
+      throw Error(
+          ErrorCode::limit_exceeded,
+          fmt::format("a {} tensor needs {} MiB, more than the {} MiB one Vulkan buffer may cover on "
+                      "{}; use a smaller --tile or --max-memory",
+                      shape.str(), bytes >> 20, ctx_->info().max_storage_range >> 20, ctx_->info().name));
+  }
+
   // Waits for the run in flight and copies its output out.
   void finish() {
     if (!pending_) return;
@@ -148,13 +173,7 @@ class VulkanExecutor final : public Executor {
     std::vector<bool> free;
     auto take = [&](int b) {
       const int64_t bytes = blob_bytes(b);
-      if (bytes > ctx_->info().max_storage_range)
-        throw Error(
-            ErrorCode::limit_exceeded,
-            fmt::format("a {} tensor needs {} MiB, more than the {} MiB one Vulkan buffer may cover on "
-                        "{}; use a smaller --tile or --max-memory",
-                        shapes_[size_t(b)].str(), bytes >> 20, ctx_->info().max_storage_range >> 20,
-                        ctx_->info().name));
+      check_binding(shapes_[size_t(b)], bytes);
       int best = -1;
       for (size_t s = 0; s < sizes.size(); ++s)
         if (free[s] && sizes[s] >= bytes && (best < 0 || sizes[s] < sizes[size_t(best)])) best = int(s);
@@ -179,6 +198,8 @@ class VulkanExecutor final : public Executor {
       for (int b : node.inputs)
         if (last[size_t(b)] <= int(i) && b != graph_.output_blob && slot_[size_t(b)] >= 0)
           free[size_t(slot_[size_t(b)])] = true;
+      for (int b : node.outputs)  // made but never read: free once the node has run
+        if (last[size_t(b)] < 0 && b != graph_.output_blob) free[size_t(slot_[size_t(b)])] = true;
     }
     for (int64_t bytes : sizes) pool_.push_back(ctx_->make_buffer(uint64_t(bytes), Context::Memory::device));
   }
@@ -213,9 +234,10 @@ class VulkanExecutor final : public Executor {
   }
 
   void observe_blob(int b) {
-    observed_.emplace_back(
-        b, ctx_->make_buffer(uint64_t(shapes_[size_t(b)].size()) * 4, Context::Memory::readback));
-    convert("convert_out", blob(b), observed_.back().second, shapes_[size_t(b)].size());
+    // Held by pointer: dispatches keep the buffer's address while more are added.
+    observed_.emplace_back(b, std::make_unique<Buffer>(ctx_->make_buffer(
+                                  uint64_t(shapes_[size_t(b)].size()) * 4, Context::Memory::readback)));
+    convert("convert_out", blob(b), *observed_.back().second, shapes_[size_t(b)].size());
   }
 
   void record_node(const Node& node) {
@@ -454,7 +476,13 @@ class VulkanExecutor final : public Executor {
           "creating a descriptor pool");
 
     VkCommandBufferAllocateInfo alloc{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-    alloc.commandPool = ctx_->command_pool();
+    // The executor's own pool: command pools may be used by one thread at a time, and executors
+    // on one device are compiled and destroyed on different threads (a service's jobs).
+    VkCommandPoolCreateInfo pool_info{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+    pool_info.queueFamilyIndex = ctx_->queue_family();
+    check(vkCreateCommandPool(ctx_->device(), &pool_info, nullptr, &command_pool_),
+          "creating a command pool");
+    alloc.commandPool = command_pool_;
     alloc.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
     alloc.commandBufferCount = 1;
     check(vkAllocateCommandBuffers(ctx_->device(), &alloc, &commands_), "allocating a command buffer");
@@ -476,7 +504,8 @@ class VulkanExecutor final : public Executor {
       std::vector<VkDescriptorBufferInfo> infos(d.buffers.size());
       std::vector<VkWriteDescriptorSet> writes(d.buffers.size());
       for (size_t k = 0; k < d.buffers.size(); ++k) {
-        infos[k] = {d.buffers[k]->handle, 0, d.buffers[k]->bytes};
+        infos[k] = {d.buffers[k]->handle, 0,
+                    std::min<VkDeviceSize>(d.buffers[k]->bytes, ctx_->info().max_storage_range)};
         writes[k] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
         writes[k].dstSet = set;
         writes[k].dstBinding = uint32_t(k);
@@ -515,9 +544,10 @@ class VulkanExecutor final : public Executor {
   Buffer dummy_;                                // bound where a shader's optional input is absent
   Buffer staging_in_, staging_out_;
   std::vector<std::pair<const Node*, const Buffer*>> given_;
-  std::vector<std::pair<int, Buffer>> observed_;
+  std::vector<std::pair<int, std::unique_ptr<Buffer>>> observed_;
   std::vector<Dispatch> dispatches_;  // while compiling
   VkDescriptorPool descriptor_pool_ = VK_NULL_HANDLE;
+  VkCommandPool command_pool_ = VK_NULL_HANDLE;
   VkCommandBuffer commands_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;
   bool pending_ = false;
@@ -554,8 +584,9 @@ class VulkanBackend final : public Backend {
   }
   // Bytes as the runtime counts them (float32): f16 storage holds twice as many values.
   int64_t memory_budget() const override { return ctx_->memory_budget() * (f16_ ? 2 : 1); }
-  // One blob is one binding, which may cover at most maxStorageBufferRange bytes.
-  int64_t max_tensor_bytes() const override { return ctx_->info().max_storage_range * (f16_ ? 2 : 1); }
+  // One blob is one binding, which may cover at most maxStorageBufferRange bytes; so may the
+  // float32 copies of the input and output tiles (hence no factor 2 for f16).
+  int64_t max_tensor_bytes() const override { return ctx_->info().max_storage_range; }
   std::unique_ptr<Executor> compile(const Graph& graph, Shape input,
                                     const std::vector<int>& observed) override {
     return std::make_unique<VulkanExecutor>(ctx_, f16_, graph, input, observed);

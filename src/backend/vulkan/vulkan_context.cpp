@@ -17,11 +17,12 @@ namespace {
 std::atomic<int64_t> validation_messages{0};
 
 VKAPI_ATTR VkBool32 VKAPI_CALL on_validation_message(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
-                                                     VkDebugUtilsMessageTypeFlagsEXT,
+                                                     VkDebugUtilsMessageTypeFlagsEXT type,
                                                      const VkDebugUtilsMessengerCallbackDataEXT* data,
                                                      void*) {
   if (severity >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT) {
-    ++validation_messages;
+    // Counted: the validation layer's findings; shown only: the loader's and drivers' notes.
+    if (type & VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT) ++validation_messages;
     std::fprintf(stderr, "upres: Vulkan validation: %s\n", data && data->pMessage ? data->pMessage : "?");
   }
   return VK_FALSE;
@@ -300,7 +301,14 @@ Buffer Context::make_buffer(VkDeviceSize bytes, Memory where) {
                                   cached = VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
   uint32_t type = 0;
   switch (where) {
-    case Memory::device: type = find_memory_type(memory_, req.memoryTypeBits, {local | host, local}); break;
+    case Memory::device:
+      // Integrated and software devices share memory with the host: map it and skip staging.
+      // A discrete GPU's host-visible device memory is a small window (256 MiB without resizable
+      // BAR): keep activations and weights out of it.
+      type = info_.type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU
+                 ? find_memory_type(memory_, req.memoryTypeBits, {local})
+                 : find_memory_type(memory_, req.memoryTypeBits, {local | host, local});
+      break;
     case Memory::upload: type = find_memory_type(memory_, req.memoryTypeBits, {host}); break;
     case Memory::readback: type = find_memory_type(memory_, req.memoryTypeBits, {host | cached, host}); break;
   }
@@ -336,6 +344,11 @@ void Context::upload(Buffer& buffer, const void* data, size_t bytes) {
   vkBeginCommandBuffer(cmd, &begin);
   VkBufferCopy region{0, 0, bytes};
   vkCmdCopyBuffer(cmd, staging.handle, buffer.handle, 1, &region);
+  VkMemoryBarrier copied{VK_STRUCTURE_TYPE_MEMORY_BARRIER};  // for the shaders of later submissions
+  copied.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+  copied.dstAccessMask = VK_ACCESS_SHADER_READ_BIT;
+  vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, 0, 1, &copied,
+                       0, nullptr, 0, nullptr);
   vkEndCommandBuffer(cmd);
   VkFenceCreateInfo fence_info{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
   VkFence fence;

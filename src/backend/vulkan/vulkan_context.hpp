@@ -108,7 +108,7 @@ class Context {
   const Pipeline& pipeline(const std::string& name, bool f16, const std::vector<int32_t>& constants,
                            uint32_t bindings, uint32_t push_bytes);
 
-  VkCommandPool command_pool() const { return command_pool_; }
+  uint32_t queue_family() const { return queue_family_; }
   // Submits under the queue's lock (vkQueueSubmit needs it held by one thread at a time).
   void submit(VkCommandBuffer commands, VkFence fence);
 

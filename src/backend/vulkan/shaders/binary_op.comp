@@ -12,7 +12,8 @@ layout(push_constant) uniform Push { int c, h, w, ac, ah, aw, bc, bh, bw; float 
 
 float power(float base, float e) {
   // GLSL's pow is undefined for a negative base; integer exponents are what models use there.
-  if (base >= 0.0 || e != floor(e)) return pow(base, e);
+  if (base == 0.0) return e == 0.0 ? 1.0 : (e > 0.0 ? 0.0 : 1.0 / 0.0);  // pow(0, e) is undefined in GLSL
+  if (base > 0.0 || e != floor(e)) return pow(base, e);
   float m = pow(-base, e);
   return mod(e, 2.0) == 0.0 ? m : -m;
 }
