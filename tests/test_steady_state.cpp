@@ -73,6 +73,33 @@ TEST(SteadyState, VulkanFramesAllocateNoDeviceMemory) {
 #endif
 }
 
+// Weights live on the device once however many executors use them: a second tile shape of the
+// same model allocates its activations, not the model again.
+TEST(SteadyState, VulkanExecutorsShareTheirWeights) {
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");
+  if (!backend_available("vulkan")) GTEST_SKIP() << "no Vulkan device here";
+#if UPRES_WITH_VULKAN
+  auto model = Model::load("realesr-animevideov3-x2");
+  auto backend = make_backend("vulkan");
+  auto graph = backend->prepare(model->graph(), {3, 32, 32});
+  auto context = vulkan::Context::get(0);
+  const int64_t before = context->allocations();
+  auto first = backend->compile(*graph, {3, 24, 20});
+  const int64_t first_allocations = context->allocations() - before;
+  auto second = backend->compile(*graph, {3, 17, 29});
+  const int64_t second_allocations = context->allocations() - before - first_allocations;
+  int convolutions = 0;
+  for (const Node& n : graph->nodes) convolutions += n.type == OpType::convolution;
+  // Each convolution has a weight and a parameter buffer; the second executor makes neither.
+  EXPECT_LE(second_allocations + 2 * convolutions, first_allocations);
+  Tensor x = random_tensor({3, 17, 29}, 1);
+  EXPECT_LE(
+      max_relative_error(run_graph(*backend, *graph, x), run_graph(*make_reference_backend(), *graph, x)),
+      1e-4);
+  expect_no_validation_messages();
+#endif
+}
+
 }  // namespace
 }  // namespace upres::test
 

@@ -126,6 +126,7 @@ class VulkanExecutor final : public Executor {
     int64_t bytes = int64_t(staging_in_.bytes + staging_out_.bytes);
     for (const Buffer& b : pool_) bytes += int64_t(b.bytes);
     for (const auto& b : owned_) bytes += int64_t(b->bytes);
+    for (const auto& b : shared_) bytes += int64_t(b->bytes);
     return bytes;
   }
 
@@ -210,10 +211,12 @@ class VulkanExecutor final : public Executor {
     owned_.push_back(std::make_unique<Buffer>(std::move(b)));
     return *owned_.back();
   }
+  // Weights and tables: shared with every executor on the device that holds the same values
+  // (the same graph at another tile shape, the gathering parts of a tiled squeeze-excitation
+  // run, pooled upscalers of one model), so they are uploaded and held once.
   const Buffer& constant(const std::vector<float>& values) {
-    Buffer b = ctx_->make_buffer(values.size() * 4, Context::Memory::device);
-    ctx_->upload(b, values.data(), values.size() * 4);
-    return own(std::move(b));
+    shared_.push_back(ctx_->constant_buffer(values));
+    return *shared_.back();
   }
 
   void add(const char* shader, std::vector<int32_t> constants, std::vector<const Buffer*> buffers, Push push,
@@ -538,10 +541,11 @@ class VulkanExecutor final : public Executor {
   bool f16_;
   const Graph& graph_;
   std::vector<Shape> shapes_;
-  std::vector<int> slot_;                       // blob -> pool_ index
-  std::vector<Buffer> pool_;                    // activations
-  std::vector<std::unique_ptr<Buffer>> owned_;  // weights, taps, given values
-  Buffer dummy_;                                // bound where a shader's optional input is absent
+  std::vector<int> slot_;                              // blob -> pool_ index
+  std::vector<Buffer> pool_;                           // activations
+  std::vector<std::unique_ptr<Buffer>> owned_;         // given values
+  std::vector<std::shared_ptr<const Buffer>> shared_;  // weights, taps  // weights, taps, given values
+  Buffer dummy_;                                       // bound where a shader's optional input is absent
   Buffer staging_in_, staging_out_;
   std::vector<std::pair<const Node*, const Buffer*>> given_;
   std::vector<std::pair<int, std::unique_ptr<Buffer>>> observed_;

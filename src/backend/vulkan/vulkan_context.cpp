@@ -360,6 +360,22 @@ void Context::upload(Buffer& buffer, const void* data, size_t bytes) {
   check(waited, "uploading weights");
 }
 
+std::shared_ptr<const Buffer> Context::constant_buffer(const std::vector<float>& values) {
+  const size_t bytes = values.size() * sizeof(float);
+  uint64_t hash = 1469598103934665603ull;  // FNV-1a
+  const auto* p = reinterpret_cast<const unsigned char*>(values.data());
+  for (size_t i = 0; i < bytes; ++i) hash = (hash ^ p[i]) * 1099511628211ull;
+  std::lock_guard lock(constants_mutex_);
+  if (constants_.size() > 4096)  // a long-lived service loading many models: forget freed ones
+    std::erase_if(constants_, [](const auto& entry) { return entry.second.expired(); });
+  std::weak_ptr<const Buffer>& slot = constants_[{hash, bytes}];
+  if (auto held = slot.lock()) return held;
+  auto buffer = std::make_shared<Buffer>(make_buffer(bytes, Memory::device));
+  upload(*buffer, values.data(), bytes);
+  slot = buffer;
+  return buffer;
+}
+
 const Pipeline& Context::pipeline(const std::string& name, bool f16, const std::vector<int32_t>& constants,
                                   uint32_t bindings, uint32_t push_bytes) {
   std::lock_guard lock(pipeline_mutex_);

@@ -100,6 +100,9 @@ class Context {
   Buffer make_buffer(VkDeviceSize bytes, Memory where);
   // Copies bytes into a buffer, through a staging buffer when it is not host-visible.
   void upload(Buffer& buffer, const void* data, size_t bytes);
+  // A device buffer holding `values`, shared by every caller asking for the same values while
+  // any of them holds it (keyed by a 64-bit hash of the bytes and their count).
+  std::shared_ptr<const Buffer> constant_buffer(const std::vector<float>& values);
   // Memory allocations made so far: steady-state runs must not add any.
   int64_t allocations() const { return allocations_; }
 
@@ -121,7 +124,8 @@ class Context {
   uint32_t queue_family_ = 0;
   VkCommandPool command_pool_ = VK_NULL_HANDLE;
   VkPhysicalDeviceMemoryProperties memory_{};
-  std::mutex queue_mutex_, pipeline_mutex_, upload_mutex_;
+  std::mutex queue_mutex_, pipeline_mutex_, upload_mutex_, constants_mutex_;
+  std::map<std::pair<uint64_t, size_t>, std::weak_ptr<const Buffer>> constants_;
   std::map<std::tuple<std::string, bool, std::vector<int32_t>>, Pipeline> pipelines_;
   std::atomic<int64_t> allocations_{0};
 };
