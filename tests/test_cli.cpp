@@ -200,6 +200,29 @@ TEST_F(Cli, DevicesListsEveryBackend) {
   EXPECT_EQ(backends, expected);
 }
 
+// With no Vulkan driver at all (the loader pointed at none), --backend vulkan says what to install,
+// exits non-zero and writes nothing; auto quietly takes the cpu.
+TEST_F(Cli, VulkanWithoutADriverSaysWhatToInstall) {
+  const std::vector<std::string> names = backend_names();
+  if (std::find(names.begin(), names.end(), "vulkan") == names.end())
+    GTEST_SKIP() << "built without the Vulkan backend";
+  write_image(make_test_pattern(20, 14), (dir / "in.png").string());
+  const std::string no_driver = "VK_ICD_FILENAMES=/nonexistent.json VK_DRIVER_FILES=/nonexistent.json";
+  Result r = run_cli(
+      "image " + (dir / "in.png").string() + " -o " + (dir / "out.png").string() + " --backend vulkan",
+      no_driver);
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("no Vulkan device found"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("mesa-vulkan-drivers"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "out.png"));
+  Result devices = run_cli("devices", no_driver);
+  EXPECT_EQ(devices.exit_code, 0) << devices.output;
+  EXPECT_NE(devices.output.find("vulkan     -  none"), std::string::npos) << devices.output;
+  Result automatic =
+      run_cli("image " + (dir / "in.png").string() + " -o " + (dir / "auto.png").string(), no_driver);
+  EXPECT_EQ(automatic.exit_code, 0) << automatic.output;
+}
+
 #if !UPRES_WITH_SERVER || !UPRES_WITH_MCP
 // A service front end switched off at build time (UPRES_BUILD_SERVER, UPRES_BUILD_MCP) says so
 // instead of starting.
