@@ -36,6 +36,9 @@ std::unique_ptr<Backend> make_target(const Target& t) {
 std::string target_name(const Target& t) {
   return fmt::format("{}_{}", t.backend, precision_name(t.precision));
 }
+void PrintTo(const Target& t, std::ostream* os) {
+  *os << target_name(t);
+}
 
 // Runs each case on one target; skips when that backend is not built or has no device here.
 class Parity : public ::testing::TestWithParam<Target> {
@@ -171,6 +174,11 @@ struct ConvCase {
   bool deconv;
   Shape input;
 };
+// How ctest names a case (GoogleTest would print the bytes).
+void PrintTo(const ConvCase& c, std::ostream* os) {
+  *os << (c.deconv ? "deconv " : "conv ") << c.in_c << "->" << c.out_c << " k" << c.k << " s" << c.stride
+      << " p" << c.pad << " d" << c.dilation << " on " << c.input.str();
+}
 
 class ConvParity : public ::testing::TestWithParam<std::tuple<Target, ConvCase>> {
  protected:

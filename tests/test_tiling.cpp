@@ -19,6 +19,10 @@ struct TileCase {
   int width, height, tile;
   const char* backend = "cpu";
 };
+// How ctest names a case (GoogleTest would print the bytes).
+void PrintTo(const TileCase& c, std::ostream* os) {
+  *os << c.model << " " << c.width << "x" << c.height << " tile " << c.tile << " on " << c.backend;
+}
 
 class Tiling : public ::testing::TestWithParam<TileCase> {};
 
