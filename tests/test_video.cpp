@@ -393,6 +393,7 @@ TEST_F(Video, VulkanBackendKeepsTenBitsAndCancels) {
   for (size_t i = 0; i < want.size(); ++i) squared += std::pow(double(want[i]) - got[i], 2);
   const double psnr = 10 * std::log10(1023.0 * 1023.0 / std::max(squared / double(want.size()), 1e-9));
   EXPECT_GE(psnr, 40.0) << "10-bit luma of the Vulkan f16 run against the cpu f32 run";
+  RecordProperty("psnr_db", std::to_string(psnr));
 
   const std::string longer = clip("in.mp4", clip_spec(40, 24, 40));
   VideoOptions o = options(longer, "out.mp4");
