@@ -13,6 +13,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <optional>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -68,8 +69,11 @@ struct Upscaler::Impl {
   // Buffers reused from call to call: a video's frames allocate nothing after the first.
   TilePlan plan;
   DeviceBuffer window, result;  // the backend's: host memory for host backends
-  DeviceBuffer pooling_input;   // while gathering frame-wide means
-  Image native, scaled;         // the model-scale RGB, and the resampled RGB when alpha is added after
+  // A second pair for tiled frames: one tile is filled and the one before stitched while the
+  // backend runs the other (a device backend overlaps them; a host backend finishes in submit).
+  DeviceBuffer next_window, next_result;
+  DeviceBuffer pooling_input;  // while gathering frame-wide means
+  Image native, scaled;        // the model-scale RGB, and the resampled RGB when alpha is added after
   Resizer resizer, alpha_resizer;
   Image alpha, big_alpha;
 
@@ -378,7 +382,7 @@ void Upscaler::upscale_into(const Image& input, Image& out) {
   Image& native = direct ? out : impl_->native;
   reshape_image(native, w * s, h * s, 3, input.bit_depth);
   // The padded input of window (ty, tx): image pixels, with the border rule outside the image.
-  auto fill_window = [&](size_t ty, size_t tx) {
+  auto fill_into = [&](const TensorView& window, size_t ty, size_t tx) {
     const int y0 = ay.window_begin[ty] - p, x0 = ax.window_begin[tx] - p;
     for (int c = 0; c < 3; ++c)
       for (int y = 0; y < win_h; ++y) {
@@ -398,22 +402,46 @@ void Upscaler::upscale_into(const Image& input, Image& out) {
         }
       }
   };
+  auto fill_window = [&](size_t ty, size_t tx) { fill_into(window, ty, tx); };
   if (tiled_means) impl_->gather_frame_means(geo, fill_window, padded(h), padded(w));
-  for (size_t ty = 0; ty < ay.core_begin.size(); ++ty) {
-    for (size_t tx = 0; tx < ax.core_begin.size(); ++tx) {
-      fill_window(ty, tx);
-      exec.run(window, result);
-      // Output pixel j of the window sits at input pixel window_begin + j / s.
-      const int cy0 = ay.core_begin[ty], cy1 = ay.core_end[ty], cx0 = ax.core_begin[tx],
-                cx1 = ax.core_end[tx];
-      const int oy = (cy0 - ay.window_begin[ty]) * s, ox = (cx0 - ax.window_begin[tx]) * s;
-      UPRES_ASSERT(oy + (cy1 - cy0) * s <= net_out.h && ox + (cx1 - cx0) * s <= net_out.w);
-      for (int c = 0; c < 3; ++c)
-        for (int y = 0; y < (cy1 - cy0) * s; ++y)
-          for (int x = 0; x < (cx1 - cx0) * s; ++x)
-            native.at(c, cy0 * s + y, cx0 * s + x) = result.at(c, oy + y, ox + x);
-    }
+  // Output pixel j of window (ty, tx) sits at input pixel window_begin + j / s.
+  auto stitch = [&](const TensorView& result, size_t ty, size_t tx) {
+    const int cy0 = ay.core_begin[ty], cy1 = ay.core_end[ty], cx0 = ax.core_begin[tx], cx1 = ax.core_end[tx];
+    const int oy = (cy0 - ay.window_begin[ty]) * s, ox = (cx0 - ax.window_begin[tx]) * s;
+    UPRES_ASSERT(oy + (cy1 - cy0) * s <= net_out.h && ox + (cx1 - cx0) * s <= net_out.w);
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < (cy1 - cy0) * s; ++y)
+        for (int x = 0; x < (cx1 - cx0) * s; ++x)
+          native.at(c, cy0 * s + y, cx0 * s + x) = result.at(c, oy + y, ox + x);
+  };
+  // Two tiles in flight: tile k+1 is filled before tile k is waited for, and tile k is stitched
+  // after tile k+1 is submitted, so a device backend never waits for the host between tiles.
+  if (tiled) {
+    impl_->ensure(impl_->next_window, {3, win_h, win_w});
+    impl_->ensure(impl_->next_result, net_out);
   }
+  const TensorView windows[2] = {window, tiled ? impl_->next_window.view() : window};
+  const TensorView results[2] = {result, tiled ? impl_->next_result.view() : result};
+  struct InFlight {
+    Ticket ticket;
+    size_t ty, tx;
+    int slot;
+  };
+  std::optional<InFlight> previous;
+  int slot = 0;
+  for (size_t ty = 0; ty < ay.core_begin.size(); ++ty)
+    for (size_t tx = 0; tx < ax.core_begin.size(); ++tx) {
+      fill_into(windows[slot], ty, tx);
+      Ticket ticket = exec.submit(windows[slot], results[slot]);
+      if (previous) {
+        previous->ticket.wait();
+        stitch(results[previous->slot], previous->ty, previous->tx);
+      }
+      previous = InFlight{std::move(ticket), ty, tx, slot};
+      slot ^= 1;
+    }
+  previous->ticket.wait();
+  stitch(results[previous->slot], previous->ty, previous->tx);
 
   const bool add_input = model_->output_adds_input();
   for (int c = 0; c < 3; ++c)
