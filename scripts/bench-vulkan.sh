@@ -51,7 +51,7 @@ model_ms() {
   "$build/bench/upres_bench" "$model" --image "$picture" --backend vulkan --precision "$1" --runs 3 |
     sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p'
 }
-psnr() {  # PSNR of $1 against the cpu float32 output, through upres eval's PSNR on a pair
+psnr() {  # PSNR of $1 against the cpu float32 output (bench/psnr_pair)
   "$build/bench/psnr_pair" "$1" "$work/cpu.png"
 }
 ncnn=$(median <<<"${times[ncnn]}")

@@ -312,6 +312,7 @@ class VulkanExecutor final : public Executor {
       case OpType::pooling: {
         const auto& p = node.p<PoolingParams>();
         if (p.global) {
+          if (in[0].c > int(kMaxGroups)) op_error(node, "has more channels than one Vulkan dispatch covers");
           const uint32_t g[3] = {uint32_t(in[0].c), 1, 1};
           return add("global_pooling", {p.kind == PoolKind::max}, {&x(0), &y},
                      Push().i(int64_t(in[0].h) * in[0].w), g);

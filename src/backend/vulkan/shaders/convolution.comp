@@ -17,7 +17,7 @@ layout(constant_id = 4) const int DH = 1;
 layout(constant_id = 5) const int DW = 1;
 layout(constant_id = 6) const int ACT = 0;
 layout(constant_id = 7) const bool RESIDUAL = false;
-layout(constant_id = 8) const int PX = 4;
+layout(constant_id = 8) const int PX = 8;
 layout(constant_id = 9) const int OCB = 2;
 const int SPAN = (PX - 1) * SW + (KW - 1) * DW + 1;
 
