@@ -2,11 +2,15 @@
 // buffer. Video runs hundreds of frames through one Upscaler, so an allocation per frame would
 // be a leak of time (and, for big frames, of memory bandwidth).
 #include "alloc_counter.hpp"
+#include "media/av_common.hpp"
+#include "media/color.hpp"
+#include "runtime/frame_path.hpp"
 #include "test_support.hpp"
 #include "upres/upscaler.hpp"
 #include "upres/video.hpp"
 
 #include <filesystem>
+#include <tuple>
 
 namespace upres::test {
 namespace {
@@ -69,6 +73,54 @@ TEST(SteadyState, VulkanFramesAllocateNoDeviceMemory) {
   EXPECT_EQ(vulkan::Context::get(0)->allocations(), device_allocations);
   EXPECT_LT(largest, 4096);
   RecordProperty("host_allocations_per_frame", std::to_string(count));
+  expect_no_validation_messages();
+#endif
+}
+
+// Whole video frames on the device (runtime/frame_path.hpp): after the first two frames (one per
+// slot), a frame allocates no device memory and nothing frame-sized on the host.
+TEST(SteadyState, VulkanFramePathAllocatesNothingPerFrame) {
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");
+  if (!backend_available("vulkan")) GTEST_SKIP() << "no Vulkan device here";
+#if UPRES_WITH_VULKAN
+  auto model = Model::load("realesr-animevideov3-x2");
+  UpscaleOptions options;
+  options.backend = "vulkan";
+  options.precision = Precision::f16;
+  Upscaler upscaler(model, options);
+  const ColorSpec color{AVCOL_SPC_BT709, AVCOL_RANGE_MPEG, AVCHROMA_LOC_LEFT};
+  auto path = FramePath::make(upscaler, plane_format(AV_PIX_FMT_YUV420P10LE, 37, 29, color),
+                              plane_format(AV_PIX_FMT_YUV420P10LE, 74, 58, color));
+  ASSERT_NE(path, nullptr);
+  FramePtr in = make_frame(), out = make_frame();
+  for (auto& [f, w, h] : {std::tuple{in.get(), 37, 29}, std::tuple{out.get(), 74, 58}}) {
+    f->format = AV_PIX_FMT_YUV420P10LE;
+    f->width = w;
+    f->height = h;
+    ASSERT_GE(av_frame_get_buffer(f, 0), 0);
+  }
+  std::vector<float> scratch;
+  image_to_frame(make_test_pattern(37, 29, 3), color, *in, scratch);
+  Planes pin, pout;
+  for (int k = 0; k < 3; ++k) {
+    pin.data[k] = in->data[k];
+    pin.linesize[k] = in->linesize[k];
+    pout.data[k] = out->data[k];
+    pout.linesize[k] = out->linesize[k];
+  }
+  for (int warm = 0; warm < 2; ++warm) path->submit(pin, pout).wait();
+  const int64_t device_allocations = vulkan::Context::get(0)->allocations();
+  int64_t count = 0;
+  const int64_t largest = large_allocations_while(
+      [&] {
+        Ticket a = path->submit(pin, pout);
+        Ticket b = path->submit(pin, pout);
+        b.wait();
+        a.wait();
+      },
+      &count);
+  EXPECT_EQ(vulkan::Context::get(0)->allocations(), device_allocations);
+  EXPECT_LT(largest, 4096);
   expect_no_validation_messages();
 #endif
 }

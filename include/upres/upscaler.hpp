@@ -62,6 +62,8 @@ struct UpscaleStats {
   double seconds = 0;  // wall time of the last upscale()
 };
 
+class FramePath;
+
 class Upscaler {
  public:
   Upscaler(std::shared_ptr<const Model> model, const UpscaleOptions& options);
@@ -88,6 +90,7 @@ class Upscaler {
   int output_scale() const;
 
  private:
+  friend class FramePath;  // runs whole video frames on the same backend (runtime/frame_path.hpp)
   struct Impl;
   std::shared_ptr<const Model> model_;
   UpscaleOptions options_;

@@ -73,6 +73,10 @@ int64_t Backend::memory_budget() const {
   return bytes > 0 ? bytes / 2 : int64_t(1) << 40;
 }
 
+std::unique_ptr<FrameExecutor> Backend::compile_frames(const Graph&, const FrameSpec&) {
+  return nullptr;
+}
+
 DeviceBuffer Backend::allocate(const TensorDesc& desc) {
   UPRES_ASSERT(desc.device == DeviceKind::host);
   const size_t bytes = size_t(std::max<int64_t>(desc.bytes(), 1) + 63) / 64 * 64;

@@ -17,6 +17,7 @@
 #include "ops/graph.hpp"
 #include "upres/backend.hpp"
 #include "upres/int8.hpp"
+#include "upres/model.hpp"
 
 namespace upres {
 
@@ -102,6 +103,55 @@ class Executor {
                             const BlobObserver& observe) = 0;
 };
 
+// Video frames at the boundary: 8- to 16-bit planes as decoders give them and encoders take them.
+// A backend that runs whole frames where its tensors are (a GPU) takes them in, converts them to
+// the model's float RGB, runs the graph and converts the result back, so only the planes cross
+// the bus; the arithmetic is media/color.cpp's, which builds these descriptions.
+struct PlaneFormat {
+  int width = 0, height = 0;
+  int depth = 8;             // bits per code; codes over 8 bits take 16-bit little-endian words
+  bool rgb = false;          // planes hold R, G and B (else Y, Cb and Cr)
+  int plane[3] = {0, 1, 2};  // the plane that holds component c (R, G, B or Y, Cb, Cr)
+  int log2_chroma_w = 0, log2_chroma_h = 0;  // chroma subsampling (YUV only)
+  // Codes of a component: value = (code - offset) / scale, stored rounded within [0, max_code].
+  float luma_offset = 0, luma_scale = 255, chroma_offset = 128, chroma_scale = 255, max_code = 255;
+  float kr = 0.2126f, kb = 0.0722f;  // the YCbCr matrix
+  float chroma_x = 0, chroma_y = 0;  // where chroma sample 0 sits, in luma samples
+  int plane_width(int k) const {
+    return k == 0 || rgb ? width : (width + (1 << log2_chroma_w) - 1) >> log2_chroma_w;
+  }
+  int plane_height(int k) const {
+    return k == 0 || rgb ? height : (height + (1 << log2_chroma_h) - 1) >> log2_chroma_h;
+  }
+  int code_bytes() const { return depth > 8 ? 2 : 1; }
+};
+
+// A frame's planes in host memory, rows `linesize` bytes apart.
+struct Planes {
+  uint8_t* data[3] = {};
+  int linesize[3] = {};
+};
+
+// One whole frame through the model: what goes around the graph on the way in and out (the
+// runtime's padding, residual add and clamp, upscaler.cpp), for a backend to do on its device.
+struct FrameSpec {
+  PlaneFormat in, out;  // out is in's size times `scale`
+  int scale = 1;
+  int border = 0;                           // input pixels the network eats a side
+  int padded_width = 0, padded_height = 0;  // the graph's input: border, then up to its alignment
+  BorderMode border_mode = BorderMode::replicate;
+  bool add_input = false;  // the nearest-upscaled input is added to the output
+};
+
+// Runs frames from planes to planes; two may be in flight (the upload of one and the download of
+// the one before overlap the run of the next). Planes must stay valid until the ticket is waited on.
+class FrameExecutor {
+ public:
+  virtual ~FrameExecutor() = default;
+  virtual Ticket submit(const Planes& in, const Planes& out) = 0;
+  virtual int64_t memory_bytes() const = 0;
+};
+
 // What a backend is made with.
 struct BackendConfig {
   int threads = 0;  // host backends: 0 all cores
@@ -132,6 +182,9 @@ class Backend {
   // blobs that run_observed() shows (calibration); they cost a copy each run.
   virtual std::unique_ptr<Executor> compile(const Graph& graph, Shape input,
                                             const std::vector<int>& observed = {}) = 0;
+  // An executor that takes whole frames as planes (FrameSpec), or null when this backend keeps its
+  // tensors in host memory (the host converts faster than a copy) or cannot take this format.
+  virtual std::unique_ptr<FrameExecutor> compile_frames(const Graph& graph, const FrameSpec& spec);
   // The graph this backend prefers to run (after its fusion passes); equal in results.
   virtual std::unique_ptr<Graph> prepare(const Graph& graph, Shape probe) const;
 };

@@ -147,6 +147,34 @@ ColorSpec resolve_color(const AVFrame& frame) {
   return c;
 }
 
+PlaneFormat plane_format(AVPixelFormat format, int width, int height, const ColorSpec& color) {
+  const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(format);
+  UPRES_ASSERT(d && is_convertible(format));
+  PlaneFormat f;
+  f.width = width;
+  f.height = height;
+  f.depth = d->comp[0].depth;
+  f.rgb = d->flags & AV_PIX_FMT_FLAG_RGB;
+  for (int c = 0; c < 3; ++c) f.plane[c] = d->comp[c].plane;
+  const bool full = color.range == AVCOL_RANGE_JPEG;
+  const Quantization qy = luma_quantization(f.depth, full, f.rgb), qc = chroma_quantization(f.depth, full);
+  f.luma_offset = qy.offset;
+  f.luma_scale = qy.scale;
+  f.chroma_offset = qc.offset;
+  f.chroma_scale = qc.scale;
+  f.max_code = qy.max_code;
+  if (!f.rgb) {
+    f.log2_chroma_w = d->log2_chroma_w;
+    f.log2_chroma_h = d->log2_chroma_h;
+    const Matrix m = matrix_for(color.matrix);
+    f.kr = float(m.kr);
+    f.kb = float(m.kb);
+    f.chroma_x = chroma_offset(color.chroma_location, 1 << f.log2_chroma_w, false);
+    f.chroma_y = chroma_offset(color.chroma_location, 1 << f.log2_chroma_h, true);
+  }
+  return f;
+}
+
 void frame_to_image(const AVFrame& frame, const ColorSpec& color, Image& out) {
   const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(AVPixelFormat(frame.format));
   UPRES_ASSERT(d && is_convertible(AVPixelFormat(frame.format)));

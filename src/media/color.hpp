@@ -11,6 +11,7 @@ extern "C" {
 #include <libavutil/pixfmt.h>
 }
 
+#include "backend/backend.hpp"
 #include "upres/image.hpp"
 
 namespace upres {
@@ -36,5 +37,9 @@ void frame_to_image(const AVFrame& frame, const ColorSpec& color, Image& out);
 // Converts `image` (RGB, the frame's size) into `frame`, whose format, size and buffers are
 // already set. `scratch` holds full-resolution chroma between the two passes; it is reused.
 void image_to_frame(const Image& image, const ColorSpec& color, AVFrame& frame, std::vector<float>& scratch);
+
+// The same conversion described for a backend that converts on its device: codes, matrix and
+// chroma siting of `format` at this size. Only for convertible formats.
+PlaneFormat plane_format(AVPixelFormat format, int width, int height, const ColorSpec& color);
 
 }  // namespace upres

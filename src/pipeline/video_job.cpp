@@ -276,6 +276,12 @@ void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
   plan.encoder = video_codec;
   sink->open(*input, es, plan);
   plan.pixel_format = av_get_pix_fmt_name(sink->output().encoder()->pix_fmt);
+  if (upscaler && for_run) {
+    const AVCodecContext* enc = sink->output().encoder();
+    frame_path = FramePath::make(*upscaler,
+                                 plane_format(filter->format(), filter->width(), filter->height(), in_color),
+                                 plane_format(enc->pix_fmt, enc->width, enc->height, out_color));
+  }
   for (const auto& w : input->warnings()) plan.warnings.push_back(w);
   if (for_run) sink->write_header(input->format());
 }

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -204,22 +205,78 @@ void Pipeline::convert_in() {
       infer_q_->push(nullptr);
       return;
     }
+    if (job_.frame_path) {  // the device converts
+      if (!infer_q_->push(s)) return;
+      continue;
+    }
     frame_to_image(*s->decoded, job_.in_color, s->in);
     av_frame_unref(s->decoded.get());
     if (!infer_q_->push(s)) return;
   }
 }
 
+// The encoder's frame for a slot: allocated once, made writable again while the encoder still
+// holds a reference to it.
+void prepare_output_frame(AVFrame* f, const AVCodecContext* enc) {
+  if (!f->buf[0]) {
+    f->format = enc->pix_fmt;
+    f->width = enc->width;
+    f->height = enc->height;
+    check_av(av_frame_get_buffer(f, 0), ErrorCode::limit_exceeded, "allocating an output frame");
+  } else {
+    check_av(av_frame_make_writable(f), ErrorCode::limit_exceeded, "allocating an output frame");
+  }
+}
+
+Planes planes_of(const AVFrame& f) {
+  Planes p;
+  for (int k = 0; k < 3; ++k) {
+    p.data[k] = f.data[k];
+    p.linesize[k] = f.linesize[k];
+  }
+  return p;
+}
+
 void Pipeline::infer() {
+  // With a frame path, two frames are in flight: frame N+1 is submitted before frame N is waited
+  // for, so the device never idles while the host copies planes in and out.
+  struct InFlight {
+    Slot* slot;
+    Ticket ticket;
+  };
+  std::optional<InFlight> previous;
+  auto hand_on = [&](Slot* s) {
+    report(VideoPhase::upscaling, ++upscaled_);
+    return convert_out_q_->push(s);
+  };
+  auto finish_previous = [&] {
+    if (!previous) return true;
+    const auto t0 = Clock::now();
+    previous->ticket.wait();
+    inference_seconds_ += seconds_since(t0);
+    av_frame_unref(previous->slot->decoded.get());
+    Slot* done = previous->slot;
+    previous.reset();
+    return hand_on(done);
+  };
   Slot* s = nullptr;
   while (infer_q_->pop(s)) {
     if (!s) {
+      if (!finish_previous()) return;
       convert_out_q_->push(nullptr);
       return;
     }
     if (cancelled()) throw Error(ErrorCode::cancelled, "cancelled");
     const auto t0 = Clock::now();
-    if (upscaled_ == 0) first_frame_ticks_ = t0.time_since_epoch().count();
+    if (upscaled_ == 0 && !previous) first_frame_ticks_ = t0.time_since_epoch().count();
+    if (job_.frame_path) {
+      prepare_output_frame(s->encoded.get(), job_.sink->output().encoder());
+      Ticket ticket = job_.frame_path->submit(planes_of(*s->decoded), planes_of(*s->encoded));
+      inference_seconds_ += seconds_since(t0);
+      if (!finish_previous()) return;
+      previous = InFlight{s, std::move(ticket)};
+      continue;
+    }
     if (job_.upscaler) {
       job_.upscaler->upscale_into(s->in, s->out);
     } else {
@@ -227,8 +284,7 @@ void Pipeline::infer() {
       std::copy(s->in.data.begin(), s->in.data.end(), s->out.data.begin());
     }
     inference_seconds_ += seconds_since(t0);
-    report(VideoPhase::upscaling, ++upscaled_);
-    if (!convert_out_q_->push(s)) return;
+    if (!hand_on(s)) return;
   }
 }
 
@@ -242,15 +298,10 @@ void Pipeline::convert_out() {
       return;
     }
     AVFrame* f = s->encoded.get();
-    if (!f->buf[0]) {
-      f->format = enc->pix_fmt;
-      f->width = enc->width;
-      f->height = enc->height;
-      check_av(av_frame_get_buffer(f, 0), ErrorCode::limit_exceeded, "allocating an output frame");
-    } else {
-      check_av(av_frame_make_writable(f), ErrorCode::limit_exceeded, "allocating an output frame");
+    if (!job_.frame_path) {  // else the device has written it
+      prepare_output_frame(f, enc);
+      image_to_frame(s->out, job_.out_color, *f, scratch);
     }
-    image_to_frame(s->out, job_.out_color, *f, scratch);
     f->pts = s->pts;
     f->colorspace = enc->colorspace;
     f->color_range = enc->color_range;

@@ -19,6 +19,7 @@
 #include "media/video_filter.hpp"
 #include "media/video_input.hpp"
 #include "pipeline/video_sink.hpp"
+#include "runtime/frame_path.hpp"
 #include "upres/upscaler.hpp"
 #include "upres/video.hpp"
 
@@ -36,6 +37,9 @@ struct PreparedJob {
   std::vector<PacketPtr> early_packets;  // other streams' packets read before it
   std::shared_ptr<const Model> model;
   std::unique_ptr<Upscaler> upscaler;
+  // Set when the upscaler's backend converts whole frames itself: decoded planes go to it and
+  // the encoder's planes come back, with no float images on the host.
+  std::unique_ptr<FramePath> frame_path;
   std::unique_ptr<VideoSink> sink;
   ColorSpec in_color, out_color;
   VideoPlan plan;

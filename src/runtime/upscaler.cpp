@@ -23,6 +23,7 @@
 #include "image/resizer.hpp"
 #include "model/passes.hpp"
 #include "ops/op.hpp"
+#include "runtime/frame_path.hpp"
 #include "upres/error.hpp"
 #include "upres/int8.hpp"
 
@@ -284,6 +285,48 @@ void Upscaler::Impl::gather_frame_means(const ModelGeometry& geo,
   }
 }
 
+// The graph's input length for `len` frame pixels: the border on both sides, then up to the
+// model's alignment grid.
+static int padded_length(const ModelGeometry& geo, int len) {
+  int n = len + 2 * geo.border;
+  while ((n - geo.alignment_remainder) % geo.alignment) ++n;
+  return n;
+}
+
+std::unique_ptr<FramePath> FramePath::make(Upscaler& upscaler, const PlaneFormat& in,
+                                           const PlaneFormat& out) {
+  Upscaler::Impl& impl = *upscaler.impl_;
+  const ModelGeometry& geo = upscaler.model().geometry();
+  if (upscaler.output_scale() != geo.scale || out.width != in.width * geo.scale ||
+      out.height != in.height * geo.scale)
+    return nullptr;
+  if (upscaler.options_.tile != 0 && upscaler.options_.tile < std::max(in.width, in.height)) return nullptr;
+  FrameSpec spec;
+  spec.in = in;
+  spec.out = out;
+  spec.scale = geo.scale;
+  spec.border = geo.border;
+  spec.padded_width = padded_length(geo, in.width);
+  spec.padded_height = padded_length(geo, in.height);
+  spec.border_mode = upscaler.model().border_mode();
+  spec.add_input = upscaler.model().output_adds_input();
+  // The whole frame must fit as the tensor path would judge it, its largest blob included
+  // (the budget is capped by the backend's largest tensor).
+  if (int64_t(spec.padded_width) * spec.padded_height * impl.bytes_per_pixel > impl.memory_budget)
+    return nullptr;
+  // Executors of the float path hold memory this path does not need.
+  impl.executors.clear();
+  impl.part_executors.clear();
+  std::unique_ptr<FrameExecutor> executor;
+  try {
+    executor = impl.backend->compile_frames(*impl.graph, spec);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::limit_exceeded) throw;
+    return nullptr;  // a plane buffer over one binding's range: the float path tiles instead
+  }
+  return executor ? std::unique_ptr<FramePath>(new FramePath(std::move(executor))) : nullptr;
+}
+
 int Upscaler::output_scale() const {
   return options_.scale > 0 ? options_.scale : model_->geometry().scale;
 }
@@ -316,11 +359,7 @@ void Upscaler::upscale_into(const Image& input, Image& out) {
   const int64_t out_w = int64_t(w) * out_scale, out_h = int64_t(h) * out_scale;
 
   // The padded input length for `len` image pixels: + 2 border, up to the alignment grid.
-  auto padded = [&](int len) {
-    int n = len + 2 * p;
-    while ((n - geo.alignment_remainder) % align) ++n;
-    return n;
-  };
+  auto padded = [&](int len) { return padded_length(geo, len); };
   // Networks that eat a border take their context from it (it comes from the frame, not from
   // padding, for inner windows); zero-padded networks need real pixels around each core.
   int overlap = options_.tile_overlap >= 0 ? options_.tile_overlap

@@ -1,6 +1,7 @@
 // The Vulkan backend: a graph compiled for one input shape becomes one command buffer, recorded
-// once: the input tile converted from the host's float32, one compute dispatch (or a few) per
-// node with a barrier between them, the output converted back. Every blob lives in a device
+// once: the input converted (a tile from the host's float32, or a whole video frame from its 8- to
+// 16-bit planes), one compute dispatch (or a few) per node with a barrier between them, the
+// output converted back the same way. Every blob lives in a device
 // buffer from a pool planned at compile time (a blob takes the buffer of one whose last reader
 // has run), so a run allocates nothing and never returns to the host between layers.
 //
@@ -65,30 +66,108 @@ int activation_code(Activation a) {
   return int(a);  // shaders/common.glsl's ACT_* follow the enum's order
 }
 
-class VulkanExecutor final : public Executor {
+// frame.glsl's Format (std430: every member four bytes, in this order).
+struct GpuFormat {
+  int32_t width, height, wide, rgb, log2_cw, log2_ch, cw, ch;
+  int32_t offset[3], stride[3];
+  float luma_offset, luma_scale, chroma_offset, chroma_scale, max_code;
+  float chroma_x, chroma_y;
+  float kr, kb;
+  float rv, gu, gv, bu;
+  float to_cb, to_cr;
+};
+static_assert(sizeof(GpuFormat) == 29 * 4);
+
+// Where a frame's planes sit in a buffer of codes: each plane starts on a word and its rows are a
+// whole number of words apart (planes_out.comp writes a word per invocation).
+struct PlaneLayout {
+  int64_t offset[3] = {}, stride[3] = {};  // in codes, by plane
+  int64_t codes = 0;
+
+  explicit PlaneLayout(const PlaneFormat& f) {
+    for (int k = 0; k < 3; ++k) {
+      offset[k] = codes;
+      stride[k] = (f.plane_width(k) + 3) / 4 * 4;
+      codes += stride[k] * f.plane_height(k);
+    }
+  }
+  int64_t bytes(const PlaneFormat& f) const { return codes * f.code_bytes(); }
+};
+
+GpuFormat gpu_format(const PlaneFormat& f) {
+  const PlaneLayout layout(f);
+  GpuFormat g{};
+  g.width = f.width;
+  g.height = f.height;
+  g.wide = f.depth > 8;
+  g.rgb = f.rgb;
+  g.log2_cw = f.log2_chroma_w;
+  g.log2_ch = f.log2_chroma_h;
+  g.cw = f.plane_width(1);
+  g.ch = f.plane_height(1);
+  for (int c = 0; c < 3; ++c) {
+    g.offset[c] = int32_t(layout.offset[f.plane[c]]);
+    g.stride[c] = int32_t(layout.stride[f.plane[c]]);
+  }
+  g.luma_offset = f.luma_offset;
+  g.luma_scale = f.luma_scale;
+  g.chroma_offset = f.chroma_offset;
+  g.chroma_scale = f.chroma_scale;
+  g.max_code = f.max_code;
+  g.chroma_x = f.chroma_x;
+  g.chroma_y = f.chroma_y;
+  g.kr = f.kr;
+  g.kb = f.kb;
+  // The derived coefficients as color.cpp computes them.
+  const double kr = f.kr, kb = f.kb, kg = 1 - kr - kb;
+  g.rv = float(2 * (1 - kr));
+  g.bu = float(2 * (1 - kb));
+  g.gu = float(2 * kb * (1 - kb)) / float(kg);
+  g.gv = float(2 * kr * (1 - kr)) / float(kg);
+  g.to_cb = 1 / float(2 * (1 - kb));
+  g.to_cr = 1 / float(2 * (1 - kr));
+  return g;
+}
+
+// A graph compiled for one input shape. Its boundary is either float32 tensors in host memory
+// (Executor) or, with a FrameSpec, whole frames as planes of codes (FrameExecutor) converted by
+// shaders around the graph. Each of its slots (one for tensors, two for frames) has its own
+// staging buffers, command buffer and fence, so two frames can be in flight: the device runs
+// them in submission order (each command buffer begins with a barrier) while the host fills the
+// next slot's input and empties the previous slot's output.
+class VulkanExecutor final : public Executor, public FrameExecutor {
  public:
   VulkanExecutor(std::shared_ptr<Context> ctx, bool f16, const Graph& graph, Shape input,
-                 const std::vector<int>& observed)
+                 const std::vector<int>& observed, const FrameSpec* frames = nullptr)
       : ctx_(std::move(ctx)), f16_(f16), graph_(graph), shapes_(graph.infer_shapes(input)) {
     try {
+      if (frames) frames_ = *frames;
       plan_buffers();
       dummy_ = ctx_->make_buffer(16, Context::Memory::device);
-      // The host's float32 copies are bound whole too, so they must fit one binding as well.
-      for (Shape s : {input, output_desc().shape}) check_binding(s, s.size() * 4);
-      staging_in_ = ctx_->make_buffer(uint64_t(input.size()) * 4, Context::Memory::upload);
-      staging_out_ = ctx_->make_buffer(uint64_t(output_desc().shape.size()) * 4, Context::Memory::readback);
       auto is_observed = [&](int b) {
         return std::find(observed.begin(), observed.end(), b) != observed.end();
       };
-      convert("convert_in", staging_in_, blob(graph_.input_blob), input.size());
       if (is_observed(graph_.input_blob)) observe_blob(graph_.input_blob);  // before its buffer is reused
       for (const Node& node : graph_.nodes) {
         record_node(node);
         for (int b : node.outputs)
           if (is_observed(b)) observe_blob(b);
       }
-      convert("convert_out", blob(graph_.output_blob), staging_out_, output_desc().shape.size());
-      build_command_buffer();
+      const std::vector<Dispatch> body = std::exchange(dispatches_, {});
+      slots_.resize(frames ? 2 : 1);
+      for (Slot& slot : slots_) slot.owner = this;
+      std::vector<std::vector<Dispatch>> programs;
+      for (Slot& slot : slots_) {
+        // The boundary's dispatches: the conversion in first, then those out.
+        if (frames)
+          record_frame_boundary(slot);
+        else
+          record_tensor_boundary(slot, input);
+        std::vector<Dispatch> program = std::exchange(dispatches_, {});
+        program.insert(program.begin() + 1, body.begin(), body.end());
+        programs.push_back(std::move(program));
+      }
+      build_command_buffers(programs);
     } catch (...) {
       release();
       throw;
@@ -98,24 +177,26 @@ class VulkanExecutor final : public Executor {
   ~VulkanExecutor() override { release(); }
 
   Ticket submit(const TensorView& input, const TensorView& output) override {
-    UPRES_ASSERT(input.shape == input_desc().shape && output.shape == output_desc().shape);
-    finish();  // one run in flight per executor: its buffers are reused
-    std::memcpy(staging_in_.mapped, input.data, size_t(input.shape.size()) * 4);
+    UPRES_ASSERT(!takes_frames() && input.shape == input_desc().shape && output.shape == output_desc().shape);
+    Slot& slot = slots_[0];
+    finish(slot);  // one run in flight per slot: its buffers are reused
+    std::memcpy(slot.in.mapped, input.data, size_t(input.shape.size()) * 4);
     for (const auto& [node, buffer] : given_) {
       const std::vector<float>* values = node->p<GivenParams>().values;
       UPRES_ASSERT(values && int64_t(values->size()) == node->p<GivenParams>().channels);
       std::memcpy(buffer->mapped, values->data(), values->size() * 4);
     }
-    check(vkResetFences(ctx_->device(), 1, &fence_), "resetting a fence");
-    ctx_->submit(commands_, fence_);
-    pending_ = true;
-    output_ = output;
-    const int64_t run = ++runs_;
-    // Two words fit std::function's own storage: no allocation per run. A ticket of an earlier
-    // run is already done (the next submit finished it).
-    return Ticket([this, run] {
-      if (run == runs_) finish();
-    });
+    slot.output = output;
+    return start(slot);
+  }
+
+  Ticket submit(const Planes& in, const Planes& out) override {
+    UPRES_ASSERT(takes_frames() && given_.empty());
+    Slot& slot = slots_[size_t(runs_ % 2)];
+    finish(slot);
+    copy_planes(frames_.in, in, slot.in, true);
+    slot.planes = out;
+    return start(slot);
   }
 
   void run_observed(const TensorView& input, const TensorView& output, const BlobObserver& observe) override {
@@ -128,7 +209,8 @@ class VulkanExecutor final : public Executor {
   TensorDesc input_desc() const override { return {shapes_[size_t(graph_.input_blob)]}; }
   TensorDesc output_desc() const override { return {shapes_[size_t(graph_.output_blob)]}; }
   int64_t memory_bytes() const override {
-    int64_t bytes = int64_t(staging_in_.bytes + staging_out_.bytes);
+    int64_t bytes = 0;
+    for (const Slot& slot : slots_) bytes += int64_t(slot.in.bytes + slot.out.bytes);
     for (const Buffer& b : pool_) bytes += int64_t(b.bytes);
     for (const auto& b : owned_) bytes += int64_t(b->bytes);
     for (const auto& b : shared_) bytes += int64_t(b->bytes);
@@ -136,14 +218,106 @@ class VulkanExecutor final : public Executor {
   }
 
  private:
+  // One set of staging buffers and the command buffer that reads and writes them.
+  struct Slot {
+    VulkanExecutor* owner = nullptr;
+    Buffer in, out;
+    VkCommandBuffer commands = VK_NULL_HANDLE;
+    VkFence fence = VK_NULL_HANDLE;
+    bool pending = false;
+    int64_t run = 0;    // the submission it holds
+    TensorView output;  // where its output goes: a tensor
+    Planes planes;      // or a frame's planes
+  };
+
+  bool takes_frames() const { return frames_.in.width > 0; }
+
+  void record_tensor_boundary(Slot& slot, Shape input) {
+    // The host's float32 copies are bound whole too, so they must fit one binding as well.
+    for (Shape s : {input, output_desc().shape}) check_binding(s, s.size() * 4);
+    slot.in = ctx_->make_buffer(uint64_t(input.size()) * 4, Context::Memory::upload);
+    slot.out = ctx_->make_buffer(uint64_t(output_desc().shape.size()) * 4, Context::Memory::readback);
+    convert("convert_in", slot.in, blob(graph_.input_blob), input.size());
+    convert("convert_out", blob(graph_.output_blob), slot.out, output_desc().shape.size());
+  }
+
+  // planes_in.comp before the graph; planes_out.comp (luma or RGB, then chroma) after it.
+  void record_frame_boundary(Slot& slot) {
+    const FrameSpec& f = frames_;
+    const PlaneLayout in(f.in), out(f.out);
+    check_binding({3, f.in.height, f.in.width}, in.bytes(f.in));
+    check_binding({3, f.out.height, f.out.width}, out.bytes(f.out));
+    slot.in = ctx_->make_buffer(uint64_t(in.bytes(f.in)), Context::Memory::upload);
+    slot.out = ctx_->make_buffer(uint64_t(out.bytes(f.out)), Context::Memory::readback);
+    if (!formats_) {
+      const GpuFormat both[2] = {gpu_format(f.in), gpu_format(f.out)};
+      formats_ = &own(ctx_->make_buffer(sizeof both, Context::Memory::upload));
+      std::memcpy(formats_->mapped, both, sizeof both);
+    }
+    const Shape input = input_desc().shape, net = output_desc().shape;
+    UPRES_ASSERT(input.h == f.padded_height && input.w == f.padded_width && net.h >= f.out.height &&
+                 net.w >= f.out.width && f.out.width == f.in.width * f.scale &&
+                 f.out.height == f.in.height * f.scale);
+    add_linear("planes_in", {}, {&slot.in, formats_, &blob(graph_.input_blob)},
+               Push()
+                   .i(input.h)
+                   .i(input.w)
+                   .i(f.border)
+                   .i(f.border_mode == BorderMode::zero && f.border == 0)
+                   .i(f.border_mode == BorderMode::reflect),
+               int64_t(input.h) * input.w);
+    const int per_word = f.out.depth > 8 ? 2 : 4;
+    for (int chroma = 0; chroma < (f.out.rgb ? 1 : 2); ++chroma) {
+      const int first = chroma, planes = f.out.rgb ? 3 : (chroma ? 2 : 1);
+      const int64_t words =
+          out.stride[f.out.plane[first]] / per_word * f.out.plane_height(f.out.plane[first]) * planes;
+      add_linear("planes_out", {chroma}, {&slot.in, formats_, &blob(graph_.output_blob), &slot.out},
+                 Push().i(net.h).i(net.w).i(f.scale).i(f.add_input).i(words), words);
+    }
+  }
+
+  // Copies a frame's planes between host memory and a buffer of codes (PlaneLayout), row by row.
+  static void copy_planes(const PlaneFormat& f, const Planes& planes, const Buffer& buffer, bool to_buffer) {
+    const PlaneLayout layout(f);
+    const int bytes = f.code_bytes();
+    for (int k = 0; k < 3; ++k) {
+      auto* base = static_cast<uint8_t*>(buffer.mapped) + layout.offset[k] * bytes;
+      const size_t row = size_t(f.plane_width(k)) * size_t(bytes);
+      for (int y = 0; y < f.plane_height(k); ++y) {
+        uint8_t* staged = base + y * layout.stride[k] * bytes;
+        uint8_t* frame = planes.data[k] + ptrdiff_t(y) * planes.linesize[k];
+        if (to_buffer)
+          std::memcpy(staged, frame, row);
+        else
+          std::memcpy(frame, staged, row);
+      }
+    }
+  }
+
+  Ticket start(Slot& slot) {
+    check(vkResetFences(ctx_->device(), 1, &slot.fence), "resetting a fence");
+    ctx_->submit(slot.commands, slot.fence);
+    slot.pending = true;
+    slot.run = ++runs_;
+    // Two words fit std::function's own storage: no allocation per run. A ticket of an earlier
+    // run is already done (a later submit on its slot finished it).
+    Slot* s = &slot;
+    const int64_t run = slot.run;
+    return Ticket([s, run] {
+      if (s->run == run) s->owner->finish(*s);
+    });
+  }
+
   void release() {
     VkDevice device = ctx_->device();
-    if (pending_) vkWaitForFences(device, 1, &fence_, VK_TRUE, UINT64_MAX);
-    pending_ = false;
-    if (fence_) vkDestroyFence(device, fence_, nullptr);
-    if (command_pool_) vkDestroyCommandPool(device, command_pool_, nullptr);  // frees the command buffer
+    for (Slot& slot : slots_) {
+      if (slot.pending) vkWaitForFences(device, 1, &slot.fence, VK_TRUE, UINT64_MAX);
+      slot.pending = false;
+      if (slot.fence) vkDestroyFence(device, slot.fence, nullptr);
+      slot.fence = VK_NULL_HANDLE;
+    }
+    if (command_pool_) vkDestroyCommandPool(device, command_pool_, nullptr);  // frees the command buffers
     if (descriptor_pool_) vkDestroyDescriptorPool(device, descriptor_pool_, nullptr);
-    fence_ = VK_NULL_HANDLE;
     command_pool_ = VK_NULL_HANDLE;
     descriptor_pool_ = VK_NULL_HANDLE;
   }
@@ -158,12 +332,15 @@ class VulkanExecutor final : public Executor {
                       shape.str(), bytes >> 20, ctx_->info().max_storage_range >> 20, ctx_->info().name));
   }
 
-  // Waits for the run in flight and copies its output out.
-  void finish() {
-    if (!pending_) return;
-    pending_ = false;
-    check(vkWaitForFences(ctx_->device(), 1, &fence_, VK_TRUE, UINT64_MAX), "running the model");
-    std::memcpy(output_.data, staging_out_.mapped, size_t(output_.shape.size()) * 4);
+  // Waits for the slot's run and copies its output out.
+  void finish(Slot& slot) {
+    if (!slot.pending) return;
+    slot.pending = false;
+    check(vkWaitForFences(ctx_->device(), 1, &slot.fence, VK_TRUE, UINT64_MAX), "running the model");
+    if (takes_frames())
+      copy_planes(frames_.out, slot.planes, slot.out, false);
+    else
+      std::memcpy(slot.output.data, slot.out.mapped, size_t(slot.output.shape.size()) * 4);
   }
 
   static void check(VkResult r, const char* what) { vulkan::check(r, what); }
@@ -472,38 +649,50 @@ class VulkanExecutor final : public Executor {
                Push().i(out.c).i(in.h).i(in.w).i(out.h).i(out.w), out.size());
   }
 
-  // Descriptor sets for every dispatch, then the one command buffer that runs them all.
-  void build_command_buffer() {
-    uint32_t descriptors = 0;
-    for (const Dispatch& d : dispatches_) descriptors += uint32_t(d.buffers.size());
+  // Descriptor sets for every dispatch, then each slot's command buffer that runs its program.
+  void build_command_buffers(const std::vector<std::vector<Dispatch>>& programs) {
+    uint32_t descriptors = 0, sets = 0;
+    for (const auto& program : programs)
+      for (const Dispatch& d : program) {
+        descriptors += uint32_t(d.buffers.size());
+        ++sets;
+      }
     VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, std::max(descriptors, 1u)};
     VkDescriptorPoolCreateInfo pool{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
-    pool.maxSets = uint32_t(dispatches_.size());
+    pool.maxSets = sets;
     pool.poolSizeCount = 1;
     pool.pPoolSizes = &size;
     check(vkCreateDescriptorPool(ctx_->device(), &pool, nullptr, &descriptor_pool_),
           "creating a descriptor pool");
-
-    VkCommandBufferAllocateInfo alloc{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
     // The executor's own pool: command pools may be used by one thread at a time, and executors
     // on one device are compiled and destroyed on different threads (a service's jobs).
     VkCommandPoolCreateInfo pool_info{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
     pool_info.queueFamilyIndex = ctx_->queue_family();
     check(vkCreateCommandPool(ctx_->device(), &pool_info, nullptr, &command_pool_),
           "creating a command pool");
-    alloc.commandPool = command_pool_;
-    alloc.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    alloc.commandBufferCount = 1;
-    check(vkAllocateCommandBuffers(ctx_->device(), &alloc, &commands_), "allocating a command buffer");
-    VkFenceCreateInfo fence{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    check(vkCreateFence(ctx_->device(), &fence, nullptr, &fence_), "creating a fence");
+    for (size_t k = 0; k < slots_.size(); ++k) {
+      Slot& slot = slots_[k];
+      VkCommandBufferAllocateInfo alloc{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+      alloc.commandPool = command_pool_;
+      alloc.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+      alloc.commandBufferCount = 1;
+      check(vkAllocateCommandBuffers(ctx_->device(), &alloc, &slot.commands), "allocating a command buffer");
+      VkFenceCreateInfo fence{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+      check(vkCreateFence(ctx_->device(), &fence, nullptr, &slot.fence), "creating a fence");
+      record(slot.commands, programs[k]);
+    }
+  }
 
+  void record(VkCommandBuffer commands, const std::vector<Dispatch>& program) {
     VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-    check(vkBeginCommandBuffer(commands_, &begin), "recording commands");
+    check(vkBeginCommandBuffer(commands, &begin), "recording commands");
     VkMemoryBarrier between{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-    between.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+    between.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT;
     between.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
-    for (const Dispatch& d : dispatches_) {
+    // First, wait for the work submitted before (the other slot's run uses the same activations).
+    vkCmdPipelineBarrier(commands, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                         0, 1, &between, 0, nullptr, 0, nullptr);
+    for (const Dispatch& d : program) {
       VkDescriptorSetAllocateInfo set_info{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
       set_info.descriptorPool = descriptor_pool_;
       set_info.descriptorSetCount = 1;
@@ -523,24 +712,22 @@ class VulkanExecutor final : public Executor {
         writes[k].pBufferInfo = &infos[k];
       }
       vkUpdateDescriptorSets(ctx_->device(), uint32_t(writes.size()), writes.data(), 0, nullptr);
-      vkCmdBindPipeline(commands_, VK_PIPELINE_BIND_POINT_COMPUTE, d.pipeline->pipeline);
-      vkCmdBindDescriptorSets(commands_, VK_PIPELINE_BIND_POINT_COMPUTE, d.pipeline->layout, 0, 1, &set, 0,
+      vkCmdBindPipeline(commands, VK_PIPELINE_BIND_POINT_COMPUTE, d.pipeline->pipeline);
+      vkCmdBindDescriptorSets(commands, VK_PIPELINE_BIND_POINT_COMPUTE, d.pipeline->layout, 0, 1, &set, 0,
                               nullptr);
       if (!d.push.words.empty())
-        vkCmdPushConstants(commands_, d.pipeline->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
+        vkCmdPushConstants(commands, d.pipeline->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
                            uint32_t(d.push.words.size() * 4), d.push.words.data());
-      vkCmdDispatch(commands_, d.groups[0], d.groups[1], d.groups[2]);
-      vkCmdPipelineBarrier(commands_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+      vkCmdDispatch(commands, d.groups[0], d.groups[1], d.groups[2]);
+      vkCmdPipelineBarrier(commands, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
                            VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &between, 0, nullptr, 0, nullptr);
     }
     VkMemoryBarrier to_host{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     to_host.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
     to_host.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
-    vkCmdPipelineBarrier(commands_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1,
+    vkCmdPipelineBarrier(commands, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1,
                          &to_host, 0, nullptr, 0, nullptr);
-    check(vkEndCommandBuffer(commands_), "recording commands");
-    dispatches_.clear();
-    dispatches_.shrink_to_fit();
+    check(vkEndCommandBuffer(commands), "recording commands");
   }
 
   std::shared_ptr<Context> ctx_;
@@ -549,20 +736,18 @@ class VulkanExecutor final : public Executor {
   std::vector<Shape> shapes_;
   std::vector<int> slot_;                              // blob -> pool_ index
   std::vector<Buffer> pool_;                           // activations
-  std::vector<std::unique_ptr<Buffer>> owned_;         // given values
-  std::vector<std::shared_ptr<const Buffer>> shared_;  // weights, taps  // weights, taps, given values
+  std::vector<std::unique_ptr<Buffer>> owned_;         // given values, frame formats
+  std::vector<std::shared_ptr<const Buffer>> shared_;  // weights, taps
   Buffer dummy_;                                       // bound where a shader's optional input is absent
-  Buffer staging_in_, staging_out_;
+  std::vector<Slot> slots_;
+  FrameSpec frames_;                 // the frames it takes (in.width 0: tensors)
+  const Buffer* formats_ = nullptr;  // frame.glsl's Format[2]
   std::vector<std::pair<const Node*, const Buffer*>> given_;
   std::vector<std::pair<int, std::unique_ptr<Buffer>>> observed_;
   std::vector<Dispatch> dispatches_;  // while compiling
   VkDescriptorPool descriptor_pool_ = VK_NULL_HANDLE;
   VkCommandPool command_pool_ = VK_NULL_HANDLE;
-  VkCommandBuffer commands_ = VK_NULL_HANDLE;
-  VkFence fence_ = VK_NULL_HANDLE;
-  bool pending_ = false;
   int64_t runs_ = 0;  // submissions so far
-  TensorView output_;
 };
 
 DeviceInfo describe(const vulkan::PhysicalDevice& d) {
@@ -601,6 +786,11 @@ class VulkanBackend final : public Backend {
   std::unique_ptr<Executor> compile(const Graph& graph, Shape input,
                                     const std::vector<int>& observed) override {
     return std::make_unique<VulkanExecutor>(ctx_, f16_, graph, input, observed);
+  }
+  // Whole frames convert on the device: only 8- to 16-bit planes cross to and from the host.
+  std::unique_ptr<FrameExecutor> compile_frames(const Graph& graph, const FrameSpec& spec) override {
+    return std::make_unique<VulkanExecutor>(
+        ctx_, f16_, graph, Shape{3, spec.padded_height, spec.padded_width}, std::vector<int>{}, &spec);
   }
   std::unique_ptr<Graph> prepare(const Graph& graph, Shape probe) const override {
     auto g = std::make_unique<Graph>(graph);
