@@ -27,6 +27,11 @@ struct FrameCase {
   Precision precision;
 };
 
+void PrintTo(const FrameCase& c, std::ostream* os) {
+  *os << c.model << " " << av_get_pix_fmt_name(c.in_format) << " -> " << av_get_pix_fmt_name(c.out_format)
+      << " " << c.width << "x" << c.height << " " << precision_name(c.precision);
+}
+
 FramePtr frame_of(AVPixelFormat format, int width, int height) {
   FramePtr f = make_frame();
   f->format = format;
