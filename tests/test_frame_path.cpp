@@ -41,15 +41,6 @@ FramePtr frame_of(AVPixelFormat format, int width, int height) {
   return f;
 }
 
-Planes planes_of(const AVFrame& f) {
-  Planes p;
-  for (int k = 0; k < 3; ++k) {
-    p.data[k] = f.data[k];
-    p.linesize[k] = f.linesize[k];
-  }
-  return p;
-}
-
 // Every code of every plane, in order.
 std::vector<int> codes_of(const AVFrame& f) {
   const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(AVPixelFormat(f.format));

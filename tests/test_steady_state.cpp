@@ -101,13 +101,7 @@ TEST(SteadyState, VulkanFramePathAllocatesNothingPerFrame) {
   }
   std::vector<float> scratch;
   image_to_frame(make_test_pattern(37, 29, 3), color, *in, scratch);
-  Planes pin, pout;
-  for (int k = 0; k < 3; ++k) {
-    pin.data[k] = in->data[k];
-    pin.linesize[k] = in->linesize[k];
-    pout.data[k] = out->data[k];
-    pout.linesize[k] = out->linesize[k];
-  }
+  const Planes pin = planes_of(*in), pout = planes_of(*out);
   for (int warm = 0; warm < 2; ++warm) path->submit(pin, pout).wait();
   const int64_t device_allocations = vulkan::Context::get(0)->allocations();
   int64_t count = 0;

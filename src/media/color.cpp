@@ -175,6 +175,15 @@ PlaneFormat plane_format(AVPixelFormat format, int width, int height, const Colo
   return f;
 }
 
+Planes planes_of(const AVFrame& frame) {
+  Planes p;
+  for (int k = 0; k < 3; ++k) {
+    p.data[k] = frame.data[k];
+    p.linesize[k] = frame.linesize[k];
+  }
+  return p;
+}
+
 void frame_to_image(const AVFrame& frame, const ColorSpec& color, Image& out) {
   const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(AVPixelFormat(frame.format));
   UPRES_ASSERT(d && is_convertible(AVPixelFormat(frame.format)));

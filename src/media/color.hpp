@@ -41,5 +41,7 @@ void image_to_frame(const Image& image, const ColorSpec& color, AVFrame& frame, 
 // The same conversion described for a backend that converts on its device: codes, matrix and
 // chroma siting of `format` at this size. Only for convertible formats.
 PlaneFormat plane_format(AVPixelFormat format, int width, int height, const ColorSpec& color);
+// A frame's first three planes as a backend takes them.
+Planes planes_of(const AVFrame& frame);
 
 }  // namespace upres

@@ -228,15 +228,6 @@ void prepare_output_frame(AVFrame* f, const AVCodecContext* enc) {
   }
 }
 
-Planes planes_of(const AVFrame& f) {
-  Planes p;
-  for (int k = 0; k < 3; ++k) {
-    p.data[k] = f.data[k];
-    p.linesize[k] = f.linesize[k];
-  }
-  return p;
-}
-
 void Pipeline::infer() {
   // With a frame path, two frames are in flight: frame N+1 is submitted before frame N is waited
   // for, so the device never idles while the host copies planes in and out.
