@@ -16,7 +16,7 @@ RANKS = {
 PUBLIC = {
     "error": "core", "files": "core", "version": "core", "image": "image", "policy": "policy",
     "model": "model", "int8": "model", "backend": "backend", "upscaler": "runtime", "quality": "runtime",
-    "video": "pipeline", "service": "service", "server": "front ends",
+    "video": "pipeline", "segments": "pipeline", "service": "service", "server": "front ends",
 }
 
 

@@ -14,8 +14,10 @@
 #include <nlohmann/json.hpp>
 
 #include "folders.hpp"
+#include "progress.hpp"
 #include "upres/error.hpp"
 #include "upres/policy.hpp"
+#include "upres/segments.hpp"
 #include "upres/video.hpp"
 
 namespace fs = std::filesystem;
@@ -31,6 +33,9 @@ struct Flags {
   std::map<std::string, std::string> values;  // JSON key -> text as typed
   std::vector<std::string> flags_set;         // boolean JSON keys that were given
   std::string audio_tracks;
+  std::string work_dir;  // segmented and resumable when set
+  double segment_seconds = kDefaultSegmentSeconds;
+  bool plan_only = false;  // with --work-dir: write the plan, run nothing
 };
 
 Flags g_flags;
@@ -178,58 +183,44 @@ VideoOptions build_options(const std::string& input, const std::string& output) 
   return o;
 }
 
-// Draws progress on a terminal, or JSON lines for programs, at most a few times a second.
-class ProgressPrinter {
- public:
-  explicit ProgressPrinter(const std::string& mode, const std::string& name) : name_(name) {
-    if (mode == "auto")
-      mode_ = isatty(STDERR_FILENO) ? "bar" : "none";
-    else if (mode == "bar" || mode == "json" || mode == "none")
-      mode_ = mode;
-    else
-      throw Error(ErrorCode::invalid_argument,
-                  fmt::format("--progress '{}': use auto, bar, json or none", mode));
-    // JSON lines are reports like the service's; a bar on a terminal redraws more often.
-    throttle_ = ProgressThrottle(mode_ == "json" ? kProgressInterval : kBarInterval);
+// A segmented run (--work-dir): plan or pick up the plan, the missing segments, the join.
+int run_segmented_one(const VideoOptions& o) {
+  if (g_flags.plan_only) {
+    const SegmentManifest m = prepare_segments(o, g_flags.work_dir, g_flags.segment_seconds);
+    std::printf(
+        "%s: %zu segments planned in %s; run each with `upres segment run %s --index N`, then "
+        "`upres segment join %s`\n",
+        o.input.c_str(), m.segments.size(), m.work_dir.c_str(), m.work_dir.c_str(), m.work_dir.c_str());
+    return 0;
   }
-  void operator()(const VideoProgress& p) {
-    if (!throttle_.pass(p.phase == VideoPhase::done || p.phase != last_phase_)) return;
-    last_phase_ = p.phase;
-    if (mode_ == "json") {
-      json j{{"file", name_},
-             {"phase", video_phase_name(p.phase)},
-             {"frame", p.frames_done},
-             {"frames", p.frames_total},
-             {"fps", p.fps},
-             {"eta", p.eta_seconds},
-             {"elapsed", p.elapsed_seconds},
-             {"progress", p.fraction}};
-      std::printf("%s\n", to_text(j).c_str());
-      std::fflush(stdout);
-    } else if (mode_ == "bar") {
-      const int width = 30, filled = int(p.fraction * width + 0.5);
-      std::string bar(size_t(filled), '#');
-      bar.resize(size_t(width), '-');
-      std::string eta = p.eta_seconds >= 0
-                            ? fmt::format("{:02}:{:02}", int(p.eta_seconds) / 60, int(p.eta_seconds) % 60)
-                            : "--:--";
-      std::fprintf(stderr, "\r[%s] %3d%% %-9s %lld/%lld frames %5.2f fps ETA %s ", bar.c_str(),
-                   int(p.fraction * 100 + 0.5), video_phase_name(p.phase), (long long)p.frames_done,
-                   (long long)p.frames_total, p.fps, eta.c_str());
-      if (p.phase == VideoPhase::done) std::fprintf(stderr, "\n");
-      std::fflush(stderr);
-    }
+  ProgressPrinter printer(g_flags.progress, o.input);
+  const SegmentedStats r = run_segmented(
+      o, g_flags.work_dir, g_flags.segment_seconds, {}, [&](const VideoProgress& p) { printer(p); },
+      &g_cancel);
+  const VideoStats& s = r.stats;
+  if (printer.is_json()) {
+    json j{{"file", o.input},
+           {"output", o.output},
+           {"phase", "result"},
+           {"frames", s.frames},
+           {"width", s.output_width},
+           {"height", s.output_height},
+           {"seconds", s.seconds},
+           {"fps", s.fps},
+           {"bytes", s.output_bytes},
+           {"segments", r.segments},
+           {"segments_reused", r.reused}};
+    std::printf("%s\n", to_text(j).c_str());
+  } else {
+    std::printf("%s -> %s: %lld frames at %dx%d in %.1f s (%.2f fps); %d segments, %d reused from %s\n",
+                o.input.c_str(), o.output.c_str(), (long long)s.frames, s.output_width, s.output_height,
+                s.seconds, s.fps, r.segments, r.reused, g_flags.work_dir.c_str());
   }
-  bool is_json() const { return mode_ == "json"; }
-
- private:
-  static constexpr std::chrono::milliseconds kBarInterval{200};
-  std::string mode_, name_;
-  ProgressThrottle throttle_;
-  VideoPhase last_phase_ = VideoPhase::done;
-};
+  return 0;
+}
 
 int run_one(const VideoOptions& o) {
+  if (!g_flags.work_dir.empty()) return run_segmented_one(o);
   ProgressPrinter printer(g_flags.progress, o.input);
   VideoJob job(o);
   const VideoStats s = job.run([&](const VideoProgress& p) { printer(p); }, &g_cancel);
@@ -254,7 +245,12 @@ int run_video() {
   std::error_code ec;
   if (!fs::exists(g_flags.input, ec))
     throw Error(ErrorCode::not_found, fmt::format("{}: no such file or folder", g_flags.input));
+  if (g_flags.plan_only && g_flags.work_dir.empty())
+    throw Error(ErrorCode::invalid_argument, "--plan-only plans segments: give --work-dir DIR too");
   if (!fs::is_directory(g_flags.input)) return run_one(build_options(g_flags.input, g_flags.output));
+  if (!g_flags.work_dir.empty())
+    throw Error(ErrorCode::invalid_argument,
+                "--work-dir takes one video, not a folder; run each video with its own work folder");
 
   // A folder: every video in it, into the output folder, same names.
   const auto inputs = folder_inputs(
@@ -348,6 +344,15 @@ VideoCommand add_video_commands(CLI::App& app) {
       ->check(CLI::IsMember(video_format_names()));
   c.video->add_option("--progress", g_flags.progress, "auto (a bar on terminals), bar, json or none")
       ->capture_default_str();
+  c.video->add_option("--work-dir", g_flags.work_dir,
+                      "upscale in segments kept in this folder: rerun the same command after a crash and it "
+                      "goes on (`upres segment` runs one segment, for clusters)");
+  c.video
+      ->add_option("--segment-seconds", g_flags.segment_seconds,
+                   "segment length with --work-dir, cut at the source's keyframes")
+      ->capture_default_str();
+  c.video->add_flag("--plan-only", g_flags.plan_only,
+                    "with --work-dir: write the plan and stop (a scheduler then runs `upres segment run`)");
   add_options(c.video);
   c.video->footer(
       "FFmpeg spellings work too: -c:v -crf -preset -b:v -pix_fmt -g -c:a -b:a -ss -an -sn -y.\n"
@@ -376,7 +381,12 @@ int VideoCommand::run() {
       return run_video();
     } catch (const Error& e) {
       if (e.code() != ErrorCode::cancelled) throw;
-      std::fprintf(stderr, "\nupres: cancelled; the partial output was removed\n");
+      if (!g_flags.work_dir.empty())
+        std::fprintf(stderr,
+                     "\nupres: cancelled; finished segments are kept in %s: run the same command to go on\n",
+                     g_flags.work_dir.c_str());
+      else
+        std::fprintf(stderr, "\nupres: cancelled; the partial output was removed\n");
       return 130;
     }
   }

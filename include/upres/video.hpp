@@ -125,6 +125,9 @@ struct VideoProgress {
   double eta_seconds = -1;  // -1: unknown
   double elapsed_seconds = 0;
   double fraction = 0;  // 0..1 across the three phases (starting 0-5 %, upscaling 5-90 %, finishing)
+  // A segmented job (upres/segments.hpp): segments in all, finished, and found finished by an
+  // earlier run and reused; 0 for a single run.
+  int segments_total = 0, segments_done = 0, segments_reused = 0;
 };
 
 struct StreamPlan {

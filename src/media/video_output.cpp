@@ -68,6 +68,10 @@ std::string container_for_path(const std::string& path) {
   return video_muxer_for_path(path);
 }
 
+bool is_segment_path(const std::string& path) {
+  return path.size() > 4 && path.compare(path.size() - 4, 4, ".nut") == 0;
+}
+
 std::pair<int, int> crf_range(const std::string& encoder) {
   if (encoder == "libx264" || encoder == "libx265" || encoder.find("nvenc") != std::string::npos)
     return {0, 51};
@@ -123,7 +127,7 @@ AVPixelFormat choose_encoder_format(const AVCodec& codec, AVPixelFormat source,
 }
 
 VideoOutput::VideoOutput(const std::string& path, bool overwrite) : path_(path), packet_(make_packet()) {
-  const std::string container = container_for_path(path);
+  const std::string container = is_segment_path(path) ? "nut" : container_for_path(path);
   struct stat st {};
   if (stat(path.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode))
@@ -197,19 +201,39 @@ void VideoOutput::add_video(const VideoEncoderSettings& s, const AVStream* sourc
   video_stream_->sample_aspect_ratio = s.sample_aspect_ratio;
   if (codec.id == AV_CODEC_ID_HEVC && std::string(format_->oformat->name) != "matroska")
     video_stream_->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');  // plays in Apple's players
-  if (source) {
-    av_dict_copy(&video_stream_->metadata, source->metadata, 0);
-    av_dict_set(&video_stream_->metadata, "rotate", nullptr, 0);  // the rotation is applied now
-    video_stream_->disposition = source->disposition;
-    // HDR metadata travels on; the display matrix does not (the picture is already turned).
-    for (int i = 0; i < source->nb_side_data; ++i) {
-      const AVPacketSideData& sd = source->side_data[i];
-      if (sd.type != AV_PKT_DATA_MASTERING_DISPLAY_METADATA && sd.type != AV_PKT_DATA_CONTENT_LIGHT_LEVEL)
-        continue;
-      uint8_t* dst = av_stream_new_side_data(video_stream_, sd.type, sd.size);
-      if (dst) std::memcpy(dst, sd.data, sd.size);
-    }
+  if (source) inherit_from_source(source);
+}
+
+void VideoOutput::inherit_from_source(const AVStream* source) {
+  av_dict_copy(&video_stream_->metadata, source->metadata, 0);
+  av_dict_set(&video_stream_->metadata, "rotate", nullptr, 0);  // the rotation is applied now
+  video_stream_->disposition = source->disposition;
+  // HDR metadata travels on; the display matrix does not (the picture is already turned).
+  for (int i = 0; i < source->nb_side_data; ++i) {
+    const AVPacketSideData& sd = source->side_data[i];
+    if (sd.type != AV_PKT_DATA_MASTERING_DISPLAY_METADATA && sd.type != AV_PKT_DATA_CONTENT_LIGHT_LEVEL)
+      continue;
+    uint8_t* dst = av_stream_new_side_data(video_stream_, sd.type, sd.size);
+    if (dst) std::memcpy(dst, sd.data, sd.size);
   }
+}
+
+int VideoOutput::add_encoded_video(const AVStream* encoded, const AVStream* source) {
+  const AVCodecID id = encoded->codecpar->codec_id;
+  if (avformat_query_codec(format_->oformat, id, FF_COMPLIANCE_NORMAL) != 1)
+    throw Error(ErrorCode::invalid_argument, fmt::format("{} cannot hold {} video; write .mkv",
+                                                         format_->oformat->name, avcodec_get_name(id)));
+  video_stream_ = avformat_new_stream(format_, nullptr);
+  check_av(avcodec_parameters_copy(video_stream_->codecpar, encoded->codecpar), ErrorCode::invalid_media,
+           "cannot copy the video stream's parameters");
+  video_stream_->codecpar->codec_tag = 0;
+  if (id == AV_CODEC_ID_HEVC && std::string(format_->oformat->name) != "matroska")
+    video_stream_->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');
+  video_stream_->time_base = encoded->time_base;
+  video_stream_->avg_frame_rate = encoded->avg_frame_rate;
+  video_stream_->sample_aspect_ratio = encoded->codecpar->sample_aspect_ratio;
+  if (source) inherit_from_source(source);
+  return video_stream_->index;
 }
 
 int VideoOutput::add_copy(const AVStream* source) {

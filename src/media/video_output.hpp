@@ -18,6 +18,11 @@ namespace upres {
 // (video_muxer_for_path), which every front end applies too.
 std::string container_for_path(const std::string& path);
 
+// Segment files (pipeline/segments.cpp) are NUT, which keeps any time base exactly where
+// Matroska rounds to milliseconds, so that joined segments carry the source's timestamps. Only
+// segments are written in it.
+bool is_segment_path(const std::string& path);
+
 struct VideoEncoderSettings {
   std::string codec = "libx264";
   int crf = -1;         // -1: the codec's default quality
@@ -58,6 +63,9 @@ class VideoOutput {
 
   // Opens the video encoder and its stream; `source` lends metadata and HDR side data.
   void add_video(const VideoEncoderSettings& settings, const AVStream* source);
+  // Or a video stream whose packets come encoded already (joined segments, `encoded` their
+  // stream); returns its output index.
+  int add_encoded_video(const AVStream* encoded, const AVStream* source);
   AVCodecContext* encoder() const { return encoder_.get(); }
   // A stream whose packets are copied unchanged; returns its output index.
   int add_copy(const AVStream* source);
@@ -74,6 +82,8 @@ class VideoOutput {
   int64_t bytes_written() const { return bytes_; }
 
  private:
+  void inherit_from_source(const AVStream* source);  // metadata, disposition, HDR side data
+
   std::string path_;
   std::unique_ptr<PartialFile> partial_;  // the file being written; renamed onto path_ by finish()
   AVFormatContext* format_ = nullptr;

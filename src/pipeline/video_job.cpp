@@ -136,7 +136,10 @@ void check_video_options(const VideoOptions& o) {
 
 void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
   check_video_options(o);
-  const std::string container = container_for_path(o.output);  // GIF, audio-only, unknown fail here
+  // GIF, audio-only, unknown fail here
+  const std::string container = o.sink == VideoSinkKind::video_segment && is_segment_path(o.output)
+                                    ? "nut"
+                                    : container_for_path(o.output);
   // A plan made earlier already chose the encoder and the model; the same are used again.
   video_codec = planned                  ? planned->encoder
                 : !o.video_codec.empty() ? o.video_codec

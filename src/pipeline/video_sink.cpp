@@ -61,10 +61,15 @@ StreamPlan video_stream_plan(const AVStream& st, const VideoPlan& plan, const Vi
 // The whole file of today: every kept stream on one timeline that starts at the range's start.
 class FileSink final : public VideoSink {
  public:
-  explicit FileSink(const VideoOptions& options) : VideoSink(options) {}
+  // `encoded_video`: the video comes as packets of this stream (joined segments), not frames.
+  explicit FileSink(const VideoOptions& options, const AVStream* encoded_video = nullptr)
+      : VideoSink(options), encoded_video_(encoded_video) {}
 
   void open(VideoInput& input, const VideoEncoderSettings& video, VideoPlan& plan) override {
-    output_->add_video(video, input.video_stream());
+    if (encoded_video_)
+      output_->add_encoded_video(encoded_video_, input.video_stream());
+    else
+      output_->add_video(video, input.video_stream());
     AVFormatContext* ic = input.format();
     copy_index_.assign(ic->nb_streams, -1);
     time_bases_.clear();
@@ -77,7 +82,14 @@ class FileSink final : public VideoSink {
       AVStream* st = ic->streams[i];
       const AVCodecParameters& p = *st->codecpar;
       if (int(i) == input.video_index()) {
-        plan.streams.push_back(video_stream_plan(*st, plan, video, *output_->encoder()));
+        if (encoded_video_) {
+          StreamPlan sp = stream_plan(*st);
+          sp.action = "join";
+          sp.note = "the upscaled segments, copied";
+          plan.streams.push_back(sp);
+        } else {
+          plan.streams.push_back(video_stream_plan(*st, plan, video, *output_->encoder()));
+        }
         continue;
       }
       StreamPlan sp = stream_plan(*st);
@@ -172,6 +184,7 @@ class FileSink final : public VideoSink {
   }
 
  private:
+  const AVStream* encoded_video_;
   std::vector<int> copy_index_;  // input stream -> output stream for copies; -1 otherwise
   std::vector<AVRational> time_bases_;
   std::map<int, std::unique_ptr<AudioTranscoder>> transcoders_;
@@ -214,6 +227,10 @@ std::unique_ptr<VideoSink> make_video_sink(const VideoOptions& options) {
   }
   UPRES_ASSERT(false);
   return nullptr;
+}
+
+std::unique_ptr<VideoSink> make_join_sink(const VideoOptions& options, const AVStream* encoded_video) {
+  return std::make_unique<FileSink>(options, encoded_video);
 }
 
 const char* video_sink_name(VideoSinkKind kind) {

@@ -47,5 +47,8 @@ class VideoSink {
 };
 
 std::unique_ptr<VideoSink> make_video_sink(const VideoOptions& options);
+// A whole-file sink whose video is already encoded: the packets of `encoded_video` (segments to
+// join), written with VideoOutput::write to the output's first stream.
+std::unique_ptr<VideoSink> make_join_sink(const VideoOptions& options, const AVStream* encoded_video);
 
 }  // namespace upres

@@ -1,0 +1,392 @@
+// Segmented jobs (upres/segments.hpp): the plan in the work folder, each segment's run and
+// record, and the whole job in one process. The join is segment_join.cpp.
+#include "upres/segments.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/json_input.hpp"
+#include "core/partial_file.hpp"
+#include "media/video_input.hpp"
+#include "pipeline/segments_internal.hpp"
+#include "upres/error.hpp"
+#include "upres/files.hpp"
+#include "upres/model.hpp"
+
+namespace upres {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr int kManifestVersion = 1;
+
+json bound(int64_t v, int64_t open) {
+  return v == open ? json(nullptr) : json(v);
+}
+
+int64_t read_bound(const json& j, int64_t open) {
+  return j.is_null() ? open : j.get<int64_t>();
+}
+
+// The options that change what the job makes. The rest say where (output), how fast or on what
+// (backend, device, threads, memory, tiles, queue, hardware decoding): a rerun may change them.
+json result_options(const VideoOptions& o) {
+  json j = json::parse(video_options_json(o));
+  for (const char* key : {"output", "overwrite", "backend", "device", "threads", "max_memory", "tile",
+                          "tile_overlap", "queue_depth", "hwaccel", "sink"})
+    j.erase(key);
+  return j;
+}
+
+struct FileStamp {
+  int64_t bytes = -1, mtime_ns = 0;
+};
+
+FileStamp stamp_of(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return {};
+  return {int64_t(st.st_size), int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+// Writes `text` to `path` through a partial file: readers see the old file or the new one.
+void write_atomically(const std::string& path, const std::string& text) {
+  PartialFile partial(path);
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(partial.fd(), text.data() + done, text.size() - done);
+    if (n <= 0) throw Error(ErrorCode::io_failure, fmt::format("cannot write {}: disk full?", path));
+    done += size_t(n);
+  }
+  partial.commit();
+}
+
+json read_json_file(const std::string& path, const std::string& what) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path, 256 << 20);
+  return parse_outside_json(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                            what);
+}
+
+std::string manifest_path(const std::string& dir) {
+  return (fs::path(dir) / "manifest.json").string();
+}
+
+// Where the source's keyframes cut it into ranges of at least `seconds` within `whole`.
+std::vector<Segment> cut_at_keyframes(const std::string& source, const VideoRange& whole, double seconds) {
+  VideoInput input(source, "", 1);
+  AVFormatContext* ic = input.format();
+  const int vi = input.video_index();
+  for (unsigned i = 0; i < ic->nb_streams; ++i)
+    if (int(i) != vi) ic->streams[i]->discard = AVDISCARD_ALL;
+  std::vector<int64_t> keys;
+  PacketPtr packet = make_packet();
+  while (av_read_frame(ic, packet.get()) >= 0) {
+    if (packet->stream_index == vi && (packet->flags & AV_PKT_FLAG_KEY) && packet->pts != AV_NOPTS_VALUE &&
+        packet->pts > whole.begin && packet->pts < whole.end)
+      keys.push_back(packet->pts);
+    av_packet_unref(packet.get());
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  const AVRational tb = input.video_stream()->time_base;
+  std::vector<Segment> segments;
+  Segment current;
+  current.range.begin = whole.begin;
+  current.start_seconds = whole.begin == INT64_MIN ? 0 : std::max(0.0, input.seconds_of(whole.begin));
+  for (int64_t k : keys) {
+    const double at = input.seconds_of(k, tb);
+    if (at - current.start_seconds < seconds) continue;
+    current.range.end = k;
+    current.end_seconds = at;
+    segments.push_back(current);
+    current = Segment{int(segments.size()), {k, INT64_MAX}, at, 0};
+  }
+  current.range.end = whole.end;
+  current.end_seconds = whole.end == INT64_MAX ? input.duration_seconds() : input.seconds_of(whole.end);
+  segments.push_back(current);
+  return segments;
+}
+
+json manifest_json(const SegmentManifest& m) {
+  json segments = json::array();
+  for (const Segment& s : m.segments)
+    segments.push_back({{"index", s.index},
+                        {"begin", bound(s.range.begin, INT64_MIN)},
+                        {"end", bound(s.range.end, INT64_MAX)},
+                        {"start_seconds", s.start_seconds},
+                        {"end_seconds", s.end_seconds}});
+  return {{"format", "upres-segments"},
+          {"version", kManifestVersion},
+          {"source",
+           {{"path", m.source},
+            {"bytes", m.source_bytes},
+            {"mtime_ns", m.source_mtime_ns},
+            {"sha256", m.source_sha256}}},
+          {"segment_seconds", m.segment_seconds},
+          {"plan", json::parse(video_plan_json(m.plan))},
+          {"segments", segments}};
+}
+
+// Error(invalid_argument) unless the source is the one the plan was made from. Its size and
+// time are compared first; only when they differ is it read again for its checksum.
+void check_source(const SegmentManifest& m) {
+  const FileStamp now = stamp_of(m.source);
+  if (now.bytes < 0)
+    throw Error(ErrorCode::not_found, fmt::format("{} (the source of {}) is gone", m.source, m.work_dir));
+  if (now.bytes == m.source_bytes && now.mtime_ns == m.source_mtime_ns) return;
+  if (now.bytes != m.source_bytes || file_sha256(m.source) != m.source_sha256)
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("{} has changed since the segments in {} were planned; remove that folder or "
+                            "use another --work-dir",
+                            m.source, m.work_dir));
+}
+
+}  // namespace
+
+std::string segment_file(const SegmentManifest& m, int index) {
+  return (fs::path(m.work_dir) / "segments" / fmt::format("{:05}.nut", index)).string();
+}
+
+std::string segment_record_file(const SegmentManifest& m, int index) {
+  return (fs::path(m.work_dir) / "segments" / fmt::format("{:05}.json", index)).string();
+}
+
+const char* segment_state_name(SegmentState state) {
+  switch (state) {
+    case SegmentState::pending: return "pending";
+    case SegmentState::done: return "done";
+    case SegmentState::broken: return "broken";
+  }
+  return "?";
+}
+
+SegmentManifest read_segment_manifest(const std::string& work_dir) {
+  const std::string path = manifest_path(work_dir);
+  if (stamp_of(path).bytes < 0)
+    throw Error(ErrorCode::not_found,
+                fmt::format("{} holds no segment plan (manifest.json); start the job with `upres video IN -o "
+                            "OUT --work-dir {}`",
+                            work_dir, work_dir));
+  const json j = read_json_file(path, path);
+  try {
+    if (j.at("format") != "upres-segments" || j.at("version").get<int>() != kManifestVersion)
+      throw Error(ErrorCode::invalid_argument,
+                  fmt::format("{} is not a segment plan of this version of upres", path));
+    SegmentManifest m;
+    m.work_dir = fs::absolute(work_dir).lexically_normal().string();
+    const json& src = j.at("source");
+    m.source = src.at("path").get<std::string>();
+    m.source_bytes = src.at("bytes").get<int64_t>();
+    m.source_mtime_ns = src.at("mtime_ns").get<int64_t>();
+    m.source_sha256 = src.at("sha256").get<std::string>();
+    m.segment_seconds = j.at("segment_seconds").get<double>();
+    m.plan = video_plan_from_json(json_text(j.at("plan")));
+    for (const json& s : j.at("segments")) {
+      Segment seg;
+      seg.index = s.at("index").get<int>();
+      seg.range = {read_bound(s.at("begin"), INT64_MIN), read_bound(s.at("end"), INT64_MAX)};
+      seg.start_seconds = s.at("start_seconds").get<double>();
+      seg.end_seconds = s.at("end_seconds").get<double>();
+      if (seg.index != int(m.segments.size()) || seg.range.begin >= seg.range.end)
+        throw Error(ErrorCode::invalid_argument,
+                    fmt::format("{}: segment {} is out of order", path, seg.index));
+      m.segments.push_back(seg);
+    }
+    if (m.segments.empty()) throw Error(ErrorCode::invalid_argument, fmt::format("{} has no segments", path));
+    return m;
+  } catch (const json::exception& e) {
+    throw Error(ErrorCode::invalid_argument, fmt::format("{} is damaged: {}", path, e.what()));
+  }
+}
+
+SegmentManifest prepare_segments(const VideoOptions& options, const std::string& work_dir,
+                                 double segment_seconds) {
+  if (!(segment_seconds >= 1 && segment_seconds <= kMaxSeconds))
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("--segment-seconds {} is out of range (1 or more)", segment_seconds));
+  if (options.max_frames > 0)
+    throw Error(ErrorCode::invalid_argument,
+                "--frames does not split into segments; give a time with -t instead");
+  if (options.fps > 0 || options.cfr)
+    throw Error(ErrorCode::invalid_argument,
+                "--fps and --cfr make new frame timing, which segments cannot join exactly; run without "
+                "--work-dir");
+  VideoOptions o = options;
+  o.input = fs::absolute(o.input).lexically_normal().string();
+  o.output = fs::absolute(o.output).lexically_normal().string();
+  o.sink = VideoSinkKind::file;
+  if (stamp_of(manifest_path(work_dir)).bytes >= 0) {
+    SegmentManifest m = read_segment_manifest(work_dir);
+    if (m.source != o.input)
+      throw Error(ErrorCode::invalid_argument,
+                  fmt::format("{} holds segments of {}, not {}; use another --work-dir", work_dir, m.source,
+                              o.input));
+    check_source(m);
+    const json before = result_options(m.plan.options), now = result_options(o);
+    for (const auto& [key, value] : now.items())
+      if (!before.contains(key) || before.at(key) != value)
+        throw Error(
+            ErrorCode::invalid_argument,
+            fmt::format("{} was planned with {} = {}, now it is {}: the segments there would not match. "
+                        "Remove that folder or use another --work-dir",
+                        work_dir, key, before.contains(key) ? json_brief(before.at(key)) : "(unset)",
+                        json_brief(value)));
+    if (m.segment_seconds != segment_seconds)
+      throw Error(ErrorCode::invalid_argument,
+                  fmt::format("{} was planned in segments of {} s, now {} s is asked; drop --segment-seconds "
+                              "or use another --work-dir",
+                              work_dir, m.segment_seconds, segment_seconds));
+    m.plan.options.output = o.output;  // where the join writes, and how, may change between runs
+    m.plan.options.overwrite = o.overwrite;
+    return m;
+  }
+  // A new plan: the whole job is checked as a single run would be, then cut.
+  const VideoPlan plan = plan_video(o);
+  std::error_code ec;
+  fs::create_directories(fs::path(work_dir) / "segments", ec);
+  if (ec)
+    throw Error(ErrorCode::io_failure,
+                fmt::format("cannot create the work folder {}: {}", work_dir, ec.message()));
+  SegmentManifest m;
+  m.work_dir = fs::absolute(work_dir).lexically_normal().string();
+  m.source = o.input;
+  const FileStamp stamp = stamp_of(o.input);
+  m.source_bytes = stamp.bytes;
+  m.source_mtime_ns = stamp.mtime_ns;
+  m.source_sha256 = file_sha256(o.input);
+  m.segment_seconds = segment_seconds;
+  m.plan = plan;
+  m.segments = cut_at_keyframes(o.input, plan.range, segment_seconds);
+  write_atomically(manifest_path(work_dir), json_text(manifest_json(m), 1) + "\n");
+  return m;
+}
+
+std::vector<SegmentStatus> segment_status(const SegmentManifest& m, bool verify) {
+  std::vector<SegmentStatus> all;
+  for (const Segment& seg : m.segments) {
+    SegmentStatus s;
+    s.segment = seg;
+    const std::string record = segment_record_file(m, seg.index), file = segment_file(m, seg.index);
+    if (stamp_of(record).bytes < 0) {
+      all.push_back(s);
+      continue;
+    }
+    try {
+      const json r = read_json_file(record, record);
+      s.frames = r.at("frames").get<int64_t>();
+      s.bytes = r.at("bytes").get<int64_t>();
+      s.seconds = r.at("seconds").get<double>();
+      const FileStamp f = stamp_of(file);
+      if (f.bytes != s.bytes)
+        s.note = f.bytes < 0 ? "its file is missing" : "its file has the wrong size";
+      else if (verify && file_sha256(file) != r.at("sha256").get<std::string>())
+        s.note = "its file's checksum does not match";
+      s.state = s.note.empty() ? SegmentState::done : SegmentState::broken;
+    } catch (const std::exception& e) {
+      s.state = SegmentState::broken;
+      s.note = std::string("its record is unreadable: ") + e.what();
+    }
+    all.push_back(s);
+  }
+  return all;
+}
+
+VideoStats run_segment(const SegmentManifest& m, int index, const SegmentMachine& machine,
+                       const VideoProgressCallback& progress, const CancelToken* cancel) {
+  if (index < 0 || index >= int(m.segments.size()))
+    throw Error(ErrorCode::invalid_argument, fmt::format("segment {} does not exist: {} has segments 0..{}",
+                                                         index, m.work_dir, m.segments.size() - 1));
+  check_source(m);
+  const Segment& seg = m.segments[size_t(index)];
+  VideoOptions o = m.plan.options;
+  o.output = segment_file(m, index);
+  o.overwrite = true;
+  o.sink = VideoSinkKind::video_segment;
+  o.range = seg.range;
+  o.start = o.duration = 0;
+  // Every segment is encoded alike, whichever machine runs it, so that they join into one stream.
+  o.video_codec = m.plan.encoder;
+  o.pix_fmt = m.plan.pixel_format;
+  if (machine.backend) o.engine.backend = *machine.backend;
+  if (machine.device) o.engine.device = *machine.device;
+  if (machine.threads) o.engine.threads = *machine.threads;
+  const std::string record = segment_record_file(m, index);
+  std::error_code ec;
+  fs::remove(record, ec);  // the old segment no longer counts, whatever happens next
+  const VideoStats stats = VideoJob(o).run(progress, cancel);
+  const std::string file = segment_file(m, index);
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  const json r{{"index", index},
+               {"frames", stats.frames},
+               {"bytes", stamp_of(file).bytes},
+               {"sha256", file_sha256(file)},
+               {"seconds", stats.seconds},
+               {"host", host}};
+  write_atomically(record, json_text(r) + "\n");
+  return stats;
+}
+
+SegmentedStats run_segmented(const VideoOptions& options, const std::string& work_dir, double segment_seconds,
+                             const SegmentMachine& machine, const VideoProgressCallback& progress,
+                             const CancelToken* cancel) {
+  const auto started = std::chrono::steady_clock::now();
+  const SegmentManifest m = prepare_segments(options, work_dir, segment_seconds);
+  const std::vector<SegmentStatus> status = segment_status(m, true);
+  SegmentedStats result;
+  result.segments = int(m.segments.size());
+  int64_t frames_before = 0;  // in segments finished, this run or earlier
+  for (const SegmentStatus& s : status)
+    if (s.state == SegmentState::done) {
+      ++result.reused;
+      frames_before += s.frames;
+    }
+  int finished = result.reused;
+  for (const SegmentStatus& s : status) {
+    if (s.state == SegmentState::done) continue;
+    if (cancel && cancel->cancelled()) throw Error(ErrorCode::cancelled, "cancelled");
+    const VideoStats seg = run_segment(
+        m, s.segment.index, machine,
+        [&](const VideoProgress& p) {
+          if (!progress) return;
+          VideoProgress whole = p;
+          whole.phase = VideoPhase::upscaling;
+          whole.frames_done = frames_before + p.frames_done;
+          whole.frames_total = std::max(m.plan.frames, whole.frames_done);
+          whole.segments_total = result.segments;
+          whole.segments_done = finished;
+          whole.segments_reused = result.reused;
+          const double share =
+              whole.frames_total > 0 ? double(whole.frames_done) / double(whole.frames_total) : 0;
+          whole.fraction = 0.05 + 0.85 * std::min(1.0, share);
+          progress(whole);
+        },
+        cancel);
+    frames_before += seg.frames;
+    ++finished;
+  }
+  if (progress) {
+    VideoProgress p;
+    p.phase = VideoPhase::finishing;
+    p.frames_done = p.frames_total = frames_before;
+    p.segments_total = p.segments_done = result.segments;
+    p.segments_reused = result.reused;
+    p.fraction = 0.9;
+    progress(p);
+  }
+  result.stats = join_segments(m, options.overwrite);
+  result.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.stats.fps = result.stats.seconds > 0 ? double(result.stats.frames) / result.stats.seconds : 0;
+  return result;
+}
+
+}  // namespace upres

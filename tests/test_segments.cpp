@@ -1,0 +1,255 @@
+// Segmented jobs (upres/segments.hpp): a video upscaled in segments and joined is the single
+// run's video, frame for frame and timestamp for timestamp (variable frame rate included), with
+// its audio and subtitles packet for packet; a rerun reuses what is finished and redoes what is
+// missing, broken or was killed mid-write; a plan refuses a changed source or option.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "media_inspect.hpp"
+#include "test_support.hpp"
+#include "upres/files.hpp"
+#include "upres/segments.hpp"
+#include "upres/video.hpp"
+
+namespace upres::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Segments : public TempDirTest {
+ protected:
+  std::string clip(const std::string& name, bool variable_rate, int frames = 60) {
+    TestVideoSpec spec;
+    spec.width = 48;
+    spec.height = 32;
+    spec.frames = frames;  // a key frame every 12 (0.4 s)
+    spec.variable_rate = variable_rate;
+    spec.subtitles = true;
+    const std::string path = (dir / name).string();
+    write_test_video(path, spec);
+    return path;
+  }
+  // Our model on the cpu in float32, encoded losslessly: any two runs decode to equal frames.
+  VideoOptions options(const std::string& in, const std::string& out_name) {
+    VideoOptions o;
+    o.input = in;
+    o.output = (dir / out_name).string();
+    o.model = "upres-compact-x2";
+    o.engine.backend = "cpu";
+    o.engine.precision = Precision::f32;
+    o.crf = 0;
+    o.preset = "ultrafast";
+    return o;
+  }
+  std::string work(const std::string& name) { return (dir / name).string(); }
+};
+
+// Every frame's time and picture, every audio and subtitle packet: the same in both files.
+void expect_same_output(const std::string& got_path, const std::string& want_path) {
+  const MediaInfo got = inspect_media(got_path), want = inspect_media(want_path);
+  EXPECT_EQ(got.video().pts, want.video().pts) << "frame times";
+  for (const char* type : {"audio", "subtitle"}) {
+    ASSERT_NE(want.first(type), nullptr) << type;
+    ASSERT_NE(got.first(type), nullptr) << type;
+    EXPECT_EQ(got.first(type)->packet_hashes, want.first(type)->packet_hashes) << type << " packets";
+    EXPECT_EQ(got.first(type)->pts, want.first(type)->pts) << type << " times";
+  }
+  for (size_t i = 0; i < want.video().pts.size(); ++i) {
+    std::vector<uint16_t> a, b;
+    decode_frame(got_path, int(i), &a);
+    decode_frame(want_path, int(i), &b);
+    ASSERT_EQ(a, b) << "frame " << i;
+  }
+}
+
+std::vector<std::string> partial_files(const fs::path& dir) {
+  std::vector<std::string> found;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (is_partial_output(e.path().string())) found.push_back(e.path().string());
+  return found;
+}
+
+TEST_F(Segments, JoinedSegmentsAreTheSingleRun) {
+  UPRES_REQUIRE_MODEL("upres-compact-x2");
+  for (const char* ext : {"mp4", "mkv"}) {
+    SCOPED_TRACE(ext);
+    const std::string in = clip(std::string("in.") + ext, std::string(ext) == "mkv");
+    const VideoOptions single = options(in, std::string("single.") + ext);
+    VideoJob(single).run();
+    const VideoOptions o = options(in, std::string("joined.") + ext);
+    const SegmentedStats r = run_segmented(o, work(std::string("work-") + ext), 1.0);
+    EXPECT_GE(r.segments, 2);
+    EXPECT_EQ(r.reused, 0);
+    EXPECT_EQ(r.stats.frames, 60);
+    expect_same_output(o.output, single.output);
+    // Segments start at key frames: each holds whole groups of 12 frames.
+    const SegmentManifest m = read_segment_manifest(work(std::string("work-") + ext));
+    ASSERT_EQ(int(m.segments.size()), r.segments);
+    for (const SegmentStatus& s : segment_status(m, true)) {
+      EXPECT_EQ(s.state, SegmentState::done);
+      if (s.segment.index + 1 < r.segments) {
+        EXPECT_EQ(s.frames % 12, 0) << "segment " << s.segment.index;
+      }
+    }
+  }
+  EXPECT_TRUE(partial_files(dir).empty());
+}
+
+TEST_F(Segments, ARerunReusesFinishedSegmentsAndRedoesTheRest) {
+  UPRES_REQUIRE_MODEL("upres-compact-x2");
+  const std::string in = clip("in.mkv", true);
+  const std::string w = work("w");
+  VideoOptions o = options(in, "first.mkv");
+  const SegmentedStats first = run_segmented(o, w, 1.0);
+  ASSERT_GE(first.segments, 3);
+  const SegmentManifest m = read_segment_manifest(w);
+  // Segment 0 lost, segment 1 cut short (as by a full disk or a copy that failed).
+  fs::remove(fs::path(w) / "segments" / "00000.nut");
+  fs::resize_file(fs::path(w) / "segments" / "00001.nut", 100);
+  const std::vector<SegmentStatus> status = segment_status(m, false);
+  EXPECT_EQ(status[0].state, SegmentState::broken);
+  EXPECT_EQ(status[1].state, SegmentState::broken);
+  EXPECT_EQ(status[2].state, SegmentState::done);
+  EXPECT_THROW(join_segments(m, true), Error);
+  o.output = (dir / "second.mkv").string();
+  int64_t last_reported_reuse = -1;
+  const SegmentedStats second =
+      run_segmented(o, w, 1.0, {}, [&](const VideoProgress& p) { last_reported_reuse = p.segments_reused; });
+  EXPECT_EQ(second.reused, first.segments - 2);
+  EXPECT_EQ(last_reported_reuse, first.segments - 2);
+  EXPECT_EQ(second.stats.frames, 60);
+  expect_same_output(o.output, (dir / "first.mkv").string());
+  // Everything finished: a third run only joins.
+  o.output = (dir / "third.mkv").string();
+  EXPECT_EQ(run_segmented(o, w, 1.0).reused, first.segments);
+}
+
+TEST_F(Segments, APlanRefusesAChangedOptionOrSource) {
+  UPRES_REQUIRE_MODEL("upres-compact-x2");
+  const std::string in = clip("in.mkv", false, 30);
+  const std::string w = work("w");
+  VideoOptions o = options(in, "out.mkv");
+  prepare_segments(o, w, 1.0);
+  // Machine settings and the destination may change; what the output is made of may not.
+  VideoOptions moved = o;
+  moved.output = (dir / "elsewhere.mkv").string();
+  moved.engine.threads = 1;
+  EXPECT_NO_THROW(prepare_segments(moved, w, 1.0));
+  VideoOptions other = o;
+  other.crf = 10;
+  try {
+    prepare_segments(other, w, 1.0);
+    ADD_FAILURE() << "a changed crf was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("crf"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(prepare_segments(o, w, 2.0), Error);
+  VideoOptions frames = o;
+  frames.max_frames = 5;
+  EXPECT_THROW(prepare_segments(frames, work("w2"), 1.0), Error);
+  // The same bytes again (a copy, a touch) are the same source; other bytes are not.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  fs::copy_file(in, dir / "copy.mkv");
+  fs::rename(dir / "copy.mkv", in);
+  EXPECT_NO_THROW(prepare_segments(o, w, 1.0));
+  { std::ofstream(in, std::ios::app) << "more"; }
+  try {
+    prepare_segments(o, w, 1.0);
+    ADD_FAILURE() << "a changed source was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("changed"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(read_segment_manifest(work("nothing-here")), Error);
+  EXPECT_THROW(run_segment(read_segment_manifest(w), 99), Error);
+}
+
+// The CLI killed with SIGKILL mid-job, then run again with the same command: it goes on from the
+// finished segments and ends with the same video as an uninterrupted run.
+TEST_F(Segments, AKilledRunResumesWithTheSameResult) {
+  UPRES_REQUIRE_MODEL("upres-compact-x2");
+  TestVideoSpec spec;
+  spec.width = 160;
+  spec.height = 96;
+  spec.frames = 96;
+  spec.subtitles = true;
+  const std::string in = (dir / "in.mkv").string();
+  write_test_video(in, spec);
+  const std::string w = work("w"), out = (dir / "out.mkv").string();
+  const std::vector<std::string> args = {"upres",
+                                         "video",
+                                         in,
+                                         "-o",
+                                         out,
+                                         "--work-dir",
+                                         w,
+                                         "--segment-seconds",
+                                         "1",
+                                         "-m",
+                                         "upres-compact-x2",
+                                         "--backend",
+                                         "cpu",
+                                         "--precision",
+                                         "f32",
+                                         "--crf",
+                                         "0",
+                                         "--encoder-preset",
+                                         "ultrafast",
+                                         "--threads",
+                                         "1",
+                                         "--progress",
+                                         "none"};
+  auto start = [&] {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      std::vector<char*> argv;
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      const int null = open("/dev/null", O_WRONLY);
+      dup2(null, 1);
+      execv(UPRES_CLI_PATH, argv.data());
+      _exit(127);
+    }
+    return pid;
+  };
+  const pid_t pid = start();
+  // Killed once the first segment is recorded, well before the last.
+  const fs::path record = fs::path(w) / "segments" / "00000.json";
+  for (int i = 0; i < 6000 && !fs::exists(record); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(fs::exists(record)) << "the first segment never finished";
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the job ended before it could be killed; make the clip longer";
+  EXPECT_FALSE(fs::exists(out));
+  const SegmentManifest m = read_segment_manifest(w);
+  int done = 0;
+  for (const SegmentStatus& s : segment_status(m, true)) done += s.state == SegmentState::done;
+  EXPECT_GE(done, 1);
+  EXPECT_LT(done, int(m.segments.size()));
+
+  const pid_t again = start();
+  waitpid(again, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_TRUE(partial_files(dir).empty()) << "a killed segment's partial file was left behind";
+  VideoOptions single;
+  single.input = in;
+  single.output = (dir / "single.mkv").string();
+  single.model = "upres-compact-x2";
+  single.engine.backend = "cpu";
+  single.engine.precision = Precision::f32;
+  single.crf = 0;
+  single.preset = "ultrafast";
+  VideoJob(single).run();
+  expect_same_output(out, single.output);
+}
+
+}  // namespace
+}  // namespace upres::test
