@@ -14,7 +14,9 @@ build_packages=(
   ca-certificates
 )
 # lavapipe (Mesa's software Vulkan device) and the Khronos validation layer run the Vulkan tests.
-test_packages=(libgtest-dev libgmock-dev chromium python3 mesa-vulkan-drivers vulkan-validationlayers)
+# munge and Slurm's daemons and clients run a one-node cluster for the cluster tests (scripts/slurm-cluster.sh).
+test_packages=(libgtest-dev libgmock-dev chromium python3 mesa-vulkan-drivers vulkan-validationlayers
+  munge slurmctld slurmd slurm-client)
 bench_packages=(libbenchmark-dev python3-torch python3-numpy)
 fuzz_packages=(clang libclang-rt-14-dev libomp-14-dev)
 train_packages=(python3-torch python3-numpy python3-pil)

@@ -18,6 +18,7 @@
 #include "folders.hpp"
 #include "image/test_pattern.hpp"  // `upres sample`: internal headers, for the demo clip and picture
 #include "media/test_video.hpp"
+#include "cluster_cli.hpp"
 #include "segment_cli.hpp"
 #include "serve_cli.hpp"
 #include "upres/error.hpp"
@@ -467,6 +468,7 @@ int main(int argc, char** argv) {
 
   cli::VideoCommand video = cli::add_video_commands(app);
   cli::SegmentCommand segment = cli::add_segment_commands(app);
+  cli::ClusterCommand cluster = cli::add_cluster_commands(app);
   cli::ServiceCommand service = cli::add_service_commands(app);
 
   try {
@@ -510,6 +512,7 @@ int main(int argc, char** argv) {
     if (calibrate_cmd->parsed()) return run_models_calibrate(calibrate);
     if (video.video->parsed() || video.probe->parsed()) return video.run();
     if (segment.segment->parsed()) return segment.run();
+    if (cluster.cluster->parsed()) return cluster.run();
     if (service.serve->parsed() || service.mcp->parsed()) return service.run();
     if (eval_cmd->parsed()) {
       engine.precision = eval_precision;

@@ -17,7 +17,7 @@ namespace {
 
 struct SegmentFlags {
   std::string work_dir, progress = "auto", backend;
-  int index = -1, device = -1, threads = -1;
+  int index = -1, device = -1, threads = -1, task = -1, tasks = 0;
   bool overwrite = false, json = false, verify = false;
   CLI::App *run = nullptr, *join = nullptr, *status = nullptr;
 };
@@ -91,6 +91,13 @@ SegmentCommand add_segment_commands(CLI::App& app) {
   f.run
       ->add_option("--index", f.index, "the segment (default: $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX)")
       ->check(CLI::Range(0, 999999));
+  f.run
+      ->add_option("--tasks", f.tasks,
+                   "share the segments among this many tasks: this one runs every segment i with i % TASKS "
+                   "== TASK that is not finished")
+      ->check(CLI::Range(1, 100000));
+  f.run->add_option("--task", f.task, "with --tasks: which task this is (default: $SLURM_ARRAY_TASK_ID)")
+      ->check(CLI::Range(0, 99999));
   f.run->add_option("--backend", f.backend, "this machine's backend (default: the job's)");
   f.run->add_option("--device", f.device, "this machine's device")->check(CLI::Range(0, 255));
   f.run->add_option("--threads", f.threads, "this task's threads (default: $SLURM_CPUS_PER_TASK, else all)")
@@ -126,17 +133,32 @@ int SegmentCommand::run() {
     const int n = std::atoi(cpus);
     if (n > 0 && n <= 256) machine.threads = n;
   }
-  const int index = task_index();
-  ProgressPrinter printer(f.progress, fmt::format("{} segment {}", m.source, index));
-  try {
-    const VideoStats s = run_segment(
-        m, index, machine, [&](const VideoProgress& p) { printer(p); }, &g_segment_cancel);
-    std::printf("segment %d: %lld frames in %.1f s (%.2f fps)\n", index, (long long)s.frames, s.seconds,
-                s.fps);
-  } catch (const Error& e) {
-    if (e.code() != ErrorCode::cancelled) throw;
-    std::fprintf(stderr, "\nupres: segment %d cancelled; nothing of it was kept\n", index);
-    return 130;
+  // One segment, or a task's share of them (skipping those an earlier attempt finished).
+  std::vector<int> mine;
+  if (f.tasks > 0) {
+    if (f.index >= 0) throw Error(ErrorCode::invalid_argument, "give --index or --tasks, not both");
+    f.index = f.task;
+    const int task = task_index();
+    if (task >= f.tasks)
+      throw Error(ErrorCode::invalid_argument, fmt::format("task {} is not below --tasks {}", task, f.tasks));
+    for (const SegmentStatus& s : segment_status(m, false))
+      if (s.segment.index % f.tasks == task && s.state != SegmentState::done) mine.push_back(s.segment.index);
+  } else {
+    mine.push_back(task_index());
+  }
+  for (int index : mine) {
+    ProgressPrinter printer(f.progress, fmt::format("{} segment {}", m.source, index));
+    try {
+      const VideoStats s = run_segment(
+          m, index, machine, [&](const VideoProgress& p) { printer(p); }, &g_segment_cancel);
+      std::printf("segment %d: %lld frames in %.1f s (%.2f fps)\n", index, (long long)s.frames, s.seconds,
+                  s.fps);
+      std::fflush(stdout);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::cancelled) throw;
+      std::fprintf(stderr, "\nupres: segment %d cancelled; nothing of it was kept\n", index);
+      return 130;
+    }
   }
   return 0;
 }

@@ -310,6 +310,14 @@ int run_probe() {
 
 }  // namespace
 
+void add_video_job_options(CLI::App* cmd) {
+  add_options(cmd);
+}
+
+VideoOptions video_options_from_flags(const std::string& input, const std::string& output) {
+  return build_options(input, output);
+}
+
 std::vector<std::string> translate_ffmpeg_style(int argc, char** argv) {
   static const std::map<std::string, std::string> aliases = {{"-c:v", "--video-codec"},
                                                              {"-vcodec", "--video-codec"},
