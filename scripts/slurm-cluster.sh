@@ -40,6 +40,7 @@ for tool in munged slurmctld slurmd sbatch; do
 done
 
 mkdir -p "$dir"/{munge,munge-run,spool,state}
+chmod 0755 "$dir"  # munged runs as munge and must reach its folders
 chown munge:munge "$dir/munge" "$dir/munge-run"
 chmod 0700 "$dir/munge"
 key=$dir/munge/munge.key
