@@ -87,7 +87,7 @@ class Slurm : public ::testing::Test {
   }
   // The job's options: our model on the cpu in float32, encoded losslessly.
   static std::string job_options() {
-    return "-m upres-compact-x2 --backend cpu --precision f32 --crf 0 --encoder-preset ultrafast --threads 1 "
+    return "-m upres-compact-x2 --backend cpu --precision f32 --crf 0 --threads 1 "
            "--segment-seconds 1";
   }
   std::string single_run(const std::string& in) {
@@ -98,7 +98,6 @@ class Slurm : public ::testing::Test {
     o.engine.backend = "cpu";
     o.engine.precision = Precision::f32;
     o.crf = 0;
-    o.preset = "ultrafast";
     VideoJob(o).run();
     return o.output;
   }

@@ -289,6 +289,9 @@ void VideoOutput::write_header(const AVFormatContext* source) {
   AVDictionary* options = nullptr;
   if (std::string(format_->oformat->name) == "mp4" || std::string(format_->oformat->name) == "mov")
     av_dict_set(&options, "movflags", "+faststart", 0);  // index first: plays while it downloads
+  // A segment keeps its frames' times exactly: an encoder's decode clock starts before the first
+  // frame, and shifting a segment's timestamps to avoid that would overlap it with the next.
+  if (is_segment_path(path_)) format_->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
   rc = avformat_write_header(format_, &options);
   av_dict_free(&options);
   if (rc < 0)
