@@ -16,13 +16,13 @@ slurm=yes
 scripts/slurm-cluster.sh start "$cluster" >/dev/null 2>&1 || slurm=no
 upres=$(realpath "$build/upres")
 "$upres" sample -o "$work/clip.mp4" --size "$size" --frames "$frames" >/dev/null
-opts=(-m upres-compact-x2 --backend cpu --progress none --overwrite)
+opts=(-m upres-compact-x2 --backend cpu --overwrite)
 now() { date +%s.%N; }
 for ((r = 1; r <= rounds; r++)); do
-  s=$(now); "$upres" video "$work/clip.mp4" -o "$work/single.mp4" "${opts[@]}" >/dev/null; e=$(now)
+  s=$(now); "$upres" video "$work/clip.mp4" -o "$work/single.mp4" --progress none "${opts[@]}" >/dev/null; e=$(now)
   echo "round $r single $(echo "$e - $s" | bc -l)"
   rm -rf "$work/seg"
-  s=$(now); "$upres" video "$work/clip.mp4" -o "$work/seg.mp4" --work-dir "$work/seg" --segment-seconds "$seconds" "${opts[@]}" >/dev/null; e=$(now)
+  s=$(now); "$upres" video "$work/clip.mp4" -o "$work/seg.mp4" --work-dir "$work/seg" --segment-seconds "$seconds" --progress none "${opts[@]}" >/dev/null; e=$(now)
   echo "round $r segmented $(echo "$e - $s" | bc -l)"
   s=$(now); "$upres" segment join "$work/seg" --overwrite >/dev/null; e=$(now)
   echo "round $r join-only $(echo "$e - $s" | bc -l)"

