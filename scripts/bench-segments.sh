@@ -28,7 +28,7 @@ for ((r = 1; r <= rounds; r++)); do
   echo "round $r join-only $(echo "$e - $s" | bc -l)"
   if [ $slurm = yes ]; then
     rm -rf "$work/slurm-job"
-    s=$(now); "$upres" cluster slurm "$work/clip.mp4" -o "$work/slurm.mp4" --work-dir "$work/slurm-job" --tasks 2 \
+    s=$(now); "$upres" cluster slurm "$work/clip.mp4" -o "$work/slurm.mp4" --work-dir "$work/slurm-job" --tasks 2 --sbatch "--cpus-per-task=1" \
       --segment-seconds "$seconds" --wait "${opts[@]}" >/dev/null 2>&1; e=$(now)
     echo "round $r slurm-2-tasks $(echo "$e - $s" | bc -l)"
   fi
