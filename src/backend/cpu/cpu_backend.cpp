@@ -547,6 +547,10 @@ class CpuBackend final : public Backend {
   }
   std::unique_ptr<Executor> compile(const Graph& graph, Shape input,
                                     const std::vector<int>& observed = {}) override {
+    // oneDNN splits the work among threads when it creates a primitive, by the calling thread's
+    // OpenMP count: set it here too, or a compile on a pipeline thread uses every core whatever
+    // --threads says.
+    if (threads_ > 0) omp_set_num_threads(threads_);
     return std::make_unique<CpuExecutor>(graph, input, threads_, int8_.get(), observed);
   }
   std::unique_ptr<Graph> prepare(const Graph& graph, Shape probe) const override {
