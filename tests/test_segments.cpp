@@ -188,6 +188,60 @@ TEST_F(Segments, APlanRefusesAChangedOptionOrSource) {
   EXPECT_THROW(run_segment(read_segment_manifest(w), 99), Error);
 }
 
+struct CliRun {
+  int exit_code;
+  std::string output;
+};
+
+CliRun upres_cli(const std::string& args) {
+  FILE* pipe = popen((std::string(UPRES_CLI_PATH) + " " + args + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// What any scheduler runs: plan once, each index anywhere, join once; with clear refusals.
+TEST_F(Segments, TheCommandsASchedulerRuns) {
+  UPRES_REQUIRE_MODEL("upres-compact-x2");
+  const std::string in = clip("in.mkv", false, 60), out = (dir / "out.mkv").string(), w = work("w");
+  const std::string opts = " -m upres-compact-x2 --backend cpu --precision f32 --crf 0 --segment-seconds 1";
+  CliRun r = upres_cli("video " + in + " -o " + out + " --plan-only" + opts);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--work-dir"), std::string::npos) << r.output;
+  r = upres_cli("video " + in + " -o " + out + " --work-dir " + w + " --plan-only" + opts);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("2 segments planned"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out));
+  r = upres_cli("segment status " + w);
+  EXPECT_NE(r.output.find("0 of 2 segments done"), std::string::npos) << r.output;
+  r = upres_cli("segment join " + w);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("segments 0 (not run), 1 (not run) are not finished"), std::string::npos)
+      << r.output;
+  r = upres_cli("segment run " + w + " --index 7");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("0..1"), std::string::npos) << r.output;
+  r = upres_cli("segment run " + w);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--index"), std::string::npos) << r.output;
+  EXPECT_EQ(upres_cli("segment run " + w + " --index 1 --progress none").exit_code, 0);
+  // The index a Kubernetes indexed job gives.
+  EXPECT_EQ(std::system(("JOB_COMPLETION_INDEX=0 " + std::string(UPRES_CLI_PATH) + " segment run " + w +
+                         " --progress none > /dev/null")
+                            .c_str()),
+            0);
+  r = upres_cli("segment status " + w + " --json");
+  EXPECT_NE(r.output.find("\"done\": 2"), std::string::npos) << r.output;
+  r = upres_cli("segment join " + w);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(inspect_media(out).video().pts.size(), 60u);
+  r = upres_cli("segment join " + w);
+  EXPECT_EQ(r.exit_code, 1) << "an existing output is kept unless --overwrite";
+  EXPECT_EQ(upres_cli("segment join " + w + " --overwrite").exit_code, 0);
+}
+
 // Real clips (../shared/media), re-encoded without a model so that the test is about the
 // streams: joined segments hold the single run's frame times and its audio packet for packet.
 class SharedClipSegments : public Segments, public ::testing::WithParamInterface<std::string> {};
