@@ -160,6 +160,11 @@ TEST_F(Segments, APlanRefusesAChangedOptionOrSource) {
   moved.output = (dir / "elsewhere.mkv").string();
   moved.engine.threads = 1;
   EXPECT_NO_THROW(prepare_segments(moved, w, 1.0));
+  EXPECT_EQ(read_segment_manifest(w).plan.options.output, moved.output) << "the join jobs write the new name";
+  EXPECT_EQ(prepare_segments(moved, w, 0).segment_seconds, 1.0) << "0: the plan's segment length";
+  VideoOptions other_container = o;
+  other_container.output = (dir / "out.mp4").string();
+  EXPECT_THROW(prepare_segments(other_container, w, 1.0), Error);
   VideoOptions other = o;
   other.crf = 10;
   try {
@@ -263,7 +268,9 @@ TEST_P(SharedClipSegments, JoinLikeASingleRun) {
   const MediaInfo got = inspect_media(o.output), want = inspect_media(single.output);
   EXPECT_EQ(got.video().pts, want.video().pts);
   ASSERT_EQ(got.count("audio"), want.count("audio"));
-  if (want.first("audio")) EXPECT_EQ(got.first("audio")->packet_hashes, want.first("audio")->packet_hashes);
+  if (want.first("audio")) {
+    EXPECT_EQ(got.first("audio")->packet_hashes, want.first("audio")->packet_hashes);
+  }
   EXPECT_EQ(got.metadata, want.metadata);
 }
 

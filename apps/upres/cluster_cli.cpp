@@ -25,7 +25,7 @@ using json = nlohmann::json;
 
 struct ClusterFlags {
   std::string input, output, work_dir, sbatch, join_sbatch;
-  double segment_seconds = kDefaultSegmentSeconds;
+  double segment_seconds = 0;  // 0: the plan's, else 60
   int tasks = 0, retries = 2;
   bool wait = false, json = false;
   CLI::App *slurm = nullptr, *status = nullptr;
@@ -34,16 +34,21 @@ ClusterFlags g_cluster;
 
 // Runs a program (no shell) and returns its exit code and standard output.
 std::pair<int, std::string> run_program(const std::vector<std::string>& args) {
+  std::vector<char*> argv;  // made before fork: the child only calls async-signal-safe functions
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
   int fds[2];
   if (pipe(fds) != 0) throw Error(ErrorCode::io_failure, "cannot make a pipe");
   const pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    throw Error(ErrorCode::io_failure, fmt::format("cannot start {}", args[0]));
+  }
   if (pid == 0) {
     dup2(fds[1], 1);
     close(fds[0]);
     close(fds[1]);
-    std::vector<char*> argv;
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
     execvp(argv[0], argv.data());
     _exit(127);
   }
@@ -62,14 +67,17 @@ std::pair<int, std::string> run_program(const std::vector<std::string>& args) {
   return {rc, out};
 }
 
-// Words of a user's extra sbatch options, split as a shell would (quotes kept together; no
-// commands or variables are expanded).
-std::vector<std::string> shell_words(const std::string& text) {
+// Words of a user's extra sbatch options, split as a shell would: quotes keep words together,
+// $VARIABLES set in the environment are expanded, command substitution is refused. Characters a
+// shell would take as operators (| & ; < >) must be quoted: --constraint='a&b'.
+std::vector<std::string> shell_words(const std::string& text, const char* option) {
   std::vector<std::string> words;
   if (text.empty()) return words;
   wordexp_t w{};
   if (wordexp(text.c_str(), &w, WRDE_NOCMD | WRDE_UNDEF) != 0)
-    throw Error(ErrorCode::invalid_argument, fmt::format("--sbatch '{}' is not a list of options", text));
+    throw Error(
+        ErrorCode::invalid_argument,
+        fmt::format("{} '{}' is not a list of options (quote characters like & and |)", option, text));
   for (size_t i = 0; i < w.we_wordc; ++i) words.push_back(w.we_wordv[i]);
   wordfree(&w);
   return words;
@@ -133,7 +141,8 @@ int run_status(const std::string& work_dir) {
   std::string join_state;
   if (jobs.contains("array")) {
     for (const std::string& st : job_states(jobs["array"].get<std::string>())) ++tasks[st];
-    const std::vector<std::string> j = job_states(jobs["join"].get<std::string>());
+    const std::string join_id = jobs.value("join", "");
+    const std::vector<std::string> j = join_id.empty() ? std::vector<std::string>{} : job_states(join_id);
     join_state = j.empty() ? "unknown" : j[0];
   }
   const int running = tasks.count("RUNNING") ? tasks["RUNNING"] : 0;
@@ -171,6 +180,7 @@ int run_status(const std::string& work_dir) {
 // Follows the join job until it ends; its state decides the exit code.
 int wait_for(const std::string& work_dir, const std::string& join) {
   std::string last;
+  int unknown = 0;
   for (;;) {
     const std::vector<std::string> s = job_states(join);
     const std::string state = s.empty() ? "UNKNOWN" : s[0];
@@ -180,6 +190,13 @@ int wait_for(const std::string& work_dir, const std::string& join) {
     const std::string line = fmt::format("segments {}/{} done; join {}", done, m.segments.size(), state);
     if (line != last) std::fprintf(stderr, "%s\n", line.c_str());
     last = line;
+    unknown = state == "UNKNOWN" ? unknown + 1 : 0;
+    if (unknown > 30) {  // a minute: the controller is gone, or it forgot the job
+      const bool written = fs::exists(m.plan.options.output);
+      std::fprintf(stderr, "upres: Slurm no longer knows the join job %s; the output %s\n", join.c_str(),
+                   written ? "is written" : "is not there: see the logs and rerun to go on");
+      return written ? 0 : 1;
+    }
     if (state == "COMPLETED") {
       std::printf("%s written\n", m.plan.options.output.c_str());
       return 0;
@@ -196,6 +213,10 @@ int wait_for(const std::string& work_dir, const std::string& join) {
 
 int run_slurm() {
   ClusterFlags& f = g_cluster;
+  if (fs::absolute(f.work_dir).string().find('%') != std::string::npos)
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("--work-dir {}: Slurm reads % in log paths as a pattern; use a folder without %",
+                            f.work_dir));
   VideoOptions o = video_options_from_flags(f.input, f.output);
   const SegmentManifest m = prepare_segments(o, f.work_dir, f.segment_seconds);
   const int tasks = std::min<int>(f.tasks, int(m.segments.size()));
@@ -212,7 +233,7 @@ int run_slurm() {
                   "rc=$?\n"
                   "if [ $rc -ne 0 ] && [ $rc -ne 130 ] && [ \"${{SLURM_RESTART_COUNT:-0}}\" -lt {1} ]; then\n"
                   "  echo \"upres: task failed ($rc); requeueing it\" >&2\n"
-                  "  scontrol requeue \"${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\"\n"
+                  "  scontrol requeue \"${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\" || exit $rc\n"
                   "  sleep 120  # the requeue ends this run\n"
                   "fi\n"
                   "exit $rc\n",
@@ -226,10 +247,12 @@ int run_slurm() {
                                     "--requeue",
                                     fmt::format("--array=0-{}", tasks - 1),
                                     "--job-name=upres-segments",
+                                    "--open-mode=append",  // a requeued task's log keeps the failure
                                     "--output=" + (dir / "segment-%a.log").string()};
-  for (const std::string& w : shell_words(f.sbatch)) array.push_back(w);
+  for (const std::string& w : shell_words(f.sbatch, "--sbatch")) array.push_back(w);
   array.push_back((dir / "segments.sh").string());
   const std::string a = job_id(run_program(array), "segment");
+  std::ofstream(dir / "jobs.json") << json{{"array", a}, {"join", ""}, {"tasks", tasks}}.dump() << "\n";
   // The join waits for each task, not the array as a whole: `afterok:ARRAY` can never be met once
   // a task has failed, even after a requeue succeeds.
   std::string after = "--dependency=afterok";
@@ -240,10 +263,17 @@ int run_slurm() {
                                    "--kill-on-invalid-dep=yes",
                                    "--job-name=upres-join",
                                    "--output=" + (dir / "join.log").string()};
-  for (const std::string& w : shell_words(f.join_sbatch.empty() ? f.sbatch : f.join_sbatch))
+  for (const std::string& w : shell_words(f.join_sbatch.empty() ? f.sbatch : f.join_sbatch,
+                                          f.join_sbatch.empty() ? "--sbatch" : "--join-sbatch"))
     join.push_back(w);
   join.push_back((dir / "join.sh").string());
-  const std::string j = job_id(run_program(join), "join");
+  std::string j;
+  try {
+    j = job_id(run_program(join), "join");
+  } catch (...) {
+    run_program({"scancel", a});  // no array job without its join
+    throw;
+  }
   const json jobs{{"array", a}, {"join", j}, {"tasks", tasks}};
   std::ofstream(dir / "jobs.json") << jobs.dump() << "\n";
   std::printf("%zu segments in %d tasks: array job %s, join job %s (logs in %s)\n", m.segments.size(), tasks,
@@ -269,8 +299,8 @@ ClusterCommand add_cluster_commands(CLI::App& app) {
   f.slurm->add_option("--tasks", f.tasks, "array tasks (machines) to share the segments")
       ->required()
       ->check(CLI::Range(1, 100000));
-  f.slurm->add_option("--segment-seconds", f.segment_seconds, "segment length, cut at the source's keyframes")
-      ->capture_default_str();
+  f.slurm->add_option("--segment-seconds", f.segment_seconds,
+                      "segment length, cut at the source's keyframes (default: 60, or what the plan has)");
   f.slurm->add_option("--sbatch", f.sbatch, "extra sbatch options, e.g. \"--partition=gpu --gres=gpu:1\"");
   f.slurm->add_option("--join-sbatch", f.join_sbatch,
                       "sbatch options for the join job (default: --sbatch's)");

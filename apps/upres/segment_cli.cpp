@@ -36,8 +36,11 @@ int task_index() {
       if (end != v && *end == '\0' && i >= 0 && i < 1'000'000) return int(i);
       throw Error(ErrorCode::invalid_argument, fmt::format("{}='{}' is not a segment index", name, v));
     }
-  throw Error(ErrorCode::invalid_argument,
-              "which segment? give --index N (or run it as a Slurm array task or Kubernetes indexed job)");
+  throw Error(
+      ErrorCode::invalid_argument,
+      g_segment.tasks > 0
+          ? "which task? give --task K (or run it as a Slurm array task)"
+          : "which segment? give --index N (or run it as a Slurm array task or Kubernetes indexed job)");
 }
 
 int run_status(const SegmentManifest& m) {
@@ -117,13 +120,13 @@ int SegmentCommand::run() {
   SegmentFlags& f = g_segment;
   const SegmentManifest m = read_segment_manifest(f.work_dir);
   if (f.status->parsed()) return run_status(m);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, [](int) { g_segment_cancel.cancel(); });
   if (f.join->parsed()) {
-    const VideoStats s = join_segments(m, f.overwrite);
+    const VideoStats s = join_segments(m, f.overwrite, &g_segment_cancel);
     std::printf("%s: %lld frames from %zu segments in %.1f s\n", m.plan.options.output.c_str(),
                 (long long)s.frames, m.segments.size(), s.seconds);
     return 0;
   }
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, [](int) { g_segment_cancel.cancel(); });
   SegmentMachine machine;
   if (!f.backend.empty()) machine.backend = f.backend;
   if (f.device >= 0) machine.device = f.device;
@@ -146,6 +149,8 @@ int SegmentCommand::run() {
   } else {
     mine.push_back(task_index());
   }
+  // A segment that fails does not hold back the rest of the task's share; the task fails at the end.
+  int failed = 0;
   for (int index : mine) {
     ProgressPrinter printer(f.progress, fmt::format("{} segment {}", m.source, index));
     try {
@@ -155,11 +160,15 @@ int SegmentCommand::run() {
                   s.fps);
       std::fflush(stdout);
     } catch (const Error& e) {
-      if (e.code() != ErrorCode::cancelled) throw;
-      std::fprintf(stderr, "\nupres: segment %d cancelled; nothing of it was kept\n", index);
-      return 130;
+      if (e.code() == ErrorCode::cancelled) {
+        std::fprintf(stderr, "\nupres: segment %d cancelled; nothing of it was kept\n", index);
+        return 130;
+      }
+      std::fprintf(stderr, "upres: error: segment %d: %s\n", index, e.what());
+      ++failed;
     }
   }
+  if (failed) return 1;
   return 0;
 }
 

@@ -33,9 +33,9 @@ struct Flags {
   std::map<std::string, std::string> values;  // JSON key -> text as typed
   std::vector<std::string> flags_set;         // boolean JSON keys that were given
   std::string audio_tracks;
-  std::string work_dir;  // segmented and resumable when set
-  double segment_seconds = kDefaultSegmentSeconds;
-  bool plan_only = false;  // with --work-dir: write the plan, run nothing
+  std::string work_dir;        // segmented and resumable when set
+  double segment_seconds = 0;  // 0: the plan's, else 60
+  bool plan_only = false;      // with --work-dir: write the plan, run nothing
 };
 
 Flags g_flags;
@@ -355,10 +355,10 @@ VideoCommand add_video_commands(CLI::App& app) {
   c.video->add_option("--work-dir", g_flags.work_dir,
                       "upscale in segments kept in this folder: rerun the same command after a crash and it "
                       "goes on (`upres segment` runs one segment, for clusters)");
-  c.video
-      ->add_option("--segment-seconds", g_flags.segment_seconds,
-                   "segment length with --work-dir, cut at the source's keyframes")
-      ->capture_default_str();
+  c.video->add_option(
+      "--segment-seconds", g_flags.segment_seconds,
+      "segment length with --work-dir, cut at the source's keyframes (default: 60, or what the "
+      "work folder's plan has)");
   c.video->add_flag("--plan-only", g_flags.plan_only,
                     "with --work-dir: write the plan and stop (a scheduler then runs `upres segment run`)");
   add_options(c.video);

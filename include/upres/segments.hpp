@@ -59,8 +59,9 @@ struct SegmentMachine {
 
 // Makes the plan in `work_dir` (created if missing) or checks the one there: a different source
 // or an option that changes the output gives Error(invalid_argument) naming it and saying to
-// use a new folder or remove the old one. --frames and --fps/--cfr do not segment (they are
-// refused, naming the alternative).
+// use a new folder or remove the old one. A new output path (same container) is recorded.
+// `segment_seconds` 0: the plan's, or kDefaultSegmentSeconds for a new plan. --frames and --fps/--cfr do not
+// segment (they are refused, naming the alternative).
 SegmentManifest prepare_segments(const VideoOptions& options, const std::string& work_dir,
                                  double segment_seconds = kDefaultSegmentSeconds);
 // Reads the plan in `work_dir`; Error(not_found) when there is none.
@@ -76,7 +77,9 @@ VideoStats run_segment(const SegmentManifest& manifest, int index, const Segment
 
 // Joins the finished segments into the plan's output (atomically). Throws Error(invalid_argument)
 // listing the segments that are missing or broken. `overwrite` replaces an existing output.
-VideoStats join_segments(const SegmentManifest& manifest, bool overwrite);
+// `cancel` stops it between packets (Error(cancelled)); nothing is left at the destination.
+VideoStats join_segments(const SegmentManifest& manifest, bool overwrite,
+                         const CancelToken* cancel = nullptr);
 
 struct SegmentedStats {
   VideoStats stats;  // of the whole job: frames, output size and bytes, wall time

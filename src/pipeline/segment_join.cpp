@@ -62,7 +62,7 @@ bool same_stream_parameters(const AVCodecParameters& a, const AVCodecParameters&
 
 }  // namespace
 
-VideoStats join_segments(const SegmentManifest& m, bool overwrite) {
+VideoStats join_segments(const SegmentManifest& m, bool overwrite, const CancelToken* cancel) {
   const auto started = std::chrono::steady_clock::now();
   std::string missing;
   for (const SegmentStatus& s : segment_status(m, true))
@@ -105,8 +105,11 @@ VideoStats join_segments(const SegmentManifest& m, bool overwrite) {
   std::vector<int64_t> sorted = pts;
   std::sort(sorted.begin(), sorted.end());
   if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
-    throw Error(ErrorCode::invalid_media,
-                fmt::format("two segments in {} hold the same frame; the plan is damaged", m.work_dir));
+    throw Error(
+        ErrorCode::invalid_media,
+        fmt::format("two frames of the segments in {} have the same time (overlapping segments, or a "
+                    "source with repeated timestamps); segments cannot join it: run without --work-dir",
+                    m.work_dir));
   size_t delay = 0;
   for (size_t n = 0; n < pts.size(); ++n) {
     const size_t rank = size_t(std::lower_bound(sorted.begin(), sorted.end(), pts[n]) - sorted.begin());
@@ -182,6 +185,11 @@ VideoStats join_segments(const SegmentManifest& m, bool overwrite) {
   for (const Segment& seg : m.segments) {
     SegmentReader reader(segment_file(m, seg.index));
     while (reader.next(packet.get())) {
+      if (cancel && cancel->cancelled()) throw Error(ErrorCode::cancelled, "cancelled");
+      // The segments must be those the first pass read (a rerun may be replacing one).
+      if (n >= pts.size() || av_rescale_q(packet->pts, reader.stream()->time_base, tb) != pts[n])
+        throw Error(ErrorCode::invalid_media,
+                    fmt::format("segment {} changed while it was being joined; join again", seg.index));
       const int64_t dts = dts_of(n++);
       write_others_before(dts);
       packet->pts = av_rescale_q(packet->pts, reader.stream()->time_base, tb) - video_offset;

@@ -2,10 +2,13 @@
 // record, and the whole job in one process. The join is segment_join.cpp.
 #include "upres/segments.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -16,6 +19,7 @@
 #include "core/json_input.hpp"
 #include "core/partial_file.hpp"
 #include "media/video_input.hpp"
+#include "media/video_output.hpp"
 #include "pipeline/segments_internal.hpp"
 #include "upres/error.hpp"
 #include "upres/files.hpp"
@@ -88,21 +92,36 @@ std::vector<Segment> cut_at_keyframes(const std::string& source, const VideoRang
   for (unsigned i = 0; i < ic->nb_streams; ++i)
     if (int(i) != vi) ic->streams[i]->discard = AVDISCARD_ALL;
   std::vector<int64_t> keys;
+  int64_t first = INT64_MAX;  // the range's first frame
   PacketPtr packet = make_packet();
   while (av_read_frame(ic, packet.get()) >= 0) {
-    if (packet->stream_index == vi && (packet->flags & AV_PKT_FLAG_KEY) && packet->pts != AV_NOPTS_VALUE &&
-        packet->pts > whole.begin && packet->pts < whole.end)
-      keys.push_back(packet->pts);
+    const int64_t pts = packet->pts;
+    if (packet->stream_index == vi && pts != AV_NOPTS_VALUE && pts >= whole.begin && pts < whole.end) {
+      first = std::min(first, pts);
+      if ((packet->flags & AV_PKT_FLAG_KEY) && pts > whole.begin) keys.push_back(pts);
+    }
     av_packet_unref(packet.get());
   }
+  if (first == INT64_MAX)
+    throw Error(ErrorCode::invalid_media, fmt::format("{} has no video frame with a time to cut at", source));
+  // Segment files (NUT) hold no negative times, and a segment keeps the source's.
+  if (first < 0)
+    throw Error(
+        ErrorCode::unsupported,
+        fmt::format("{} starts its video before time 0, which segments cannot keep; run it without "
+                    "--work-dir (or remux it first: ffmpeg -i IN -c copy -avoid_negative_ts make_zero OUT)",
+                    source));
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   const AVRational tb = input.video_stream()->time_base;
   std::vector<Segment> segments;
   Segment current;
   current.range.begin = whole.begin;
-  current.start_seconds = whole.begin == INT64_MIN ? 0 : std::max(0.0, input.seconds_of(whole.begin));
+  // Counted from the first frame, so that the first segment holds frames even when the video
+  // starts long after the file does.
+  current.start_seconds = std::max(0.0, input.seconds_of(first, tb));
   for (int64_t k : keys) {
+    if (k <= first) continue;
     const double at = input.seconds_of(k, tb);
     if (at - current.start_seconds < seconds) continue;
     current.range.end = k;
@@ -210,7 +229,7 @@ SegmentManifest read_segment_manifest(const std::string& work_dir) {
 
 SegmentManifest prepare_segments(const VideoOptions& options, const std::string& work_dir,
                                  double segment_seconds) {
-  if (!(segment_seconds >= 1 && segment_seconds <= kMaxSeconds))
+  if (segment_seconds != 0 && !(segment_seconds >= 1 && segment_seconds <= kMaxSeconds))
     throw Error(ErrorCode::invalid_argument,
                 fmt::format("--segment-seconds {} is out of range (1 or more)", segment_seconds));
   if (options.max_frames > 0)
@@ -240,13 +259,24 @@ SegmentManifest prepare_segments(const VideoOptions& options, const std::string&
                         "Remove that folder or use another --work-dir",
                         work_dir, key, before.contains(key) ? json_brief(before.at(key)) : "(unset)",
                         json_brief(value)));
-    if (m.segment_seconds != segment_seconds)
-      throw Error(ErrorCode::invalid_argument,
-                  fmt::format("{} was planned in segments of {} s, now {} s is asked; drop --segment-seconds "
-                              "or use another --work-dir",
-                              work_dir, m.segment_seconds, segment_seconds));
-    m.plan.options.output = o.output;  // where the join writes, and how, may change between runs
-    m.plan.options.overwrite = o.overwrite;
+    if (segment_seconds != 0 && m.segment_seconds != segment_seconds)
+      throw Error(
+          ErrorCode::invalid_argument,
+          fmt::format("{} was planned in segments of {} s, now {} s is asked; give --segment-seconds {} "
+                      "or use another --work-dir",
+                      work_dir, m.segment_seconds, segment_seconds, m.segment_seconds));
+    // Where the join writes may change between runs, within the container the plan chose its
+    // encoder for; the join jobs read it from the manifest.
+    if (m.plan.options.output != o.output || m.plan.options.overwrite != o.overwrite) {
+      if (container_for_path(o.output) != container_for_path(m.plan.options.output))
+        throw Error(ErrorCode::invalid_argument,
+                    fmt::format("{} was planned for a {} output, now {} is asked; keep the container or use "
+                                "another --work-dir",
+                                work_dir, container_for_path(m.plan.options.output), o.output));
+      m.plan.options.output = o.output;
+      m.plan.options.overwrite = o.overwrite;
+      write_atomically(manifest_path(work_dir), json_text(manifest_json(m), 1) + "\n");
+    }
     return m;
   }
   // A new plan: the whole job is checked as a single run would be, then cut.
@@ -263,9 +293,9 @@ SegmentManifest prepare_segments(const VideoOptions& options, const std::string&
   m.source_bytes = stamp.bytes;
   m.source_mtime_ns = stamp.mtime_ns;
   m.source_sha256 = file_sha256(o.input);
-  m.segment_seconds = segment_seconds;
+  m.segment_seconds = segment_seconds != 0 ? segment_seconds : kDefaultSegmentSeconds;
   m.plan = plan;
-  m.segments = cut_at_keyframes(o.input, plan.range, segment_seconds);
+  m.segments = cut_at_keyframes(o.input, plan.range, m.segment_seconds);
   write_atomically(manifest_path(work_dir), json_text(manifest_json(m), 1) + "\n");
   return m;
 }
@@ -319,6 +349,20 @@ VideoStats run_segment(const SegmentManifest& m, int index, const SegmentMachine
   if (machine.backend) o.engine.backend = *machine.backend;
   if (machine.device) o.engine.device = *machine.device;
   if (machine.threads) o.engine.threads = *machine.threads;
+  // One run of a segment at a time (a task requeued while its first run lingers on a failed node,
+  // a rerun beside a cluster job): the second is refused rather than racing the first's record.
+  const std::string lock_path = segment_file(m, index) + ".lock";
+  const int lock = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  if (lock < 0) throw Error(ErrorCode::io_failure, fmt::format("cannot write in {}", m.work_dir));
+  struct LockGuard {
+    int fd;
+    ~LockGuard() { ::close(fd); }
+  } guard{lock};
+  if (::flock(lock, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK)
+    throw Error(
+        ErrorCode::invalid_argument,
+        fmt::format("segment {} of {} is being made by another process right now", index, m.work_dir));
+  // (A filesystem without locks, ENOSYS or ENOLCK, goes on unlocked.)
   const std::string record = segment_record_file(m, index);
   std::error_code ec;
   fs::remove(record, ec);  // the old segment no longer counts, whatever happens next
@@ -383,7 +427,7 @@ SegmentedStats run_segmented(const VideoOptions& options, const std::string& wor
     p.fraction = 0.9;
     progress(p);
   }
-  result.stats = join_segments(m, options.overwrite);
+  result.stats = join_segments(m, options.overwrite, cancel);
   result.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   result.stats.fps = result.stats.seconds > 0 ? double(result.stats.frames) / result.stats.seconds : 0;
   return result;
