@@ -13,7 +13,7 @@ build=${UPRES_FUZZ_BUILD:-build-fuzz}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(ncnn_loader_fuzz http_request_fuzz multipart_fuzz options_json_fuzz
                                      mcp_message_fuzz stream_message_fuzz image_decode_fuzz int8_table_fuzz
-                                     video_plan_fuzz)
+                                     video_plan_fuzz segment_manifest_fuzz)
 
 # -O1 with line tables: fast to build, readable stack traces.
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Fuzz -DCMAKE_CXX_FLAGS_FUZZ="-O1 -gline-tables-only" \

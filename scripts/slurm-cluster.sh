@@ -49,6 +49,10 @@ socket=$dir/munge-run/munge.socket
 runuser -u munge -- /usr/sbin/munged --socket="$socket" --key-file="$key" --pid-file="$dir/munge-run/munged.pid" \
   --log-file="$dir/munge/munged.log" --seed-file="$dir/munge/munged.seed"
 for _ in $(seq 1 50); do [ -f "$dir/munge-run/munged.pid" ] && break; sleep 0.1; done
+if [ ! -f "$dir/munge-run/munged.pid" ]; then
+  echo "slurm-cluster: munged did not start; see $dir/munge/munged.log" >&2
+  exit 1
+fi
 cp "$dir/munge-run/munged.pid" "$dir/munged.pid"
 
 node=$(/usr/sbin/slurmd -C | head -1 | sed 's/NodeName=[^ ]*/NodeName=localhost NodeAddr=127.0.0.1/; s/ *UpTime=.*//')

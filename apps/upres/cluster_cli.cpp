@@ -127,15 +127,10 @@ json read_jobs(const std::string& work_dir) {
 int run_status(const std::string& work_dir) {
   const SegmentManifest m = read_segment_manifest(work_dir);
   const std::vector<SegmentStatus> all = segment_status(m, false);
-  int done = 0;
-  int64_t frames = 0;
-  double seconds = 0;
-  for (const SegmentStatus& s : all)
-    if (s.state == SegmentState::done) {
-      ++done;
-      frames += s.frames;
-      seconds += s.seconds;
-    }
+  const SegmentTotals totals = segment_totals(all);
+  const int done = totals.done;
+  const int64_t frames = totals.frames;
+  const double seconds = totals.seconds;
   const json jobs = read_jobs(work_dir);
   std::map<std::string, int> tasks;  // array task states
   std::string join_state;

@@ -45,15 +45,10 @@ int task_index() {
 
 int run_status(const SegmentManifest& m) {
   const std::vector<SegmentStatus> all = segment_status(m, g_segment.verify);
-  int done = 0;
-  int64_t frames = 0;
-  double seconds = 0;
-  for (const SegmentStatus& s : all)
-    if (s.state == SegmentState::done) {
-      ++done;
-      frames += s.frames;
-      seconds += s.seconds;
-    }
+  const SegmentTotals totals = segment_totals(all);
+  const int done = totals.done;
+  const int64_t frames = totals.frames;
+  const double seconds = totals.seconds;
   if (g_segment.json) {
     nlohmann::json list = nlohmann::json::array();
     for (const SegmentStatus& s : all)

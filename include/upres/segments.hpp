@@ -50,6 +50,15 @@ struct SegmentStatus {
   std::string note;    // why it is broken
 };
 
+// The finished part of a job: segments, their frames and the seconds their runs took.
+struct SegmentTotals {
+  int done = 0;
+  int64_t frames = 0;
+  double seconds = 0;
+  double fps_per_task() const { return seconds > 0 ? double(frames) / seconds : 0; }
+};
+SegmentTotals segment_totals(const std::vector<SegmentStatus>& status);
+
 // Machine settings a segment task may set for itself (its backend, device and threads); they do
 // not change what the job makes, so they do not invalidate a plan.
 struct SegmentMachine {

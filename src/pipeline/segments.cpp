@@ -135,26 +135,6 @@ std::vector<Segment> cut_at_keyframes(const std::string& source, const VideoRang
   return segments;
 }
 
-json manifest_json(const SegmentManifest& m) {
-  json segments = json::array();
-  for (const Segment& s : m.segments)
-    segments.push_back({{"index", s.index},
-                        {"begin", bound(s.range.begin, INT64_MIN)},
-                        {"end", bound(s.range.end, INT64_MAX)},
-                        {"start_seconds", s.start_seconds},
-                        {"end_seconds", s.end_seconds}});
-  return {{"format", "upres-segments"},
-          {"version", kManifestVersion},
-          {"source",
-           {{"path", m.source},
-            {"bytes", m.source_bytes},
-            {"mtime_ns", m.source_mtime_ns},
-            {"sha256", m.source_sha256}}},
-          {"segment_seconds", m.segment_seconds},
-          {"plan", json::parse(video_plan_json(m.plan))},
-          {"segments", segments}};
-}
-
 // Error(invalid_argument) unless the source is the one the plan was made from. Its size and
 // time are compared first; only when they differ is it read again for its checksum.
 void check_source(const SegmentManifest& m) {
@@ -170,6 +150,27 @@ void check_source(const SegmentManifest& m) {
 }
 
 }  // namespace
+
+std::string segment_manifest_json(const SegmentManifest& m) {
+  json segments = json::array();
+  for (const Segment& s : m.segments)
+    segments.push_back({{"index", s.index},
+                        {"begin", bound(s.range.begin, INT64_MIN)},
+                        {"end", bound(s.range.end, INT64_MAX)},
+                        {"start_seconds", s.start_seconds},
+                        {"end_seconds", s.end_seconds}});
+  const json j{{"format", "upres-segments"},
+               {"version", kManifestVersion},
+               {"source",
+                {{"path", m.source},
+                 {"bytes", m.source_bytes},
+                 {"mtime_ns", m.source_mtime_ns},
+                 {"sha256", m.source_sha256}}},
+               {"segment_seconds", m.segment_seconds},
+               {"plan", json::parse(video_plan_json(m.plan))},
+               {"segments", segments}};
+  return json_text(j, 1) + "\n";
+}
 
 std::string segment_file(const SegmentManifest& m, int index) {
   return (fs::path(m.work_dir) / "segments" / fmt::format("{:05}.nut", index)).string();
@@ -188,16 +189,12 @@ const char* segment_state_name(SegmentState state) {
   return "?";
 }
 
-SegmentManifest read_segment_manifest(const std::string& work_dir) {
+SegmentManifest segment_manifest_from_json(const std::string& text, const std::string& work_dir) {
   const std::string path = manifest_path(work_dir);
-  if (stamp_of(path).bytes < 0)
-    throw Error(ErrorCode::not_found,
-                fmt::format("{} holds no segment plan (manifest.json); start the job with `upres video IN -o "
-                            "OUT --work-dir {}`",
-                            work_dir, work_dir));
-  const json j = read_json_file(path, path);
+  const json j = parse_outside_json(text, path);
   try {
-    if (j.at("format") != "upres-segments" || j.at("version").get<int>() != kManifestVersion)
+    if (!j.is_object() || j.value("format", "") != "upres-segments" ||
+        j.value("version", 0) != kManifestVersion)
       throw Error(ErrorCode::invalid_argument,
                   fmt::format("{} is not a segment plan of this version of upres", path));
     SegmentManifest m;
@@ -208,6 +205,8 @@ SegmentManifest read_segment_manifest(const std::string& work_dir) {
     m.source_mtime_ns = src.at("mtime_ns").get<int64_t>();
     m.source_sha256 = src.at("sha256").get<std::string>();
     m.segment_seconds = j.at("segment_seconds").get<double>();
+    if (!(m.segment_seconds >= 1 && m.segment_seconds <= kMaxSeconds))
+      throw Error(ErrorCode::invalid_argument, fmt::format("{}: segment_seconds is out of range", path));
     m.plan = video_plan_from_json(json_text(j.at("plan")));
     for (const json& s : j.at("segments")) {
       Segment seg;
@@ -215,9 +214,10 @@ SegmentManifest read_segment_manifest(const std::string& work_dir) {
       seg.range = {read_bound(s.at("begin"), INT64_MIN), read_bound(s.at("end"), INT64_MAX)};
       seg.start_seconds = s.at("start_seconds").get<double>();
       seg.end_seconds = s.at("end_seconds").get<double>();
-      if (seg.index != int(m.segments.size()) || seg.range.begin >= seg.range.end)
+      if (seg.index != int(m.segments.size()) || seg.range.begin >= seg.range.end ||
+          (!m.segments.empty() && m.segments.back().range.end != seg.range.begin))
         throw Error(ErrorCode::invalid_argument,
-                    fmt::format("{}: segment {} is out of order", path, seg.index));
+                    fmt::format("{}: segment {} does not follow the one before", path, seg.index));
       m.segments.push_back(seg);
     }
     if (m.segments.empty()) throw Error(ErrorCode::invalid_argument, fmt::format("{} has no segments", path));
@@ -225,6 +225,17 @@ SegmentManifest read_segment_manifest(const std::string& work_dir) {
   } catch (const json::exception& e) {
     throw Error(ErrorCode::invalid_argument, fmt::format("{} is damaged: {}", path, e.what()));
   }
+}
+
+SegmentManifest read_segment_manifest(const std::string& work_dir) {
+  const std::string path = manifest_path(work_dir);
+  if (stamp_of(path).bytes < 0)
+    throw Error(ErrorCode::not_found,
+                fmt::format("{} holds no segment plan (manifest.json); start the job with `upres video IN -o "
+                            "OUT --work-dir {}`",
+                            work_dir, work_dir));
+  const std::vector<uint8_t> bytes = read_file_bytes(path, 256 << 20);
+  return segment_manifest_from_json(std::string(bytes.begin(), bytes.end()), work_dir);
 }
 
 SegmentManifest prepare_segments(const VideoOptions& options, const std::string& work_dir,
@@ -275,7 +286,7 @@ SegmentManifest prepare_segments(const VideoOptions& options, const std::string&
                                 work_dir, container_for_path(m.plan.options.output), o.output));
       m.plan.options.output = o.output;
       m.plan.options.overwrite = o.overwrite;
-      write_atomically(manifest_path(work_dir), json_text(manifest_json(m), 1) + "\n");
+      write_atomically(manifest_path(work_dir), segment_manifest_json(m));
     }
     return m;
   }
@@ -296,7 +307,7 @@ SegmentManifest prepare_segments(const VideoOptions& options, const std::string&
   m.segment_seconds = segment_seconds != 0 ? segment_seconds : kDefaultSegmentSeconds;
   m.plan = plan;
   m.segments = cut_at_keyframes(o.input, plan.range, m.segment_seconds);
-  write_atomically(manifest_path(work_dir), json_text(manifest_json(m), 1) + "\n");
+  write_atomically(manifest_path(work_dir), segment_manifest_json(m));
   return m;
 }
 
@@ -328,6 +339,17 @@ std::vector<SegmentStatus> segment_status(const SegmentManifest& m, bool verify)
     all.push_back(s);
   }
   return all;
+}
+
+SegmentTotals segment_totals(const std::vector<SegmentStatus>& status) {
+  SegmentTotals t;
+  for (const SegmentStatus& s : status)
+    if (s.state == SegmentState::done) {
+      ++t.done;
+      t.frames += s.frames;
+      t.seconds += s.seconds;
+    }
+  return t;
 }
 
 VideoStats run_segment(const SegmentManifest& m, int index, const SegmentMachine& machine,
