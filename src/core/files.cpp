@@ -126,7 +126,10 @@ PartialFile::PartialFile(const std::string& destination) : destination_(destinat
   fd_ = ::mkostemp(creating.data(), O_CLOEXEC);
   if (fd_ < 0) throw Error(ErrorCode::io_failure, cannot_write(destination, errno));
   path_ = fmt::format("{}/.{}{}{}", where.dir, where.name, kPartialTag, creating.substr(creating.size() - 6));
-  if (::flock(fd_, LOCK_EX) != 0 || ::rename(creating.c_str(), path_.c_str()) != 0) {
+  // A filesystem without locks (Lustre mounted without flock) writes unlocked: its partial files
+  // are then never taken for stale, only left for the user to see.
+  const bool locked = ::flock(fd_, LOCK_EX) == 0 || errno == ENOSYS || errno == ENOLCK || errno == EOPNOTSUPP;
+  if (!locked || ::rename(creating.c_str(), path_.c_str()) != 0) {
     const int error = errno;
     ::close(fd_);
     ::unlink(creating.c_str());
