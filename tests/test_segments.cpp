@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -174,9 +175,9 @@ TEST_F(Segments, APlanRefusesAChangedOptionOrSource) {
     EXPECT_NE(std::string(e.what()).find("crf"), std::string::npos) << e.what();
   }
   EXPECT_THROW(prepare_segments(o, w, 2.0), Error);
-  VideoOptions frames = o;
-  frames.max_frames = 5;
-  EXPECT_THROW(prepare_segments(frames, work("w2"), 1.0), Error);
+  VideoOptions fps = o;
+  fps.fps = 24;
+  EXPECT_THROW(prepare_segments(fps, work("w2"), 1.0), Error);
   // The same bytes again (a copy, a touch) are the same source; other bytes are not.
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   fs::copy_file(in, dir / "copy.mkv");
@@ -245,6 +246,27 @@ TEST_F(Segments, TheCommandsASchedulerRuns) {
   r = upres_cli("segment join " + w);
   EXPECT_EQ(r.exit_code, 1) << "an existing output is kept unless --overwrite";
   EXPECT_EQ(upres_cli("segment join " + w + " --overwrite").exit_code, 0);
+}
+
+// --frames N: the first N frames, as a single run gives them; the audio ends where they end.
+TEST_F(Segments, FramesEndTheRangeAtTheFirstFrameLeftOut) {
+  UPRES_REQUIRE_MODEL("upres-compact-x2");
+  const std::string in = clip("in.mkv", true);
+  VideoOptions single = options(in, "single.mkv");
+  single.max_frames = 41;
+  VideoJob(single).run();
+  VideoOptions o = single;
+  o.output = (dir / "joined.mkv").string();
+  const SegmentedStats r = run_segmented(o, work("w"), 1.0);
+  EXPECT_GE(r.segments, 2);
+  EXPECT_EQ(r.stats.frames, 41);
+  const MediaInfo got = inspect_media(o.output), want = inspect_media(single.output);
+  EXPECT_EQ(got.video().pts, want.video().pts);
+  ASSERT_NE(got.first("audio"), nullptr);
+  const double last_frame = *std::max_element(got.video().pts.begin(), got.video().pts.end());
+  const double last_audio = *std::max_element(got.first("audio")->pts.begin(), got.first("audio")->pts.end());
+  EXPECT_LE(last_audio, last_frame + 0.1) << "audio cut at the end of the frames, as -t cuts it";
+  EXPECT_GE(last_audio, last_frame - 0.1);
 }
 
 // Real clips (../shared/media), re-encoded without a model so that the test is about the

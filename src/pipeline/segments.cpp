@@ -84,14 +84,16 @@ std::string manifest_path(const std::string& dir) {
   return (fs::path(dir) / "manifest.json").string();
 }
 
-// Where the source's keyframes cut it into ranges of at least `seconds` within `whole`.
-std::vector<Segment> cut_at_keyframes(const std::string& source, const VideoRange& whole, double seconds) {
+// Where the source's keyframes cut it into ranges of at least `seconds` within `whole`. With
+// `max_frames`, `whole` first ends before frame max_frames + 1 (as --frames stops a single run).
+std::vector<Segment> cut_at_keyframes(const std::string& source, VideoRange& whole, double seconds,
+                                      int64_t max_frames) {
   VideoInput input(source, "", 1);
   AVFormatContext* ic = input.format();
   const int vi = input.video_index();
   for (unsigned i = 0; i < ic->nb_streams; ++i)
     if (int(i) != vi) ic->streams[i]->discard = AVDISCARD_ALL;
-  std::vector<int64_t> keys;
+  std::vector<int64_t> keys, frames;
   int64_t first = INT64_MAX;  // the range's first frame
   PacketPtr packet = make_packet();
   while (av_read_frame(ic, packet.get()) >= 0) {
@@ -99,6 +101,7 @@ std::vector<Segment> cut_at_keyframes(const std::string& source, const VideoRang
     if (packet->stream_index == vi && pts != AV_NOPTS_VALUE && pts >= whole.begin && pts < whole.end) {
       first = std::min(first, pts);
       if ((packet->flags & AV_PKT_FLAG_KEY) && pts > whole.begin) keys.push_back(pts);
+      if (max_frames > 0) frames.push_back(pts);
     }
     av_packet_unref(packet.get());
   }
@@ -111,8 +114,14 @@ std::vector<Segment> cut_at_keyframes(const std::string& source, const VideoRang
         fmt::format("{} starts its video before time 0, which segments cannot keep; run it without "
                     "--work-dir (or remux it first: ffmpeg -i IN -c copy -avoid_negative_ts make_zero OUT)",
                     source));
+  if (max_frames > 0) {
+    std::sort(frames.begin(), frames.end());
+    frames.erase(std::unique(frames.begin(), frames.end()), frames.end());
+    if (int64_t(frames.size()) > max_frames) whole.end = frames[size_t(max_frames)];
+  }
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  keys.erase(std::lower_bound(keys.begin(), keys.end(), whole.end), keys.end());
   const AVRational tb = input.video_stream()->time_base;
   std::vector<Segment> segments;
   Segment current;
@@ -243,9 +252,6 @@ SegmentManifest prepare_segments(const VideoOptions& options, const std::string&
   if (segment_seconds != 0 && !(segment_seconds >= 1 && segment_seconds <= kMaxSeconds))
     throw Error(ErrorCode::invalid_argument,
                 fmt::format("--segment-seconds {} is out of range (1 or more)", segment_seconds));
-  if (options.max_frames > 0)
-    throw Error(ErrorCode::invalid_argument,
-                "--frames does not split into segments; give a time with -t instead");
   if (options.fps > 0 || options.cfr)
     throw Error(ErrorCode::invalid_argument,
                 "--fps and --cfr make new frame timing, which segments cannot join exactly; run without "
@@ -306,7 +312,9 @@ SegmentManifest prepare_segments(const VideoOptions& options, const std::string&
   m.source_sha256 = file_sha256(o.input);
   m.segment_seconds = segment_seconds != 0 ? segment_seconds : kDefaultSegmentSeconds;
   m.plan = plan;
-  m.segments = cut_at_keyframes(o.input, plan.range, m.segment_seconds);
+  // --frames becomes the range's end, at the time of the first frame left out: the join then
+  // cuts the audio and subtitles there too.
+  m.segments = cut_at_keyframes(o.input, m.plan.range, m.segment_seconds, o.max_frames);
   write_atomically(manifest_path(work_dir), segment_manifest_json(m));
   return m;
 }
@@ -365,6 +373,7 @@ VideoStats run_segment(const SegmentManifest& m, int index, const SegmentMachine
   o.sink = VideoSinkKind::video_segment;
   o.range = seg.range;
   o.start = o.duration = 0;
+  o.max_frames = 0;  // in the range already
   // Every segment is encoded alike, whichever machine runs it, so that they join into one stream.
   o.video_codec = m.plan.encoder;
   o.pix_fmt = m.plan.pixel_format;
