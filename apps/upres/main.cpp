@@ -14,11 +14,11 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cluster_cli.hpp"
 #include "engine_help.hpp"
 #include "folders.hpp"
 #include "image/test_pattern.hpp"  // `upres sample`: internal headers, for the demo clip and picture
 #include "media/test_video.hpp"
-#include "cluster_cli.hpp"
 #include "segment_cli.hpp"
 #include "serve_cli.hpp"
 #include "upres/error.hpp"
