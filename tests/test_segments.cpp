@@ -81,13 +81,6 @@ void expect_same_output(const std::string& got_path, const std::string& want_pat
   }
 }
 
-std::vector<std::string> partial_files(const fs::path& dir) {
-  std::vector<std::string> found;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (is_partial_output(e.path().string())) found.push_back(e.path().string());
-  return found;
-}
-
 // Lossless, and lossy with B-frames (each segment's encoder then starts its decode clock a few
 // frames before its first picture, which the join must not let overlap the segment before).
 TEST_F(Segments, JoinedSegmentsAreTheSingleRun) {
@@ -118,7 +111,7 @@ TEST_F(Segments, JoinedSegmentsAreTheSingleRun) {
         }
       }
     }
-  EXPECT_TRUE(partial_files(dir).empty());
+  EXPECT_TRUE(partial_files_under(dir).empty());
 }
 
 TEST_F(Segments, ARerunReusesFinishedSegmentsAndRedoesTheRest) {
@@ -194,18 +187,8 @@ TEST_F(Segments, APlanRefusesAChangedOptionOrSource) {
   EXPECT_THROW(run_segment(read_segment_manifest(w), 99), Error);
 }
 
-struct CliRun {
-  int exit_code;
-  std::string output;
-};
-
-CliRun upres_cli(const std::string& args) {
-  FILE* pipe = popen((std::string(UPRES_CLI_PATH) + " " + args + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+ShellRun upres_cli(const std::string& args) {
+  return shell(std::string(UPRES_CLI_PATH) + " " + args);
 }
 
 // What any scheduler runs: plan once, each index anywhere, join once; with clear refusals.
@@ -213,7 +196,7 @@ TEST_F(Segments, TheCommandsASchedulerRuns) {
   UPRES_REQUIRE_MODEL("upres-compact-x2");
   const std::string in = clip("in.mkv", false, 60), out = (dir / "out.mkv").string(), w = work("w");
   const std::string opts = " -m upres-compact-x2 --backend cpu --precision f32 --crf 0 --segment-seconds 1";
-  CliRun r = upres_cli("video " + in + " -o " + out + " --plan-only" + opts);
+  ShellRun r = upres_cli("video " + in + " -o " + out + " --plan-only" + opts);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("--work-dir"), std::string::npos) << r.output;
   r = upres_cli("video " + in + " -o " + out + " --work-dir " + w + " --plan-only" + opts);
@@ -367,7 +350,7 @@ TEST_F(Segments, AKilledRunResumesWithTheSameResult) {
   const pid_t again = start();
   waitpid(again, &status, 0);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  EXPECT_TRUE(partial_files(dir).empty()) << "a killed segment's partial file was left behind";
+  EXPECT_TRUE(partial_files_under(dir).empty()) << "a killed segment's partial file was left behind";
   VideoOptions single;
   single.input = in;
   single.output = (dir / "single.mkv").string();

@@ -26,20 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct ShellRun {
-  int exit_code;
-  std::string output;
-};
-
-ShellRun shell(const std::string& cmd) {
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 std::string cli() {
   return std::string(UPRES_CLI_PATH);
 }
@@ -122,13 +108,6 @@ class Slurm : public ::testing::Test {
   static inline int lock_fd_ = -1;
 };
 
-std::vector<std::string> partial_files(const fs::path& dir) {
-  std::vector<std::string> found;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (is_partial_output(e.path().string())) found.push_back(e.path().string());
-  return found;
-}
-
 void expect_same_video(const std::string& got_path, const std::string& want_path) {
   const MediaInfo got = inspect_media(got_path), want = inspect_media(want_path);
   EXPECT_EQ(got.video().pts, want.video().pts) << "frame times";
@@ -155,7 +134,7 @@ TEST_F(Slurm, AnArrayJobAndItsJoinMakeTheSingleRunsVideo) {
   const ShellRun status = shell(cli() + " cluster status " + work);
   EXPECT_NE(status.output.find("done"), std::string::npos) << status.output;
   EXPECT_NE(status.output.find("join job"), std::string::npos) << status.output;
-  EXPECT_TRUE(partial_files(dir).empty());
+  EXPECT_TRUE(partial_files_under(dir).empty());
 }
 
 // Segment 1 cannot be written at first (its path is taken by a folder, as a flaky shared
@@ -203,16 +182,16 @@ TEST_F(Slurm, ScancelLeavesNoPartialOutput) {
   // Once a segment is being written, cancel everything.
   bool writing = false;
   for (int i = 0; i < 600 && !writing; ++i) {
-    writing = !partial_files(fs::path(work) / "segments").empty();
+    writing = !partial_files_under(fs::path(work) / "segments").empty();
     if (!writing) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ASSERT_TRUE(writing) << "no segment started";
   ASSERT_EQ(shell("scancel " + array + " " + join).exit_code, 0);
   EXPECT_EQ(wait_for_join(work, 60), "CANCELLED");
   // The tasks end on SIGTERM, removing what they were writing.
-  for (int i = 0; i < 100 && !partial_files(dir).empty(); ++i)
+  for (int i = 0; i < 100 && !partial_files_under(dir).empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_TRUE(partial_files(dir).empty());
+  EXPECT_TRUE(partial_files_under(dir).empty());
   EXPECT_FALSE(fs::exists(out));
 }
 

@@ -3,8 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <array>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -18,6 +21,7 @@
 #include "media/test_video.hpp"
 #include "ops/graph.hpp"
 #include "upres/error.hpp"
+#include "upres/files.hpp"
 #include "upres/image.hpp"
 #include "upres/model.hpp"
 #include "upres/quality.hpp"
@@ -131,6 +135,28 @@ inline double max_relative_error(const Tensor& a, const Tensor& b) {
     worst = std::max(
         worst, std::fabs(double(a.values[i]) - b.values[i]) / std::max(1.0, std::fabs(double(b.values[i]))));
   return worst;
+}
+
+// A shell command's exit code and what it printed (stdout and stderr together).
+struct ShellRun {
+  int exit_code;
+  std::string output;
+};
+inline ShellRun shell(const std::string& command) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// Partial output files anywhere under `dir` (upres/files.hpp), with their paths.
+inline std::vector<std::string> partial_files_under(const std::filesystem::path& dir) {
+  std::vector<std::string> found;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (is_partial_output(e.path().string())) found.push_back(e.path().string());
+  return found;
 }
 
 // Skips the current test unless the zoo model is installed (`make models` installs them).
