@@ -69,9 +69,10 @@ struct SegmentMachine {
 // Makes the plan in `work_dir` (created if missing) or checks the one there: a different source
 // or an option that changes the output gives Error(invalid_argument) naming it and saying to
 // use a new folder or remove the old one. A new output path (same container) is recorded.
-// --frames N ends the plan's range at the time of frame N+1 (the audio is cut there too).
-// `segment_seconds` 0: the plan's, or kDefaultSegmentSeconds for a new plan. --fps and --cfr do
-// not segment (they are refused, naming the alternative).
+// --frames N ends the plan's range at the time of output frame N+1 (the audio is cut there too).
+// `segment_seconds` 0: the plan's, or kDefaultSegmentSeconds for a new plan. With --fps or --cfr
+// each segment fills the new rate's frames up to the next segment's first source frame, so the
+// joined video has the single run's frames.
 SegmentManifest prepare_segments(const VideoOptions& options, const std::string& work_dir,
                                  double segment_seconds = kDefaultSegmentSeconds);
 // Reads the plan in `work_dir`; Error(not_found) when there is none.

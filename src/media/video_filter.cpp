@@ -89,6 +89,10 @@ void VideoFilter::push(AVFrame* frame) {
   check_av(rc, ErrorCode::invalid_media, "filtering a frame failed");
 }
 
+void VideoFilter::close(int64_t pts) {
+  check_av(av_buffersrc_close(source_, pts, 0), ErrorCode::invalid_media, "ending the filter stream failed");
+}
+
 bool VideoFilter::pull(AVFrame* frame) {
   const int rc = av_buffersink_get_frame(sink_, frame);
   if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return false;

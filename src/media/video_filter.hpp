@@ -37,6 +37,9 @@ class VideoFilter {
   // pull returns false.
   void push(AVFrame* frame);
   bool pull(AVFrame* frame);
+  // Ends the stream at `pts` (the input time base) rather than at the last frame's end: a rate
+  // change (fps) then fills its output up to that time, as it would had the next frame come.
+  void close(int64_t pts);
 
   int width() const;
   int height() const;

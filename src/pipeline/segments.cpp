@@ -21,6 +21,7 @@
 #include "media/video_input.hpp"
 #include "media/video_output.hpp"
 #include "pipeline/segments_internal.hpp"
+#include "pipeline/video_pipeline.hpp"
 #include "upres/error.hpp"
 #include "upres/files.hpp"
 #include "upres/model.hpp"
@@ -85,10 +86,13 @@ std::string manifest_path(const std::string& dir) {
 }
 
 // Where the source's keyframes cut it into ranges of at least `seconds` within `whole`. With
-// `max_frames`, `whole` first ends before frame max_frames + 1 (as --frames stops a single run).
-std::vector<Segment> cut_at_keyframes(const std::string& source, VideoRange& whole, double seconds,
-                                      int64_t max_frames) {
+// --frames N, `whole` first ends before output frame N + 1 (as --frames stops a single
+// run): the source's frame, or with a new `rate` (--fps, --cfr) the time of that output frame.
+std::vector<Segment> cut_at_keyframes(const VideoOptions& options, VideoRange& whole, double seconds) {
+  const std::string& source = options.input;
+  const int64_t max_frames = options.max_frames;
   VideoInput input(source, "", 1);
+  const AVRational rate = output_frame_rate(options, *input.video_stream());
   AVFormatContext* ic = input.format();
   const int vi = input.video_index();
   for (unsigned i = 0; i < ic->nb_streams; ++i)
@@ -114,7 +118,15 @@ std::vector<Segment> cut_at_keyframes(const std::string& source, VideoRange& who
         fmt::format("{} starts its video before time 0, which segments cannot keep; run it without "
                     "--work-dir (or remux it first: ffmpeg -i IN -c copy -avoid_negative_ts make_zero OUT)",
                     source));
-  if (max_frames > 0) {
+  const AVRational tb = input.video_stream()->time_base;
+  if (max_frames > 0 && rate.num > 0) {
+    // The rate filter puts a frame at pts p in output slot round(p * rate), counting from the
+    // first frame's slot; ending the range at slot first + N's time keeps exactly N slots.
+    const AVRational slot = av_inv_q(rate);
+    const int64_t end_slot = av_rescale_q_rnd(first, tb, slot, AV_ROUND_NEAR_INF) + max_frames;
+    const int64_t end = av_rescale_q_rnd(end_slot, slot, tb, AV_ROUND_UP);
+    if (end < whole.end) whole.end = end;
+  } else if (max_frames > 0) {
     std::sort(frames.begin(), frames.end());
     frames.erase(std::unique(frames.begin(), frames.end()), frames.end());
     if (int64_t(frames.size()) > max_frames) whole.end = frames[size_t(max_frames)];
@@ -122,7 +134,6 @@ std::vector<Segment> cut_at_keyframes(const std::string& source, VideoRange& who
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   keys.erase(std::lower_bound(keys.begin(), keys.end(), whole.end), keys.end());
-  const AVRational tb = input.video_stream()->time_base;
   std::vector<Segment> segments;
   Segment current;
   current.range.begin = whole.begin;
@@ -252,10 +263,6 @@ SegmentManifest prepare_segments(const VideoOptions& options, const std::string&
   if (segment_seconds != 0 && !(segment_seconds >= 1 && segment_seconds <= kMaxSeconds))
     throw Error(ErrorCode::invalid_argument,
                 fmt::format("--segment-seconds {} is out of range (1 or more)", segment_seconds));
-  if (options.fps > 0 || options.cfr)
-    throw Error(ErrorCode::invalid_argument,
-                "--fps and --cfr make new frame timing, which segments cannot join exactly; run without "
-                "--work-dir");
   VideoOptions o = options;
   o.input = fs::absolute(o.input).lexically_normal().string();
   o.output = fs::absolute(o.output).lexically_normal().string();
@@ -314,7 +321,7 @@ SegmentManifest prepare_segments(const VideoOptions& options, const std::string&
   m.plan = plan;
   // --frames becomes the range's end, at the time of the first frame left out: the join then
   // cuts the audio and subtitles there too.
-  m.segments = cut_at_keyframes(o.input, m.plan.range, m.segment_seconds, o.max_frames);
+  m.segments = cut_at_keyframes(o, m.plan.range, m.segment_seconds);
   write_atomically(manifest_path(work_dir), segment_manifest_json(m));
   return m;
 }

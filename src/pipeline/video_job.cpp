@@ -186,10 +186,7 @@ void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
   fs.hflip = o.hflip;
   fs.vflip = o.vflip;
   const AVRational source_rate = vs->avg_frame_rate.num > 0 ? vs->avg_frame_rate : vs->r_frame_rate;
-  if (o.fps > 0)
-    fs.fps = av_d2q(o.fps, 1000000);
-  else if (o.cfr)
-    fs.fps = source_rate.num > 0 ? source_rate : AVRational{25, 1};
+  fs.fps = output_frame_rate(o, *vs);
   filter = std::make_unique<VideoFilter>(fs, *first, vs->time_base, source_rate);
 
   in_color = resolve_color(*first);
@@ -287,6 +284,13 @@ void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
   }
   for (const auto& w : input->warnings()) plan.warnings.push_back(w);
   if (for_run) sink->write_header(input->format());
+}
+
+AVRational output_frame_rate(const VideoOptions& o, const AVStream& video) {
+  const AVRational source = video.avg_frame_rate.num > 0 ? video.avg_frame_rate : video.r_frame_rate;
+  if (o.fps > 0) return av_d2q(o.fps, 1000000);
+  if (o.cfr) return source.num > 0 ? source : AVRational{25, 1};
+  return {0, 1};
 }
 
 VideoJob::VideoJob(VideoOptions options, std::shared_ptr<const Model> model)

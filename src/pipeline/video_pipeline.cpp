@@ -174,7 +174,13 @@ void Pipeline::decode_and_filter() {
     ok = drain_filter();
   }
   if (ok && !stop) {
-    j.filter->push(nullptr);
+    // A range cut before the input's end ends where the next frame would begin: a rate change
+    // then gives the frames up to there, exactly those a run over the whole input gives there
+    // (a segment ends at the next one's first frame).
+    if (j.reached_range_end)
+      j.filter->close(j.range.end);
+    else
+      j.filter->push(nullptr);
     ok = drain_filter();
   }
   // A range that ends before the input does: packets of other streams that present before the
@@ -374,6 +380,7 @@ bool PreparedJob::decode_next(AVFrame* frame, const std::function<void(AVPacket*
       }
       if (frame->pts != AV_NOPTS_VALUE && frame->pts >= range.end) {
         av_frame_unref(frame);
+        reached_range_end = true;
         return false;
       }
       return true;

@@ -46,6 +46,7 @@ struct PreparedJob {
   int64_t zero_us = 0;  // input time that becomes 0 in the output
   PacketPtr packet = make_packet();
   bool input_eof = false;
+  bool reached_range_end = false;  // decoding stopped at a frame at or past range.end
 
   // The next decoded video frame inside the range, in presentation order; packets of other
   // streams read on the way go to `other`. False at the range's end or the input's.
@@ -55,6 +56,9 @@ struct PreparedJob {
   // Hands a packet of another stream to the sink when it is inside the range.
   void route(AVPacket* packet);
 };
+
+// The frame rate --fps or --cfr asks of a video stream; {0, 1} when the source's timing is kept.
+AVRational output_frame_rate(const VideoOptions& o, const AVStream& video);
 
 VideoStats run_pipeline(PreparedJob& job, const VideoProgressCallback& progress, const CancelToken* cancel);
 
