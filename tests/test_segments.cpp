@@ -288,6 +288,29 @@ TEST_F(Segments, NewFrameRatesJoinLikeASingleRun) {
   }
 }
 
+// A file cut with `-c copy` starts mid-group: its edit list leaves out the frames before the cut,
+// which are decoded as references but never shown. They are neither frames of the plan nor
+// places to cut it, and the audio before zero stays as the single run keeps it.
+TEST_F(Segments, AFileThatStartsMidGroupJoinsLikeASingleRun) {
+  UPRES_REQUIRE_MODEL("upres-compact-x2");
+  TestVideoSpec spec;
+  spec.width = 48;
+  spec.height = 32;
+  spec.frames = 60;
+  spec.subtitles = true;
+  spec.start_seconds = -0.5;  // mp4 writes an edit list that starts the video at its frame 15
+  const std::string in = (dir / "cut.mp4").string();
+  write_test_video(in, spec);
+  VideoOptions single = options(in, "single.mp4");
+  EXPECT_EQ(VideoJob(single).run().frames, 45);
+  VideoOptions o = single;
+  o.output = (dir / "joined.mp4").string();
+  const SegmentedStats r = run_segmented(o, work("w"), 1.0);
+  EXPECT_GE(r.segments, 2);
+  EXPECT_EQ(r.stats.frames, 45);
+  expect_same_output(o.output, single.output);
+}
+
 // Real clips (../shared/media), re-encoded without a model so that the test is about the
 // streams: joined segments hold the single run's frame times and its audio packet for packet.
 class SharedClipSegments : public Segments, public ::testing::WithParamInterface<std::string> {};

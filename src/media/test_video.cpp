@@ -112,6 +112,8 @@ void write_test_video(const std::string& path, const TestVideoSpec& spec) {
   if (!spec.title.empty()) av_dict_set(&oc->metadata, "title", spec.title.c_str(), 0);
   check_av(avio_open(&oc->pb, path.c_str(), AVIO_FLAG_WRITE), ErrorCode::io_failure,
            "test video: open " + path);
+  // Times before zero stay where the container can hold them (the muxer would shift them).
+  if (spec.start_seconds < 0) oc->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
   check_av(avformat_write_header(oc, nullptr), ErrorCode::invalid_media, "test video: header");
 
   PacketPtr pkt = make_packet();
@@ -125,7 +127,8 @@ void write_test_video(const std::string& path, const TestVideoSpec& spec) {
   std::vector<float> scratch;
   const ColorSpec color{AVCOL_SPC_SMPTE170M, AVCOL_RANGE_MPEG, AVCHROMA_LOC_LEFT};
   const int64_t tick = video_tb.den / spec.fps;  // one frame time in the video time base
-  int64_t pts = 0;
+  const int64_t video_start = std::llround(spec.start_seconds * av_q2d(av_inv_q(video_tb)));
+  int64_t pts = video_start;
   for (int i = 0; i < spec.frames; ++i) {
     for (int c = 0; c < 3; ++c)  // the pattern pans two pixels a frame
       for (int y = 0; y < spec.height; ++y)
@@ -138,7 +141,7 @@ void write_test_video(const std::string& path, const TestVideoSpec& spec) {
              "test video: encode");
     drain(oc, video, pkt.get());
   }
-  const double seconds = double(pts) * av_q2d(video_tb);
+  const double seconds = double(pts - video_start) * av_q2d(video_tb);
   avcodec_send_frame(video.ctx.get(), nullptr);
   drain(oc, video, pkt.get());
 
@@ -163,7 +166,7 @@ void write_test_video(const std::string& path, const TestVideoSpec& spec) {
             reinterpret_cast<int16_t*>(af->data[0])[channels * n + ch] = int16_t(v * 32767);
         }
       }
-      af->pts = s0;
+      af->pts = s0 + std::llround(spec.start_seconds * 48000);
       check_av(avcodec_send_frame(a, af.get()), ErrorCode::invalid_media, "test video: audio");
       drain(oc, audio, pkt.get());
     }
@@ -178,7 +181,8 @@ void write_test_video(const std::string& path, const TestVideoSpec& spec) {
       data.insert(data.end(), text.begin(), text.end());
       check_av(av_new_packet(pkt.get(), int(data.size())), ErrorCode::limit_exceeded, "test video");
       std::memcpy(pkt->data, data.data(), data.size());
-      pkt->pts = pkt->dts = av_rescale_q(int64_t(s) * 1000 + 100, {1, 1000}, subs->time_base);
+      pkt->pts = pkt->dts = av_rescale_q(int64_t(s) * 1000 + 100 + std::llround(spec.start_seconds * 1000),
+                                         {1, 1000}, subs->time_base);
       pkt->duration = av_rescale_q(800, {1, 1000}, subs->time_base);
       pkt->stream_index = subs->index;
       check_av(av_interleaved_write_frame(oc, pkt.get()), ErrorCode::io_failure, "test video: subtitles");

@@ -21,6 +21,7 @@ struct TestVideoSpec {
   bool variable_rate = false;  // frame intervals alternate between 1 and 2 frame times
   int rotation = 0;            // display rotation tag, degrees clockwise
   std::string title;           // container metadata
+  double start_seconds = 0;    // every stream's first time; below 0 where the container keeps it
   uint32_t seed = 1;
 };
 void write_test_video(const std::string& path, const TestVideoSpec& spec);

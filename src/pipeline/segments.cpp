@@ -102,7 +102,11 @@ std::vector<Segment> cut_at_keyframes(const VideoOptions& options, VideoRange& w
   PacketPtr packet = make_packet();
   while (av_read_frame(ic, packet.get()) >= 0) {
     const int64_t pts = packet->pts;
-    if (packet->stream_index == vi && pts != AV_NOPTS_VALUE && pts >= whole.begin && pts < whole.end) {
+    // Packets an edit list leaves out (a file cut with `-c copy` starts mid-group) are decoded
+    // as references but never shown: neither frames of the range nor places to cut.
+    const bool shown = !(packet->flags & AV_PKT_FLAG_DISCARD);
+    if (packet->stream_index == vi && shown && pts != AV_NOPTS_VALUE && pts >= whole.begin &&
+        pts < whole.end) {
       first = std::min(first, pts);
       if ((packet->flags & AV_PKT_FLAG_KEY) && pts > whole.begin) keys.push_back(pts);
       if (max_frames > 0) frames.push_back(pts);
