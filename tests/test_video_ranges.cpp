@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "media_inspect.hpp"
@@ -172,6 +173,56 @@ TEST_F(VideoRanges, PlansRoundTripThroughJsonAndRunLater) {
   }
   EXPECT_THROW(video_plan_from_json("[1, 2]"), Error);
   EXPECT_THROW(video_plan_from_json("{\"input_width\": \"wide\"}"), Error);
+}
+
+// --frames N ends the audio and subtitles where the N frames end, as -t does, in every container
+// and however few the frames: the audio is never missing nor cut at where the reading stopped.
+TEST_F(VideoRanges, FramesCutAudioAndSubtitlesAtTheTimeOfFrameN) {
+  for (const char* ext : {"mp4", "mkv", "webm"}) {
+    TestVideoSpec spec;
+    spec.width = 48;
+    spec.height = 32;
+    spec.frames = 90;  // 3 s
+    spec.subtitles = true;
+    spec.variable_rate = std::string(ext) == "mkv";
+    const std::string in = (dir / (std::string("in.") + ext)).string();
+    write_test_video(in, spec);
+    std::vector<double> frames = inspect_media(in).video().pts;
+    std::sort(frames.begin(), frames.end());
+    for (const int64_t n : {1, 6, 48}) {
+      for (const double fps : {0.0, 24.0}) {
+        SCOPED_TRACE(fmt::format("{} --frames {} --fps {}", ext, n, fps));
+        VideoOptions o = options(in, fmt::format("out-{}-{}.{}", n, fps, ext));
+        o.max_frames = n;
+        o.fps = fps;
+        if (std::string(ext) == "webm") o.preset.clear();  // libvpx has no presets
+        EXPECT_EQ(VideoJob(o).run().frames, n);
+        const MediaInfo out = inspect_media(o.output);
+        ASSERT_EQ(out.video().pts.size(), size_t(n));
+        // Where frame N+1 would start, on the output's timeline and the source's: the source's
+        // frame, or the new rate's slot.
+        const double length = fps > 0 ? double(n) / fps : frames[size_t(n)] - frames[0];
+        const double first = *std::min_element(out.video().pts.begin(), out.video().pts.end());
+        const double end = first + length, source_end = frames[0] + length;
+        const StreamInfo* audio = out.first("audio");
+        ASSERT_NE(audio, nullptr) << "the audio must not vanish";
+        // The last packet kept is the last that starts before the end: it ends within a packet
+        // (AAC 21.3 ms, Opus 20 ms) after it.
+        EXPECT_GE(audio->duration, end - 1e-3) << "audio cut early";
+        EXPECT_LE(audio->duration, end + 0.0215) << "audio runs on past the frames";
+        // A cue starts at 0.1 s of every source second: those before the end stay.
+        const StreamInfo* subs = out.first("subtitle");
+        const double cues = std::ceil(source_end - 0.1);
+        if (cues <= 0) continue;
+        ASSERT_NE(subs, nullptr);
+        ASSERT_FALSE(subs->pts.empty());
+        const double last_cue = *std::max_element(subs->pts.begin(), subs->pts.end());
+        EXPECT_LT(last_cue, end) << "a cue after the end";
+        EXPECT_GE(last_cue + 1e-3, first - frames[0] + cues - 1 + 0.1)
+            << "the last cue before the end is missing";
+      }
+    }
+  }
 }
 
 TEST_F(VideoRanges, BadRangesAreRefused) {

@@ -21,7 +21,6 @@
 #include "media/video_input.hpp"
 #include "media/video_output.hpp"
 #include "pipeline/segments_internal.hpp"
-#include "pipeline/video_pipeline.hpp"
 #include "upres/error.hpp"
 #include "upres/files.hpp"
 #include "upres/model.hpp"
@@ -85,19 +84,15 @@ std::string manifest_path(const std::string& dir) {
   return (fs::path(dir) / "manifest.json").string();
 }
 
-// Where the source's keyframes cut it into ranges of at least `seconds` within `whole`. With
-// --frames N, `whole` first ends before output frame N + 1 (as --frames stops a single
-// run): the source's frame, or with a new `rate` (--fps, --cfr) the time of that output frame.
-std::vector<Segment> cut_at_keyframes(const VideoOptions& options, VideoRange& whole, double seconds) {
-  const std::string& source = options.input;
-  const int64_t max_frames = options.max_frames;
+// Where the source's keyframes cut it into ranges of at least `seconds` within `whole` (the
+// plan's range: --frames N already ends it at output frame N+1's time).
+std::vector<Segment> cut_at_keyframes(const std::string& source, const VideoRange& whole, double seconds) {
   VideoInput input(source, "", 1);
-  const AVRational rate = output_frame_rate(options, *input.video_stream());
   AVFormatContext* ic = input.format();
   const int vi = input.video_index();
   for (unsigned i = 0; i < ic->nb_streams; ++i)
     if (int(i) != vi) ic->streams[i]->discard = AVDISCARD_ALL;
-  std::vector<int64_t> keys, frames;
+  std::vector<int64_t> keys;
   int64_t first = INT64_MAX;  // the range's first frame
   PacketPtr packet = make_packet();
   while (av_read_frame(ic, packet.get()) >= 0) {
@@ -109,7 +104,6 @@ std::vector<Segment> cut_at_keyframes(const VideoOptions& options, VideoRange& w
         pts < whole.end) {
       first = std::min(first, pts);
       if ((packet->flags & AV_PKT_FLAG_KEY) && pts > whole.begin) keys.push_back(pts);
-      if (max_frames > 0) frames.push_back(pts);
     }
     av_packet_unref(packet.get());
   }
@@ -123,18 +117,6 @@ std::vector<Segment> cut_at_keyframes(const VideoOptions& options, VideoRange& w
                     "--work-dir (or remux it first: ffmpeg -i IN -c copy -avoid_negative_ts make_zero OUT)",
                     source));
   const AVRational tb = input.video_stream()->time_base;
-  if (max_frames > 0 && rate.num > 0) {
-    // The rate filter puts a frame at pts p in output slot round(p * rate), counting from the
-    // first frame's slot; ending the range at slot first + N's time keeps exactly N slots.
-    const AVRational slot = av_inv_q(rate);
-    const int64_t end_slot = av_rescale_q_rnd(first, tb, slot, AV_ROUND_NEAR_INF) + max_frames;
-    const int64_t end = av_rescale_q_rnd(end_slot, slot, tb, AV_ROUND_UP);
-    if (end < whole.end) whole.end = end;
-  } else if (max_frames > 0) {
-    std::sort(frames.begin(), frames.end());
-    frames.erase(std::unique(frames.begin(), frames.end()), frames.end());
-    if (int64_t(frames.size()) > max_frames) whole.end = frames[size_t(max_frames)];
-  }
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   keys.erase(std::lower_bound(keys.begin(), keys.end(), whole.end), keys.end());
@@ -323,9 +305,8 @@ SegmentManifest prepare_segments(const VideoOptions& options, const std::string&
   m.source_sha256 = file_sha256(o.input);
   m.segment_seconds = segment_seconds != 0 ? segment_seconds : kDefaultSegmentSeconds;
   m.plan = plan;
-  // --frames becomes the range's end, at the time of the first frame left out: the join then
-  // cuts the audio and subtitles there too.
-  m.segments = cut_at_keyframes(o, m.plan.range, m.segment_seconds);
+  // (--frames made the range end at output frame N+1's time: the join cuts audio there too.)
+  m.segments = cut_at_keyframes(o.input, m.plan.range, m.segment_seconds);
   write_atomically(manifest_path(work_dir), segment_manifest_json(m));
   return m;
 }
