@@ -104,38 +104,47 @@ VideoRange range_from_seconds(const VideoInput& input, double start, double dura
 }
 
 // Where --frames N ends `range`: at the time of output frame N+1, so that the audio and subtitles
-// are cut there as -t cuts them. Without a new rate that is the source's frame N+1 (by
-// presentation time, counting only frames shown); with one (--fps, --cfr) the time of output slot
-// N counted from the first frame's slot, which the rate filter fills from the frames before it.
-// INT64_MAX when the range holds N frames or fewer.
+// are cut there as -t cuts them. Without a new rate that is the source's frame N+1; with one
+// (--fps, --cfr) the time of output slot N counted from the first frame's slot, which the rate
+// filter fills from the frames before it. INT64_MAX when the range holds N frames or fewer.
+// Frames are decoded to be counted: packets are not frames (VP9 keeps hidden reference frames in
+// packets of their own; an edit list marks packets never shown), and decoding costs little beside
+// upscaling the same frames.
 int64_t end_of_first_frames(const VideoOptions& o, const VideoRange& range) {
-  VideoInput input(o.input, "", 1);
+  VideoInput input(o.input, "", 0);
   AVFormatContext* ic = input.format();
   const int vi = input.video_index();
   for (unsigned i = 0; i < ic->nb_streams; ++i)
     if (int(i) != vi) ic->streams[i]->discard = AVDISCARD_ALL;
   if (range.begin != INT64_MIN) input.seek(std::max(0.0, input.seconds_of(range.begin)));
   const AVRational tb = input.video_stream()->time_base, rate = output_frame_rate(o, *input.video_stream());
-  // Packets come in decode order; a margin past N+1 covers any reordering of B-frames.
-  const size_t wanted = size_t(rate.num > 0 ? 0 : o.max_frames) + 1 + 64;
-  std::vector<int64_t> shown;
+  const int64_t wanted = rate.num > 0 ? 1 : o.max_frames + 1;
+  int64_t shown = 0, last = INT64_MIN;
+  FramePtr frame = make_frame();
   PacketPtr packet = make_packet();
-  while (shown.size() < wanted && av_read_frame(ic, packet.get()) >= 0) {
-    const int64_t pts = packet->pts;
-    if (packet->stream_index == vi && !(packet->flags & AV_PKT_FLAG_DISCARD) && pts != AV_NOPTS_VALUE &&
-        pts >= range.begin && pts < range.end)
-      shown.push_back(pts);
-    av_packet_unref(packet.get());
+  bool eof = false;
+  while (shown < wanted && !input.drained()) {
+    if (input.receive(frame.get())) {
+      const int64_t pts = frame->pts;
+      av_frame_unref(frame.get());
+      if (pts < range.begin || pts <= last) continue;
+      if (pts >= range.end) break;
+      last = pts;
+      if (++shown == 1 && rate.num > 0) {
+        const AVRational slot = av_inv_q(rate);
+        const int64_t end_slot = av_rescale_q_rnd(pts, tb, slot, AV_ROUND_NEAR_INF) + o.max_frames;
+        return av_rescale_q_rnd(end_slot, slot, tb, AV_ROUND_UP);
+      }
+    } else if (eof) {
+      input.send(nullptr);
+    } else if (!input.read_packet(packet.get())) {
+      eof = true;
+    } else {
+      if (packet->stream_index == vi) input.send(packet.get());
+      av_packet_unref(packet.get());
+    }
   }
-  if (shown.empty()) return INT64_MAX;
-  std::sort(shown.begin(), shown.end());
-  shown.erase(std::unique(shown.begin(), shown.end()), shown.end());
-  if (rate.num > 0) {
-    const AVRational slot = av_inv_q(rate);
-    const int64_t end_slot = av_rescale_q_rnd(shown.front(), tb, slot, AV_ROUND_NEAR_INF) + o.max_frames;
-    return av_rescale_q_rnd(end_slot, slot, tb, AV_ROUND_UP);
-  }
-  return int64_t(shown.size()) > o.max_frames ? shown[size_t(o.max_frames)] : INT64_MAX;
+  return shown == wanted ? last : INT64_MAX;
 }
 
 void check_video_options(const VideoOptions& o) {
