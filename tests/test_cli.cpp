@@ -80,6 +80,63 @@ TEST_F(Cli, UpscalesAFolder) {
   EXPECT_EQ(read_image((dir / "out" / "b.png").string()).height, 24);
 }
 
+// A folder run tries every file: a damaged one is reported at the end and the exit status says
+// so; subfolders are named as left out, or taken with --recursive into the same subfolders of the
+// output; --skip-existing finishes an interrupted run without redoing what is there.
+TEST_F(Cli, FolderRunsGoOnPastFailuresAndSayWhatTheySkipped) {
+  UPRES_REQUIRE_MODEL("upres-compact-x2");
+  const fs::path in = dir / "in", out = dir / "out";
+  fs::create_directories(in / "sub");
+  write_image(make_test_pattern(12, 10, 1), (in / "a.png").string());
+  std::ofstream(in / "b.png") << "not a picture";
+  write_image(make_test_pattern(10, 12, 2), (in / "c.jpg").string());
+  write_image(make_test_pattern(8, 8, 3), (in / "sub" / "d.png").string());
+  const std::string base =
+      "image " + in.string() + " -o " + out.string() + " -m upres-compact-x2 --format png";
+  Result r = run_cli(base);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(fs::exists(out / "a.png"));
+  EXPECT_TRUE(fs::exists(out / "c.png")) << "the file after the damaged one is done too";
+  EXPECT_FALSE(fs::exists(out / "b.png"));
+  EXPECT_FALSE(fs::exists(out / "sub"));
+  EXPECT_NE(r.output.find("3 images: 2 done, 0 skipped, 1 failed"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("failed: " + (in / "b.png").string()), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find((in / "sub").string() + ": a subfolder, left out"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find((in / "b.png").string() + ": " + (in / "b.png").string()), std::string::npos)
+      << "the path is said once: " << r.output;
+  // A rerun with --recursive and --skip-existing: only the subfolder's picture is new.
+  fs::remove(in / "b.png");
+  const auto before = fs::last_write_time(out / "a.png");
+  Result again = run_cli(base + " --recursive --skip-existing");
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("3 images: 1 done, 2 skipped, 0 failed"), std::string::npos) << again.output;
+  EXPECT_EQ(fs::last_write_time(out / "a.png"), before);
+  EXPECT_EQ(read_image((out / "sub" / "d.png").string()).width, 16);
+  // Without --skip-existing the outputs there are errors, each named, unless --overwrite.
+  Result exists = run_cli(base + " --recursive");
+  EXPECT_EQ(exists.exit_code, 1);
+  EXPECT_NE(exists.output.find("3 images: 0 done, 0 skipped, 3 failed"), std::string::npos) << exists.output;
+
+  // Videos alike, and a JSON final line for the damaged one.
+  const fs::path vin = dir / "vin", vout = dir / "vout";
+  fs::create_directories(vin / "sub");
+  ASSERT_EQ(run_cli("sample -o " + (vin / "a.mp4").string() + " --size 32x24 --frames 2").exit_code, 0);
+  std::ofstream(vin / "b.mp4") << "not a video";
+  ASSERT_EQ(run_cli("sample -o " + (vin / "sub" / "c.mkv").string() + " --size 32x24 --frames 2").exit_code,
+            0);
+  Result v = run_cli("video " + vin.string() + " -o " + vout.string() + " --mode none --progress json");
+  EXPECT_EQ(v.exit_code, 1) << v.output;
+  EXPECT_TRUE(fs::exists(vout / "a.mp4"));
+  EXPECT_NE(v.output.find("2 videos: 1 done, 0 skipped, 1 failed"), std::string::npos) << v.output;
+  EXPECT_NE(v.output.find(R"("phase":"failed")"), std::string::npos) << v.output;
+  EXPECT_NE(v.output.find((vin / "sub").string() + ": a subfolder, left out"), std::string::npos) << v.output;
+  Result vr =
+      run_cli("video " + vin.string() + " -o " + vout.string() + " --mode none --recursive --skip-existing");
+  EXPECT_EQ(vr.exit_code, 1) << vr.output;
+  EXPECT_NE(vr.output.find("3 videos: 1 done, 1 skipped, 1 failed"), std::string::npos) << vr.output;
+  EXPECT_TRUE(fs::exists(vout / "sub" / "c.mkv"));
+}
+
 TEST_F(Cli, UserErrorsAreClearAndLeaveNothingBehind) {
   UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");
   const std::string out = (dir / "out.png").string();
@@ -342,7 +399,7 @@ TEST_F(Cli, VideoErrorsAndFolders) {
   Result batch = run_cli("video " + (dir / "in").string() + " -o " + (dir / "out").string() + " --preset " +
                          (dir / "mine.json").string() + " --format mkv");
   ASSERT_EQ(batch.exit_code, 0) << batch.output;
-  EXPECT_NE(batch.output.find("2 videos, 0 failed"), std::string::npos) << batch.output;
+  EXPECT_NE(batch.output.find("2 videos: 2 done, 0 skipped, 0 failed"), std::string::npos) << batch.output;
   EXPECT_TRUE(fs::exists(dir / "out" / "a.mkv"));
   EXPECT_TRUE(fs::exists(dir / "out" / "b.mkv"));
 }
@@ -448,7 +505,7 @@ TEST_F(Cli, PartialFilesOfAKilledRunAreSkippedAndCleanedUp) {
   EXPECT_TRUE(is_partial_output((dir / partial_files(dir)[0]).string()));
   Result folder = run_cli("video " + dir.string() + " -o " + (dir / "all").string() + " --frames 2");
   EXPECT_EQ(folder.exit_code, 0) << folder.output;
-  EXPECT_NE(folder.output.find("1 videos, 0 failed"), std::string::npos) << folder.output;
+  EXPECT_NE(folder.output.find("1 videos: 1 done, 0 skipped, 0 failed"), std::string::npos) << folder.output;
   Result again = run_cli("video " + clip + " -o " + out + " --frames 2");
   EXPECT_EQ(again.exit_code, 0) << again.output;
   EXPECT_TRUE(fs::exists(out));

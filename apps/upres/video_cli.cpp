@@ -36,6 +36,7 @@ struct Flags {
   std::string work_dir;        // segmented and resumable when set
   double segment_seconds = 0;  // 0: the plan's, else 60
   bool plan_only = false;      // with --work-dir: write the plan, run nothing
+  cli::FolderSettings folder;  // a folder of videos
 };
 
 Flags g_flags;
@@ -223,7 +224,23 @@ int run_one(const VideoOptions& o) {
   if (!g_flags.work_dir.empty()) return run_segmented_one(o);
   ProgressPrinter printer(g_flags.progress, o.input);
   VideoJob job(o);
-  const VideoStats s = job.run([&](const VideoProgress& p) { printer(p); }, &g_cancel);
+  VideoStats s;
+  try {
+    s = job.run([&](const VideoProgress& p) { printer(p); }, &g_cancel);
+  } catch (const Error& e) {
+    // A program reading the JSON lines learns how the job ended, whatever the ending.
+    if (printer.is_json()) {
+      const bool cancelled = e.code() == ErrorCode::cancelled;
+      const json j{{"file", o.input},
+                   {"output", o.output},
+                   {"phase", cancelled ? "cancelled" : "failed"},
+                   {"error", e.what()},
+                   {"code", error_code_name(e.code())}};
+      std::printf("%s\n", to_text(j).c_str());
+      std::fflush(stdout);
+    }
+    throw;
+  }
   for (const auto& w : s.warnings) std::fprintf(stderr, "upres: warning: %s\n", w.c_str());
   if (printer.is_json()) {
     json j{
@@ -253,22 +270,16 @@ int run_video() {
                 "--work-dir takes one video, not a folder; run each video with its own work folder");
 
   // A folder: every video in it, into the output folder, same names.
-  const auto inputs = folder_inputs(
+  const cli::FolderPlan plan = cli::plan_folder(
       g_flags.input, g_flags.output, [](const fs::path& p) { return is_video_input_path(p.string()); },
-      "video files");
-  int failed = 0;
-  for (const fs::path& in : inputs) {
-    try {
-      run_one(
-          build_options(in.string(), video_folder_output_path(in.string(), g_flags.output, g_flags.format)));
-    } catch (const Error& e) {
-      if (e.code() == ErrorCode::cancelled) throw;
-      std::fprintf(stderr, "upres: error: %s: %s\n", in.c_str(), e.what());
-      ++failed;
-    }
-  }
-  std::printf("%zu videos, %d failed\n", inputs.size(), failed);
-  return failed ? 1 : 0;
+      "video files",
+      [](const std::string& in, const std::string& dir) {
+        return video_folder_output_path(in, dir, g_flags.format);
+      },
+      g_flags.folder);
+  return cli::run_folder(plan, g_flags.folder, "videos", [](const cli::FolderJob& job) {
+    run_one(build_options(job.input.string(), job.output.string()));
+  });
 }
 
 int run_probe() {
@@ -350,6 +361,10 @@ VideoCommand add_video_commands(CLI::App& app) {
       ->required();
   c.video->add_option("--format", g_flags.format, "container for folder outputs: mp4, mkv, webm or mov")
       ->check(CLI::IsMember(video_format_names()));
+  c.video->add_flag("--recursive", g_flags.folder.recursive,
+                    "a folder's subfolders too, mirrored under the output folder");
+  c.video->add_flag("--skip-existing", g_flags.folder.skip_existing,
+                    "in a folder, leave outputs that are already there (to finish an interrupted run)");
   c.video->add_option("--progress", g_flags.progress, "auto (a bar on terminals), bar, json or none")
       ->capture_default_str();
   c.video->add_option("--work-dir", g_flags.work_dir,

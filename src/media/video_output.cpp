@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -60,6 +61,10 @@ void set_quality_defaults(const std::string& codec, const VideoEncoderSettings& 
     set("cpu-used", "6");
     set("row-mt", "1");
   }
+  // x265 and SVT-AV1 print banners and notes through their own loggers, past FFmpeg's log level:
+  // only their errors reach the terminal (SVT_LOG set by the user wins).
+  if (codec == "libx265") set("x265-params", "log-level=error");
+  if (codec == "libsvtav1") setenv("SVT_LOG", "1", 0);
 }
 
 }  // namespace
@@ -152,11 +157,16 @@ VideoOutput::~VideoOutput() {
 void VideoOutput::add_video(const VideoEncoderSettings& s, const AVStream* source) {
   const AVCodec& codec = find_video_encoder(s.codec);
   if (avformat_query_codec(format_->oformat, codec.id, FF_COMPLIANCE_NORMAL) != 1)
+    throw Error(
+        ErrorCode::invalid_argument,
+        fmt::format("a .{} file cannot hold {} video (what {} makes); use -c:v {}, or write .mkv",
+                    lower_extension(path_), avcodec_get_name(codec.id), s.codec,
+                    std::string(format_->oformat->name) == "webm" ? "libvpx-vp9, libaom-av1 or libsvtav1"
+                                                                  : "libx264 or libx265"));
+  if (s.codec == "libsvtav1" && (s.width < 64 || s.height < 64))
     throw Error(ErrorCode::invalid_argument,
-                fmt::format("{} cannot hold {} video from {}; for .{} use {}", format_->oformat->name,
-                            codec.name, s.codec, lower_extension(path_),
-                            std::string(format_->oformat->name) == "webm" ? "libvpx-vp9 or libaom-av1"
-                                                                          : "libx264 or libx265"));
+                fmt::format("libsvtav1 encodes pictures of at least 64x64, not {}x{}; use -c:v libaom-av1",
+                            s.width, s.height));
   encoder_.reset(avcodec_alloc_context3(&codec));
   AVCodecContext* c = encoder_.get();
   c->width = s.width;

@@ -146,8 +146,8 @@ std::shared_ptr<const Model> Model::load(const std::string& name_or_path) {
     const ModelSource source = model_source(*info);
     if (!model_installed(*info))
       throw Error(ErrorCode::not_found,
-                  fmt::format("model '{}' is not installed (looked for {}); fetch it with `make "
-                              "models` or `upres models fetch {}`",
+                  fmt::format("model '{}' is not installed (looked for {}); fetch it with `upres models "
+                              "fetch {}`",
                               info->name, source.files.front(), info->name));
     auto model = open(source, info->name, info->border, info->output_adds_input);
     if (!model->int8_) {
