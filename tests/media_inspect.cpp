@@ -100,6 +100,12 @@ MediaInfo inspect_media(const std::string& path) {
         s.rotation = cw < 0 ? cw + 360 : cw;
       }
     }
+    if (st->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) {
+      s.channels = st->codecpar->ch_layout.nb_channels;
+      char layout[128] = {};
+      av_channel_layout_describe(&st->codecpar->ch_layout, layout, sizeof layout);
+      s.channel_layout = layout;
+    }
     s.metadata = dict(st->metadata);
     info.streams.push_back(s);
   }
@@ -134,6 +140,53 @@ MediaInfo inspect_media(const std::string& path) {
     receive();
   }
   return info;
+}
+
+double audio_rms(const std::string& path) {
+  Opened o = open(path);
+  AVFormatContext* fc = o.format.get();
+  const int index = av_find_best_stream(fc, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
+  if (index < 0) throw Error(ErrorCode::invalid_media, path + ": no audio");
+  const AVStream* st = fc->streams[index];
+  const AVCodec* codec = avcodec_find_decoder(st->codecpar->codec_id);
+  CodecContextPtr dec(avcodec_alloc_context3(codec));
+  avcodec_parameters_to_context(dec.get(), st->codecpar);
+  check_av(avcodec_open2(dec.get(), codec, nullptr), ErrorCode::invalid_media, "audio decoder");
+  double sum = 0;
+  int64_t count = 0;
+  PacketPtr pkt = make_packet();
+  FramePtr frame = make_frame();
+  auto receive = [&] {
+    while (avcodec_receive_frame(dec.get(), frame.get()) == 0) {
+      const int channels = frame->ch_layout.nb_channels;
+      const auto fmt = AVSampleFormat(frame->format);
+      const bool planar = av_sample_fmt_is_planar(fmt);
+      for (int c = 0; c < channels; ++c)
+        for (int n = 0; n < frame->nb_samples; ++n) {
+          const int plane = planar ? c : 0, at = planar ? n : n * channels + c;
+          double v = 0;
+          if (av_get_packed_sample_fmt(fmt) == AV_SAMPLE_FMT_FLT)
+            v = reinterpret_cast<const float*>(frame->extended_data[plane])[at];
+          else if (av_get_packed_sample_fmt(fmt) == AV_SAMPLE_FMT_S16)
+            v = reinterpret_cast<const int16_t*>(frame->extended_data[plane])[at] / 32768.0;
+          else
+            throw Error(ErrorCode::unsupported, "audio_rms: sample format");
+          sum += v * v;
+          ++count;
+        }
+      av_frame_unref(frame.get());
+    }
+  };
+  while (av_read_frame(fc, pkt.get()) >= 0) {
+    if (pkt->stream_index == index) {
+      avcodec_send_packet(dec.get(), pkt.get());
+      receive();
+    }
+    av_packet_unref(pkt.get());
+  }
+  avcodec_send_packet(dec.get(), nullptr);
+  receive();
+  return count ? std::sqrt(sum / double(count)) : 0;
 }
 
 Image decode_frame(const std::string& path, int index, std::vector<uint16_t>* luma) {

@@ -23,6 +23,8 @@ struct StreamInfo {
   std::vector<uint64_t> packet_hashes;  // FNV-1a of each packet's data, in file order
   int64_t packets = 0;
   double duration = 0;  // seconds, from the last packet's end
+  int channels = 0;     // audio
+  std::string channel_layout;
 };
 
 struct MediaInfo {
@@ -41,6 +43,9 @@ MediaInfo inspect_media(const std::string& path);
 // Decoded video frame `index` as float RGB (BT.601/709 by the stream's tags), and the raw first
 // plane's samples (to check bit depth).
 Image decode_frame(const std::string& path, int index, std::vector<uint16_t>* luma = nullptr);
+
+// Root mean square of the first audio stream's decoded samples (all channels).
+double audio_rms(const std::string& path);
 
 // Files in `dir` (names only).
 std::vector<std::string> list_dir(const std::string& dir);

@@ -258,11 +258,48 @@ TEST_F(Video, AudioCanBeReencodedAndTracksChosen) {
   EXPECT_EQ(b.first("audio")->codec, "opus");
   EXPECT_NEAR(b.first("audio")->duration, 1.0, 0.1);
 
-  VideoOptions picked = options(in, "picked.mp4");
-  picked.mode = "none";
-  picked.audio_tracks = {1};  // there is only track 0
-  VideoJob(picked).run();
-  EXPECT_EQ(inspect_media(picked.output).count("audio"), 0);
+  // A track the file lacks is an error naming the tracks there are, alone or beside one it has.
+  for (const std::vector<int>& tracks : {std::vector<int>{1}, std::vector<int>{0, 7}}) {
+    VideoOptions picked = options(in, "picked.mp4");
+    picked.mode = "none";
+    picked.audio_tracks = tracks;
+    try {
+      VideoJob(picked).run();
+      ADD_FAILURE() << "a missing audio track was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("audio tracks 0..0"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(picked.output));
+  }
+}
+
+// Re-encoded audio keeps its channels (5.1 stays 5.1 in Opus as in AAC), and --volume applies
+// on top of --normalize rather than being lost in it.
+TEST_F(Video, ReencodedAudioKeepsItsLayoutAndEveryLevelSetting) {
+  TestVideoSpec spec = clip_spec(48, 32, 30);
+  spec.audio_channels = 6;
+  const std::string in = clip("surround.mkv", spec);
+  for (const char* codec : {"libopus", "aac"}) {
+    VideoOptions o = options(in, std::string("out-") + codec + ".mkv");
+    o.mode = "none";
+    o.audio_codec = codec;
+    VideoJob(o).run();
+    const MediaInfo b = inspect_media(o.output);
+    ASSERT_NE(b.first("audio"), nullptr);
+    EXPECT_EQ(b.first("audio")->channels, 6) << codec << " " << b.first("audio")->channel_layout;
+  }
+  auto rms = [&](double volume, bool normalize) {
+    VideoOptions o = options(in, "level-" + std::to_string(int(volume)) + (normalize ? "-n" : "") + ".mkv");
+    o.mode = "none";
+    o.audio_codec = "aac";
+    o.volume = volume;
+    o.normalize = normalize;
+    VideoJob(o).run();
+    return audio_rms(o.output);
+  };
+  const double normalized = rms(100, true), quieter = rms(50, true);
+  EXPECT_GT(normalized, 0.01);
+  EXPECT_NEAR(quieter / normalized, 0.5, 0.05) << "--volume 50 halves the normalised level";
 }
 
 TEST_F(Video, BadRequestsFailBeforeWorkAndLeaveNothing) {

@@ -225,6 +225,31 @@ TEST_F(VideoRanges, FramesCutAudioAndSubtitlesAtTheTimeOfFrameN) {
   }
 }
 
+// An audio stream that starts after the video keeps its start to the sample in mp4 and mov
+// (their edit lists count in a movie clock that every stream's divides), and to Matroska's
+// millisecond there.
+TEST_F(VideoRanges, StreamStartOffsetsStayExact) {
+  for (const char* ext : {"mp4", "mov", "mkv"}) {
+    TestVideoSpec spec;
+    spec.width = 48;
+    spec.height = 32;
+    spec.frames = 30;
+    spec.audio_delay = 0.0523;  // less the AAC encoder's 1024 samples of priming: 0.030958 s
+    const std::string in = (dir / (std::string("in.") + ext)).string();
+    write_test_video(in, spec);
+    const MediaInfo a = inspect_media(in);
+    const double offset = a.first("audio")->pts[0] - a.video().pts[0];
+    for (const char* out_ext : {"mp4", "mov", "mkv"}) {
+      SCOPED_TRACE(std::string(ext) + " -> " + out_ext);
+      VideoOptions o = options(in, std::string("out-") + ext + "." + out_ext);
+      VideoJob(o).run();
+      const MediaInfo b = inspect_media(o.output);
+      const double got = b.first("audio")->pts[0] - b.video().pts[0];
+      EXPECT_NEAR(got, offset, std::string(out_ext) == "mkv" || std::string(ext) == "mkv" ? 5e-4 : 1e-6);
+    }
+  }
+}
+
 TEST_F(VideoRanges, BadRangesAreRefused) {
   const std::string in = vfr_clip(6);
   VideoOptions o = options(in, "x.mkv");

@@ -50,7 +50,25 @@ AudioTranscoder::AudioTranscoder(const AVStream& source, const AudioSettings& se
     av_channel_layout_default(&e->ch_layout, 2);
   if (e->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
     av_channel_layout_default(&e->ch_layout, e->ch_layout.nb_channels);
-  if (enc.id == AV_CODEC_ID_OPUS && e->ch_layout.nb_channels > 2) av_channel_layout_default(&e->ch_layout, 2);
+  // An encoder with a list of layouts (libopus: mono to 7.1 in Vorbis order) gets the listed one
+  // with the same channels (5.1(side) is coded as 5.1), so that nothing is mixed down; only a
+  // layout with more channels than any listed one is.
+  if (enc.ch_layouts && !av_channel_layout_check(&e->ch_layout)) av_channel_layout_default(&e->ch_layout, 2);
+  if (enc.ch_layouts) {
+    bool listed = false;
+    const AVChannelLayout* same = nullptr;
+    const AVChannelLayout* widest = &enc.ch_layouts[0];
+    for (const AVChannelLayout* l = enc.ch_layouts; l->nb_channels; ++l) {
+      listed = listed || av_channel_layout_compare(l, &e->ch_layout) == 0;
+      if (!same && l->nb_channels == e->ch_layout.nb_channels) same = l;
+      if (l->nb_channels > widest->nb_channels) widest = l;
+    }
+    if (!listed) {
+      const AVChannelLayout chosen = *(same ? same : widest);
+      av_channel_layout_uninit(&e->ch_layout);
+      av_channel_layout_copy(&e->ch_layout, &chosen);
+    }
+  }
   e->time_base = {1, rate};
   if (settings.bitrate > 0) e->bit_rate = settings.bitrate;
   if (output.format()->oformat->flags & AVFMT_GLOBALHEADER) e->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
@@ -81,8 +99,9 @@ AudioTranscoder::AudioTranscoder(const AVStream& source, const AudioSettings& se
   char out_layout[128] = {};
   av_channel_layout_describe(&e->ch_layout, out_layout, sizeof out_layout);
   std::string chain;
-  if (settings.volume_percent != 100) chain += fmt::format("volume={:.4f},", settings.volume_percent / 100);
+  // Loudness first, then the volume on top of it: both apply.
   if (settings.normalize) chain += "loudnorm=I=-16:TP=-1.5:LRA=11,";
+  if (settings.volume_percent != 100) chain += fmt::format("volume={:.4f},", settings.volume_percent / 100);
   chain += fmt::format("aresample={},aformat=sample_fmts={}:channel_layouts={}", rate,
                        av_get_sample_fmt_name(e->sample_fmt), out_layout);
   const int rc = parse_filter_chain(graph_.get(), source_, sink_, chain);

@@ -114,7 +114,12 @@ void write_test_video(const std::string& path, const TestVideoSpec& spec) {
            "test video: open " + path);
   // Times before zero stay where the container can hold them (the muxer would shift them).
   if (spec.start_seconds < 0) oc->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
-  check_av(avformat_write_header(oc, nullptr), ErrorCode::invalid_media, "test video: header");
+  AVDictionary* mux = nullptr;
+  // Edit lists (stream start offsets) in mp4 count in the movie time scale: a sample's worth.
+  if (mp4) av_dict_set(&mux, "movie_timescale", "48000", 0);
+  const int header = avformat_write_header(oc, &mux);
+  av_dict_free(&mux);
+  check_av(header, ErrorCode::invalid_media, "test video: header");
 
   PacketPtr pkt = make_packet();
   FramePtr frame = make_frame();
@@ -166,7 +171,7 @@ void write_test_video(const std::string& path, const TestVideoSpec& spec) {
             reinterpret_cast<int16_t*>(af->data[0])[channels * n + ch] = int16_t(v * 32767);
         }
       }
-      af->pts = s0 + std::llround(spec.start_seconds * 48000);
+      af->pts = s0 + std::llround(spec.start_seconds * 48000) + std::llround(spec.audio_delay * 48000);
       check_av(avcodec_send_frame(a, af.get()), ErrorCode::invalid_media, "test video: audio");
       drain(oc, audio, pkt.get());
     }

@@ -22,6 +22,7 @@ struct TestVideoSpec {
   int rotation = 0;            // display rotation tag, degrees clockwise
   std::string title;           // container metadata
   double start_seconds = 0;    // every stream's first time; below 0 where the container keeps it
+  double audio_delay = 0;      // seconds the audio starts after the video (whole samples)
   uint32_t seed = 1;
 };
 void write_test_video(const std::string& path, const TestVideoSpec& spec);

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <numeric>
 
 #include <fmt/format.h>
 
@@ -297,8 +298,19 @@ void VideoOutput::write_header(const AVFormatContext* source) {
   int rc = avio_open(&format_->pb, partial_->path().c_str(), AVIO_FLAG_WRITE);
   if (rc < 0) throw Error(ErrorCode::io_failure, io_message(path_, rc));
   AVDictionary* options = nullptr;
-  if (std::string(format_->oformat->name) == "mp4" || std::string(format_->oformat->name) == "mov")
+  if (std::string(format_->oformat->name) == "mp4" || std::string(format_->oformat->name) == "mov") {
     av_dict_set(&options, "movflags", "+faststart", 0);  // index first: plays while it downloads
+    // A stream that starts after the others gets an edit list counted in the movie time scale,
+    // a millisecond by default: one that every stream's clock divides keeps its start exact.
+    int64_t scale = 1;
+    for (unsigned i = 0; i < format_->nb_streams; ++i) {
+      const AVStream* st = format_->streams[i];
+      for (const int64_t den : {int64_t(st->time_base.den), int64_t(st->codecpar->sample_rate)})
+        if (den > 0) scale = scale / std::gcd(scale, den) * den;
+      if (scale > INT32_MAX) break;
+    }
+    if (scale > 1000 && scale <= INT32_MAX) av_dict_set_int(&options, "movie_timescale", scale, 0);
+  }
   // A segment keeps its frames' times exactly: an encoder's decode clock starts before the first
   // frame, and shifting a segment's timestamps to avoid that would overlap it with the next.
   if (is_segment_path(path_)) format_->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;

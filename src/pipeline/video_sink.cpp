@@ -78,6 +78,20 @@ class FileSink final : public VideoSink {
     const AVOutputFormat* of = output_->format()->oformat;
     const std::string ext = o.output.substr(o.output.find_last_of('.') + 1);
     int audio_ordinal = 0;
+    // A track asked for that the file lacks is an error, not a silently missing track.
+    int audio_count = 0;
+    for (unsigned i = 0; i < ic->nb_streams; ++i)
+      audio_count += ic->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO;
+    if (!o.no_audio)
+      for (int track : o.audio_tracks)
+        if (track >= audio_count)
+          throw Error(
+              ErrorCode::invalid_argument,
+              audio_count == 0
+                  ? fmt::format("--audio-tracks {}: {} has no audio tracks (drop --audio-tracks, or -an)",
+                                track, o.input)
+                  : fmt::format("--audio-tracks {}: {} has audio tracks 0..{} ({} in all)", track, o.input,
+                                audio_count - 1, audio_count));
     for (unsigned i = 0; i < ic->nb_streams; ++i) {
       AVStream* st = ic->streams[i];
       const AVCodecParameters& p = *st->codecpar;
