@@ -250,6 +250,35 @@ TEST_F(VideoRanges, StreamStartOffsetsStayExact) {
   }
 }
 
+// Copied audio is the source's packet for packet: a fragmented mp4 whose 5.1 audio starts with a
+// priming packet that has no duration and shares the next packet's time keeps both.
+TEST_F(VideoRanges, CopiedAudioKeepsEveryPacketIncludingPriming) {
+  TestVideoSpec spec;
+  spec.width = 48;
+  spec.height = 32;
+  spec.frames = 60;
+  spec.audio_channels = 6;
+  spec.fragmented = true;
+  spec.audio_priming_packet = true;
+  spec.audio_delay = 1024.0 / 48000;  // the audio starts at 0 (less the encoder's priming)
+  const std::string in = (dir / "fragmented.mp4").string();
+  write_test_video(in, spec);
+  const MediaInfo a = inspect_media(in);
+  ASSERT_GE(a.first("audio")->pts.size(), 2u);
+  ASSERT_EQ(a.first("audio")->pts[0], a.first("audio")->pts[1]) << "the test needs its priming packet";
+  for (const char* ext : {"mp4", "mkv", "mov"}) {
+    SCOPED_TRACE(ext);
+    VideoOptions o = options(in, std::string("out.") + ext);
+    VideoJob(o).run();
+    const MediaInfo b = inspect_media(o.output);
+    ASSERT_NE(b.first("audio"), nullptr);
+    EXPECT_EQ(b.first("audio")->packet_hashes, a.first("audio")->packet_hashes);
+    if (std::string(ext) != "mkv") {
+      EXPECT_EQ(b.first("audio")->pts, a.first("audio")->pts);
+    }
+  }
+}
+
 TEST_F(VideoRanges, BadRangesAreRefused) {
   const std::string in = vfr_clip(6);
   VideoOptions o = options(in, "x.mkv");

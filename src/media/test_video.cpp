@@ -27,6 +27,7 @@ namespace {
 struct Encoder {
   CodecContextPtr ctx;
   AVStream* stream = nullptr;
+  bool priming = false;  // write a copy of the first packet before it, with no duration
 };
 
 Encoder open_encoder(AVFormatContext* oc, const std::string& name,
@@ -50,6 +51,12 @@ void drain(AVFormatContext* oc, Encoder& e, AVPacket* pkt) {
   while (avcodec_receive_packet(e.ctx.get(), pkt) == 0) {
     av_packet_rescale_ts(pkt, e.ctx->time_base, e.stream->time_base);
     pkt->stream_index = e.stream->index;
+    if (e.priming) {
+      e.priming = false;
+      PacketPtr first(av_packet_clone(pkt));
+      first->duration = 0;
+      check_av(av_interleaved_write_frame(oc, first.get()), ErrorCode::io_failure, "test video: write");
+    }
     check_av(av_interleaved_write_frame(oc, pkt), ErrorCode::io_failure, "test video: write");
   }
 }
@@ -101,6 +108,7 @@ void write_test_video(const std::string& path, const TestVideoSpec& spec) {
       c->bit_rate = 96000;
     });
   }
+  audio.priming = spec.audio_priming_packet;
   AVStream* subs = nullptr;
   if (spec.subtitles) {
     subs = avformat_new_stream(oc, nullptr);
@@ -117,6 +125,7 @@ void write_test_video(const std::string& path, const TestVideoSpec& spec) {
   AVDictionary* mux = nullptr;
   // Edit lists (stream start offsets) in mp4 count in the movie time scale: a sample's worth.
   if (mp4) av_dict_set(&mux, "movie_timescale", "48000", 0);
+  if (mp4 && spec.fragmented) av_dict_set(&mux, "movflags", "frag_keyframe+empty_moov+default_base_moof", 0);
   const int header = avformat_write_header(oc, &mux);
   av_dict_free(&mux);
   check_av(header, ErrorCode::invalid_media, "test video: header");

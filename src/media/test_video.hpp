@@ -15,14 +15,16 @@ struct TestVideoSpec {
   int fps = 30;
   std::string video_codec = "libx264";  // libvpx-vp9 in webm
   std::string pix_fmt = "yuv420p";
-  bool audio = true;           // 48 kHz tone: aac (mp4, mov, mkv) or libopus (webm)
-  int audio_channels = 2;      // 6: 5.1
-  bool subtitles = false;      // one cue a second: mov_text (mp4, mov), subrip (mkv), webvtt (webm)
-  bool variable_rate = false;  // frame intervals alternate between 1 and 2 frame times
-  int rotation = 0;            // display rotation tag, degrees clockwise
-  std::string title;           // container metadata
-  double start_seconds = 0;    // every stream's first time; below 0 where the container keeps it
-  double audio_delay = 0;      // seconds the audio starts after the video (whole samples)
+  bool audio = true;                  // 48 kHz tone: aac (mp4, mov, mkv) or libopus (webm)
+  int audio_channels = 2;             // 6: 5.1
+  bool subtitles = false;             // one cue a second: mov_text (mp4, mov), subrip (mkv), webvtt (webm)
+  bool variable_rate = false;         // frame intervals alternate between 1 and 2 frame times
+  int rotation = 0;                   // display rotation tag, degrees clockwise
+  std::string title;                  // container metadata
+  double start_seconds = 0;           // every stream's first time; below 0 where the container keeps it
+  double audio_delay = 0;             // seconds the audio starts after the video (whole samples)
+  bool fragmented = false;            // mp4/mov in fragments (as DASH and live encoders write)
+  bool audio_priming_packet = false;  // a first audio packet with no duration, sharing the next's time
   uint32_t seed = 1;
 };
 void write_test_video(const std::string& path, const TestVideoSpec& spec);

@@ -213,7 +213,9 @@ void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
         ErrorCode::invalid_argument,
         fmt::format("{} has changed since the job was planned (its range differs); plan it again", o.input));
   const double range_start = range.begin == INT64_MIN ? 0 : std::max(0.0, input->seconds_of(range.begin));
-  input->seek(range_start);
+  // Seek only to start later: a seek to the start can land past packets that share the first
+  // time (a priming packet with no duration), which a copy must keep.
+  if (range.begin != INT64_MIN || o.start > 0) input->seek(range_start);
 
   // Decode the first frame now: it proves the stream decodes and gives the filters their input.
   if (!decode_next(first.get(), [&](AVPacket* p) { early_packets.emplace_back(av_packet_clone(p)); }))
