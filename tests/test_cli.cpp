@@ -68,6 +68,36 @@ TEST_F(Cli, UpscalesAnImage) {
   EXPECT_EQ(read_image((dir / "x4.png").string()).width, 96);
 }
 
+// Images at a target size: the model whose scale reaches it, then a resample to the exact size.
+TEST_F(Cli, ImagesComeOutAtTheSizeAsked) {
+  UPRES_REQUIRE_MODEL("upres-compact-x2");
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x3");
+  struct Case {
+    std::string args;
+    int width, height;
+    const char* model;
+  };
+  for (const Case& c : {Case{"-w 100", 100, 67, "realesr-animevideov3-x3"},
+                        Case{"-h 40", 60, 40, "upres-compact-x2"}, Case{"-s 1.5", 72, 48, "upres-compact-x2"},
+                        Case{"--resolution 90p", 135, 90, "realesr-animevideov3-x3"},
+                        Case{"--resolution 101x33", 101, 33, "realesr-animevideov3-x3"}}) {
+    const std::string out = (dir / "sized.png").string(), source = (dir / "48x32.png").string();
+    write_image(make_test_pattern(48, 32, 5), source);
+    Result r = run_cli("image " + source + " -o " + out + " --overwrite " + c.args);
+    ASSERT_EQ(r.exit_code, 0) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.model), std::string::npos) << c.args << "\n" << r.output;
+    const Image img = read_image(out);
+    EXPECT_EQ(img.width, c.width) << c.args;
+    EXPECT_EQ(img.height, c.height) << c.args;
+  }
+  Result both = run_cli("image " + input + " -o " + (dir / "x.png").string() + " -s 2 -w 100");
+  EXPECT_NE(both.exit_code, 0);
+  EXPECT_NE(both.output.find("not both"), std::string::npos) << both.output;
+  Result word = run_cli("image " + input + " -o " + (dir / "x.png").string() + " --resolution huge");
+  EXPECT_NE(word.exit_code, 0);
+  EXPECT_NE(word.output.find("720p"), std::string::npos) << word.output;
+}
+
 TEST_F(Cli, UpscalesAFolder) {
   UPRES_REQUIRE_MODEL("realesr-animevideov3-x4");
   fs::create_directory(dir / "in");
@@ -381,7 +411,7 @@ TEST_F(Cli, VideoErrorsAndFolders) {
       {"video /nonexistent.mp4 -o " + out, "no such file"},
       {"video " + clip + " -o " + (dir / "out.gif").string(), "GIF"},
       {"video " + clip + " -o " + out + " -c:v nope264", "libx264"},
-      {"video " + clip + " -o " + out + " --crf high", "not a number"},
+      {"video " + clip + " -o " + out + " --crf high", "is not a whole number"},
       {"video " + clip + " -o " + out + " --preset no-such", "no preset"},
       {"video " + clip + " -o " + out + " --audio-tracks 0,x", "--audio-tracks"},
       {"video " + clip + " -o " + out + " --max-size 40", "--max-size"},

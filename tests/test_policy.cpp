@@ -81,6 +81,65 @@ TEST(Policy, VideoInputsAndContentTypes) {
   EXPECT_STREQ(video_content_type("out"), "application/octet-stream");
 }
 
+TEST(Policy, OutputSizesUsersAskFor) {
+  auto size = [](OutputSizeRequest r, int w, int h, bool even = true) {
+    return requested_output_size(r, w, h, even);
+  };
+  using P = std::pair<int, int>;
+  OutputSizeRequest r;
+  r.resolution = "1080p";
+  EXPECT_EQ(size(r, 1280, 720), P(1920, 1080)) << "720p -> 1080p, which a whole scale cannot give";
+  EXPECT_EQ(size(r, 720, 1280), P(1080, 1920)) << "the short side: a portrait video";
+  EXPECT_EQ(size(r, 640, 480), P(1440, 1080));
+  r.resolution = "4K";
+  EXPECT_EQ(size(r, 1920, 1080), P(3840, 2160));
+  r.resolution = "720p";
+  EXPECT_EQ(size(r, 480, 360), P(960, 720));
+  EXPECT_EQ(size(r, 636, 360), P(1272, 720));
+  EXPECT_EQ(size(r, 638, 360, true).first % 2, 0) << "4:2:0 needs even sides";
+  r.resolution = "1001x563";
+  EXPECT_EQ(size(r, 320, 240, false), P(1001, 563)) << "WxH is exact";
+  EXPECT_EQ(size(r, 320, 240, true), P(1002, 564)) << "or even, for 4:2:0 video";
+  r = {};
+  r.width = 1000;
+  EXPECT_EQ(size(r, 640, 360), P(1000, 562));
+  EXPECT_EQ(size(r, 640, 360, false), P(1000, 563));
+  r = {};
+  r.height = 1000;
+  EXPECT_EQ(size(r, 640, 360), P(1778, 1000));
+  r.width = 900;
+  EXPECT_EQ(size(r, 640, 360), P(900, 1000)) << "both: exactly";
+  r = {};
+  r.scale = 1.5;
+  EXPECT_EQ(size(r, 1280, 720), P(1920, 1080));
+  EXPECT_EQ(model_scale_for(1280, 720, 1920, 1080), 2);
+  EXPECT_EQ(model_scale_for(640, 360, 1920, 1080), 3);
+  EXPECT_EQ(model_scale_for(640, 360, 2000, 1125), 4);
+  EXPECT_EQ(model_scale_for(320, 180, 3840, 2160), 4) << "beyond x4 the resample does the rest";
+  // Bad requests name the option.
+  struct Bad {
+    OutputSizeRequest r;
+    const char* expect;
+  };
+  OutputSizeRequest two;
+  two.resolution = "720p";
+  two.width = 100;
+  OutputSizeRequest word;
+  word.resolution = "big";
+  OutputSizeRequest tiny;
+  tiny.width = 4;
+  OutputSizeRequest huge;
+  huge.scale = 40;
+  for (const Bad& b : {Bad{two, "not several"}, Bad{word, "720p"}, Bad{tiny, "-w"}, Bad{huge, "-s 40"}}) {
+    try {
+      size(b.r, 640, 360);
+      ADD_FAILURE() << b.expect;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(b.expect), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Policy, ImageFormatNames) {
   for (ImageFormat f : {ImageFormat::png, ImageFormat::jpeg, ImageFormat::webp})
     EXPECT_EQ(image_format_from_name(image_format_name(f)), f);

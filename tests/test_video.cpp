@@ -11,6 +11,7 @@
 
 #include "media_inspect.hpp"
 #include "test_support.hpp"
+#include "upres/quality.hpp"
 #include "upres/video.hpp"
 
 namespace upres::test {
@@ -300,6 +301,52 @@ TEST_F(Video, ReencodedAudioKeepsItsLayoutAndEveryLevelSetting) {
   const double normalized = rms(100, true), quieter = rms(50, true);
   EXPECT_GT(normalized, 0.01);
   EXPECT_NEAR(quieter / normalized, 0.5, 0.05) << "--volume 50 halves the normalised level";
+}
+
+// Target sizes: the zoo model whose scale reaches the size runs, then the resample gives it
+// exactly (even sides for 4:2:0); the picture is the source's, only larger.
+TEST_F(Video, TargetSizesComeOutExactly) {
+  UPRES_REQUIRE_MODEL("upres-compact-x2");
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x3");
+  const std::string in = clip("in.mp4", clip_spec(64, 36, 4));
+  const Image source = decode_frame(in, 1);
+  struct Case {
+    const char* name;
+    OutputSizeRequest size;
+    int width, height;
+    const char* model;
+  };
+  OutputSizeRequest p72, w100, s15, p100, exact;
+  p72.resolution = "72p";
+  w100.width = 100;
+  s15.scale = 1.5;
+  p100.resolution = "100p";
+  exact.resolution = "150x77";  // odd: made even for 4:2:0
+  for (const Case& c :
+       {Case{"72p", p72, 128, 72, "upres-compact-x2"}, Case{"w100", w100, 100, 56, "upres-compact-x2"},
+        Case{"s1.5", s15, 96, 54, "upres-compact-x2"},
+        Case{"100p", p100, 178, 100, "realesr-animevideov3-x3"},
+        Case{"150x77", exact, 150, 78, "realesr-animevideov3-x3"}}) {
+    SCOPED_TRACE(c.name);
+    VideoOptions o = options(in, std::string("out-") + c.name + ".mp4");
+    o.size = c.size;
+    o.crf = 0;
+    const VideoPlan plan = plan_video(o);
+    EXPECT_EQ(plan.model, c.model);
+    EXPECT_EQ(plan.output_width, c.width);
+    EXPECT_EQ(plan.output_height, c.height);
+    VideoJob(o).run();
+    const MediaInfo out = inspect_media(o.output);
+    EXPECT_EQ(out.video().width, c.width);
+    EXPECT_EQ(out.video().height, c.height);
+    // Shrunk back, the frame is the source's (what the model sharpens aside).
+    const Image back = resize_image(decode_frame(o.output, 1), 64, 36, ResampleFilter::bicubic);
+    EXPECT_GT(psnr_8bit(back, source), 24.0);
+  }
+  VideoOptions both = options(in, "both.mp4");
+  both.size = p72;
+  both.engine.scale = 2;
+  EXPECT_THROW(plan_video(both), Error);
 }
 
 TEST_F(Video, BadRequestsFailBeforeWorkAndLeaveNothing) {

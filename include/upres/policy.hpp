@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "upres/image.hpp"
@@ -87,6 +88,28 @@ std::string folder_output_path(const std::string& input, const std::string& outp
 // write (.avi, .ts, ...) becomes .mp4.
 std::string video_folder_output_path(const std::string& input, const std::string& output_dir,
                                      const std::string& format);
+
+// ---- output size --------------------------------------------------------------------------------
+
+// An output size asked for instead of a whole scale. At most one form: a resolution, a width
+// and/or height, or a fractional scale.
+struct OutputSizeRequest {
+  // "480p", "720p", "1080p", "1440p", "2160p" (any Np), "4k", "8k": the short side, the long one
+  // keeping the aspect (so a portrait phone video at 1080p is 1080 wide); or "WxH" exactly.
+  std::string resolution;
+  int width = 0, height = 0;  // one alone keeps the aspect
+  double scale = 0;           // a scale that is not whole (1.5); whole ones pick a model instead
+  bool empty() const { return resolution.empty() && width == 0 && height == 0 && scale == 0; }
+};
+
+// The exact output size for a w x h picture; with `even`, sides rounded to even numbers (4:2:0
+// video needs them). Throws Error(invalid_argument) naming the option for a malformed, mixed or
+// out-of-range request (sides 16..65536).
+std::pair<int, int> requested_output_size(const OutputSizeRequest& request, int w, int h, bool even);
+
+// The zoo scale (2, 3 or 4) that takes a w x h picture to at least target_w x target_h: the
+// smallest one that reaches it, or 4 beyond that (a resample does the rest).
+int model_scale_for(int w, int h, int target_w, int target_h);
 
 // ---- replacing files ----------------------------------------------------------------------------
 

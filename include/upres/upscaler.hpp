@@ -36,9 +36,12 @@ struct UpscaleOptions {
   // Extra input pixels a side around each tile. -1: the model's receptive radius, capped so
   // that deep networks (RRDB) stay affordable.
   int tile_overlap = -1;
-  int64_t max_memory = int64_t(2) << 30;               // bytes of activations the backend may hold at once
-  int scale = 0;                                       // requested output scale; 0: the model's native scale
-  ResampleFilter resample = ResampleFilter::lanczos3;  // used when scale != native
+  int64_t max_memory = int64_t(2) << 30;  // bytes of activations the backend may hold at once
+  int scale = 0;                          // requested output scale; 0: the model's native scale
+  // An exact output size for every picture instead (both set): the model runs at its own scale
+  // and the resample gives this size (video at a target resolution).
+  int output_width = 0, output_height = 0;
+  ResampleFilter resample = ResampleFilter::lanczos3;  // used when the output is not the model's size
   int max_output_side = 16384;  // refuse outputs wider or taller than this before any work
 };
 
@@ -88,6 +91,9 @@ class Upscaler {
   // The precision it runs at: f32, f16 or int8 (automatic resolved).
   Precision precision() const { return precision_; }
   int output_scale() const;
+  // The output's size for a width x height input: output_width x output_height when set, else
+  // the input times output_scale().
+  std::pair<int64_t, int64_t> output_size(int64_t width, int64_t height) const;
 
  private:
   friend class FramePath;  // runs whole video frames on the same backend (runtime/frame_path.hpp)

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "upres/model.hpp"
+#include "upres/policy.hpp"
 #include "upres/upscaler.hpp"
 
 namespace upres {
@@ -52,7 +53,10 @@ struct VideoOptions {
   // Frame's modes: "none" (no upscaling, filters and re-encode only), "esrgan-2x", "esrgan-4x";
   // "" when model/scale say what to do.
   std::string mode;
-  UpscaleOptions engine;       // backend, threads, tiles, memory budget, requested scale
+  UpscaleOptions engine;  // backend, threads, tiles, memory budget, requested scale
+  // An output size instead of a whole scale (--resolution, -w/-h, -s 1.5): the model runs at the
+  // zoo scale that reaches it and a Lanczos resample gives the exact size (even sides).
+  OutputSizeRequest size;
   int max_output_side = 4096;  // refuse larger outputs before any work
 
   // Filters, applied before upscaling.

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -27,7 +28,8 @@ namespace {
 struct Encoder {
   CodecContextPtr ctx;
   AVStream* stream = nullptr;
-  bool priming = false;  // write a copy of the first packet before it, with no duration
+  bool priming = false;                  // write a copy of the first packet before it, with no duration
+  std::map<int64_t, int64_t> durations;  // video: each frame's time on screen, by pts
 };
 
 Encoder open_encoder(AVFormatContext* oc, const std::string& name,
@@ -49,6 +51,8 @@ Encoder open_encoder(AVFormatContext* oc, const std::string& name,
 
 void drain(AVFormatContext* oc, Encoder& e, AVPacket* pkt) {
   while (avcodec_receive_packet(e.ctx.get(), pkt) == 0) {
+    // Every frame says how long it shows, the last too (an mp4 edit list ends with it).
+    if (const auto d = e.durations.find(pkt->pts); d != e.durations.end()) pkt->duration = d->second;
     av_packet_rescale_ts(pkt, e.ctx->time_base, e.stream->time_base);
     pkt->stream_index = e.stream->index;
     if (e.priming) {
@@ -150,7 +154,8 @@ void write_test_video(const std::string& path, const TestVideoSpec& spec) {
     check_av(av_frame_make_writable(frame.get()), ErrorCode::limit_exceeded, "test video");
     image_to_frame(picture, color, *frame, scratch);
     frame->pts = pts;
-    pts += spec.variable_rate && i % 2 ? 2 * tick : tick;
+    video.durations[pts] = spec.variable_rate && i % 2 ? 2 * tick : tick;
+    pts += video.durations[pts];
     check_av(avcodec_send_frame(video.ctx.get(), frame.get()), ErrorCode::invalid_media,
              "test video: encode");
     drain(oc, video, pkt.get());

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <thread>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -196,7 +197,7 @@ void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
   }
   if (o.audio_codec != "copy") find_audio_encoder(o.audio_codec);
   // The options name the model (a zoo name or a path); a plan's model must be the one they give.
-  const std::string model_name = video_model_name(o);
+  std::string model_name = video_model_name(o);
 
   // A model on a host backend needs every core (see yield_to_the_model): the codecs then get one
   // thread each; with the model on a GPU they take what they want.
@@ -237,10 +238,33 @@ void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
   filter = std::make_unique<VideoFilter>(fs, *first, vs->time_base, source_rate);
 
   in_color = resolve_color(*first);
+  // An output size: the zoo scale that reaches it picks the model (unless one is named), and
+  // the upscaler resamples the model's output to exactly that size.
+  std::pair<int, int> target{0, 0};
+  if (!o.size.empty()) {
+    if (model_name.empty())
+      throw Error(ErrorCode::invalid_argument,
+                  "--mode none does not upscale; drop --resolution/-w/-h/-s or choose a model");
+    if (o.engine.scale != 0)
+      throw Error(ErrorCode::invalid_argument, "give a whole scale (-s N) or an output size, not both");
+    target = requested_output_size(o.size, filter->width(), filter->height(), true);
+    if (target.first <= filter->width() && target.second <= filter->height())
+      throw Error(
+          ErrorCode::invalid_argument,
+          fmt::format("the video is {}x{} already, at or above the {}x{} asked for: nothing to upscale",
+                      filter->width(), filter->height(), target.first, target.second));
+    if (o.model.empty() && o.mode.empty())
+      model_name = default_model_for_scale(
+          model_scale_for(filter->width(), filter->height(), target.first, target.second));
+    if (model && model->name() != model_name && o.model.empty()) model = nullptr;
+  }
   int scale = 1;
+  int64_t out_w = filter->width(), out_h = filter->height();
   if (!model_name.empty()) {
     if (!model) model = Model::load(model_name);
     UpscaleOptions engine = o.engine;
+    engine.output_width = target.first;
+    engine.output_height = target.second;
     engine.max_output_side = o.max_output_side;
     if (o.mode == "esrgan-2x" && engine.scale == 0) engine.scale = 2;
     if (o.mode == "esrgan-4x" && engine.scale == 0) engine.scale = 4;
@@ -248,12 +272,12 @@ void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
     if (planned && !planned->backend.empty()) engine.backend = planned->backend;
     upscaler = std::make_unique<Upscaler>(model, engine);
     scale = upscaler->output_scale();
+    std::tie(out_w, out_h) = upscaler->output_size(filter->width(), filter->height());
   }
   if (planned && (model ? model->name() : "") != planned->model)
     throw Error(ErrorCode::invalid_argument,
                 fmt::format("the plan was made with model '{}', the options now give '{}'; plan it again",
                             planned->model, model ? model->name() : "none"));
-  const int64_t out_w = int64_t(filter->width()) * scale, out_h = int64_t(filter->height()) * scale;
   if (out_w > o.max_output_side || out_h > o.max_output_side)
     throw Error(
         ErrorCode::limit_exceeded,

@@ -131,8 +131,22 @@ VideoOptions video_options_from_json(const std::string& json_text, const VideoOp
       o.model = str();
     else if (key == "mode")
       o.mode = str();
-    else if (key == "scale")
-      o.engine.scale = small_integer();
+    else if (key == "scale") {
+      // A whole scale picks a model; one that is not whole (1.5) is an output size.
+      const double scale = number();
+      if (scale == std::floor(scale) && std::abs(scale) < 1e6) {
+        o.engine.scale = int(scale);
+        o.size.scale = 0;
+      } else {
+        o.size.scale = scale;
+        o.engine.scale = 0;
+      }
+    } else if (key == "resolution")
+      o.size.resolution = str();
+    else if (key == "width")
+      o.size.width = small_integer();
+    else if (key == "height")
+      o.size.height = small_integer();
     else if (key == "backend") {
       o.engine.backend = str();
       check_backend_name(o.engine.backend);

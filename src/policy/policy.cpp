@@ -1,7 +1,9 @@
 #include "upres/policy.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
@@ -205,6 +207,74 @@ int64_t parse_quantity(const std::string& text, const std::string& option, int64
     throw Error(ErrorCode::invalid_argument, fmt::format("{} '{}' is not a quantity like {}", option, text,
                                                          base == 1000 ? "192k or 4M" : "512M or 4G"));
   return int64_t(v * mul);
+}
+
+std::pair<int, int> requested_output_size(const OutputSizeRequest& r, int w, int h, bool even) {
+  const int forms = !r.resolution.empty() + (r.width != 0 || r.height != 0) + (r.scale != 0);
+  if (forms > 1)
+    throw Error(ErrorCode::invalid_argument,
+                "give one output size: --resolution, -w/-h, or a scale (-s), not several");
+  auto side = [&](double v) {
+    const double rounded = even ? 2 * std::round(v / 2) : std::round(v);
+    return int(std::clamp(rounded, 0.0, 1e9));
+  };
+  auto check = [&](const std::string& option, int v) {
+    if (v < 16 || v > 65536)
+      throw Error(ErrorCode::invalid_argument,
+                  fmt::format("{} gives a side of {} pixels; sides must be 16..65536", option, v));
+    return v;
+  };
+  int tw = 0, th = 0;
+  std::string option;
+  if (!r.resolution.empty()) {
+    option = "--resolution " + r.resolution;
+    std::string text;
+    for (char c : r.resolution) text += char(std::tolower(static_cast<unsigned char>(c)));
+    int a = 0, b = 0;
+    char tail = 0;
+    if (std::sscanf(text.c_str(), "%dx%d%c", &a, &b, &tail) == 2) {
+      check(option, a);
+      check(option, b);
+      return {check(option, side(a)), check(option, side(b))};  // as typed (even when asked)
+    }
+    int short_side = 0;
+    if (text == "4k")
+      short_side = 2160;
+    else if (text == "8k")
+      short_side = 4320;
+    else if (std::sscanf(text.c_str(), "%dp%c", &short_side, &tail) != 1)
+      throw Error(ErrorCode::invalid_argument,
+                  fmt::format("--resolution '{}' is not a size: use 720p, 1080p, 1440p, 2160p, 4k or WxH",
+                              r.resolution));
+    check(option, short_side);
+    const double k = double(short_side) / std::min(w, h);
+    tw = side(w * k);
+    th = side(h * k);
+  } else if (r.width != 0 || r.height != 0) {
+    option = r.width != 0 ? fmt::format("-w {}", r.width) : fmt::format("-h {}", r.height);
+    if (r.width != 0) check("-w", r.width);
+    if (r.height != 0) check("-h", r.height);
+    tw = r.width != 0 ? r.width : side(double(w) * r.height / h);
+    th = r.height != 0 ? r.height : side(double(h) * r.width / w);
+    if (even && r.width != 0) tw = side(tw);
+    if (even && r.height != 0) th = side(th);
+  } else if (r.scale != 0) {
+    option = fmt::format("-s {}", r.scale);
+    if (!(r.scale > 0 && r.scale <= 16))
+      throw Error(ErrorCode::invalid_argument, fmt::format("-s {} is outside 0..16", r.scale));
+    tw = side(w * r.scale);
+    th = side(h * r.scale);
+  } else {
+    return {w, h};
+  }
+  return {check(option, tw), check(option, th)};
+}
+
+int model_scale_for(int w, int h, int target_w, int target_h) {
+  const double ratio = std::max(double(target_w) / w, double(target_h) / h);
+  for (int s : {2, 3, 4})
+    if (s >= ratio - 1e-9) return s;
+  return 4;
 }
 
 }  // namespace upres

@@ -127,6 +127,12 @@ struct Upscaler::Impl {
 void check_upscale_options(const UpscaleOptions& o) {
   check_backend_name(o.backend);
   check_range("scale", o.scale, 0, kMaxScale, " (0: the model's own)");
+  if ((o.output_width == 0) != (o.output_height == 0))
+    throw Error(ErrorCode::invalid_argument, "an output size needs both its width and its height");
+  if (o.output_width != 0) {
+    check_range("output width", o.output_width, 1, kMaxImageSide);
+    check_range("output height", o.output_height, 1, kMaxImageSide);
+  }
   check_range("threads", o.threads, 0, kMaxThreads, " (0: all cores)");
   check_range("device", o.device, 0, 255, " (`upres devices` lists them)");
   if (o.tile != 0) check_range("tile", o.tile, 16, kMaxImageSide, " (or 0: automatic)");
@@ -331,8 +337,13 @@ int Upscaler::output_scale() const {
   return options_.scale > 0 ? options_.scale : model_->geometry().scale;
 }
 
+std::pair<int64_t, int64_t> Upscaler::output_size(int64_t width, int64_t height) const {
+  if (options_.output_width > 0) return {options_.output_width, options_.output_height};
+  return {width * output_scale(), height * output_scale()};
+}
+
 void Upscaler::check_input_size(int64_t width, int64_t height) const {
-  const int64_t out_w = width * output_scale(), out_h = height * output_scale();
+  const auto [out_w, out_h] = output_size(width, height);
   if (out_w > options_.max_output_side || out_h > options_.max_output_side)
     throw Error(ErrorCode::limit_exceeded,
                 fmt::format("output would be {}x{}, over the cap of {} pixels a side; use a smaller "
@@ -355,8 +366,7 @@ void Upscaler::upscale_into(const Image& input, Image& out) {
   if (w <= 0 || h <= 0 || (input.channels != 3 && input.channels != 4))
     throw Error(ErrorCode::invalid_argument, "upscale needs an RGB or RGBA image");
   check_input_size(w, h);
-  const int out_scale = output_scale();
-  const int64_t out_w = int64_t(w) * out_scale, out_h = int64_t(h) * out_scale;
+  const auto [out_w, out_h] = output_size(w, h);
 
   // The padded input length for `len` image pixels: + 2 border, up to the alignment grid.
   auto padded = [&](int len) { return padded_length(geo, len); };
@@ -417,7 +427,7 @@ void Upscaler::upscale_into(const Image& input, Image& out) {
   impl_->ensure(impl_->result, net_out);
   const TensorView window = impl_->window.view(), result = impl_->result.view();
   // The model's output goes straight into `out` unless a resample or an alpha plane follows.
-  const bool direct = out_scale == s && input.channels == 3;
+  const bool direct = out_w == int64_t(w) * s && out_h == int64_t(h) * s && input.channels == 3;
   Image& native = direct ? out : impl_->native;
   reshape_image(native, w * s, h * s, 3, input.bit_depth);
   // The padded input of window (ty, tx): image pixels, with the border rule outside the image.
@@ -490,7 +500,7 @@ void Upscaler::upscale_into(const Image& input, Image& out) {
         v = std::clamp(add_input ? v + input.at(c, y / s, x / s) : v, 0.f, 1.f);
       }
   Image* rgb = &native;
-  if (out_scale != s) {
+  if (out_w != int64_t(w) * s || out_h != int64_t(h) * s) {
     Image& scaled = input.channels == 3 ? out : impl_->scaled;
     if (!impl_->resizer.matches(w * s, h * s, int(out_w), int(out_h), options_.resample))
       impl_->resizer = Resizer(w * s, h * s, int(out_w), int(out_h), options_.resample);
