@@ -561,8 +561,43 @@ TEST_F(Video, Int8UpscalesAClipCloseToFloat) {
     EXPECT_GE(psnr_8bit(decode_frame(int8.output, frame), decode_frame(f32.output, frame)), 33.0) << frame;
 }
 
+// Each preset does what its name says: anime ones use the anime model and live-action ones a
+// live-action model; anime-4k reaches 2160p from any size; fast-2x is the default model with a
+// faster encoder; a typed scale replaces a preset's size.
+TEST_F(Video, PresetsDoWhatTheirNamesSay) {
+  const std::string in = clip("in.mp4", clip_spec(64, 36, 2));
+  for (const std::string& name : video_preset_names()) {
+    SCOPED_TRACE(name);
+    EXPECT_FALSE(video_preset_description(name).empty());
+    VideoOptions o = video_options_from_json(video_preset_json(name));
+    o.input = in;
+    o.output = (dir / (name + ".mkv")).string();
+    const bool anime = name.find("anime") != std::string::npos;
+    const std::string model = video_model_name(o);
+    EXPECT_EQ(model.find("anime") != std::string::npos, anime) << model;
+    if (name == "anime-4k") {
+      if (!model_installed(*find_model_info("realesr-animevideov3-x4"))) continue;
+      const VideoPlan plan = plan_video(o);
+      EXPECT_EQ(plan.model, "realesr-animevideov3-x4");
+      EXPECT_EQ(plan.output_width, 3840);
+      EXPECT_EQ(plan.output_height, 2160);
+    }
+    if (name.find("-2x") != std::string::npos || name.find("-4x") != std::string::npos) {
+      const int scale = name.find("-2x") != std::string::npos ? 2 : 4;
+      EXPECT_EQ(find_model_info(model)->scale, scale) << model;
+    }
+  }
+  const VideoOptions fast = video_options_from_json(video_preset_json("fast-2x"));
+  EXPECT_EQ(video_model_name(fast), default_model_for_scale(2));
+  EXPECT_EQ(fast.preset, "veryfast");
+  VideoOptions typed =
+      video_options_from_json(R"({"scale": 2})", video_options_from_json(video_preset_json("anime-4k")));
+  EXPECT_TRUE(typed.size.empty()) << "a typed scale replaces the preset's 2160p";
+  EXPECT_EQ(video_model_name(typed), "realesr-animevideov3-x2") << "the preset's model family at that scale";
+}
+
 TEST_F(Video, OptionsComeFromJsonAndPresets) {
-  VideoOptions o = video_options_from_json(video_preset_json("anime-4k"));
+  VideoOptions o = video_options_from_json(video_preset_json("anime-4x"));
   EXPECT_EQ(o.model, "realesr-animevideov3-x4");
   EXPECT_EQ(o.engine.scale, 4);
   EXPECT_EQ(o.video_codec, "libx265");

@@ -177,9 +177,17 @@ int run_image(const EngineFlags& ef, const ImageFlags& f) {
     if (!u) u = std::make_unique<Upscaler>(Model::load(name), engine);
     return *u;
   };
-  const std::string fixed_model = !ef.model.empty() ? ef.model
-                                  : size.empty()    ? default_model_for_scale(engine.scale)
-                                                    : "";
+  // A zoo family (-m realesr-animevideov3) takes its member at the scale needed.
+  auto model_at = [&](int scale) -> std::string {
+    return ef.model.empty() ? default_model_for_scale(scale) : zoo_model_at_scale(ef.model, scale);
+  };
+  const bool family =
+      !ef.model.empty() && !find_model_info(ef.model) && zoo_model_at_scale(ef.model, 2) != ef.model;
+  const std::string fixed_model = !size.empty() && (ef.model.empty() || family)
+                                      ? ""
+                                      : model_at(engine.scale > 0   ? engine.scale
+                                                 : ef.model.empty() ? 0
+                                                                    : 2);
   if (!fixed_model.empty()) upscaler_for(fixed_model);  // a bad model fails before any file
   const auto upscale_one = [&](const cli::FolderJob& job) {
     const std::string in = job.input.string(), out = job.output.string();
@@ -195,10 +203,10 @@ int run_image(const EngineFlags& ef, const ImageFlags& f) {
                     fmt::format("the output would be {}x{}, over the cap of {} pixels a side (--max-size)",
                                 target.first, target.second, ef.max_size));
     }
-    Upscaler& upscaler =
-        upscaler_for(!fixed_model.empty() ? fixed_model
-                                          : default_model_for_scale(model_scale_for(
-                                                header.width, header.height, target.first, target.second)));
+    Upscaler& upscaler = upscaler_for(
+        !fixed_model.empty()
+            ? fixed_model
+            : model_at(model_scale_for(header.width, header.height, target.first, target.second)));
     upscaler.check_input_size(header.width, header.height);  // before the pixels are decoded
     Image img = decode_image(bytes, in);
     Image big = upscaler.upscale(img);
@@ -569,7 +577,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (calibrate_cmd->parsed()) return run_models_calibrate(calibrate);
-    if (video.video->parsed() || video.probe->parsed()) return video.run();
+    if (video.video->parsed() || video.probe->parsed() || video.presets->parsed()) return video.run();
     if (segment.segment->parsed()) return segment.run();
     if (cluster.cluster->parsed()) return cluster.run();
     if (service.serve->parsed() || service.mcp->parsed()) return service.run();

@@ -296,6 +296,21 @@ int run_video() {
   });
 }
 
+int run_presets() {
+  for (const std::string& name : video_preset_names()) {
+    std::printf("%-14s %s\n", name.c_str(), video_preset_description(name).c_str());
+    // The options it sets, as typed on the command line would set them.
+    const json options = json::parse(video_preset_json(name), nullptr, false);
+    std::string line;
+    if (options.is_object())
+      for (const auto& [key, value] : options.items())
+        line += fmt::format(" {}={}", key, value.is_string() ? value.get<std::string>() : value.dump());
+    std::printf("%-14s%s\n", "", line.c_str());
+  }
+  std::printf("\nYour own: JSON files of the same keys in $UPRES_PRESET_DIR or ~/.config/upres/presets.\n");
+  return 0;
+}
+
 int run_probe() {
   const std::string ext = g_flags.format.empty() ? "mp4" : g_flags.format;
   std::string output = g_flags.output;
@@ -406,6 +421,7 @@ VideoCommand add_video_commands(CLI::App& app) {
       }() +
       " (--preset NAME or a .json file; typed options override the preset).");
 
+  c.presets = app.add_subcommand("presets", "list the named option sets for `upres video --preset NAME`");
   c.probe =
       app.add_subcommand("probe", "show a video's streams and the plan upres would run, with estimated time");
   c.probe->add_option("input", g_flags.input, "video file")->required();
@@ -432,6 +448,7 @@ int VideoCommand::run() {
       return 130;
     }
   }
+  if (presets->parsed()) return run_presets();
   return run_probe();
 }
 

@@ -17,6 +17,7 @@ std::vector<std::string> translate_ffmpeg_style(int argc, char** argv);
 struct VideoCommand {
   CLI::App* video = nullptr;
   CLI::App* probe = nullptr;
+  CLI::App* presets = nullptr;
   int run();  // for whichever was parsed
 };
 

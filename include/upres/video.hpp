@@ -117,6 +117,8 @@ VideoOptions video_options_from_json(const std::string& json_text, const VideoOp
 // $UPRES_PRESET_DIR or ~/.config/upres/presets. A name ending in .json is read as a file.
 std::string video_preset_json(const std::string& name);
 std::vector<std::string> video_preset_names();
+// What a preset is for, in a line ("" for an unknown name).
+std::string video_preset_description(const std::string& name);
 
 enum class VideoPhase { starting, upscaling, finishing, done };
 const char* video_phase_name(VideoPhase phase);

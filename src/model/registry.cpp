@@ -92,6 +92,12 @@ const char* default_model_for_scale(int scale) {
   }
 }
 
+std::string zoo_model_at_scale(const std::string& name, int scale) {
+  if (find_model_info(name)) return name;
+  const std::string member = fmt::format("{}-x{}", name, scale);
+  return find_model_info(member) ? member : name;
+}
+
 bool model_installed(const ModelInfo& info) {
   for (const std::string& f : model_source(info).files)
     if (!is_file(f)) return false;

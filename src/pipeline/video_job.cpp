@@ -77,7 +77,7 @@ std::string video_model_name(const VideoOptions& o) {
   if (!o.mode.empty())
     throw Error(ErrorCode::invalid_argument,
                 fmt::format("--mode '{}' is not known: use none, esrgan-2x or esrgan-4x", o.mode));
-  if (!o.model.empty()) return o.model;
+  if (!o.model.empty()) return zoo_model_at_scale(o.model, o.engine.scale > 0 ? o.engine.scale : 2);
   return default_model_for_scale(o.engine.scale);
 }
 
@@ -253,10 +253,10 @@ void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
           ErrorCode::invalid_argument,
           fmt::format("the video is {}x{} already, at or above the {}x{} asked for: nothing to upscale",
                       filter->width(), filter->height(), target.first, target.second));
-    if (o.model.empty() && o.mode.empty())
-      model_name = default_model_for_scale(
-          model_scale_for(filter->width(), filter->height(), target.first, target.second));
-    if (model && model->name() != model_name && o.model.empty()) model = nullptr;
+    const int reach = model_scale_for(filter->width(), filter->height(), target.first, target.second);
+    if (o.mode.empty())
+      model_name = o.model.empty() ? default_model_for_scale(reach) : zoo_model_at_scale(o.model, reach);
+    if (model && model->name() != model_name) model = nullptr;
   }
   int scale = 1;
   int64_t out_w = filter->width(), out_h = filter->height();

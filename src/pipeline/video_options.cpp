@@ -19,21 +19,39 @@ namespace {
 
 using json = nlohmann::json;
 
-// Named option sets; users add their own as JSON files with the same keys.
-const std::vector<std::pair<std::string, const char*>>& builtin_presets() {
-  static const std::vector<std::pair<std::string, const char*>> presets = {
-      {"anime-2x", R"({"model": "realesr-animevideov3-x2", "c:v": "libx264", "crf": 18, "preset": "slow"})"},
-      {"anime-4k",
+// Named option sets; users add their own as JSON files with the same keys. Anime presets use
+// Real-ESRGAN's anime video models; live-action ones our own model (trained on photographs) or
+// Real-ESRGAN's general model.
+struct BuiltinPreset {
+  const char* name;
+  const char* description;
+  const char* options;
+};
+
+const std::vector<BuiltinPreset>& builtin_presets() {
+  static const std::vector<BuiltinPreset> presets = {
+      {"anime-2x", "anime and cartoons at 2x (Real-ESRGAN anime video model), H.264 slow",
+       R"({"model": "realesr-animevideov3-x2", "c:v": "libx264", "crf": 18, "preset": "slow"})"},
+      {"anime-4x", "anime at 4x, 10-bit HEVC",
        R"({"model": "realesr-animevideov3-x4", "scale": 4, "c:v": "libx265", "crf": 20, "preset": "medium",
            "pix_fmt": "yuv420p10le"})"},
-      {"general-4x", R"({"model": "realesr-general-x4v3", "scale": 4, "c:v": "libx264", "crf": 18})"},
-      {"fast-2x",
-       R"({"model": "realesr-animevideov3-x2", "c:v": "libx264", "crf": 20, "preset": "veryfast"})"},
-      {"archive-10bit",
-       R"({"model": "realesr-animevideov3-x2", "c:v": "libx265", "crf": 16, "preset": "slow",
+      {"anime-4k",
+       "anime to 4K (2160p) from any size: the anime model at the scale that reaches it, 10-bit HEVC",
+       R"({"model": "realesr-animevideov3", "resolution": "2160p", "c:v": "libx265", "crf": 20,
+           "preset": "medium", "pix_fmt": "yuv420p10le"})"},
+      {"live-2x", "live action at 2x, most faithful: our model in float32, H.264 slow",
+       R"({"model": "upres-compact-x2", "precision": "f32", "c:v": "libx264", "crf": 18, "preset": "slow"})"},
+      {"general-4x", "live action at 4x (Real-ESRGAN general model), H.264",
+       R"({"model": "realesr-general-x4v3", "scale": 4, "c:v": "libx264", "crf": 18})"},
+      {"fast-2x", "the quickest 2x: our compact model in int8, H.264 veryfast",
+       R"({"model": "upres-compact-x2", "precision": "auto", "c:v": "libx264", "crf": 20,
+           "preset": "veryfast"})"},
+      {"archive-10bit", "live-action archive copy at 2x: our model in float32, 10-bit HEVC at high quality",
+       R"({"model": "upres-compact-x2", "precision": "f32", "c:v": "libx265", "crf": 16, "preset": "slow",
            "pix_fmt": "yuv420p10le"})"},
-      {"web",
-       R"({"model": "realesr-animevideov3-x2", "c:v": "libx264", "crf": 20, "c:a": "aac", "b:a": "160k"})"},
+      {"web", "live action at 2x for the web: H.264 with AAC audio, index first (plays while it loads)",
+       R"({"model": "upres-compact-x2", "c:v": "libx264", "crf": 20, "preset": "medium", "c:a": "aac",
+           "b:a": "160k"})"},
   };
   return presets;
 }
@@ -57,7 +75,7 @@ std::string read_text(const std::string& path) {
 
 std::vector<std::string> video_preset_names() {
   std::vector<std::string> names;
-  for (const auto& [name, text] : builtin_presets()) names.push_back(name);
+  for (const BuiltinPreset& p : builtin_presets()) names.push_back(p.name);
   std::error_code ec;
   const std::string dir = preset_dir();
   if (!dir.empty())
@@ -72,11 +90,21 @@ std::string video_preset_json(const std::string& name) {
   std::error_code ec;
   if (!dir.empty() && std::filesystem::exists(dir + "/" + name + ".json", ec))
     return read_text(dir + "/" + name + ".json");
-  for (const auto& [n, text] : builtin_presets())
-    if (n == name) return text;
+  for (const BuiltinPreset& p : builtin_presets())
+    if (p.name == name) return p.options;
   std::string known;
   for (const auto& n : video_preset_names()) known += (known.empty() ? "" : ", ") + n;
   throw Error(ErrorCode::not_found, fmt::format("no preset '{}'; known presets: {}", name, known));
+}
+
+std::string video_preset_description(const std::string& name) {
+  const std::string dir = preset_dir();
+  std::error_code ec;
+  if (!dir.empty() && std::filesystem::exists(dir + "/" + name + ".json", ec))
+    return "yours: " + dir + "/" + name + ".json";
+  for (const BuiltinPreset& p : builtin_presets())
+    if (p.name == name) return p.description;
+  return "";
 }
 
 VideoOptions video_options_from_json(const std::string& json_text, const VideoOptions& base,
@@ -86,6 +114,12 @@ VideoOptions video_options_from_json(const std::string& json_text, const VideoOp
     throw Error(ErrorCode::invalid_argument,
                 fmt::format("{} must be a JSON object, not {}", source, json_type_words(j)));
   VideoOptions o = base;
+  // A scale or size given here replaces any the base had (typed options over a preset's).
+  for (const char* key : {"scale", "resolution", "width", "height"})
+    if (j.contains(key)) {
+      o.engine.scale = 0;
+      o.size = {};
+    }
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& key = it.key();
     const json& v = it.value();
