@@ -1,6 +1,11 @@
 // Tiled execution equals full-frame execution, at odd frame sizes, with windows that hit every
 // frame edge (squeeze-excitation models included); scale requests other than the model's own;
 // output caps.
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <utility>
+
 #include "test_support.hpp"
 #include "upres/upscaler.hpp"
 
@@ -124,6 +129,64 @@ TEST(Scaling, AlphaIsUpscaledAndKept) {
   ASSERT_EQ(out.channels, 4);
   EXPECT_NEAR(out.at(3, 5, 2), 1.f, 1e-3);
   EXPECT_NEAR(out.at(3, 5, 37), 0.f, 1e-3);
+}
+
+// The self-ensemble (--tta) averages over all eight flips and turns, so it commutes with each of
+// them: tta(turned picture) is the turned tta(picture). A wrong way back for any one of the
+// eight breaks that. It stays close to the single pass, on odd non-square sizes, with alpha and
+// with an exact output size.
+TEST(Scaling, TheSelfEnsembleTurnsWithThePicture) {
+  UPRES_REQUIRE_MODEL("upres-compact-x2");
+  auto model = Model::load("upres-compact-x2");
+  UpscaleOptions o;
+  o.precision = Precision::f32;
+  o.tta = true;
+  Upscaler tta(model, o);
+  o.tta = false;
+  Upscaler once(model, o);
+  const Image input = make_test_pattern(23, 14, 7);
+  // The picture turned a quarter (transposed, then mirrored left-right).
+  auto turn = [](const Image& in) {
+    Image out(in.height, in.width, in.channels);
+    for (int c = 0; c < in.channels; ++c)
+      for (int y = 0; y < out.height; ++y)
+        for (int x = 0; x < out.width; ++x) out.at(c, y, x) = in.at(c, out.width - 1 - x, y);
+    return out;
+  };
+  auto mirror = [](const Image& in) {
+    Image out(in.width, in.height, in.channels);
+    for (int c = 0; c < in.channels; ++c)
+      for (int y = 0; y < in.height; ++y)
+        for (int x = 0; x < in.width; ++x) out.at(c, y, x) = in.at(c, y, in.width - 1 - x);
+    return out;
+  };
+  const Image a = tta.upscale(input);
+  ASSERT_EQ(a.width, 46);
+  ASSERT_EQ(a.height, 28);
+  for (const auto& [name, g] :
+       {std::pair<const char*, std::function<Image(const Image&)>>{"turn", turn}, {"mirror", mirror}}) {
+    const Image b = tta.upscale(g(input)), want = g(a);
+    ASSERT_EQ(b.width, want.width) << name;
+    float worst = 0;
+    for (size_t i = 0; i < b.data.size(); ++i) worst = std::max(worst, std::abs(b.data[i] - want.data[i]));
+    EXPECT_LT(worst, 1e-4) << name;
+  }
+  const Image single = once.upscale(input);
+  EXPECT_GT(psnr_8bit(a, single), 35.0) << "the ensemble refines the single pass, it does not replace it";
+  EXPECT_NE(a.data, single.data);
+  // RGBA and an exact output size.
+  Image rgba(23, 14, 4);
+  std::copy(input.data.begin(), input.data.end(), rgba.data.begin());
+  std::fill(rgba.plane(3), rgba.plane(3) + 23 * 14, 1.f);
+  o.tta = true;
+  o.output_width = 40;
+  o.output_height = 25;
+  Upscaler sized(model, o);
+  const Image s = sized.upscale(rgba);
+  EXPECT_EQ(s.width, 40);
+  EXPECT_EQ(s.height, 25);
+  EXPECT_EQ(s.channels, 4);
+  EXPECT_NEAR(s.at(3, 12, 20), 1.f, 1e-3);
 }
 
 TEST(Limits, OutputOverTheCapIsRefusedBeforeWork) {

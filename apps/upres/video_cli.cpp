@@ -67,6 +67,10 @@ const std::vector<OptionSpec>& option_specs() {
       {"-s,--scale", "scale",
        "output scale, 1.5 too (default: the model's own); one that is not whole is an output size",
        OptionSpec::number},
+      {"--tta", "tta",
+       "self-ensemble: each frame upscaled in its 8 flips and turns and averaged (slightly truer, 8x the "
+       "time)",
+       OptionSpec::boolean},
       {"--resolution", "resolution",
        "output size: 720p, 1080p, 1440p, 2160p, 4k (the short side) or WxH; the model whose scale reaches it "
        "runs, then a Lanczos resample gives the exact size (even sides)",
@@ -318,7 +322,23 @@ int run_probe() {
   VideoOptions o = build_options(g_flags.input, output);
   o.overwrite = true;  // probing writes nothing; the destination only names the container
   VideoJob job(o);
-  const VideoPlan p = job.validate();
+  VideoPlan p;
+  try {
+    p = job.validate();
+  } catch (const Error& e) {
+    // A plan refused (over --max-size, a bad option) still shows what the file holds.
+    std::vector<StreamPlan> streams;
+    try {
+      streams = list_streams(o.input);
+    } catch (const Error&) {
+      throw e;  // not a video at all: the plan's own message says so
+    }
+    std::printf("%s\n  streams:\n", o.input.c_str());
+    for (const auto& s : streams)
+      std::printf("    #%d %-9s %-10s %s\n", s.index, s.type.c_str(), s.codec.c_str(), s.note.c_str());
+    std::fflush(stdout);
+    throw;
+  }
   if (g_flags.json_output) {
     const json j = json::parse(video_plan_json(p));  // the schema the service and MCP use too
     std::printf("%s\n", to_text(j, 2).c_str());
@@ -343,12 +363,16 @@ int run_probe() {
     std::printf(" -> %dx%d -> resampled (Lanczos)", native_w, native_h);
   std::printf(" -> %dx%d %s %s in %s\n", p.output_width, p.output_height, p.encoder.c_str(),
               p.pixel_format.c_str(), p.container.c_str());
-  if (p.estimated_seconds > 0)
-    std::printf("  estimated time: %s (%.2f s per frame on this machine)\n",
-                fmt::format("{:02}:{:02}:{:02}", int(p.estimated_seconds) / 3600,
-                            int(p.estimated_seconds) / 60 % 60, int(p.estimated_seconds) % 60)
-                    .c_str(),
-                p.frames > 0 ? p.estimated_seconds / double(p.frames) : 0.0);
+  if (p.estimated_seconds > 0) {
+    const auto clock = [](double seconds) {
+      const int64_t s = std::llround(seconds);
+      return fmt::format("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+    };
+    const double frames = double(std::max<int64_t>(p.frames, 1));
+    std::printf("  estimated time: %s for the model (%.3f s per frame; timed runs gave %.3f..%.3f s)\n",
+                clock(p.estimated_seconds).c_str(), p.estimated_seconds / frames,
+                p.estimated_seconds_low / frames, p.estimated_seconds_high / frames);
+  }
   for (const auto& w : p.warnings) std::printf("  warning: %s\n", w.c_str());
   return 0;
 }

@@ -42,6 +42,9 @@ struct UpscaleOptions {
   // and the resample gives this size (video at a target resolution).
   int output_width = 0, output_height = 0;
   ResampleFilter resample = ResampleFilter::lanczos3;  // used when the output is not the model's size
+  // The self-ensemble (realesrgan-ncnn-vulkan's -x): the picture is upscaled in its eight flips
+  // and quarter turns, each turned back, and the eight averaged. Eight times the work.
+  bool tta = false;
   int max_output_side = 16384;  // refuse outputs wider or taller than this before any work
 };
 
@@ -97,6 +100,8 @@ class Upscaler {
 
  private:
   friend class FramePath;  // runs whole video frames on the same backend (runtime/frame_path.hpp)
+  void upscale_once(const Image& input, Image& output);
+  bool native_only_ = false;  // upscale_once at the model's scale (the ensemble resamples after)
   struct Impl;
   std::shared_ptr<const Model> model_;
   UpscaleOptions options_;

@@ -160,7 +160,10 @@ struct VideoPlan {
   double duration_seconds = 0;
   int64_t frames = 0;  // estimate
   double frame_rate = 0;
-  double estimated_seconds = 0;  // from the model's cost and a short timing run; 0 unknown
+  // From timed runs of the model on a strip of the frame's width: the median, and the fastest
+  // and slowest runs' (the machine's own spread); 0 unknown.
+  double estimated_seconds = 0;
+  double estimated_seconds_low = 0, estimated_seconds_high = 0;
   std::vector<StreamPlan> streams;
   std::vector<std::string> warnings;
 };
@@ -226,6 +229,10 @@ VideoPlan plan_video(const VideoOptions& options, std::shared_ptr<const Model> m
 // throws Error(invalid_argument) naming a missing or mistyped key.
 std::string video_plan_json(const VideoPlan& plan);
 VideoPlan video_plan_from_json(const std::string& json_text);
+
+// The streams of a file as they are (action empty; the note describes each), for a plan that
+// was refused. Throws Error(invalid_media) when it cannot be opened.
+std::vector<StreamPlan> list_streams(const std::string& input);
 
 // The model a job will use for these options ("" for mode none); throws on a bad mode.
 std::string video_model_name(const VideoOptions& options);

@@ -271,6 +271,7 @@ void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
     if (planned && !planned->precision.empty()) engine.precision = precision_from_name(planned->precision);
     if (planned && !planned->backend.empty()) engine.backend = planned->backend;
     upscaler = std::make_unique<Upscaler>(model, engine);
+    this->engine = engine;
     scale = upscaler->output_scale();
     std::tie(out_w, out_h) = upscaler->output_size(filter->width(), filter->height());
   }
@@ -313,7 +314,11 @@ void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
     frames = int64_t(std::llround(plan.duration_seconds * plan.frame_rate));
   if (o.max_frames > 0) frames = frames > 0 ? std::min(frames, o.max_frames) : o.max_frames;
   plan.frames = frames;
-  if (planned) plan.estimated_seconds = planned->estimated_seconds;
+  if (planned) {
+    plan.estimated_seconds = planned->estimated_seconds;
+    plan.estimated_seconds_low = planned->estimated_seconds_low;
+    plan.estimated_seconds_high = planned->estimated_seconds_high;
+  }
 
   sink = make_video_sink(o);
   // Seconds typed by the user (--ss) become zero exactly as typed; an exact range's start is its
@@ -377,31 +382,46 @@ VideoPlan VideoJob::validate() {
   impl_->model = model_;
   impl_->prepare(false, plan_.get());
   VideoPlan plan = impl_->plan;
-  // A short timing run on a small picture gives the time estimate (the model's cost does not
-  // depend on the content).
+  // The estimate: the model timed on a strip of the real frame width (as many rows as make a
+  // quarter megapixel), warmed up, a few times; its median rate over the frames, and the range
+  // of the runs. The model's cost does not depend on the content.
   if (impl_->upscaler && plan.frames > 0 && !plan_) {
-    const int side = std::min({96, plan.filtered_width, plan.filtered_height});
-    const Image corner = make_test_pattern(side, side);
-    double per_pixel = 0;
+    const int w = plan.filtered_width;
+    const int h =
+        std::clamp(int(262144 / std::max(1, w)), std::min(16, plan.filtered_height), plan.filtered_height);
+    const Image strip = make_test_pattern(w, h);
+    std::vector<double> per_pixel;
     // On a thread of its own: the cpu backend's OpenMP team belongs to the thread that first runs
     // it and stays alive with it, and a second team beside a later job's would share the cores
     // with it (a segmented run planned and run in one process was 45 % slower).
     std::exception_ptr failure;
     std::thread timing([&] {
       try {
+        // At the model's own scale: a target size's resample is a small part, and its output
+        // size is the frame's, not the strip's.
+        UpscaleOptions native = impl_->engine;
+        native.output_width = native.output_height = 0;
+        Upscaler timer(impl_->model, native);
         Image out;
-        impl_->upscaler->upscale_into(corner, out);  // compiles
-        const auto t0 = Clock::now();
-        impl_->upscaler->upscale_into(corner, out);
-        per_pixel = std::chrono::duration<double>(Clock::now() - t0).count() / double(side * side);
+        timer.upscale_into(strip, out);  // compiles and warms up
+        const auto start = Clock::now();
+        while (per_pixel.size() < 5 &&
+               (per_pixel.size() < 2 || std::chrono::duration<double>(Clock::now() - start).count() < 1.5)) {
+          const auto t0 = Clock::now();
+          timer.upscale_into(strip, out);
+          per_pixel.push_back(std::chrono::duration<double>(Clock::now() - t0).count() / double(w * h));
+        }
       } catch (...) {
         failure = std::current_exception();
       }
     });
     timing.join();
     if (failure) std::rethrow_exception(failure);
-    plan.estimated_seconds =
-        per_pixel * double(plan.filtered_width) * plan.filtered_height * double(plan.frames);
+    std::sort(per_pixel.begin(), per_pixel.end());
+    const double pixels = double(plan.filtered_width) * plan.filtered_height * double(plan.frames);
+    plan.estimated_seconds = per_pixel[per_pixel.size() / 2] * pixels;
+    plan.estimated_seconds_low = per_pixel.front() * pixels;
+    plan.estimated_seconds_high = per_pixel.back() * pixels;
   }
   if (!model_) model_ = impl_->model;  // run() need not load it again
   impl_.reset();                       // closes everything; the temporary output file is removed

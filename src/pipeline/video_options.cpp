@@ -167,7 +167,7 @@ VideoOptions video_options_from_json(const std::string& json_text, const VideoOp
       o.mode = str();
     else if (key == "scale") {
       // A whole scale picks a model; one that is not whole (1.5) is an output size.
-      const double scale = number();
+      const double scale = v.is_number_integer() ? double(small_integer()) : number();
       if (scale == std::floor(scale) && std::abs(scale) < 1e6) {
         o.engine.scale = int(scale);
         o.size.scale = 0;
@@ -236,6 +236,8 @@ VideoOptions video_options_from_json(const std::string& json_text, const VideoOp
       o.audio_bitrate = quantity(1000);
     else if (key == "volume")
       o.volume = number();
+    else if (key == "tta")
+      o.engine.tta = boolean();
     else if (key == "normalize")
       o.normalize = boolean();
     else if (key == "no_audio")

@@ -37,6 +37,7 @@ struct PreparedJob {
   std::vector<PacketPtr> early_packets;  // other streams' packets read before it
   std::shared_ptr<const Model> model;
   std::unique_ptr<Upscaler> upscaler;
+  UpscaleOptions engine;  // what the upscaler was made with
   // Set when the upscaler's backend converts whole frames itself: decoded planes go to it and
   // the encoder's planes come back, with no float images on the host.
   std::unique_ptr<FramePath> frame_path;

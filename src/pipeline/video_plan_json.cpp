@@ -37,6 +37,11 @@ class Reader {
     }
   }
   int64_t bound(const char* key, int64_t open) const { return at(key).is_null() ? open : get<int64_t>(key); }
+  // A key that plans written by older versions lack.
+  template <class T>
+  T get_or(const char* key, T missing) const {
+    return j_.is_object() && j_.contains(key) ? get<T>(key) : missing;
+  }
 
  private:
   const json& j_;
@@ -53,6 +58,7 @@ std::string video_options_json(const VideoOptions& o) {
          {"model", o.model},
          {"mode", o.mode},
          {"scale", o.size.scale != 0 ? json(o.size.scale) : json(e.scale)},
+         {"tta", e.tta},
          {"resolution", o.size.resolution},
          {"width", o.size.width},
          {"height", o.size.height},
@@ -117,6 +123,8 @@ std::string video_plan_json(const VideoPlan& p) {
                {"frames", p.frames},
                {"frame_rate", p.frame_rate},
                {"estimated_seconds", p.estimated_seconds},
+               {"estimated_seconds_low", p.estimated_seconds_low},
+               {"estimated_seconds_high", p.estimated_seconds_high},
                {"range", range_json(p.range)},
                {"streams", streams},
                {"warnings", p.warnings},
@@ -147,6 +155,8 @@ VideoPlan video_plan_from_json(const std::string& text) {
   p.frames = r.get<int64_t>("frames");
   p.frame_rate = r.get<double>("frame_rate");
   p.estimated_seconds = r.get<double>("estimated_seconds");
+  p.estimated_seconds_low = r.get_or<double>("estimated_seconds_low", p.estimated_seconds);
+  p.estimated_seconds_high = r.get_or<double>("estimated_seconds_high", p.estimated_seconds);
   const Reader range(r.at("range"), "the plan's range");
   p.range = {range.bound("begin", INT64_MIN), range.bound("end", INT64_MAX)};
   for (const json& s : r.at("streams")) {

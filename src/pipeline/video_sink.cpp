@@ -234,6 +234,17 @@ class SegmentSink final : public VideoSink {
 VideoSink::VideoSink(const VideoOptions& options)
     : options_(options), output_(std::make_unique<VideoOutput>(options.output, options.overwrite)) {}
 
+std::vector<StreamPlan> list_streams(const std::string& input) {
+  VideoInput in(input, "", 1);
+  std::vector<StreamPlan> streams;
+  for (unsigned i = 0; i < in.format()->nb_streams; ++i) {
+    StreamPlan sp = stream_plan(*in.format()->streams[i]);
+    sp.action.clear();
+    streams.push_back(sp);
+  }
+  return streams;
+}
+
 std::unique_ptr<VideoSink> make_video_sink(const VideoOptions& options) {
   switch (options.sink) {
     case VideoSinkKind::file: return std::make_unique<FileSink>(options);

@@ -303,7 +303,7 @@ std::unique_ptr<FramePath> FramePath::make(Upscaler& upscaler, const PlaneFormat
                                            const PlaneFormat& out) {
   Upscaler::Impl& impl = *upscaler.impl_;
   const ModelGeometry& geo = upscaler.model().geometry();
-  if (upscaler.output_scale() != geo.scale || out.width != in.width * geo.scale ||
+  if (upscaler.options_.tta || upscaler.output_scale() != geo.scale || out.width != in.width * geo.scale ||
       out.height != in.height * geo.scale)
     return nullptr;
   if (upscaler.options_.tile != 0 && upscaler.options_.tile < std::max(in.width, in.height)) return nullptr;
@@ -357,7 +357,58 @@ Image Upscaler::upscale(const Image& input) {
   return out;
 }
 
+namespace {
+
+// One of the eight flips and quarter turns of a picture (bit 2: transpose first, bit 0: then
+// mirror left-right, bit 1: then upside down), or with `back`, that one undone.
+void dihedral(const Image& src, int k, bool back, Image& dst) {
+  const bool transpose = k & 4, fx = k & 1, fy = k & 2;
+  const int w = transpose ? src.height : src.width, h = transpose ? src.width : src.height;
+  reshape_image(dst, w, h, src.channels, src.bit_depth);
+  for (int c = 0; c < src.channels; ++c)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        if (!back) {  // dst = flip(transpose(src))
+          const int yy = fy ? h - 1 - y : y, xx = fx ? w - 1 - x : x;
+          dst.at(c, y, x) = transpose ? src.at(c, xx, yy) : src.at(c, yy, xx);
+        } else {  // src = flip(transpose(dst)): read dst's place in src
+          const int ty = transpose ? x : y, tx = transpose ? y : x;
+          dst.at(c, y, x) = src.at(c, fy ? src.height - 1 - ty : ty, fx ? src.width - 1 - tx : tx);
+        }
+      }
+}
+
+}  // namespace
+
 void Upscaler::upscale_into(const Image& input, Image& out) {
+  if (!options_.tta) return upscale_once(input, out);
+  UPRES_ASSERT(&input != &out);
+  const auto start = std::chrono::steady_clock::now();
+  // A fixed output size is not turned with the picture: the eight are averaged at the model's
+  // scale and the average resampled.
+  const bool fixed_size = options_.output_width > 0;
+  native_only_ = fixed_size;
+  struct Restore {
+    bool& flag;
+    ~Restore() { flag = false; }
+  } restore{native_only_};
+  // Straight ones first, then the turned ones: the tile plan changes shape once per picture.
+  Image turned, result, back;
+  for (int k : {0, 1, 2, 3, 4, 5, 6, 7}) {
+    dihedral(input, k, false, turned);
+    upscale_once(turned, result);
+    dihedral(result, k, true, back);
+    if (k == 0) {
+      reshape_image(out, back.width, back.height, back.channels, back.bit_depth);
+      std::fill(out.data.begin(), out.data.end(), 0.f);
+    }
+    for (size_t i = 0; i < out.data.size(); ++i) out.data[i] += back.data[i] / 8.f;
+  }
+  if (fixed_size) out = resize_image(out, options_.output_width, options_.output_height, options_.resample);
+  stats_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void Upscaler::upscale_once(const Image& input, Image& out) {
   UPRES_ASSERT(&input != &out);
   const auto start = std::chrono::steady_clock::now();
   const ModelGeometry& geo = model_->geometry();
@@ -366,7 +417,8 @@ void Upscaler::upscale_into(const Image& input, Image& out) {
   if (w <= 0 || h <= 0 || (input.channels != 3 && input.channels != 4))
     throw Error(ErrorCode::invalid_argument, "upscale needs an RGB or RGBA image");
   check_input_size(w, h);
-  const auto [out_w, out_h] = output_size(w, h);
+  const auto [out_w, out_h] =
+      native_only_ ? std::pair<int64_t, int64_t>{int64_t(w) * s, int64_t(h) * s} : output_size(w, h);
 
   // The padded input length for `len` image pixels: + 2 border, up to the alignment grid.
   auto padded = [&](int len) { return padded_length(geo, len); };
