@@ -374,6 +374,21 @@ TEST_F(Cli, VideoWithFfmpegSpellingsJsonProgressAndProbe) {
   EXPECT_EQ(plan["streams"].size(), 3u);
   EXPECT_EQ(plan["streams"][2]["action"], "convert to mov_text");
   EXPECT_FALSE(fs::exists(out)) << "probing writes nothing";
+  // The estimate comes from timed runs: the median between the fastest and the slowest.
+  const double estimate = plan["estimated_seconds"], low = plan["estimated_seconds_low"],
+               high = plan["estimated_seconds_high"];
+  EXPECT_GT(estimate, 0);
+  EXPECT_LE(low, estimate);
+  EXPECT_LE(estimate, high);
+  Result text = run_cli("probe " + clip + " --resolution 100p");
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_NE(text.output.find("resampled"), std::string::npos) << text.output;
+  EXPECT_NE(text.output.find("timed runs gave"), std::string::npos) << text.output;
+  // A plan that is refused still shows the streams, then why.
+  Result refused = run_cli("probe " + clip + " --max-size 40");
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("#0 video"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("--max-size"), std::string::npos) << refused.output;
 
   Result r = run_cli("video " + clip + " -o " + out +
                      " -c:v libx264 -crf 30 -preset ultrafast -g 6 --progress json");

@@ -349,6 +349,24 @@ TEST_F(Video, TargetSizesComeOutExactly) {
   EXPECT_THROW(plan_video(both), Error);
 }
 
+// --tta on video: every frame through the eight-way ensemble, close to the single pass.
+TEST_F(Video, TheSelfEnsembleRunsOnVideo) {
+  UPRES_REQUIRE_MODEL("upres-compact-x2");
+  const std::string in = clip("in.mkv", clip_spec(32, 24, 3));
+  VideoOptions once = options(in, "once.mkv"), tta = options(in, "tta.mkv");
+  for (VideoOptions* o : {&once, &tta}) {
+    o->crf = 0;
+    o->engine.precision = Precision::f32;
+  }
+  tta.engine.tta = true;
+  VideoJob(once).run();
+  EXPECT_EQ(VideoJob(tta).run().frames, 3);
+  EXPECT_EQ(inspect_media(tta.output).video().width, 64);
+  const double psnr = psnr_8bit(decode_frame(tta.output, 1), decode_frame(once.output, 1));
+  EXPECT_GT(psnr, 32.0);
+  EXPECT_LT(psnr, 99.0) << "the ensemble changes the picture a little";
+}
+
 TEST_F(Video, BadRequestsFailBeforeWorkAndLeaveNothing) {
   UPRES_REQUIRE_MODEL(kModel);
   TestVideoSpec spec = clip_spec(48, 32, 4);
