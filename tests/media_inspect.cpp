@@ -7,6 +7,7 @@
 
 extern "C" {
 #include <libavutil/display.h>
+#include <libavutil/mastering_display_metadata.h>
 #include <libavutil/pixdesc.h>
 }
 
@@ -94,6 +95,14 @@ MediaInfo inspect_media(const std::string& path) {
       s.color_range = av_color_range_name(st->codecpar->color_range)
                           ? av_color_range_name(st->codecpar->color_range)
                           : "";
+      if (const uint8_t* d = av_stream_get_side_data(st, AV_PKT_DATA_MASTERING_DISPLAY_METADATA, nullptr)) {
+        s.stream_mastering = true;
+        s.max_luminance = av_q2d(reinterpret_cast<const AVMasteringDisplayMetadata*>(d)->max_luminance);
+      }
+      if (const uint8_t* d = av_stream_get_side_data(st, AV_PKT_DATA_CONTENT_LIGHT_LEVEL, nullptr)) {
+        s.stream_light = true;
+        s.max_cll = reinterpret_cast<const AVContentLightMetadata*>(d)->MaxCLL;
+      }
       if (const uint8_t* m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, nullptr)) {
         const double ccw = av_display_rotation_get(reinterpret_cast<const int32_t*>(m));
         int cw = int(std::lround(-ccw)) % 360;
@@ -114,6 +123,20 @@ MediaInfo inspect_media(const std::string& path) {
   auto receive = [&] {
     while (avcodec_receive_frame(o.decoder.get(), frame.get()) == 0) {
       const AVStream* st = fc->streams[o.video];
+      StreamInfo& v = info.streams[size_t(o.video)];
+      if (v.pts.empty()) {
+        if (const AVFrameSideData* sd =
+                av_frame_get_side_data(frame.get(), AV_FRAME_DATA_MASTERING_DISPLAY_METADATA)) {
+          v.frame_mastering = true;
+          v.max_luminance =
+              av_q2d(reinterpret_cast<const AVMasteringDisplayMetadata*>(sd->data)->max_luminance);
+        }
+        if (const AVFrameSideData* sd =
+                av_frame_get_side_data(frame.get(), AV_FRAME_DATA_CONTENT_LIGHT_LEVEL)) {
+          v.frame_light = true;
+          v.max_cll = reinterpret_cast<const AVContentLightMetadata*>(sd->data)->MaxCLL;
+        }
+      }
       info.streams[size_t(o.video)].pts.push_back(double(frame->best_effort_timestamp) *
                                                   av_q2d(st->time_base));
       av_frame_unref(frame.get());

@@ -24,6 +24,10 @@ struct StreamInfo {
   int64_t packets = 0;
   double duration = 0;  // seconds, from the last packet's end
   int channels = 0;     // audio
+  // HDR10 metadata: in the container's stream side data, and in the first decoded frame (SEI).
+  bool stream_mastering = false, stream_light = false, frame_mastering = false, frame_light = false;
+  double max_luminance = 0;  // cd/m2, from the frame's or else the stream's mastering display
+  unsigned max_cll = 0;
   std::string channel_layout;
 };
 

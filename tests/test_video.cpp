@@ -8,6 +8,11 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
+
+extern "C" {
+#include <libavformat/avformat.h>
+}
 
 #include "media_inspect.hpp"
 #include "test_support.hpp"
@@ -365,6 +370,80 @@ TEST_F(Video, TheSelfEnsembleRunsOnVideo) {
   const double psnr = psnr_8bit(decode_frame(tta.output, 1), decode_frame(once.output, 1));
   EXPECT_GT(psnr, 32.0);
   EXPECT_LT(psnr, 99.0) << "the ensemble changes the picture a little";
+}
+
+// The SEI payload types in an H.264 stream's packets (length-prefixed NAL units, as mp4 and
+// Matroska hold them): FFmpeg 5.1's H.264 decoder does not export mastering display SEI, so the
+// test reads the bitstream.
+std::set<int> h264_sei_types(const std::string& path) {
+  AVFormatContext* f = nullptr;
+  std::set<int> types;
+  if (avformat_open_input(&f, path.c_str(), nullptr, nullptr) < 0) return types;
+  avformat_find_stream_info(f, nullptr);
+  const int vi = av_find_best_stream(f, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+  AVPacket* p = av_packet_alloc();
+  while (av_read_frame(f, p) >= 0) {
+    for (int at = 0; p->stream_index == vi && at + 4 < p->size;) {
+      const int len =
+          (p->data[at] << 24) | (p->data[at + 1] << 16) | (p->data[at + 2] << 8) | p->data[at + 3];
+      const uint8_t* nal = p->data + at + 4;
+      at += 4 + len;
+      if (len < 2 || at > p->size || (nal[0] & 0x1f) != 6) continue;
+      std::vector<uint8_t> rbsp;  // without emulation prevention bytes
+      for (int i = 1; i < len; ++i) {
+        if (i >= 3 && nal[i] == 3 && nal[i - 1] == 0 && nal[i - 2] == 0) continue;
+        rbsp.push_back(nal[i]);
+      }
+      for (size_t i = 0; i + 1 < rbsp.size() && rbsp[i] != 0x80;) {
+        int type = 0, size = 0;
+        while (i < rbsp.size() && rbsp[i] == 0xff) type += rbsp[i++];
+        if (i < rbsp.size()) type += rbsp[i++];
+        while (i < rbsp.size() && rbsp[i] == 0xff) size += rbsp[i++];
+        if (i < rbsp.size()) size += rbsp[i++];
+        types.insert(type);
+        i += size_t(size);
+      }
+    }
+    av_packet_unref(p);
+  }
+  av_packet_free(&p);
+  avformat_close_input(&f);
+  return types;
+}
+
+// HDR10 metadata that lives only in the source's SEI messages reaches the output's frames (SEI
+// written by x265 and x264) and its container boxes (mp4 mdcv/clli, Matroska's colour element).
+TEST_F(Video, HdrMetadataInTheStreamItselfIsCarried) {
+  TestVideoSpec spec = clip_spec(64, 48, 3);
+  spec.hdr10_sei = true;
+  spec.audio = false;
+  const std::string in = clip("hdr.mp4", spec);
+  const MediaInfo a = inspect_media(in);
+  ASSERT_TRUE(a.video().frame_mastering) << "the test clip needs its SEI";
+  ASSERT_FALSE(a.video().stream_mastering) << "and no container boxes, to test the SEI path";
+  for (const char* codec : {"libx265", "libx264"})
+    for (const char* ext : {"mp4", "mkv"}) {
+      SCOPED_TRACE(std::string(codec) + " " + ext);
+      VideoOptions o = options(in, std::string("out-") + codec + "." + ext);
+      o.mode = "none";
+      o.video_codec = codec;
+      o.preset.clear();
+      VideoJob(o).run();
+      const MediaInfo b = inspect_media(o.output);
+      if (std::string(codec) == "libx264") {
+        const std::set<int> sei = h264_sei_types(o.output);
+        EXPECT_EQ(sei.count(137), 1u) << "mastering display colour volume SEI";
+        EXPECT_EQ(sei.count(144), 1u) << "content light level SEI";
+      } else {
+        EXPECT_TRUE(b.video().frame_mastering);
+        EXPECT_TRUE(b.video().frame_light);
+      }
+      EXPECT_TRUE(b.video().stream_mastering);
+      EXPECT_TRUE(b.video().stream_light);
+      EXPECT_NEAR(b.video().max_luminance, 1000, 1);
+      EXPECT_EQ(b.video().max_cll, 1000u);
+      EXPECT_EQ(b.video().bits, 10);
+    }
 }
 
 TEST_F(Video, BadRequestsFailBeforeWorkAndLeaveNothing) {

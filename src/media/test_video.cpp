@@ -79,11 +79,13 @@ void write_test_video(const std::string& path, const TestVideoSpec& spec) {
   });
   const bool webm = container == "webm";
   const bool mp4 = container == "mp4" || container == "mov";
-  const AVPixelFormat pix = av_get_pix_fmt(spec.pix_fmt.c_str());
+  const AVPixelFormat pix = av_get_pix_fmt(spec.hdr10_sei ? "yuv420p10le" : spec.pix_fmt.c_str());
   // Timestamps in milliseconds: variable-rate clips need a fine clock.
   const AVRational video_tb{1, spec.fps * 1000};
   // webm takes only VP8/VP9/AV1: the default H.264 becomes VP9 there.
-  const std::string video_codec = webm && spec.video_codec == "libx264" ? "libvpx-vp9" : spec.video_codec;
+  const std::string video_codec = spec.hdr10_sei                          ? "libx265"
+                                  : webm && spec.video_codec == "libx264" ? "libvpx-vp9"
+                                                                          : spec.video_codec;
   Encoder video = open_encoder(oc, video_codec, [&](AVCodecContext* c) {
     c->width = spec.width;
     c->height = spec.height;
@@ -94,6 +96,16 @@ void write_test_video(const std::string& path, const TestVideoSpec& spec) {
     c->colorspace = AVCOL_SPC_SMPTE170M;
     c->color_range = AVCOL_RANGE_MPEG;
     av_opt_set(c->priv_data, "preset", "ultrafast", 0);
+    if (spec.hdr10_sei) {
+      c->color_primaries = AVCOL_PRI_BT2020;
+      c->color_trc = AVCOL_TRC_SMPTE2084;
+      c->colorspace = AVCOL_SPC_BT2020_NCL;
+      av_opt_set(
+          c->priv_data, "x265-params",
+          "log-level=error:hdr10=1:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)"
+          "L(10000000,50):max-cll=1000,400",
+          0);
+    }
     av_opt_set(c->priv_data, "deadline", "realtime", 0);
     av_opt_set(c->priv_data, "cpu-used", "8", 0);
   });

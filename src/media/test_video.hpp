@@ -25,6 +25,9 @@ struct TestVideoSpec {
   double audio_delay = 0;             // seconds the audio starts after the video (whole samples)
   bool fragmented = false;            // mp4/mov in fragments (as DASH and live encoders write)
   bool audio_priming_packet = false;  // a first audio packet with no duration, sharing the next's time
+  // HEVC (libx265) 10-bit BT.2020 PQ whose mastering display (P3 primaries, 1000 cd/m2) and light
+  // level (1000, 400) are only in SEI messages, as cameras and grading tools write them.
+  bool hdr10_sei = false;
   uint32_t seed = 1;
 };
 void write_test_video(const std::string& path, const TestVideoSpec& spec);

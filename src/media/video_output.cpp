@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 extern "C" {
+#include <libavutil/mastering_display_metadata.h>
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 }
@@ -64,8 +65,33 @@ void set_quality_defaults(const std::string& codec, const VideoEncoderSettings& 
   }
   // x265 and SVT-AV1 print banners and notes through their own loggers, past FFmpeg's log level:
   // only their errors reach the terminal (SVT_LOG set by the user wins).
-  if (codec == "libx265") set("x265-params", "log-level=error");
+  std::string x265 = "log-level=error", x264, svt;
   if (codec == "libsvtav1") setenv("SVT_LOG", "1", 0);
+  // HDR10 metadata as SEI (x264, x265) or metadata OBUs (SVT-AV1): chromaticities in units of
+  // 1/50000, luminance in 1/10000 cd/m2, as the standards count them.
+  const AVMasteringDisplayMetadata& m = s.mastering;
+  if (m.has_primaries && m.has_luminance) {
+    auto c = [](AVRational q) { return std::llround(av_q2d(q) * 50000); };
+    auto l = [](AVRational q) { return std::llround(av_q2d(q) * 10000); };
+    const auto& p = m.display_primaries;  // R, G, B
+    const std::string units = fmt::format("G({},{})B({},{})R({},{})WP({},{})L({},{})", c(p[1][0]), c(p[1][1]),
+                                          c(p[2][0]), c(p[2][1]), c(p[0][0]), c(p[0][1]), c(m.white_point[0]),
+                                          c(m.white_point[1]), l(m.max_luminance), l(m.min_luminance));
+    x265 += ":master-display=" + units + ":hdr10=1";
+    x264 += "mastering-display=" + units;
+    auto f = [](AVRational q) { return fmt::format("{:.4f}", av_q2d(q)); };
+    svt += fmt::format("mastering-display=G({},{})B({},{})R({},{})WP({},{})L({},{})", f(p[1][0]), f(p[1][1]),
+                       f(p[2][0]), f(p[2][1]), f(p[0][0]), f(p[0][1]), f(m.white_point[0]),
+                       f(m.white_point[1]), f(m.max_luminance), f(m.min_luminance));
+  }
+  if (s.has_light) {
+    x265 += fmt::format(":max-cll={},{}", s.light.MaxCLL, s.light.MaxFALL);
+    x264 += fmt::format("{}cll={},{}", x264.empty() ? "" : ":", s.light.MaxCLL, s.light.MaxFALL);
+    svt += fmt::format("{}content-light={},{}", svt.empty() ? "" : ":", s.light.MaxCLL, s.light.MaxFALL);
+  }
+  if (codec == "libx265") set("x265-params", x265);
+  if (codec == "libx264" && !x264.empty()) set("x264-params", x264);
+  if (codec == "libsvtav1" && !svt.empty()) set("svtav1-params", svt);
 }
 
 }  // namespace
@@ -213,6 +239,31 @@ void VideoOutput::add_video(const VideoEncoderSettings& s, const AVStream* sourc
   if (codec.id == AV_CODEC_ID_HEVC && std::string(format_->oformat->name) != "matroska")
     video_stream_->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');  // plays in Apple's players
   if (source) inherit_from_source(source);
+  // Metadata the source carried only in its frames (SEI) goes into the container's boxes too.
+  if (s.mastering.has_primaries && s.mastering.has_luminance &&
+      !av_stream_get_side_data(video_stream_, AV_PKT_DATA_MASTERING_DISPLAY_METADATA, nullptr))
+    if (uint8_t* d = av_stream_new_side_data(video_stream_, AV_PKT_DATA_MASTERING_DISPLAY_METADATA,
+                                             sizeof(AVMasteringDisplayMetadata)))
+      std::memcpy(d, &s.mastering, sizeof(AVMasteringDisplayMetadata));
+  if (s.has_light && !av_stream_get_side_data(video_stream_, AV_PKT_DATA_CONTENT_LIGHT_LEVEL, nullptr))
+    if (uint8_t* d = av_stream_new_side_data(video_stream_, AV_PKT_DATA_CONTENT_LIGHT_LEVEL,
+                                             sizeof(AVContentLightMetadata)))
+      std::memcpy(d, &s.light, sizeof(AVContentLightMetadata));
+}
+
+void hdr_metadata_from(const AVFrame& frame, const AVStream& stream, VideoEncoderSettings& s) {
+  if (const AVFrameSideData* sd = av_frame_get_side_data(&frame, AV_FRAME_DATA_MASTERING_DISPLAY_METADATA))
+    s.mastering = *reinterpret_cast<const AVMasteringDisplayMetadata*>(sd->data);
+  else if (const uint8_t* d =
+               av_stream_get_side_data(&stream, AV_PKT_DATA_MASTERING_DISPLAY_METADATA, nullptr))
+    s.mastering = *reinterpret_cast<const AVMasteringDisplayMetadata*>(d);
+  if (const AVFrameSideData* sd = av_frame_get_side_data(&frame, AV_FRAME_DATA_CONTENT_LIGHT_LEVEL)) {
+    s.light = *reinterpret_cast<const AVContentLightMetadata*>(sd->data);
+    s.has_light = true;
+  } else if (const uint8_t* d = av_stream_get_side_data(&stream, AV_PKT_DATA_CONTENT_LIGHT_LEVEL, nullptr)) {
+    s.light = *reinterpret_cast<const AVContentLightMetadata*>(d);
+    s.has_light = true;
+  }
 }
 
 void VideoOutput::inherit_from_source(const AVStream* source) {

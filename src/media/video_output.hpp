@@ -11,6 +11,10 @@
 #include "core/partial_file.hpp"
 #include "media/av_common.hpp"
 
+extern "C" {
+#include <libavutil/mastering_display_metadata.h>
+}
+
 namespace upres {
 
 // "mp4", "mov", "matroska" or "webm" for a file name; throws Error(invalid_argument) with what to
@@ -40,7 +44,16 @@ struct VideoEncoderSettings {
   AVColorSpace matrix = AVCOL_SPC_UNSPECIFIED;
   AVColorRange range = AVCOL_RANGE_UNSPECIFIED;
   AVChromaLocation chroma_location = AVCHROMA_LOC_UNSPECIFIED;
+  // HDR10 metadata for the encoder's SEI (x264, x265, SVT-AV1) and the container's boxes: the
+  // source's, from its frames (SEI) or its stream. has_* false: none.
+  AVMasteringDisplayMetadata mastering{};
+  AVContentLightMetadata light{};
+  bool has_light = false;
 };
+
+// The mastering display and content light level of a decoded frame (its SEI), else of its
+// stream (the container's boxes), into `s`.
+void hdr_metadata_from(const AVFrame& frame, const AVStream& stream, VideoEncoderSettings& s);
 
 // The pixel format the encoder will get: the requested one, or the source's when the encoder
 // takes it, or the closest one it takes at the source's bit depth. Throws when none fits.

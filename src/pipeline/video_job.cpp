@@ -349,6 +349,12 @@ void VideoJob::Impl::prepare(bool for_run, const VideoPlan* planned) {
   es.matrix = out_color.matrix;
   es.range = out_color.range;
   es.chroma_location = out_color.chroma_location;
+  hdr_metadata_from(*first, *vs, es);
+  if (es.mastering.has_primaries && (video_codec == "libaom-av1" || video_codec == "libvpx-vp9"))
+    plan.warnings.push_back(fmt::format(
+        "{} writes no HDR10 metadata into the video stream; only the container keeps it (libx265, libx264 "
+        "and libsvtav1 write both)",
+        video_codec));
   plan.encoder = video_codec;
   sink->open(*input, es, plan);
   plan.pixel_format = av_get_pix_fmt_name(sink->output().encoder()->pix_fmt);
