@@ -432,6 +432,13 @@ TEST_F(Cli, VideoErrorsAndFolders) {
       {"video " + clip + " -o " + out + " --max-size 40", "--max-size"},
       {"video " + clip + " -o " + out + " --progress loud", "--progress"},
       {"video " + clip + " -o " + out + " --volume 50", "-c:a aac"},
+      {"video " + clip + " -o " + (dir / "out.webm").string() + " -c:v libx264",
+       "a .webm file cannot hold h264 video (what libx264 makes)"},
+      {"video " + clip + " -o " + out + " -s abc", "is not a number"},
+      {"video " + clip + " -o " + out + " --frames 1.5", "is not a whole number"},
+      {"video " + clip + " -o " + out + " --audio-tracks 3", "audio tracks 0..0"},
+      {"video " + clip + " -o " + out + " --resolution big", "720p"},
+      {"video " + clip + " -o " + out + " -s 2 -w 100", "not both"},
   };
   for (const Case& c : cases) {
     Result r = run_cli(c.args);
@@ -439,6 +446,11 @@ TEST_F(Cli, VideoErrorsAndFolders) {
     EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
     EXPECT_FALSE(fs::exists(out)) << c.args;
   }
+  // x265 prints through its own logger; only its errors may reach the terminal.
+  Result quiet = run_cli("video " + clip + " -o " + (dir / "quiet.mkv").string() +
+                         " -c:v libx265 --mode none --progress none");
+  EXPECT_EQ(quiet.exit_code, 0) << quiet.output;
+  EXPECT_EQ(quiet.output.find("x265 ["), std::string::npos) << quiet.output;
   // A folder of videos, with a preset file and typed options over it.
   std::ofstream(dir / "mine.json") << R"({"c:v": "libx264", "preset": "ultrafast", "crf": 30})";
   Result batch = run_cli("video " + (dir / "in").string() + " -o " + (dir / "out").string() + " --preset " +
