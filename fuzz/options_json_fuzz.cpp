@@ -1,7 +1,9 @@
 // libFuzzer target for job options as JSON (HTTP bodies, form fields, presets): the input is the
 // text of an options object, also read as one form field. Anything but upres::Error is a bug.
 #include <cstdint>
+#include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "core/json_input.hpp"
 #include "server/http_util.hpp"
@@ -13,6 +15,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     upres::VideoOptions o = upres::video_options_from_json(text);
     (void)upres::video_model_name(o);
+    // The output size it asks (--resolution text, -w/-h, a fractional scale) for a few pictures.
+    for (const auto& [w, h] : {std::pair<int, int>{640, 360}, {1, 1}, {65536, 3}})
+      for (const bool even : {false, true}) {
+        try {
+          const auto [tw, th] = upres::requested_output_size(o.size, w, h, even);
+          if (!o.size.empty() && (tw < 16 || th < 16 || tw > 65536 || th > 65536)) std::abort();
+          (void)upres::model_scale_for(w, h, tw, th);
+        } catch (const upres::Error&) {
+        }
+      }
   } catch (const upres::Error&) {
   }
   try {
