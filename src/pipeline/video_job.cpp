@@ -112,40 +112,29 @@ VideoRange range_from_seconds(const VideoInput& input, double start, double dura
 // packets of their own; an edit list marks packets never shown), and decoding costs little beside
 // upscaling the same frames.
 int64_t end_of_first_frames(const VideoOptions& o, const VideoRange& range) {
-  VideoInput input(o.input, "", 0);
-  AVFormatContext* ic = input.format();
-  const int vi = input.video_index();
+  // A second reading of the input, through the pipeline's own decoding (the same frames count).
+  PreparedJob scan(o);
+  scan.input = std::make_unique<VideoInput>(o.input, "", 0);
+  scan.range = range;
+  AVFormatContext* ic = scan.input->format();
   for (unsigned i = 0; i < ic->nb_streams; ++i)
-    if (int(i) != vi) ic->streams[i]->discard = AVDISCARD_ALL;
-  if (range.begin != INT64_MIN) input.seek(std::max(0.0, input.seconds_of(range.begin)));
-  const AVRational tb = input.video_stream()->time_base, rate = output_frame_rate(o, *input.video_stream());
-  const int64_t wanted = rate.num > 0 ? 1 : o.max_frames + 1;
-  int64_t shown = 0, last = INT64_MIN;
+    if (int(i) != scan.input->video_index()) ic->streams[i]->discard = AVDISCARD_ALL;
+  if (range.begin != INT64_MIN) scan.input->seek(std::max(0.0, scan.input->seconds_of(range.begin)));
+  const AVStream& vs = *scan.input->video_stream();
+  const AVRational rate = output_frame_rate(o, vs);
   FramePtr frame = make_frame();
-  PacketPtr packet = make_packet();
-  bool eof = false;
-  while (shown < wanted && !input.drained()) {
-    if (input.receive(frame.get())) {
-      const int64_t pts = frame->pts;
-      av_frame_unref(frame.get());
-      if (pts < range.begin || pts <= last) continue;
-      if (pts >= range.end) break;
-      last = pts;
-      if (++shown == 1 && rate.num > 0) {
-        const AVRational slot = av_inv_q(rate);
-        const int64_t end_slot = av_rescale_q_rnd(pts, tb, slot, AV_ROUND_NEAR_INF) + o.max_frames;
-        return av_rescale_q_rnd(end_slot, slot, tb, AV_ROUND_UP);
-      }
-    } else if (eof) {
-      input.send(nullptr);
-    } else if (!input.read_packet(packet.get())) {
-      eof = true;
-    } else {
-      if (packet->stream_index == vi) input.send(packet.get());
-      av_packet_unref(packet.get());
+  int64_t shown = 0;
+  while (scan.decode_next(frame.get(), [](AVPacket*) {})) {
+    const int64_t pts = frame->pts;
+    av_frame_unref(frame.get());
+    if (rate.num > 0) {  // the first frame's slot, plus N
+      const AVRational slot = av_inv_q(rate);
+      const int64_t end_slot = av_rescale_q_rnd(pts, vs.time_base, slot, AV_ROUND_NEAR_INF) + o.max_frames;
+      return av_rescale_q_rnd(end_slot, slot, vs.time_base, AV_ROUND_UP);
     }
+    if (shown++ == o.max_frames) return pts;  // frame N+1
   }
-  return shown == wanted ? last : INT64_MAX;
+  return INT64_MAX;
 }
 
 void check_video_options(const VideoOptions& o) {
@@ -403,11 +392,15 @@ VideoPlan VideoJob::validate() {
     std::exception_ptr failure;
     std::thread timing([&] {
       try {
-        // At the model's own scale: a target size's resample is a small part, and its output
-        // size is the frame's, not the strip's.
-        UpscaleOptions native = impl_->engine;
-        native.output_width = native.output_height = 0;
-        Upscaler timer(impl_->model, native);
+        // The job's own upscaler, unless it has a target size: that resample is a small part,
+        // and its output is the frame's size, not the strip's; one at the model's scale then.
+        std::unique_ptr<Upscaler> native;
+        if (impl_->engine.output_width > 0) {
+          UpscaleOptions o = impl_->engine;
+          o.output_width = o.output_height = 0;
+          native = std::make_unique<Upscaler>(impl_->model, o);
+        }
+        Upscaler& timer = native ? *native : *impl_->upscaler;
         Image out;
         timer.upscale_into(strip, out);  // compiles and warms up
         const auto start = Clock::now();

@@ -77,6 +77,9 @@ struct Upscaler::Impl {
   Image native, scaled;        // the model-scale RGB, and the resampled RGB when alpha is added after
   Resizer resizer, alpha_resizer;
   Image alpha, big_alpha;
+  // The self-ensemble's turned input, its result, that turned back, and their sum.
+  Image tta_turned, tta_result, tta_back, tta_sum;
+  Resizer tta_resizer;  // the sum to an exact output size
 
   std::unique_ptr<Graph> graph;  // the backend's prepared graph
   Shape probe;                   // an input shape the graph accepts
@@ -393,18 +396,27 @@ void Upscaler::upscale_into(const Image& input, Image& out) {
     ~Restore() { flag = false; }
   } restore{native_only_};
   // Straight ones first, then the turned ones: the tile plan changes shape once per picture.
-  Image turned, result, back;
+  // The buffers are kept from picture to picture, as the single pass keeps its own.
+  Impl& im = *impl_;
+  Image& sum = fixed_size ? im.tta_sum : out;
   for (int k : {0, 1, 2, 3, 4, 5, 6, 7}) {
-    dihedral(input, k, false, turned);
-    upscale_once(turned, result);
-    dihedral(result, k, true, back);
+    dihedral(input, k, false, im.tta_turned);
+    upscale_once(im.tta_turned, im.tta_result);
+    dihedral(im.tta_result, k, true, im.tta_back);
+    const Image& back = im.tta_back;
     if (k == 0) {
-      reshape_image(out, back.width, back.height, back.channels, back.bit_depth);
-      std::fill(out.data.begin(), out.data.end(), 0.f);
+      reshape_image(sum, back.width, back.height, back.channels, back.bit_depth);
+      std::fill(sum.data.begin(), sum.data.end(), 0.f);
     }
-    for (size_t i = 0; i < out.data.size(); ++i) out.data[i] += back.data[i] / 8.f;
+    for (size_t i = 0; i < sum.data.size(); ++i) sum.data[i] += back.data[i] / 8.f;
   }
-  if (fixed_size) out = resize_image(out, options_.output_width, options_.output_height, options_.resample);
+  if (fixed_size) {
+    if (!im.tta_resizer.matches(sum.width, sum.height, options_.output_width, options_.output_height,
+                                options_.resample))
+      im.tta_resizer =
+          Resizer(sum.width, sum.height, options_.output_width, options_.output_height, options_.resample);
+    im.tta_resizer.run(sum, out);
+  }
   stats_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
