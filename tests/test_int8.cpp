@@ -114,6 +114,8 @@ const char* activation_name(Activation a) {
     case Activation::sigmoid: return "sigmoid";
     case Activation::prelu: return "prelu";
     case Activation::swish: return "swish";
+    case Activation::tanh: return "tanh";
+    case Activation::mish: return "mish";
   }
   return "?";
 }

@@ -165,6 +165,14 @@ TEST(ReferenceOps, CropByMarginsAndByReference) {
   EXPECT_THROW(op_def(OpType::crop).infer_shapes(n, {{3, 5, 6}, {3, 9, 2}}), Error);
 }
 
+Node simple(OpType type, OpParams params = NoParams{}) {
+  Node n;
+  n.type = type;
+  n.name = op_def(type).name;
+  n.params = std::move(params);
+  return n;
+}
+
 // ---- fast backends against the reference ----
 
 struct ConvCase {
@@ -232,6 +240,57 @@ Graph conv_then(Node conv, Node after, bool also_reads_input = false) {
   return g;
 }
 
+// Grouped and depthwise convolutions, with and without a fused activation.
+TEST_P(Parity, GroupedAndDepthwiseConvolutions) {
+  struct Case {
+    int out_c, in_c, groups, k;
+    Activation act;
+  };
+  for (const Case& c : {Case{8, 12, 4, 3, Activation::mish}, Case{6, 6, 6, 3, Activation::none},
+                        Case{10, 5, 5, 5, Activation::tanh}, Case{4, 6, 2, 1, Activation::prelu}}) {
+    Node n = conv_node(c.out_c, c.in_c / c.groups, c.k, 1, c.k / 2, 1, true, c.act, 21);
+    n.p<ConvParams>().groups = c.groups;
+    expect_matches_reference(OpGraph(n).graph, {c.in_c, 11, 7}, 22);
+  }
+}
+
+// PixelUnshuffle is PixelShuffle's inverse in both channel orders.
+TEST(ReferenceOps, PixelUnshuffleUndoesPixelShuffle) {
+  for (bool dcr : {false, true}) {
+    Graph g;
+    g.source = "test";
+    g.input_blob = g.add_blob("in");
+    Node shuffle = simple(OpType::pixel_shuffle, PixelShuffleParams{3, dcr});
+    shuffle.inputs = {g.input_blob};
+    shuffle.outputs = {g.add_blob("s")};
+    Node unshuffle = simple(OpType::pixel_unshuffle, PixelShuffleParams{3, dcr});
+    unshuffle.inputs = shuffle.outputs;
+    unshuffle.outputs = {g.add_blob("out")};
+    g.output_blob = unshuffle.outputs[0];
+    g.nodes = {shuffle, unshuffle};
+    g.validate();
+    Tensor x = random_tensor({18, 5, 4}, 3);
+    Tensor y = run_graph(*make_reference_backend(), g, x);
+    EXPECT_EQ(y.values, x.values);
+  }
+}
+
+TEST(ReferenceOps, PadModesKnownValues) {
+  Tensor x({1, 1, 3}, {1, 2, 3});
+  auto padded = [&](PadMode mode) {
+    return run_graph(*make_reference_backend(),
+                     OpGraph(simple(OpType::pad, PadParams{mode, 0, 0, 2, 2, 9})).graph, x)
+        .values;
+  };
+  EXPECT_EQ(padded(PadMode::constant), (std::vector<float>{9, 9, 1, 2, 3, 9, 9}));
+  EXPECT_EQ(padded(PadMode::reflect), (std::vector<float>{3, 2, 1, 2, 3, 2, 1}));
+  EXPECT_EQ(padded(PadMode::edge), (std::vector<float>{1, 1, 1, 2, 3, 3, 3}));
+  // Reflection cannot reach past the opposite edge.
+  EXPECT_THROW(
+      OpGraph(simple(OpType::pad, PadParams{PadMode::reflect, 0, 0, 3, 0, 0})).graph.infer_shapes({1, 1, 3}),
+      Error);
+}
+
 TEST_P(Parity, FusedResidualAddWithCoefficients) {
   // conv -> Eltwise(0.2 * conv + 1.0 * x): the RRDB residual, fused into the convolution.
   Node add;
@@ -263,14 +322,6 @@ TEST_P(Parity, StandaloneActivationsFoldIntoConvolution) {
   }
 }
 
-Node simple(OpType type, OpParams params = NoParams{}) {
-  Node n;
-  n.type = type;
-  n.name = op_def(type).name;
-  n.params = std::move(params);
-  return n;
-}
-
 TEST_P(Parity, ElementwiseAndLayoutOps) {
   const Shape odd{5, 13, 7};
   {
@@ -299,6 +350,16 @@ TEST_P(Parity, ElementwiseAndLayoutOps) {
     p.align_corners = true;
     expect_matches_reference(OpGraph(simple(OpType::interp, p)).graph, {2, 9, 17}, 8);
   }
+  expect_matches_reference(OpGraph(simple(OpType::tanh)).graph, odd, 12);
+  expect_matches_reference(OpGraph(simple(OpType::mish)).graph, odd, 13);
+  for (bool dcr : {false, true}) {
+    expect_matches_reference(OpGraph(simple(OpType::pixel_unshuffle, PixelShuffleParams{3, dcr})).graph,
+                             {2, 15, 9}, 14);
+    expect_matches_reference(OpGraph(simple(OpType::pixel_unshuffle, PixelShuffleParams{2, dcr})).graph,
+                             {5, 14, 2}, 15);
+  }
+  for (PadMode mode : {PadMode::constant, PadMode::reflect, PadMode::edge})
+    expect_matches_reference(OpGraph(simple(OpType::pad, PadParams{mode, 2, 0, 3, 1, -0.5f})).graph, odd, 16);
   PoolingParams gp;
   gp.kind = PoolKind::average;
   gp.global = true;

@@ -91,6 +91,7 @@ Int8Plan plan_int8(const Graph& g, const Int8Calibration& cal) {
     const Node& n = g.nodes[i];
     if (n.type != OpType::convolution) continue;
     const auto& p = n.p<ConvParams>();
+    if (p.groups != 1) continue;  // grouped (depthwise) convolutions are memory-bound: float is as fast
     if (conv_in_channels(n) < kMinInt8Channels) continue;
     // oneDNN has no fast int8 convolution with a PReLU post-op; PReLU then runs on its own,
     // which a fused residual (added after the activation) cannot wait for.

@@ -459,6 +459,14 @@ void read_sigmoid(const ParamDict& /*pd*/, Node& node, BinReader& /*bin*/, size_
   node.type = OpType::sigmoid;
 }
 
+void read_tanh(const ParamDict& /*pd*/, Node& node, BinReader& /*bin*/, size_t /*input_count*/) {
+  node.type = OpType::tanh;
+}
+
+void read_mish(const ParamDict& /*pd*/, Node& node, BinReader& /*bin*/, size_t /*input_count*/) {
+  node.type = OpType::mish;
+}
+
 void read_swish(const ParamDict& /*pd*/, Node& node, BinReader& /*bin*/, size_t /*input_count*/) {
   node.type = OpType::swish;
 }
@@ -489,6 +497,8 @@ const std::unordered_map<std::string, LayerReader>& layer_readers() {
       {"ReLU", read_relu},
       {"Sigmoid", read_sigmoid},
       {"Swish", read_swish},
+      {"TanH", read_tanh},
+      {"Mish", read_mish},
       {"Clip", read_clip},
   };
   return readers;

@@ -52,6 +52,8 @@ bool fold_activation(Graph& g, size_t i, const std::vector<int>& readers) {
       break;
     case OpType::sigmoid: a.type = Activation::sigmoid; break;
     case OpType::swish: a.type = Activation::swish; break;
+    case OpType::tanh: a.type = Activation::tanh; break;
+    case OpType::mish: a.type = Activation::mish; break;
     case OpType::clip:
       a.type = Activation::clip;
       a.alpha = act.p<ClipParams>().min;

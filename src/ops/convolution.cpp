@@ -14,7 +14,10 @@ int conv_out_extent(int in, int pad_a, int pad_b, int kernel, int dilation, int 
 
 void check_conv_weights(const Node& node, int in_channels) {
   const auto& p = node.p<ConvParams>();
-  int64_t expected = int64_t(p.out_channels) * in_channels * p.kernel_h * p.kernel_w;
+  if (p.groups < 1 || in_channels % p.groups || p.out_channels % p.groups)
+    op_error(node, fmt::format("{} input and {} output channels do not split into {} groups", in_channels,
+                               p.out_channels, p.groups));
+  int64_t expected = int64_t(p.out_channels) * (in_channels / p.groups) * p.kernel_h * p.kernel_w;
   if (node.weights.empty() || int64_t(node.weights[0].values.size()) != expected)
     op_error(node,
              fmt::format("weights hold {} values but {} input channels need {}",
@@ -37,7 +40,8 @@ void run(const Node& node, const std::vector<TensorView>& in, const std::vector<
   const TensorView& x = in[0];
   const TensorView& y = out[0];
   const float* weight = node.weights[0].values.data();
-  const int ic = x.shape.c, ih = x.shape.h, iw = x.shape.w;
+  const int ic = x.shape.c / p.groups, ih = x.shape.h, iw = x.shape.w;  // ic: per group
+  const int oc_per_group = y.shape.c / p.groups;
   const int kernel_size = p.kernel_h * p.kernel_w;
 #pragma omp parallel for schedule(dynamic)
   for (int oc = 0; oc < y.shape.c; ++oc) {
@@ -46,6 +50,7 @@ void run(const Node& node, const std::vector<TensorView>& in, const std::vector<
     for (int oy = 0; oy < y.shape.h; ++oy) {
       for (int ox = 0; ox < y.shape.w; ++ox) {
         double sum = bias;
+        const int c0 = oc / oc_per_group * ic;  // the group's first input channel
         for (int c = 0; c < ic; ++c) {
           const float* wk = weight + (int64_t(oc) * ic + c) * kernel_size;
           for (int ky = 0; ky < p.kernel_h; ++ky) {
@@ -54,7 +59,7 @@ void run(const Node& node, const std::vector<TensorView>& in, const std::vector<
             for (int kx = 0; kx < p.kernel_w; ++kx) {
               int ix = ox * p.stride_w - p.pad_left + kx * p.dilation_w;
               if (ix < 0 || ix >= iw) continue;
-              sum += double(x.at(c, iy, ix)) * wk[ky * p.kernel_w + kx];
+              sum += double(x.at(c0 + c, iy, ix)) * wk[ky * p.kernel_w + kx];
             }
           }
         }
@@ -66,7 +71,7 @@ void run(const Node& node, const std::vector<TensorView>& in, const std::vector<
 
 double macs(const Node& node, const std::vector<Shape>& in, const std::vector<Shape>& out) {
   const auto& p = node.p<ConvParams>();
-  return double(out[0].size()) * in[0].c * p.kernel_h * p.kernel_w;
+  return double(out[0].size()) * (in[0].c / p.groups) * p.kernel_h * p.kernel_w;
 }
 
 }  // namespace

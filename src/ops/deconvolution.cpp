@@ -10,6 +10,7 @@ namespace {
 std::vector<Shape> infer(const Node& node, const std::vector<Shape>& in) {
   check_input_count(node, in, 1, 2);
   const auto& p = node.p<ConvParams>();
+  if (p.groups != 1) op_error(node, "grouped transposed convolutions are not supported");
   int64_t expected = int64_t(p.out_channels) * in[0].c * p.kernel_h * p.kernel_w;
   if (node.weights.empty() || int64_t(node.weights[0].values.size()) != expected)
     op_error(node, fmt::format("weights do not fit {} input channels", in[0].c));

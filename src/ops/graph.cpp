@@ -41,6 +41,9 @@ void Graph::validate() const {
 }
 
 std::vector<Shape> Graph::infer_shapes(Shape input) const {
+  if (input.h % input_alignment || input.w % input_alignment)
+    throw Error(ErrorCode::invalid_model, fmt::format("{}: input sides must be multiples of {}, not {}x{}",
+                                                      source, input_alignment, input.w, input.h));
   std::vector<Shape> shapes(blob_names.size());
   shapes[size_t(input_blob)] = input;
   std::vector<Shape> in;

@@ -11,7 +11,6 @@
 
 #include "core/tensor.hpp"
 
-
 namespace upres {
 
 // Adding an op: a value here, a file in src/ops/, a line in src/ops/op_table.cpp, a test.
@@ -33,10 +32,14 @@ enum class OpType {
   clip,
   swish,
   given,
+  tanh,
+  mish,
+  pad,
+  pixel_unshuffle,
   count,
 };
 
-enum class Activation { none, relu, leaky_relu, clip, sigmoid, prelu, swish };
+enum class Activation { none, relu, leaky_relu, clip, sigmoid, prelu, swish, tanh, mish };
 
 struct ActivationParams {
   Activation type = Activation::none;
@@ -45,10 +48,13 @@ struct ActivationParams {
 };
 
 // Convolution and deconvolution (transposed convolution). Weights: [0] weight, laid out
-// out_channels x in_channels x kernel_h x kernel_w for both; [1] bias (when bias); [2] PReLU
-// slopes (when activation is prelu).
+// out_channels x (in_channels / groups) x kernel_h x kernel_w for both; [1] bias (when bias); [2]
+// PReLU slopes (when activation is prelu). A grouped convolution (groups > 1, convolution only)
+// splits input and output channels into `groups` equal runs, each run of outputs reading only its
+// run of inputs (groups == channels: depthwise).
 struct ConvParams {
   int out_channels = 0;
+  int groups = 1;
   int kernel_w = 1, kernel_h = 1;
   int stride_w = 1, stride_h = 1;
   int dilation_w = 1, dilation_h = 1;
@@ -61,9 +67,19 @@ struct ConvParams {
   float residual_scale_self = 1, residual_scale_other = 1;
 };
 
+// PixelShuffle (depth to space) and PixelUnshuffle (space to depth, its inverse).
 struct PixelShuffleParams {
   int factor = 1;
   bool depth_column_row = false;  // false: PyTorch PixelShuffle order (c, i, j)
+};
+
+// Pads rows and columns: with a constant, by mirroring about the edge pixel (reflect: the edge
+// is not repeated) or by repeating the edge (edge).
+enum class PadMode { constant, reflect, edge };
+struct PadParams {
+  PadMode mode = PadMode::constant;
+  int top = 0, bottom = 0, left = 0, right = 0;
+  float value = 0;
 };
 
 enum class InterpMode { nearest, bilinear, bicubic };
@@ -140,7 +156,7 @@ struct NoParams {};
 
 using OpParams = std::variant<NoParams, ConvParams, PixelShuffleParams, InterpParams, BinaryOpParams,
                               EltwiseParams, ConcatParams, CropParams, PoolingParams, InnerProductParams,
-                              ScaleParams, ReluParams, ClipParams, GivenParams>;
+                              ScaleParams, ReluParams, ClipParams, GivenParams, PadParams>;
 
 struct Node {
   OpType type = OpType::count;
@@ -167,6 +183,9 @@ class Graph {
   std::vector<std::string> blob_names;
   int input_blob = -1;
   int output_blob = -1;
+  // Input sides must be multiples of this (a model that folds away its own padding to a
+  // multiple, e.g. for windows, relies on the runtime padding to it instead).
+  int input_alignment = 1;
 
   int add_blob(const std::string& name);
   // Shapes of every blob for an input of `input` shape; throws Error(invalid_model) naming the

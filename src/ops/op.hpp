@@ -42,6 +42,8 @@ inline float activate(float v, const ActivationParams& a, float slope) {
     case Activation::sigmoid: return float(1.0 / (1.0 + std::exp(-double(v))));
     case Activation::prelu: return v > 0 ? v : v * slope;
     case Activation::swish: return float(double(v) / (1.0 + std::exp(-double(v))));
+    case Activation::tanh: return float(std::tanh(double(v)));
+    case Activation::mish: return float(double(v) * std::tanh(std::log1p(std::exp(double(v)))));
   }
   return v;
 }

@@ -269,6 +269,8 @@ class CpuExecutor final : public Executor {
       case Activation::clip: ops.append_eltwise(1.f, alg::eltwise_clip, a.alpha, a.beta); break;
       case Activation::sigmoid: ops.append_eltwise(1.f, alg::eltwise_logistic, 0.f, 0.f); break;
       case Activation::swish: ops.append_eltwise(1.f, alg::eltwise_swish, 1.f, 0.f); break;
+      case Activation::tanh: ops.append_eltwise(1.f, alg::eltwise_tanh, 0.f, 0.f); break;
+      case Activation::mish: ops.append_eltwise(1.f, alg::eltwise_mish, 0.f, 0.f); break;
     }
   }
 
@@ -279,7 +281,12 @@ class CpuExecutor final : public Executor {
     const Shape out = shapes_[size_t(node.outputs[0])];
     memory::desc src_any({1, in.c, in.h, in.w}, f32, tag::any);
     memory::desc dst_any({1, out.c, out.h, out.w}, f32, tag::any);
-    memory::desc weights_any({p.out_channels, in.c, p.kernel_h, p.kernel_w}, f32, tag::any);
+    // Grouped convolutions: oneDNN's weights carry the group as a leading dimension.
+    const memory::dims weight_dims =
+        p.groups == 1
+            ? memory::dims{p.out_channels, in.c, p.kernel_h, p.kernel_w}
+            : memory::dims{p.groups, p.out_channels / p.groups, in.c / p.groups, p.kernel_h, p.kernel_w};
+    memory::desc weights_any(weight_dims, f32, tag::any);
     memory::desc bias_md({p.out_channels}, f32, tag::x);
     const ConvDims d(p);
 
@@ -336,7 +343,7 @@ class CpuExecutor final : public Executor {
     }
 
     // Weights: reordered once, here, from the graph's plain o x i x h x w into oneDNN's layout.
-    memory user_weights(memory::desc({p.out_channels, in.c, p.kernel_h, p.kernel_w}, f32, tag::oihw), engine_,
+    memory user_weights(memory::desc(weight_dims, f32, p.groups == 1 ? tag::oihw : tag::goihw), engine_,
                         const_cast<float*>(node.weights[0].values.data()));
     memory weights(weights_md, engine_);
     dnnl::reorder(user_weights, weights).execute(stream_, user_weights, weights);

@@ -443,6 +443,20 @@ class VulkanExecutor final : public Executor, public FrameExecutor {
       }
       case OpType::sigmoid: return record_activation(node, {Activation::sigmoid}, nullptr, in[0], y);
       case OpType::swish: return record_activation(node, {Activation::swish}, nullptr, in[0], y);
+      case OpType::tanh: return record_activation(node, {Activation::tanh}, nullptr, in[0], y);
+      case OpType::mish: return record_activation(node, {Activation::mish}, nullptr, in[0], y);
+      case OpType::pixel_unshuffle: {
+        const auto& p = node.p<PixelShuffleParams>();
+        return add_linear("pixel_unshuffle", {}, {&x(0), &y},
+                          Push().i(in[0].c).i(out.h).i(out.w).i(p.factor).i(p.depth_column_row), out.size());
+      }
+      case OpType::pad: {
+        const auto& p = node.p<PadParams>();
+        return add_linear(
+            "pad", {int(p.mode)}, {&x(0), &y},
+            Push().i(out.c).i(in[0].h).i(in[0].w).i(out.h).i(out.w).i(p.top).i(p.left).f(p.value),
+            out.size());
+      }
       case OpType::clip: {
         const auto& p = node.p<ClipParams>();
         return record_activation(node, {Activation::clip, p.min, p.max}, nullptr, in[0], y);
@@ -583,14 +597,19 @@ class VulkanExecutor final : public Executor, public FrameExecutor {
     // lavapipe among 4..32 x 1..4 (docs/BENCHMARKS.md).
     const int px = deconv ? 1 : std::min(8, out.w), ocb = deconv || oc <= 4 ? 1 : 2;
     const int blocks = ((oc + 3) / 4 + ocb - 1) / ocb * ocb;
-    // Weights as [block][ic][kh][kw] of four output channels (zero beyond the last).
+    // Weights as [block][ic][kh][kw] of four output channels (zero beyond the last). A grouped
+    // convolution becomes a dense one whose weights are zero outside each output's group: correct
+    // on every shape, at the cost of the dense one's arithmetic.
     const std::vector<float>& w = node.weights[0].values;
+    const int group_ic = ic / p.groups, group_oc = oc / p.groups;
     std::vector<float> packed(size_t(blocks) * ic * taps * 4, 0.f);
     for (int o = 0; o < oc; ++o)
-      for (int c = 0; c < ic; ++c)
+      for (int gc = 0; gc < group_ic; ++gc) {
+        const int c = o / group_oc * group_ic + gc;
         for (int t = 0; t < taps; ++t)
           packed[((size_t(o / 4) * ic + c) * taps + t) * 4 + size_t(o % 4)] =
-              w[(size_t(o) * ic + c) * taps + t];
+              w[(size_t(o) * group_ic + gc) * taps + t];
+      }
     std::vector<float> params(size_t(blocks) * 8, 0.f);  // bias, then PReLU slopes
     for (int o = 0; o < oc; ++o) {
       if (p.bias) params[size_t(o)] = node.weights[1].values[size_t(o)];

@@ -24,6 +24,8 @@ uint linear_id() {
 #define ACT_SIGMOID 4
 #define ACT_PRELU 5
 #define ACT_SWISH 6
+#define ACT_TANH 7
+#define ACT_MISH 8
 
 float activate(float v, int act, float alpha, float beta, float slope) {
   if (act == ACT_RELU) return max(v, 0.0);
@@ -32,5 +34,12 @@ float activate(float v, int act, float alpha, float beta, float slope) {
   if (act == ACT_SIGMOID) return 1.0 / (1.0 + exp(-v));
   if (act == ACT_PRELU) return v > 0.0 ? v : v * slope;
   if (act == ACT_SWISH) return v / (1.0 + exp(-v));
+  // GLSL's tanh overflows (exp of large arguments) on some drivers: written out with exp(-2|v|).
+  if (act == ACT_TANH || act == ACT_MISH) {
+    float t = act == ACT_TANH ? v : (v > 20.0 ? v : log(1.0 + exp(v)));  // softplus
+    float e = exp(-2.0 * abs(t));
+    float th = sign(t) * (1.0 - e) / (1.0 + e);
+    return act == ACT_TANH ? th : v * th;
+  }
   return v;
 }
