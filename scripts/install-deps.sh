@@ -11,12 +11,13 @@ build_packages=(
   libpng-dev libjpeg-dev libwebp-dev libexif-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libssl-dev libboost-dev libcurl4-openssl-dev libarchive-dev
   libvulkan-dev glslc spirv-tools
+  libonnx-dev libprotobuf-dev
   ca-certificates
 )
 # lavapipe (Mesa's software Vulkan device) and the Khronos validation layer run the Vulkan tests.
 # munge and Slurm's daemons and clients run a one-node cluster for the cluster tests (scripts/slurm-cluster.sh).
 test_packages=(libgtest-dev libgmock-dev chromium python3 mesa-vulkan-drivers vulkan-validationlayers
-  munge slurmctld slurmd slurm-client)
+  munge slurmctld slurmd slurm-client python3-torch python3-onnx)
 bench_packages=(libbenchmark-dev python3-torch python3-numpy)
 fuzz_packages=(clang libclang-rt-14-dev libomp-14-dev)
 train_packages=(python3-torch python3-numpy python3-pil)

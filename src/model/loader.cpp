@@ -23,6 +23,7 @@ Loaders& loaders() {
   static Loaders l{{},
                    {
                        ncnn_model_loader(),
+                       onnx_model_loader(),
                    }};
   return l;
 }

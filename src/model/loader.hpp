@@ -42,5 +42,6 @@ std::unique_ptr<Graph> load_graph(const ModelSource& source);
 
 // The built-in loaders.
 ModelLoader ncnn_model_loader();
+ModelLoader onnx_model_loader();
 
 }  // namespace upres

@@ -1,0 +1,1440 @@
+// Reads ONNX models into the graph IR, through the protobuf classes of Debian's libonnx (parsed,
+// never checked: newer exporters write IR versions that onnx 1.12's checker refuses).
+//
+// ONNX tensors are N x C x H x W; the IR's blobs are the C x H x W of a batch of one. Each ONNX
+// value becomes one of:
+//   - a picture: an IR blob (N = 1);
+//   - a constant: known at load time (onnx_fold.hpp), possibly depending on the input size;
+//   - a view: a picture reshaped and transposed (how exporters write pixel shuffles with
+//     Reshape/Transpose/Reshape); when it becomes a picture again, the loader works out which IR op
+//     moves the pixels the same way by running the moves on a picture of index numbers.
+// Shape arithmetic depends on the input size, so the model is imported at three sample sizes at
+// once (one when its input size is fixed): size-dependent values hold one array per sample and are
+// resolved into size-independent op parameters (a resize's scale, a crop's distance from the end).
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <optional>
+
+#include <fmt/format.h>
+#include <onnx/onnx_pb.h>
+
+#include "model/loader.hpp"
+#include "model/onnx_fold.hpp"
+#include "model/onnx_loader.hpp"
+#include "ops/op.hpp"
+#include "upres/error.hpp"
+#include "upres/files.hpp"
+
+namespace upres {
+namespace {
+
+using onnx_fold::Array;
+using onnx_fold::Const;
+
+// Input sizes a dynamic model is imported at: multiples of 16 (so that shape arithmetic that
+// needs an alignment up to 16 is exact) with H and W varying independently.
+constexpr int kSampleH[3] = {48, 80, 112};
+constexpr int kSampleW[3] = {80, 112, 48};
+constexpr int64_t kMaxWeightCount = int64_t(1) << 28;
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000) << 16;
+  int exponent = (h >> 10) & 0x1f;
+  uint32_t mantissa = h & 0x3ff, bits;
+  if (exponent == 0) {
+    if (mantissa == 0) {
+      bits = sign;
+    } else {
+      exponent = 1;
+      while (!(mantissa & 0x400)) {
+        mantissa <<= 1;
+        --exponent;
+      }
+      bits = sign | uint32_t(exponent + 127 - 15) << 23 | (mantissa & 0x3ff) << 13;
+    }
+  } else if (exponent == 31) {
+    bits = sign | 0x7f800000u | mantissa << 13;
+  } else {
+    bits = sign | uint32_t(exponent + 127 - 15) << 23 | mantissa << 13;
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+float bfloat16_to_float(uint16_t b) {
+  const uint32_t bits = uint32_t(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+struct View {
+  int blob = -1;
+  struct Step {
+    bool transpose = false;
+    std::vector<int64_t> perm;               // transpose
+    std::vector<std::vector<int64_t>> dims;  // reshape: the resulting dims, per sample
+  };
+  std::vector<Step> steps;
+  std::vector<std::vector<int64_t>> dims;  // the view's current dims, per sample
+};
+
+struct Value {
+  // softplus and tanh_softplus: steps of Mish as exporters before opset 18 write it
+  // (x * tanh(softplus(x))), held until the multiplication completes it.
+  enum Kind { constant, picture, view, softplus, tanh_softplus } kind = constant;
+  Const c;
+  int blob = -1;
+  View v;
+};
+
+class OnnxImporter {
+ public:
+  OnnxImporter(const onnx::ModelProto& model, std::string name) : model_(model), name_(std::move(name)) {}
+
+  std::unique_ptr<Graph> run() {
+    graph_ = std::make_unique<Graph>();
+    graph_->source = name_;
+    const onnx::GraphProto& g = model_.graph();
+    for (const onnx::OperatorSetIdProto& set : model_.opset_import())
+      if (set.domain().empty() || set.domain() == "ai.onnx") opset_ = int(set.version());
+    for (const onnx::TensorProto& t : g.initializer()) {
+      Value v;
+      v.c = tensor_const(t, fmt::format("initializer '{}'", t.name()));
+      values_[t.name()] = std::move(v);
+    }
+    read_input(g);
+    for (const onnx::NodeProto& node : g.node()) import_node(node);
+    if (g.output_size() != 1)
+      fail_model(fmt::format("has {} outputs; upres runs models with one output picture", g.output_size()));
+    const std::string& out = g.output(0).name();
+    auto it = values_.find(out);
+    if (it == values_.end()) fail_model(fmt::format("nothing produces the output '{}'", out));
+    const int blob = picture_of(it->second, nullptr);
+    if (blob == graph_->input_blob) fail_model("its output is its input");
+    graph_->output_blob = blob;
+    graph_->input_alignment = alignment_;
+    graph_->validate();
+    return std::move(graph_);
+  }
+
+ private:
+  // ---- errors ----
+  [[noreturn]] void fail_model(const std::string& problem) const {
+    throw Error(ErrorCode::invalid_model, fmt::format("{}: {}", name_, problem));
+  }
+  [[noreturn]] void fail(const std::string& problem) const {
+    if (!node_) fail_model(problem);
+    throw Error(ErrorCode::invalid_model,
+                fmt::format("{}: node '{}' ({}): {}", name_, node_->name(), node_->op_type(), problem));
+  }
+  onnx_fold::Fail failer() const {
+    return [this](const std::string& problem) { fail(problem); };
+  }
+
+  // ---- tensors ----
+  Const tensor_const(const onnx::TensorProto& t, const std::string& what) const {
+    if (t.data_location() == onnx::TensorProto_DataLocation_EXTERNAL)
+      fail_model(
+          fmt::format("{} keeps its data in a separate file, which upres does not read; save the model "
+                      "with its weights inside (onnx.save(model, path, save_as_external_data=False))",
+                      what));
+    Const c;
+    Array& a = c.at.emplace_back();
+    int64_t count = 1;
+    for (int64_t d : t.dims()) {
+      if (d < 0 || d > kMaxWeightCount) fail_model(fmt::format("{} has a dimension of {}", what, d));
+      a.dims.push_back(d);
+      count *= d;
+      if (count > kMaxWeightCount) fail_model(fmt::format("{} is too large", what));
+    }
+    const std::string& raw = t.raw_data();
+    const bool has_raw = t.has_raw_data();
+    auto raw_items = [&](size_t item_bytes) {
+      if (raw.size() != size_t(count) * item_bytes)
+        fail_model(fmt::format("{} holds {} bytes but its {} values need {}; the file is damaged", what,
+                               raw.size(), count, size_t(count) * item_bytes));
+    };
+    auto check_count = [&](int64_t have) {
+      if (have != count)
+        fail_model(
+            fmt::format("{} holds {} values but its shape needs {}; the file is damaged", what, have, count));
+    };
+    a.v.resize(size_t(count));
+    switch (t.data_type()) {
+      case onnx::TensorProto_DataType_FLOAT:
+        if (has_raw) {
+          raw_items(4);
+          for (int64_t i = 0; i < count; ++i) {
+            float f;
+            std::memcpy(&f, raw.data() + i * 4, 4);
+            a.v[size_t(i)] = f;
+          }
+        } else {
+          check_count(t.float_data_size());
+          for (int64_t i = 0; i < count; ++i) a.v[size_t(i)] = t.float_data(int(i));
+        }
+        break;
+      case onnx::TensorProto_DataType_FLOAT16:
+      case onnx::TensorProto_DataType_BFLOAT16: {
+        const bool half = t.data_type() == onnx::TensorProto_DataType_FLOAT16;
+        auto convert = [&](uint16_t bits) { return half ? half_to_float(bits) : bfloat16_to_float(bits); };
+        if (has_raw) {
+          raw_items(2);
+          for (int64_t i = 0; i < count; ++i) {
+            uint16_t bits;
+            std::memcpy(&bits, raw.data() + i * 2, 2);
+            a.v[size_t(i)] = convert(bits);
+          }
+        } else {
+          check_count(t.int32_data_size());
+          for (int64_t i = 0; i < count; ++i) a.v[size_t(i)] = convert(uint16_t(t.int32_data(int(i))));
+        }
+        break;
+      }
+      case onnx::TensorProto_DataType_DOUBLE:
+        if (has_raw) {
+          raw_items(8);
+          for (int64_t i = 0; i < count; ++i) std::memcpy(&a.v[size_t(i)], raw.data() + i * 8, 8);
+        } else {
+          check_count(t.double_data_size());
+          for (int64_t i = 0; i < count; ++i) a.v[size_t(i)] = t.double_data(int(i));
+        }
+        break;
+      case onnx::TensorProto_DataType_INT64:
+        c.integer = true;
+        if (has_raw) {
+          raw_items(8);
+          for (int64_t i = 0; i < count; ++i) {
+            int64_t v;
+            std::memcpy(&v, raw.data() + i * 8, 8);
+            a.v[size_t(i)] = double(v);
+          }
+        } else {
+          check_count(t.int64_data_size());
+          for (int64_t i = 0; i < count; ++i) a.v[size_t(i)] = double(t.int64_data(int(i)));
+        }
+        break;
+      case onnx::TensorProto_DataType_INT32:
+      case onnx::TensorProto_DataType_INT8:
+      case onnx::TensorProto_DataType_UINT8:
+      case onnx::TensorProto_DataType_BOOL: {
+        c.integer = true;
+        const size_t bytes = t.data_type() == onnx::TensorProto_DataType_INT32 ? 4 : 1;
+        if (has_raw) {
+          raw_items(bytes);
+          for (int64_t i = 0; i < count; ++i) {
+            const char* p = raw.data() + i * int64_t(bytes);
+            if (bytes == 4) {
+              int32_t v;
+              std::memcpy(&v, p, 4);
+              a.v[size_t(i)] = v;
+            } else {
+              a.v[size_t(i)] =
+                  t.data_type() == onnx::TensorProto_DataType_INT8 ? double(int8_t(*p)) : double(uint8_t(*p));
+            }
+          }
+        } else {
+          check_count(t.int32_data_size());
+          for (int64_t i = 0; i < count; ++i) a.v[size_t(i)] = t.int32_data(int(i));
+        }
+        break;
+      }
+      default:
+        fail_model(
+            fmt::format("{} has element type {}, which upres does not read", what, int(t.data_type())));
+    }
+    if (!c.integer)
+      for (double v : a.v)
+        if (!std::isfinite(v))
+          fail_model(fmt::format("{} holds a value that is not a finite number (damaged file?)", what));
+    return c;
+  }
+
+  // ---- the input ----
+  void read_input(const onnx::GraphProto& g) {
+    const onnx::ValueInfoProto* input = nullptr;
+    for (const onnx::ValueInfoProto& in : g.input())
+      if (!values_.count(in.name())) {
+        if (input) fail_model("has more than one input; upres runs models that take one picture");
+        input = &in;
+      }
+    if (!input) fail_model("has no input");
+    const onnx::TypeProto& type = input->type();
+    if (!type.has_tensor_type()) fail_model(fmt::format("input '{}' is not a tensor", input->name()));
+    const int elem = type.tensor_type().elem_type();
+    if (elem != onnx::TensorProto_DataType_FLOAT && elem != onnx::TensorProto_DataType_FLOAT16 &&
+        elem != onnx::TensorProto_DataType_BFLOAT16 && elem != onnx::TensorProto_DataType_UNDEFINED)
+      fail_model(fmt::format("input '{}' has element type {}; upres feeds floating-point pictures",
+                             input->name(), elem));
+    int64_t dims[4] = {0, 0, 0, 0};  // 0: not fixed
+    if (type.tensor_type().has_shape()) {
+      const onnx::TensorShapeProto& shape = type.tensor_type().shape();
+      if (shape.dim_size() != 4)
+        fail_model(fmt::format("input '{}' has {} dimensions; upres feeds N x C x H x W pictures",
+                               input->name(), shape.dim_size()));
+      for (int k = 0; k < 4; ++k)
+        if (shape.dim(k).has_dim_value() && shape.dim(k).dim_value() > 0) dims[k] = shape.dim(k).dim_value();
+    }
+    if (dims[0] > 1)
+      fail_model(fmt::format("input '{}' has a fixed batch of {}; export it with a batch of 1", input->name(),
+                             dims[0]));
+    if (dims[1] != 0 && dims[1] != 3)
+      fail_model(fmt::format("input '{}' takes {} channels; upres runs models that take RGB (3 channels)",
+                             input->name(), dims[1]));
+    if (dims[2] > 0 && dims[3] > 0) {  // a fixed size: imported at that size only
+      sample_h_ = {int(dims[2])};
+      sample_w_ = {int(dims[3])};
+    } else {
+      sample_h_.assign(std::begin(kSampleH), std::end(kSampleH));
+      sample_w_.assign(std::begin(kSampleW), std::end(kSampleW));
+    }
+    graph_->input_blob = graph_->add_blob(input->name());
+    shapes_.push_back({});
+    for (size_t s = 0; s < samples(); ++s) shapes_.back().push_back(Shape{3, sample_h_[s], sample_w_[s]});
+    Value v;
+    v.kind = Value::picture;
+    v.blob = graph_->input_blob;
+    values_[input->name()] = std::move(v);
+  }
+
+  size_t samples() const { return sample_h_.size(); }
+
+  // ---- attributes ----
+  const onnx::AttributeProto* attr(const char* name) const {
+    for (const onnx::AttributeProto& a : node_->attribute())
+      if (a.name() == name) return &a;
+    return nullptr;
+  }
+  int64_t attr_i(const char* name, int64_t fallback) const {
+    const onnx::AttributeProto* a = attr(name);
+    return a ? a->i() : fallback;
+  }
+  float attr_f(const char* name, float fallback) const {
+    const onnx::AttributeProto* a = attr(name);
+    return a ? a->f() : fallback;
+  }
+  std::string attr_s(const char* name, const std::string& fallback) const {
+    const onnx::AttributeProto* a = attr(name);
+    return a ? a->s() : fallback;
+  }
+  std::vector<int64_t> attr_ints(const char* name) const {
+    const onnx::AttributeProto* a = attr(name);
+    return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : std::vector<int64_t>{};
+  }
+
+  // ---- inputs ----
+  const Value* input(int k) const {
+    if (k >= node_->input_size() || node_->input(k).empty()) return nullptr;
+    auto it = values_.find(node_->input(k));
+    if (it == values_.end())
+      fail(fmt::format("reads '{}', which nothing before it produces", node_->input(k)));
+    return &it->second;
+  }
+  const Const& const_input(int k, const char* what) const {
+    const Value* v = input(k);
+    if (!v) fail(fmt::format("has no {} (input {})", what, k + 1));
+    if (v->kind != Value::constant)
+      fail(fmt::format("its {} (input {}) is computed from the picture; upres needs it fixed in the model",
+                       what, k + 1));
+    return v->c;
+  }
+  const Const* optional_const(int k, const char* what) const {
+    const Value* v = input(k);
+    return v ? &const_input(k, what) : nullptr;
+  }
+  // A constant that must not depend on the input size, as floats.
+  std::vector<float> fixed_floats(const Const& c, const char* what) const {
+    if (c.varies()) fail(fmt::format("its {} depends on the input size", what));
+    return std::vector<float>(c.at[0].v.begin(), c.at[0].v.end());
+  }
+  int picture_input(int k) {
+    const Value* v = input(k);
+    if (!v) fail(fmt::format("has no input {}", k + 1));
+    return picture_of(*v, node_);
+  }
+
+  // ---- building the IR ----
+  int add_node(Node n) {
+    n.name = node_->name().empty() ? node_->op_type() : node_->name();
+    n.source_line = node_index_;
+    std::vector<Shape> out_shape;
+    std::vector<std::vector<Shape>> in_shapes(samples());
+    for (size_t s = 0; s < samples(); ++s) {
+      for (int b : n.inputs) in_shapes[s].push_back(shapes_[size_t(b)][s]);
+      std::vector<Shape> out = op_def(n.type).infer_shapes(n, in_shapes[s]);
+      if (out[0].size() <= 0 || out[0].size() > (int64_t(1) << 34))
+        fail(fmt::format("produces an impossible shape {}", out[0].str()));
+      out_shape.push_back(out[0]);
+    }
+    const int blob = graph_->add_blob(node_->output_size() ? node_->output(0) : n.name);
+    shapes_.push_back(out_shape);
+    n.outputs = {blob};
+    graph_->nodes.push_back(std::move(n));
+    return blob;
+  }
+  void define_picture(int output, int blob) {
+    Value v;
+    v.kind = Value::picture;
+    v.blob = blob;
+    values_[node_->output(output)] = std::move(v);
+  }
+  Shape shape(int blob, size_t s) const { return shapes_[size_t(blob)][s]; }
+  std::vector<int64_t> onnx_dims(int blob, size_t s) const {
+    const Shape sh = shape(blob, s);
+    return {1, sh.c, sh.h, sh.w};
+  }
+
+  // The picture a value holds; a view is resolved into the op that moves its pixels.
+  int picture_of(const Value& v, const onnx::NodeProto* reader) {
+    if (v.kind == Value::picture) return v.blob;
+    if (v.kind == Value::view) return resolve_view(v.v);
+    if (v.kind == Value::softplus || v.kind == Value::tanh_softplus)
+      fail("uses Softplus other than as part of Mish (x * tanh(softplus(x))), which upres does not run");
+    if (reader) fail("reads a constant where upres expects the picture");
+    fail_model("its output is a constant");
+  }
+
+  // ---- views: Reshape/Transpose chains over a picture ----
+  View start_view(const Value& v) {
+    if (v.kind == Value::view) return v.v;
+    View view;
+    view.blob = v.blob;
+    for (size_t s = 0; s < samples(); ++s) view.dims.push_back(onnx_dims(v.blob, s));
+    return view;
+  }
+
+  // Runs the view's moves on a picture of index numbers at one sample size.
+  Array trace(const View& view, size_t s) const {
+    const Shape in = shape(view.blob, s);
+    if (in.size() > (int64_t(1) << 24)) fail("rearranges a picture too large to follow at load time");
+    Array a;
+    a.dims = {1, in.c, in.h, in.w};
+    a.v.resize(size_t(in.size()));
+    std::iota(a.v.begin(), a.v.end(), 0.0);
+    for (const View::Step& step : view.steps)
+      a = step.transpose ? onnx_fold::transpose(a, step.perm, failer())
+                         : onnx_fold::reshape(a, step.dims[s], true, failer());
+    return a;
+  }
+
+  int resolve_view(const View& view) {
+    for (size_t s = 0; s < samples(); ++s) {
+      const std::vector<int64_t>& d = view.dims[s];
+      if (d.size() != 4 || d[0] != 1)
+        fail(
+            fmt::format("makes a [{}] tensor of the picture; upres follows reshapes and transposes only "
+                        "when they come back to a 1 x C x H x W picture",
+                        fmt::join(d, ", ")));
+    }
+    const Shape in = shape(view.blob, 0);
+    const std::vector<int64_t>& d = view.dims[0];
+    const Shape out{int(d[1]), int(d[2]), int(d[3])};
+    // Candidates: nothing moved, or a pixel (un)shuffle by the ratio of the sides, in either order.
+    std::vector<Node> candidates;
+    if (out == in) candidates.emplace_back();
+    for (bool dcr : {false, true}) {
+      Node n;
+      n.params = PixelShuffleParams{0, dcr};
+      if (out.h > in.h && out.h % in.h == 0) {
+        n.type = OpType::pixel_shuffle;
+        n.p<PixelShuffleParams>().factor = out.h / in.h;
+        candidates.push_back(n);
+      } else if (out.h < in.h && in.h % out.h == 0) {
+        n.type = OpType::pixel_unshuffle;
+        n.p<PixelShuffleParams>().factor = in.h / out.h;
+        candidates.push_back(n);
+      }
+    }
+    for (Node& candidate : candidates) {
+      bool same = true;
+      for (size_t s = 0; s < std::min<size_t>(samples(), 2) && same; ++s) {
+        const Array moved = trace(view, s);
+        const Shape sh = shape(view.blob, s);
+        Tensor index(sh);
+        std::iota(index.values.begin(), index.values.end(), 0.f);
+        if (candidate.type == OpType::count) {
+          same = moved.v == std::vector<double>(index.values.begin(), index.values.end());
+          continue;
+        }
+        std::vector<Shape> o;
+        try {
+          o = op_def(candidate.type).infer_shapes(candidate, {sh});
+        } catch (const Error&) {
+          same = false;
+          continue;
+        }
+        if (std::vector<int64_t>{1, o[0].c, o[0].h, o[0].w} != moved.dims) {
+          same = false;
+          continue;
+        }
+        Tensor result(o[0]);
+        op_def(candidate.type).run_reference(candidate, {index.view()}, {result.view()});
+        same = moved.v == std::vector<double>(result.values.begin(), result.values.end());
+      }
+      if (!same) continue;
+      if (candidate.type == OpType::count) return view.blob;
+      candidate.inputs = {view.blob};
+      return add_node(candidate);
+    }
+    fail(
+        "rearranges the picture's pixels in a way upres does not run (it runs pixel shuffles and unshuffles, "
+        "in either channel order)");
+  }
+
+  void define_view(View view) {
+    Value v;
+    v.kind = Value::view;
+    v.v = std::move(view);
+    values_[node_->output(0)] = std::move(v);
+  }
+
+  // Reshape-like ops on a picture or a view: the new dims per sample.
+  void view_reshape(
+      const std::function<std::vector<int64_t>(const std::vector<int64_t>& dims, size_t s)>& new_dims) {
+    View view = start_view(*input(0));
+    View::Step step;
+    for (size_t s = 0; s < samples(); ++s) {
+      std::vector<int64_t> resolved = resolve_reshape(view.dims[s], new_dims(view.dims[s], s));
+      step.dims.push_back(resolved);
+      view.dims[s] = resolved;
+    }
+    view.steps.push_back(step);
+    define_view(std::move(view));
+  }
+
+  std::vector<int64_t> resolve_reshape(const std::vector<int64_t>& from,
+                                       const std::vector<int64_t>& target) const {
+    std::vector<int64_t> dims = target;
+    int64_t n = 1, known = 1;
+    for (int64_t x : from) n *= x;
+    int infer = -1;
+    for (size_t k = 0; k < dims.size(); ++k) {
+      if (dims[k] == 0 && attr_i("allowzero", 0) == 0) {
+        if (k >= from.size()) fail("copies a dimension the input lacks");
+        dims[k] = from[k];
+      }
+      if (dims[k] == -1) {
+        if (infer >= 0) fail("has two -1 dimensions");
+        infer = int(k);
+      } else if (dims[k] <= 0) {
+        fail(fmt::format("reshapes to [{}]", fmt::join(target, ", ")));
+      } else {
+        known *= dims[k];
+      }
+    }
+    if (infer >= 0 && known > 0 && n % known == 0) dims[size_t(infer)] = n / known;
+    int64_t m = 1;
+    for (int64_t x : dims) m *= x;
+    if (m != n)
+      fail(fmt::format("cannot reshape [{}] to [{}]{}", fmt::join(from, ", "), fmt::join(target, ", "),
+                       samples() == 1 ? "" : " (at a sample input size: does the model take any size?)"));
+    return dims;
+  }
+
+  // ---- nodes ----
+  void import_node(const onnx::NodeProto& node) {
+    node_ = &node;
+    ++node_index_;
+    const std::string& op = node.op_type();
+    if (!node.domain().empty() && node.domain() != "ai.onnx")
+      fail(fmt::format("is from operator domain '{}', which upres does not run", node.domain()));
+    if (op == "Constant") return import_constant();
+    // The shape of a picture (or view) is known at every sample size.
+    if (op == "Shape" && input(0) && input(0)->kind != Value::constant)
+      return picture_shape(start_view(*input(0)));
+    bool all_constant = node.input_size() > 0;
+    std::vector<const Const*> consts;
+    for (int k = 0; k < node.input_size(); ++k) {
+      const Value* v = input(k);
+      if (v && v->kind != Value::constant) all_constant = false;
+      consts.push_back(v && v->kind == Value::constant ? &v->c : nullptr);
+    }
+    if (all_constant && fold_into_outputs(consts)) return;
+    import_picture_op(op);
+  }
+
+  void picture_shape(const View& view) {
+    Const c;
+    c.integer = true;
+    const int64_t rank = int64_t(view.dims[0].size());
+    int64_t start = attr_i("start", 0), end = attr_i("end", rank);
+    if (start < 0) start += rank;
+    if (end < 0) end += rank;
+    start = std::clamp<int64_t>(start, 0, rank);
+    end = std::clamp<int64_t>(end, start, rank);
+    for (size_t s = 0; s < samples(); ++s) {
+      const std::vector<int64_t>& d = view.dims[s];
+      c.at.push_back(Array::vector({d.begin() + start, d.begin() + end}));
+    }
+    set_constant(0, std::move(c));
+  }
+
+  bool fold_into_outputs(const std::vector<const Const*>& in) {
+    onnx_fold::Attributes attrs;
+    attrs.i = [this](const char* name, int64_t fallback) { return attr_i(name, fallback); };
+    attrs.ints = [this](const char* name) { return attr_ints(name); };
+    attrs.has = [this](const char* name) { return attr(name) != nullptr; };
+    std::optional<Const> value_attr;
+    attrs.tensor = [&](const char* name) -> const Const* {
+      const onnx::AttributeProto* a = attr(name);
+      if (!a || !a->has_t()) return nullptr;
+      value_attr = tensor_const(a->t(), fmt::format("node '{}' attribute '{}'", node_->name(), name));
+      return &*value_attr;
+    };
+    onnx_fold::FoldContext cx;
+    cx.samples = samples();
+    cx.fail = failer();
+    cx.divides = [this](const Const& x, double divisor) { require_exact_division(x, divisor); };
+    std::vector<Const> out;
+    if (!onnx_fold::fold(node_->op_type(), in, attrs, cx, out)) return false;
+    for (size_t k = 0; k < out.size() && int(k) < node_->output_size(); ++k)
+      set_constant(int(k), std::move(out[k]));
+    return true;
+  }
+
+  void require_exact_division(const Const& x, double divisor) {
+    std::vector<double> at;
+    for (size_t s = 0; s < x.at.size(); ++s) {
+      if (x.at[s].count() != 1) return;  // a tensor of sizes: judged element by element is overkill
+      at.push_back(x.at[s].v[0]);
+    }
+    const int a = onnx_fold::alignment_for_division(at, sample_h_, sample_w_, divisor, alignment_);
+    if (a == 0)
+      fail(
+          fmt::format("divides a size by {} in a way that depends on the input size beyond what upres folds "
+                      "(input sides that are multiples of up to 16)",
+                      divisor));
+    alignment_ = a;
+  }
+
+  void set_constant(int output, Const c) {
+    // A value that came out the same at every sample is one array.
+    if (c.varies()) {
+      bool same = true;
+      for (size_t s = 1; s < c.at.size(); ++s)
+        same = same && c.at[s].dims == c.at[0].dims && c.at[s].v == c.at[0].v;
+      if (same) c.at.resize(1);
+    }
+    Value v;
+    v.c = std::move(c);
+    values_[node_->output(output)] = std::move(v);
+  }
+
+  void import_constant() {
+    Const c;
+    if (const onnx::AttributeProto* a = attr("value")) {
+      c = tensor_const(a->t(), fmt::format("node '{}' value", node_->name()));
+    } else if (const onnx::AttributeProto* a = attr("value_float")) {
+      c.at.push_back(Array::scalar(a->f()));
+    } else if (const onnx::AttributeProto* a = attr("value_int")) {
+      c.integer = true;
+      c.at.push_back(Array::scalar(double(a->i())));
+    } else if (const onnx::AttributeProto* a = attr("value_ints")) {
+      c.integer = true;
+      c.at.push_back(Array::vector({a->ints().begin(), a->ints().end()}));
+    } else if (const onnx::AttributeProto* a = attr("value_floats")) {
+      c.at.push_back(Array::vector({a->floats().begin(), a->floats().end()}));
+    } else {
+      fail("has no value upres reads");
+    }
+    set_constant(0, std::move(c));
+  }
+
+  void import_picture_op(const std::string& op) {
+    using Handler = void (OnnxImporter::*)();
+    static const std::map<std::string, Handler> handlers = {
+        {"Conv", &OnnxImporter::conv},
+        {"ConvTranspose", &OnnxImporter::conv_transpose},
+        {"Relu", &OnnxImporter::relu},
+        {"LeakyRelu", &OnnxImporter::relu},
+        {"PRelu", &OnnxImporter::prelu},
+        {"Sigmoid", &OnnxImporter::unary},
+        {"Tanh", &OnnxImporter::unary},
+        {"Mish", &OnnxImporter::unary},
+        {"Softplus", &OnnxImporter::softplus},
+        {"Clip", &OnnxImporter::clip},
+        {"Add", &OnnxImporter::binary},
+        {"Sub", &OnnxImporter::binary},
+        {"Mul", &OnnxImporter::binary},
+        {"Div", &OnnxImporter::binary},
+        {"Max", &OnnxImporter::binary},
+        {"Min", &OnnxImporter::binary},
+        {"Concat", &OnnxImporter::concat},
+        {"DepthToSpace", &OnnxImporter::depth_to_space},
+        {"SpaceToDepth", &OnnxImporter::space_to_depth},
+        {"Resize", &OnnxImporter::resize},
+        {"Upsample", &OnnxImporter::resize},
+        {"Pad", &OnnxImporter::pad},
+        {"Slice", &OnnxImporter::slice},
+        {"Split", &OnnxImporter::split},
+        {"Identity", &OnnxImporter::identity},
+        {"Dropout", &OnnxImporter::identity},
+        {"Cast", &OnnxImporter::cast},
+        {"Reshape", &OnnxImporter::reshape},
+        {"Flatten", &OnnxImporter::unsupported},
+        {"Transpose", &OnnxImporter::transpose},
+        {"Squeeze", &OnnxImporter::squeeze},
+        {"Unsqueeze", &OnnxImporter::squeeze},
+        {"GlobalAveragePool", &OnnxImporter::global_pool},
+        {"GlobalMaxPool", &OnnxImporter::global_pool},
+        {"ReduceMean", &OnnxImporter::reduce_mean},
+        {"AveragePool", &OnnxImporter::pool},
+        {"MaxPool", &OnnxImporter::pool},
+    };
+    auto it = handlers.find(op);
+    if (it == handlers.end()) unsupported();
+    (this->*(it->second))();
+  }
+
+  [[noreturn]] void unsupported() {
+    fail(
+        fmt::format("upres does not run the op {} on pictures; it runs Conv, ConvTranspose, Relu, LeakyRelu, "
+                    "PRelu, Sigmoid, Tanh, Mish, Clip, Add, Sub, Mul, Div, Max, Min, Concat, DepthToSpace, "
+                    "SpaceToDepth, Resize, Pad, Slice, Split, Reshape/Transpose (as pixel shuffles), pooling "
+                    "and the shape arithmetic around them",
+                    node_->op_type()));
+  }
+
+  // Conv pads and auto_pad for a stride-1 (or explicitly padded) layer: top, left, bottom, right.
+  std::array<int, 4> conv_pads(int kh, int kw, int dh, int dw, int sh, int sw) const {
+    const std::string auto_pad = attr_s("auto_pad", "NOTSET");
+    std::array<int, 4> pads{0, 0, 0, 0};
+    if (auto_pad == "NOTSET") {
+      std::vector<int64_t> p = attr_ints("pads");
+      if (!p.empty() && p.size() != 4) fail("pads must list four values for a 2-D layer");
+      for (size_t k = 0; k < p.size(); ++k) {
+        if (p[k] < 0 || p[k] > 4096) fail(fmt::format("pad {} is out of range", p[k]));
+        pads[k] = int(p[k]);
+      }
+    } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      if (sh != 1 || sw != 1)
+        fail("automatic SAME padding with a stride is not supported; export with explicit pads");
+      const int th = dh * (kh - 1), tw = dw * (kw - 1);
+      const bool upper = auto_pad == "SAME_UPPER";
+      pads = {upper ? th / 2 : th - th / 2, upper ? tw / 2 : tw - tw / 2, upper ? th - th / 2 : th / 2,
+              upper ? tw - tw / 2 : tw / 2};
+    } else if (auto_pad != "VALID") {
+      fail(fmt::format("auto_pad '{}' is not supported", auto_pad));
+    }
+    return pads;
+  }
+
+  ConvParams conv_params(const std::vector<int64_t>& wdims, int out_channels) const {
+    if (wdims.size() != 4) fail("has a weight that is not 4-D; upres runs 2-D convolutions");
+    ConvParams p;
+    p.out_channels = out_channels;
+    p.kernel_h = int(wdims[2]);
+    p.kernel_w = int(wdims[3]);
+    std::vector<int64_t> k = attr_ints("kernel_shape");
+    if (!k.empty() && (k.size() != 2 || k[0] != wdims[2] || k[1] != wdims[3]))
+      fail("kernel_shape does not match the weight");
+    auto pair = [&](const char* name, int fallback) {
+      std::vector<int64_t> v = attr_ints(name);
+      if (v.empty()) return std::array<int, 2>{fallback, fallback};
+      if (v.size() != 2 || v[0] < 1 || v[1] < 1 || v[0] > 64 || v[1] > 64)
+        fail(fmt::format("{} must be two values from 1 to 64", name));
+      return std::array<int, 2>{int(v[0]), int(v[1])};
+    };
+    const auto strides = pair("strides", 1), dilations = pair("dilations", 1);
+    p.stride_h = strides[0];
+    p.stride_w = strides[1];
+    p.dilation_h = dilations[0];
+    p.dilation_w = dilations[1];
+    const int64_t group = attr_i("group", 1);
+    if (group < 1 || group > 65536) fail(fmt::format("group {} is out of range", group));
+    p.groups = int(group);
+    return p;
+  }
+
+  void conv() {
+    Node n;
+    n.type = OpType::convolution;
+    n.inputs = {picture_input(0)};
+    const Const& w = const_input(1, "weight");
+    if (w.varies()) fail("its weight depends on the input size");
+    const std::vector<int64_t>& wd = w.at[0].dims;
+    if (wd.size() != 4) fail("has a weight that is not 4-D; upres runs 2-D convolutions");
+    ConvParams p = conv_params(wd, int(wd[0]));
+    const std::array<int, 4> pads =
+        conv_pads(p.kernel_h, p.kernel_w, p.dilation_h, p.dilation_w, p.stride_h, p.stride_w);
+    p.pad_top = pads[0];
+    p.pad_left = pads[1];
+    p.pad_bottom = pads[2];
+    p.pad_right = pads[3];
+    const Shape in = shape(n.inputs[0], 0);
+    if (wd[1] * p.groups != in.c)
+      fail(fmt::format("weight takes {} x {} groups input channels, the picture has {}", wd[1], p.groups,
+                       in.c));
+    if (wd[0] % p.groups) fail(fmt::format("{} outputs do not split into {} groups", wd[0], p.groups));
+    n.weights.emplace_back(Shape{int(w.at[0].count()), 1, 1}, fixed_floats(w, "weight"));
+    if (const Const* b = optional_const(2, "bias")) {
+      if (b->at[0].count() != wd[0]) fail("bias does not have one value per output channel");
+      p.bias = true;
+      n.weights.emplace_back(Shape{int(wd[0]), 1, 1}, fixed_floats(*b, "bias"));
+    }
+    n.params = p;
+    define_picture(0, add_node(std::move(n)));
+  }
+
+  void conv_transpose() {
+    Node n;
+    n.type = OpType::deconvolution;
+    n.inputs = {picture_input(0)};
+    const Const& w = const_input(1, "weight");
+    if (w.varies()) fail("its weight depends on the input size");
+    const std::vector<int64_t>& wd = w.at[0].dims;  // in x out/group x kh x kw
+    if (wd.size() != 4) fail("has a weight that is not 4-D; upres runs 2-D convolutions");
+    ConvParams p = conv_params(wd, int(wd[1]));
+    if (p.groups != 1) fail("grouped transposed convolutions are not supported");
+    if (!attr_ints("output_shape").empty()) fail("output_shape is not supported; export with pads instead");
+    const std::string auto_pad = attr_s("auto_pad", "NOTSET");
+    if (auto_pad != "NOTSET" && auto_pad != "VALID")
+      fail(fmt::format("auto_pad '{}' is not supported", auto_pad));
+    std::vector<int64_t> pads = attr_ints("pads"), out_pad = attr_ints("output_padding");
+    if (!pads.empty()) {
+      if (pads.size() != 4) fail("pads must list four values");
+      for (int64_t v : pads)
+        if (v < 0 || v > 4096) fail("pads are out of range");
+      p.pad_top = int(pads[0]);
+      p.pad_left = int(pads[1]);
+      p.pad_bottom = int(pads[2]);
+      p.pad_right = int(pads[3]);
+    }
+    if (!out_pad.empty()) {
+      if (out_pad.size() != 2 || out_pad[0] < 0 || out_pad[1] < 0 || out_pad[0] > 64 || out_pad[1] > 64)
+        fail("output_padding must be two small values");
+      p.output_pad_bottom = int(out_pad[0]);
+      p.output_pad_right = int(out_pad[1]);
+    }
+    const Shape in = shape(n.inputs[0], 0);
+    if (wd[0] != in.c) fail(fmt::format("weight takes {} input channels, the picture has {}", wd[0], in.c));
+    // ONNX keeps in x out x kh x kw; the IR out x in x kh x kw.
+    const std::vector<double>& v = w.at[0].v;
+    const int64_t ic = wd[0], oc = wd[1], taps = wd[2] * wd[3];
+    std::vector<float> weights(v.size());
+    for (int64_t i = 0; i < ic; ++i)
+      for (int64_t o = 0; o < oc; ++o)
+        for (int64_t t = 0; t < taps; ++t)
+          weights[size_t((o * ic + i) * taps + t)] = float(v[size_t((i * oc + o) * taps + t)]);
+    n.weights.emplace_back(Shape{int(weights.size()), 1, 1}, std::move(weights));
+    if (const Const* b = optional_const(2, "bias")) {
+      if (b->at[0].count() != oc) fail("bias does not have one value per output channel");
+      p.bias = true;
+      n.weights.emplace_back(Shape{int(oc), 1, 1}, fixed_floats(*b, "bias"));
+    }
+    n.params = p;
+    define_picture(0, add_node(std::move(n)));
+  }
+
+  void relu() {
+    Node n;
+    n.type = OpType::relu;
+    n.inputs = {picture_input(0)};
+    n.params = ReluParams{node_->op_type() == "LeakyRelu" ? attr_f("alpha", 0.01f) : 0.f};
+    define_picture(0, add_node(std::move(n)));
+  }
+
+  void prelu() {
+    Node n;
+    n.type = OpType::prelu;
+    n.inputs = {picture_input(0)};
+    const Const& slope = const_input(1, "slope");
+    const int channels = shape(n.inputs[0], 0).c;
+    const int64_t count = slope.at[0].count();
+    if (count != 1 && count != channels)
+      fail(fmt::format("has {} slopes; upres runs one slope or one per channel ({})", count, channels));
+    n.weights.emplace_back(Shape{int(count), 1, 1}, fixed_floats(slope, "slope"));
+    define_picture(0, add_node(std::move(n)));
+  }
+
+  void softplus() {
+    Value v;
+    v.kind = Value::softplus;
+    v.blob = picture_input(0);
+    values_[node_->output(0)] = std::move(v);
+  }
+
+  void unary() {
+    if (node_->op_type() == "Tanh" && input(0) && input(0)->kind == Value::softplus) {
+      Value v = *input(0);
+      v.kind = Value::tanh_softplus;
+      values_[node_->output(0)] = std::move(v);
+      return;
+    }
+    Node n;
+    const std::string& op = node_->op_type();
+    n.type = op == "Sigmoid" ? OpType::sigmoid : op == "Tanh" ? OpType::tanh : OpType::mish;
+    n.inputs = {picture_input(0)};
+    define_picture(0, add_node(std::move(n)));
+  }
+
+  void clip() {
+    Node n;
+    n.type = OpType::clip;
+    n.inputs = {picture_input(0)};
+    ClipParams p{-INFINITY, INFINITY};
+    if (opset_ < 11) {
+      p.min = attr_f("min", -INFINITY);
+      p.max = attr_f("max", INFINITY);
+    } else {
+      if (const Const* lo = optional_const(1, "minimum")) p.min = fixed_floats(*lo, "minimum").at(0);
+      if (const Const* hi = optional_const(2, "maximum")) p.max = fixed_floats(*hi, "maximum").at(0);
+    }
+    if (p.min > p.max) fail("its minimum is above its maximum");
+    n.params = p;
+    define_picture(0, add_node(std::move(n)));
+  }
+
+  // Add/Sub/Mul/Div/Max/Min: picture with picture (broadcasting), with a scalar, or with one value
+  // per channel.
+  void binary() {
+    const std::string& op = node_->op_type();
+    if (node_->input_size() != 2) fail("takes two inputs here");
+    const Value* a = input(0);
+    const Value* b = input(1);
+    if (!a || !b) fail("has a missing input");
+    static const std::map<std::string, BinaryOpKind> kinds = {
+        {"Add", BinaryOpKind::add}, {"Sub", BinaryOpKind::sub}, {"Mul", BinaryOpKind::mul},
+        {"Div", BinaryOpKind::div}, {"Max", BinaryOpKind::max}, {"Min", BinaryOpKind::min}};
+    BinaryOpKind kind = kinds.at(op);
+    Node n;
+    // x * tanh(softplus(x)) in either order: Mish.
+    for (int k = 0; k < 2; ++k) {
+      const Value* other = k == 0 ? b : a;
+      const Value* self = k == 0 ? a : b;
+      if (op == "Mul" && other->kind == Value::tanh_softplus && self->kind == Value::picture &&
+          self->blob == other->blob) {
+        n.type = OpType::mish;
+        n.inputs = {self->blob};
+        define_picture(0, add_node(std::move(n)));
+        return;
+      }
+    }
+    if (a->kind != Value::constant && b->kind != Value::constant) {
+      n.type = OpType::binary_op;
+      n.inputs = {picture_input(0), picture_input(1)};
+      n.params = BinaryOpParams{kind, false, 0.f};
+      define_picture(0, add_node(std::move(n)));
+      return;
+    }
+    const bool constant_first = a->kind == Value::constant;
+    const int picture = picture_input(constant_first ? 1 : 0);
+    const Const& c = constant_first ? a->c : b->c;
+    std::vector<float> values = fixed_floats(c, "constant operand");
+    const std::vector<int64_t>& dims = c.at[0].dims;
+    const int channels = shape(picture, 0).c;
+    n.inputs = {picture};
+    if (values.size() == 1) {
+      if (constant_first && kind == BinaryOpKind::sub) kind = BinaryOpKind::rsub;
+      if (constant_first && kind == BinaryOpKind::div) kind = BinaryOpKind::rdiv;
+      n.type = OpType::binary_op;
+      n.params = BinaryOpParams{kind, true, values[0]};
+      define_picture(0, add_node(std::move(n)));
+      return;
+    }
+    // One value per channel: [C, 1, 1] or [1, C, 1, 1].
+    const bool per_channel = int64_t(values.size()) == channels && dims.size() >= 3 && dims.size() <= 4 &&
+                             dims[dims.size() - 1] == 1 && dims[dims.size() - 2] == 1;
+    if (!per_channel)
+      fail(fmt::format(
+          "combines the picture with a constant of shape [{}]; upres runs scalars and one value per "
+          "channel",
+          fmt::join(dims, ", ")));
+    std::vector<float> factor(values.size(), 1.f), bias(values.size(), 0.f);
+    for (size_t k = 0; k < values.size(); ++k) switch (kind) {
+        case BinaryOpKind::add: bias[k] = values[k]; break;
+        case BinaryOpKind::sub:
+          factor[k] = constant_first ? -1.f : 1.f;
+          bias[k] = constant_first ? values[k] : -values[k];
+          break;
+        case BinaryOpKind::mul: factor[k] = values[k]; break;
+        case BinaryOpKind::div:
+          if (constant_first) fail("divides a constant per channel by the picture, which upres does not run");
+          factor[k] = 1.f / values[k];
+          break;
+        default: fail("takes the per-channel maximum or minimum with a constant, which upres does not run");
+      }
+    n.type = OpType::scale;
+    n.params = ScaleParams{false, true};
+    n.weights.emplace_back(Shape{channels, 1, 1}, std::move(factor));
+    n.weights.emplace_back(Shape{channels, 1, 1}, std::move(bias));
+    define_picture(0, add_node(std::move(n)));
+  }
+
+  int picture_axis(int64_t axis) const {
+    if (axis < -4 || axis > 3) fail(fmt::format("axis {} is out of range", axis));
+    if (axis < 0) axis += 4;
+    if (axis == 0) fail("works along the batch axis, which upres does not run");
+    return int(axis) - 1;
+  }
+
+  void concat() {
+    Node n;
+    n.type = OpType::concat;
+    for (int k = 0; k < node_->input_size(); ++k) {
+      const Value* v = input(k);
+      if (!v || v->kind == Value::constant)
+        fail("concatenates the picture with a constant, which upres does not run");
+      n.inputs.push_back(picture_input(k));
+    }
+    n.params = ConcatParams{picture_axis(attr_i("axis", 1))};
+    define_picture(0, add_node(std::move(n)));
+  }
+
+  void depth_to_space() {
+    Node n;
+    n.type = OpType::pixel_shuffle;
+    n.inputs = {picture_input(0)};
+    const int64_t b = attr_i("blocksize", 0);
+    if (b < 1 || b > 16) fail(fmt::format("blocksize {} is out of range", b));
+    n.params = PixelShuffleParams{int(b), attr_s("mode", "DCR") == "DCR"};
+    define_picture(0, add_node(std::move(n)));
+  }
+
+  void space_to_depth() {
+    Node n;
+    n.type = OpType::pixel_unshuffle;
+    n.inputs = {picture_input(0)};
+    const int64_t b = attr_i("blocksize", 0);
+    if (b < 1 || b > 16) fail(fmt::format("blocksize {} is out of range", b));
+    n.params = PixelShuffleParams{int(b), true};  // ONNX's SpaceToDepth is depth-column-row
+    define_picture(0, add_node(std::move(n)));
+  }
+
+  void resize() {
+    Node n;
+    n.type = OpType::interp;
+    n.inputs = {picture_input(0)};
+    InterpParams p;
+    const std::string mode = attr_s("mode", "nearest");
+    const std::string coordinates =
+        attr_s("coordinate_transformation_mode",
+               opset_ < 11 || node_->op_type() == "Upsample" ? "asymmetric" : "half_pixel");
+    if (mode == "nearest") {
+      p.mode = InterpMode::nearest;
+      const std::string rounding = attr_s("nearest_mode", opset_ < 11 ? "floor" : "round_prefer_floor");
+      // upres's nearest picks floor(out * in / out_size): ONNX's asymmetric coordinates with floor.
+      if (coordinates != "asymmetric" || rounding != "floor")
+        fail(
+            fmt::format("nearest resizing with {} coordinates and {} rounding is not supported (upres runs "
+                        "asymmetric with floor, what PyTorch exports)",
+                        coordinates, rounding));
+    } else if (mode == "linear" || mode == "bilinear" || mode == "cubic" || mode == "bicubic") {
+      p.mode = mode == "linear" || mode == "bilinear" ? InterpMode::bilinear : InterpMode::bicubic;
+      if (coordinates == "align_corners") {
+        p.align_corners = true;
+      } else if (coordinates != "half_pixel" && coordinates != "pytorch_half_pixel") {
+        fail(
+            fmt::format("{} resizing with {} coordinates is not supported (upres runs half_pixel, "
+                        "pytorch_half_pixel and align_corners)",
+                        mode, coordinates));
+      }
+      if (p.mode == InterpMode::bicubic && std::fabs(attr_f("cubic_coeff_a", -0.75f) + 0.75f) > 1e-6f)
+        fail("cubic resizing with a coefficient other than -0.75 is not supported");
+      if (attr_i("exclude_outside", 0)) fail("exclude_outside is not supported");
+    } else {
+      fail(fmt::format("resize mode '{}' is not supported", mode));
+    }
+    if (attr_i("antialias", 0)) fail("antialiased resizing is not supported");
+    // Scales (opset 9-10: input 1; 11+: input 2) or sizes (11+: input 3), per sample.
+    const bool new_form = node_->op_type() == "Resize" && opset_ >= 11;
+    const Const* scales = nullptr;
+    const Const* sizes = nullptr;
+    if (node_->op_type() == "Upsample" && opset_ < 9) {
+      fail("Upsample before opset 9 is not supported; export at opset 11 or later");
+    } else if (new_form) {
+      scales = optional_const(2, "scales");
+      sizes = optional_const(3, "sizes");
+      if (scales && scales->at[0].count() == 0) scales = nullptr;
+    } else {
+      scales = &const_input(1, "scales");
+    }
+    if (!scales && !sizes) fail("has neither scales nor sizes");
+    double ratio[2] = {0, 0};
+    for (size_t s = 0; s < samples(); ++s) {
+      const Shape in = shape(n.inputs[0], s);
+      const Array& a = (sizes ? sizes : scales)->sample(s);
+      if (a.count() != 4) fail("scales or sizes must list four values");
+      if (sizes ? (a.v[0] != 1 || a.v[1] != in.c) : (a.v[0] != 1 || a.v[1] != 1))
+        fail("resizes the batch or channel axis");
+      for (int k = 0; k < 2; ++k) {
+        const double r = sizes ? a.v[size_t(2 + k)] / (k == 0 ? in.h : in.w) : a.v[size_t(2 + k)];
+        if (!(r > 0 && r <= 16)) fail(fmt::format("resize factor {} is out of range (0, 16]", r));
+        if (s > 0 && std::fabs(r - ratio[k]) > 1e-9)
+          fail("resizes by a factor that depends on the input size; upres runs a fixed factor");
+        ratio[k] = r;
+      }
+    }
+    p.scale_h = float(ratio[0]);
+    p.scale_w = float(ratio[1]);
+    n.params = p;
+    define_picture(0, add_node(std::move(n)));
+  }
+
+  void pad() {
+    Node n;
+    n.type = OpType::pad;
+    n.inputs = {picture_input(0)};
+    PadParams p;
+    const std::string mode = attr_s("mode", "constant");
+    if (mode == "constant")
+      p.mode = PadMode::constant;
+    else if (mode == "reflect")
+      p.mode = PadMode::reflect;
+    else if (mode == "edge")
+      p.mode = PadMode::edge;
+    else
+      fail(fmt::format("pad mode '{}' is not supported (upres runs constant, reflect and edge)", mode));
+    std::vector<int64_t> pads;
+    if (opset_ < 11) {
+      pads = attr_ints("pads");
+      p.value = attr_f("value", 0.f);
+    } else {
+      const Const& c = const_input(1, "pads");
+      if (c.varies()) fail("pads by amounts that depend on the input size (beyond a multiple of up to 16)");
+      for (double v : c.at[0].v) pads.push_back(int64_t(v));
+      if (const Const* value = optional_const(2, "constant value"))
+        p.value = fixed_floats(*value, "constant value").at(0);
+      if (node_->input_size() > 3 && !node_->input(3).empty())
+        fail("pads chosen axes, which upres does not run");
+    }
+    if (pads.size() != 8) fail("pads must list eight values for a 4-D picture");
+    if (pads[0] || pads[1] || pads[4] || pads[5])
+      fail("pads the batch or channel axis, which upres does not run");
+    for (int64_t v : pads)
+      if (v < 0 || v > 4096) fail(fmt::format("pad {} is out of range (negative pads crop: use Slice)", v));
+    p.top = int(pads[2]);
+    p.left = int(pads[3]);
+    p.bottom = int(pads[6]);
+    p.right = int(pads[7]);
+    n.params = p;
+    define_picture(0, add_node(std::move(n)));
+  }
+
+  // One axis of a crop from per-sample begin and end offsets.
+  void crop_axis(CropParams& p, int axis, const std::vector<int64_t>& dim, const std::vector<int64_t>& begin,
+                 const std::vector<int64_t>& end) const {
+    auto constant = [](const std::vector<int64_t>& v) {
+      return std::all_of(v.begin(), v.end(), [&](int64_t x) { return x == v[0]; });
+    };
+    std::vector<int64_t> from_end_b, from_end_e;
+    for (size_t s = 0; s < dim.size(); ++s) {
+      from_end_b.push_back(begin[s] - dim[s]);
+      from_end_e.push_back(end[s] - dim[s]);
+    }
+    const bool one = dim.size() == 1;
+    if (constant(begin) && (!one || begin[0] <= dim[0] / 2))
+      p.begin[axis] = int(begin[0]);
+    else if (constant(from_end_b))
+      p.begin[axis] = int(from_end_b[0]);
+    else
+      fail("starts at an offset that depends on the input size in a way upres does not follow");
+    if (constant(from_end_e) && (!one || end[0] > dim[0] / 2)) {
+      p.end_from_end[axis] = true;
+      p.end[axis] = int(from_end_e[0]);
+    } else if (constant(end)) {
+      p.end_from_end[axis] = false;
+      p.end[axis] = int(end[0]);
+    } else {
+      fail("ends at an offset that depends on the input size in a way upres does not follow");
+    }
+  }
+
+  void slice() {
+    const Value* x = input(0);
+    if (!x) fail("has no input");
+    const int blob = picture_input(0);
+    std::vector<std::vector<int64_t>> starts(samples()), ends(samples()), axes(samples()), steps(samples());
+    for (size_t s = 0; s < samples(); ++s) {
+      auto ints = [&](int k, const char* what) {
+        std::vector<int64_t> v;
+        if (const Const* c = optional_const(k, what))
+          for (double d : c->sample(s).v)
+            v.push_back(d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : int64_t(d));
+        return v;
+      };
+      if (opset_ < 10) {
+        starts[s] = attr_ints("starts");
+        ends[s] = attr_ints("ends");
+        axes[s] = attr_ints("axes");
+      } else {
+        starts[s] = ints(1, "starts");
+        ends[s] = ints(2, "ends");
+        axes[s] = ints(3, "axes");
+        steps[s] = ints(4, "steps");
+      }
+      if (axes[s].empty())
+        for (size_t k = 0; k < starts[s].size(); ++k) axes[s].push_back(int64_t(k));
+      if (ends[s].size() != starts[s].size() || axes[s].size() != starts[s].size())
+        fail("starts, ends and axes differ in length");
+      for (int64_t step : steps[s])
+        if (step != 1) fail("slices with a step other than 1, which upres does not run on pictures");
+    }
+    CropParams p;
+    for (size_t k = 0; k < starts[0].size(); ++k) {
+      const int axis = picture_axis(axes[0][k]);
+      std::vector<int64_t> dim, begin, end;
+      for (size_t s = 0; s < samples(); ++s) {
+        const Shape sh = shape(blob, s);
+        const int64_t d = axis == 0 ? sh.c : axis == 1 ? sh.h : sh.w;
+        int64_t b = starts[s][k], e = ends[s][k];
+        if (b < 0) b = std::max<int64_t>(0, b + d);
+        if (e < 0) e = std::max<int64_t>(0, e + d);
+        b = std::min(b, d);
+        e = std::clamp<int64_t>(e, b, d);
+        if (e == b) fail("slices away the whole picture");
+        dim.push_back(d);
+        begin.push_back(b);
+        end.push_back(e);
+      }
+      crop_axis(p, axis, dim, begin, end);
+    }
+    Node n;
+    n.type = OpType::crop;
+    n.inputs = {blob};
+    n.params = p;
+    define_picture(0, add_node(std::move(n)));
+  }
+
+  void split() {
+    const int blob = picture_input(0);
+    const int axis = picture_axis(attr_i("axis", 0));
+    const int outputs = node_->output_size();
+    std::vector<std::vector<int64_t>> sizes(samples());
+    for (size_t s = 0; s < samples(); ++s) {
+      const Shape sh = shape(blob, s);
+      const int64_t d = axis == 0 ? sh.c : axis == 1 ? sh.h : sh.w;
+      if (opset_ >= 13 && node_->input_size() > 1 && !node_->input(1).empty()) {
+        for (double v : const_input(1, "split").sample(s).v) sizes[s].push_back(int64_t(v));
+      } else if (!attr_ints("split").empty()) {
+        sizes[s] = attr_ints("split");
+      } else {
+        if (d % outputs) fail(fmt::format("splits {} into {} equal parts", d, outputs));
+        sizes[s].assign(size_t(outputs), d / outputs);
+      }
+      if (int(sizes[s].size()) != outputs) fail("lists a different number of parts than it has outputs");
+      int64_t total = 0;
+      for (int64_t v : sizes[s]) {
+        if (v <= 0) fail("has an empty part");
+        total += v;
+      }
+      if (total != d) fail(fmt::format("parts add up to {}, not {}", total, d));
+    }
+    for (int k = 0; k < outputs; ++k) {
+      std::vector<int64_t> dim, begin, end;
+      for (size_t s = 0; s < samples(); ++s) {
+        const Shape sh = shape(blob, s);
+        dim.push_back(axis == 0 ? sh.c : axis == 1 ? sh.h : sh.w);
+        int64_t b = 0;
+        for (int j = 0; j < k; ++j) b += sizes[s][size_t(j)];
+        begin.push_back(b);
+        end.push_back(b + sizes[s][size_t(k)]);
+      }
+      CropParams p;
+      crop_axis(p, axis, dim, begin, end);
+      Node n;
+      n.type = OpType::crop;
+      n.inputs = {blob};
+      n.params = p;
+      n.name = node_->name();
+      const int out = add_node(std::move(n));
+      graph_->blob_names[size_t(out)] = node_->output(k);
+      define_picture(k, out);
+    }
+  }
+
+  void identity() { define_picture(0, picture_input(0)); }
+
+  void cast() {
+    const int64_t to = attr_i("to", 1);
+    if (to != onnx::TensorProto_DataType_FLOAT && to != onnx::TensorProto_DataType_FLOAT16 &&
+        to != onnx::TensorProto_DataType_DOUBLE && to != onnx::TensorProto_DataType_BFLOAT16)
+      fail("casts the picture to integers, which upres does not run");
+    // The IR computes in float32 whatever the model's storage type.
+    const Value* x = input(0);
+    if (x && x->kind == Value::view) {
+      Value copy = *x;
+      values_[node_->output(0)] = copy;
+      return;
+    }
+    identity();
+  }
+
+  void reshape() {
+    const Const& target = const_input(1, "shape");
+    view_reshape([&](const std::vector<int64_t>&, size_t s) {
+      std::vector<int64_t> t;
+      for (double v : target.sample(s).v) t.push_back(int64_t(v));
+      return t;
+    });
+  }
+
+  void squeeze() {
+    const bool un = node_->op_type() == "Unsqueeze";
+    view_reshape([&](const std::vector<int64_t>& dims, size_t s) {
+      std::vector<int64_t> axes;
+      if (node_->input_size() > 1 && !node_->input(1).empty())
+        for (double v : const_input(1, "axes").sample(s).v) axes.push_back(int64_t(v));
+      else
+        axes = attr_ints("axes");
+      std::vector<int64_t> out = dims;
+      const int64_t rank = int64_t(dims.size()) + (un ? int64_t(axes.size()) : 0);
+      for (int64_t& a : axes) {
+        if (a < -rank || a >= rank) fail(fmt::format("axis {} is out of range", a));
+        if (a < 0) a += rank;
+      }
+      std::sort(axes.begin(), axes.end());
+      if (un) {
+        for (int64_t a : axes) out.insert(out.begin() + a, 1);
+      } else {
+        out.clear();
+        for (size_t k = 0; k < dims.size(); ++k) {
+          const bool listed = std::find(axes.begin(), axes.end(), int64_t(k)) != axes.end();
+          if (listed && dims[k] != 1) fail(fmt::format("squeezes axis {} of size {}", k, dims[k]));
+          if (!(listed || (axes.empty() && dims[k] == 1))) out.push_back(dims[k]);
+        }
+      }
+      return out;
+    });
+  }
+
+  void transpose() {
+    View view = start_view(*input(0));
+    View::Step step;
+    step.transpose = true;
+    step.perm = attr_ints("perm");
+    const size_t rank = view.dims[0].size();
+    if (step.perm.empty())
+      for (size_t k = 0; k < rank; ++k) step.perm.push_back(int64_t(rank - 1 - k));
+    if (step.perm.size() != rank) fail("perm does not list every axis");
+    for (size_t s = 0; s < samples(); ++s) {
+      std::vector<int64_t> d;
+      for (int64_t p : step.perm) {
+        if (p < 0 || p >= int64_t(rank)) fail("perm is not a permutation");
+        d.push_back(view.dims[s][size_t(p)]);
+      }
+      view.dims[s] = d;
+    }
+    view.steps.push_back(step);
+    define_view(std::move(view));
+  }
+
+  void global_pool() {
+    Node n;
+    n.type = OpType::pooling;
+    n.inputs = {picture_input(0)};
+    PoolingParams p;
+    p.global = true;
+    p.kind = node_->op_type() == "GlobalMaxPool" ? PoolKind::max : PoolKind::average;
+    n.params = p;
+    define_picture(0, add_node(std::move(n)));
+  }
+
+  void reduce_mean() {
+    std::vector<int64_t> axes = attr_ints("axes");
+    if (axes.empty() && node_->input_size() > 1) {
+      for (double v : const_input(1, "axes").at[0].v) axes.push_back(int64_t(v));
+    }
+    for (int64_t& a : axes)
+      if (a < 0) a += 4;
+    std::sort(axes.begin(), axes.end());
+    if (axes != std::vector<int64_t>{2, 3} || attr_i("keepdims", 1) != 1)
+      fail("averages over axes other than height and width (with keepdims), which upres does not run");
+    global_pool();
+  }
+
+  void pool() {
+    Node n;
+    n.type = OpType::pooling;
+    n.inputs = {picture_input(0)};
+    PoolingParams p;
+    p.kind = node_->op_type() == "MaxPool" ? PoolKind::max : PoolKind::average;
+    std::vector<int64_t> k = attr_ints("kernel_shape"), st = attr_ints("strides"), pads = attr_ints("pads");
+    if (k.size() != 2 || k[0] < 1 || k[1] < 1 || k[0] > 64 || k[1] > 64)
+      fail("kernel_shape must be two small values");
+    if (attr_i("ceil_mode", 0)) fail("ceil_mode is not supported");
+    if (!attr_ints("dilations").empty() && attr_ints("dilations") != std::vector<int64_t>{1, 1})
+      fail("dilated pooling is not supported");
+    if (attr_s("auto_pad", "NOTSET") != "NOTSET") fail("automatic pooling pads are not supported");
+    p.kernel_h = int(k[0]);
+    p.kernel_w = int(k[1]);
+    p.stride_h = st.size() == 2 ? int(st[0]) : 1;
+    p.stride_w = st.size() == 2 ? int(st[1]) : 1;
+    if (p.stride_h < 1 || p.stride_w < 1 || p.stride_h > 64 || p.stride_w > 64)
+      fail("strides are out of range");
+    if (!pads.empty()) {
+      if (pads.size() != 4) fail("pads must list four values");
+      for (int64_t v : pads)
+        if (v < 0 || v > 64) fail("pads are out of range");
+      p.pad_top = int(pads[0]);
+      p.pad_left = int(pads[1]);
+      p.pad_bottom = int(pads[2]);
+      p.pad_right = int(pads[3]);
+    }
+    p.count_include_pad = attr_i("count_include_pad", 0) != 0;
+    n.params = p;
+    define_picture(0, add_node(std::move(n)));
+  }
+
+  const onnx::ModelProto& model_;
+  std::string name_;
+  std::unique_ptr<Graph> graph_;
+  std::map<std::string, Value> values_;
+  std::vector<std::vector<Shape>> shapes_;  // per blob, per sample
+  std::vector<int> sample_h_, sample_w_;
+  int alignment_ = 1;
+  int opset_ = 13;
+  const onnx::NodeProto* node_ = nullptr;
+  int node_index_ = 0;
+};
+
+bool has_onnx_suffix(const std::string& path) {
+  if (path.size() < 5) return false;
+  std::string tail = path.substr(path.size() - 5);
+  std::transform(tail.begin(), tail.end(), tail.begin(),
+                 [](unsigned char c) { return char(std::tolower(c)); });
+  return tail == ".onnx";
+}
+
+// A protobuf ModelProto starts with ir_version (field 1, a varint: tag 0x08) and a small version,
+// then another field; exporters write it first.
+bool looks_like_onnx(const std::string& head) {
+  return head.size() >= 3 && head[0] == 0x08 && head[1] >= 1 && head[1] <= 32 &&
+         (head[2] == 0x12 || head[2] == 0x1a || head[2] == 0x22 || head[2] == 0x2a || head[2] == 0x3a ||
+          head[2] == 0x42);
+}
+
+}  // namespace
+
+std::unique_ptr<Graph> load_onnx_from_memory(const std::string& bytes, const std::string& name) {
+  onnx::ModelProto model;
+  if (bytes.size() > size_t(INT32_MAX) || !model.ParseFromString(bytes))
+    throw Error(ErrorCode::invalid_model,
+                fmt::format("{}: is not a readable ONNX model (damaged or truncated file?)", name));
+  if (!model.has_graph() || model.graph().node_size() == 0)
+    throw Error(ErrorCode::invalid_model, fmt::format("{}: is an ONNX file with no graph", name));
+  return OnnxImporter(model, name).run();
+}
+
+std::unique_ptr<Graph> load_onnx(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return load_onnx_from_memory(std::string(bytes.begin(), bytes.end()), path);
+}
+
+ModelLoader onnx_model_loader() {
+  return {"onnx", "an .onnx file",
+          [](const std::string& path, const std::string& head) -> std::optional<ModelSource> {
+            if (!has_onnx_suffix(path) && !looks_like_onnx(head)) return std::nullopt;
+            return ModelSource{"onnx", {path}};
+          },
+          [](const ModelSource& source) { return load_onnx(source.weights_file()); }};
+}
+
+}  // namespace upres

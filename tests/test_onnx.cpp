@@ -1,0 +1,241 @@
+// The ONNX loader: models exported by PyTorch (scripts/export-onnx-test-models.py, run once per
+// version of the script into the build tree) imported and run on every backend against PyTorch's
+// own output, and malformed or unsupported files refused with messages that name the problem.
+#include <fstream>
+
+#include <fmt/format.h>
+#include <onnx/onnx_pb.h>
+#include <nlohmann/json.hpp>
+
+#include "model/loader.hpp"
+#include "model/onnx_loader.hpp"
+#include "test_support.hpp"
+
+namespace upres::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The exported models: made once per version of the export script (ctest runs each test in a
+// process of its own, two at a time), in a folder named by the script's hash, atomically.
+const fs::path& exported_models() {
+  static const fs::path dir = [] {
+    const std::string script = std::string(UPRES_SOURCE_DIR) + "/scripts/export-onnx-test-models.py";
+    const fs::path root = fs::path(UPRES_BINARY_DIR) / "onnx-test-models";
+    const fs::path made = root / file_sha256(script).substr(0, 16);
+    if (fs::exists(made / "done")) return made;
+    fs::create_directories(root);
+    const fs::path tmp = root / fmt::format("tmp-{}", getpid());
+    fs::remove_all(tmp);
+    const ShellRun run = shell(fmt::format("'{}' '{}' '{}'", UPRES_TORCH_PYTHON, script, tmp.string()));
+    if (run.exit_code != 0)
+      throw std::runtime_error(
+          fmt::format("the export script failed (exit {}): {}\n`scripts/install-deps.sh test` "
+                      "installs python3-torch and python3-onnx",
+                      run.exit_code, run.output));
+    std::ofstream(tmp / "done") << "ok\n";
+    std::error_code ec;
+    fs::rename(tmp, made, ec);  // another process may have won the race: its copy is as good
+    fs::remove_all(tmp);
+    return made;
+  }();
+  return dir;
+}
+
+struct Exported {
+  std::string path;
+  Tensor input, output;  // C x H x W (batch of one)
+};
+
+Tensor read_f32(const fs::path& file, const std::vector<int>& nchw) {
+  Tensor t(Shape{nchw[1], nchw[2], nchw[3]});
+  std::ifstream in(file, std::ios::binary);
+  in.read(reinterpret_cast<char*>(t.values.data()), std::streamsize(t.values.size() * 4));
+  EXPECT_EQ(size_t(in.gcount()), t.values.size() * 4) << file;
+  return t;
+}
+
+Exported load_exported(const std::string& name) {
+  const fs::path dir = exported_models();
+  nlohmann::json shapes = nlohmann::json::parse(std::ifstream(dir / (name + ".json")));
+  return {(dir / (name + ".onnx")).string(), read_f32(dir / (name + ".in.f32"), shapes["input"]),
+          read_f32(dir / (name + ".out.f32"), shapes["output"])};
+}
+
+// Peak signal-to-noise ratio with the reference's range as the peak.
+double psnr_against(const Tensor& got, const Tensor& reference) {
+  EXPECT_EQ(got.shape, reference.shape);
+  if (got.shape != reference.shape) return 0;
+  float lo = reference.values[0], hi = lo;
+  double mse = 0;
+  for (size_t i = 0; i < got.values.size(); ++i) {
+    lo = std::min(lo, reference.values[i]);
+    hi = std::max(hi, reference.values[i]);
+    const double d = double(got.values[i]) - reference.values[i];
+    mse += d * d;
+  }
+  mse /= double(got.values.size());
+  return mse == 0 ? 200.0 : 10 * std::log10(double(hi - lo) * (hi - lo) / mse);
+}
+
+struct Case {
+  const char* name;
+  int scale;
+};
+const Case kCases[] = {
+    {"compact_opset11", 2}, {"compact_opset13", 2}, {"compact_opset17", 2}, {"compact_fp16", 2},
+    {"compact_fixed", 2},   {"rrdb_opset13", 4},    {"rrdb_fp16", 4},       {"span_opset11", 2},
+    {"span_opset17", 2},    {"realplk_opset13", 2}, {"realplk_opset17", 2}, {"rare_opset13", 2},
+    {"rare_opset17", 2},
+};
+
+class OnnxExports : public ::testing::TestWithParam<Case> {
+ protected:
+  void TearDown() override { expect_no_validation_messages(); }
+};
+
+// Imported, the model gives PyTorch's output on every backend, at 60 dB or better in float32.
+TEST_P(OnnxExports, MatchPyTorchOnEveryBackend) {
+  const Exported e = load_exported(GetParam().name);
+  std::shared_ptr<const Model> model = Model::load(e.path);
+  EXPECT_EQ(model->source().format, "onnx");
+  EXPECT_EQ(model->geometry().scale, GetParam().scale);
+  const Graph& g = model->graph();
+  Tensor reference = run_graph(*make_reference_backend(), g, e.input);
+  EXPECT_GE(psnr_against(reference, e.output), 60.0) << "reference backend";
+  for (const char* name : {"cpu", "vulkan"}) {
+    if (!backend_available(name)) continue;
+    // lavapipe runs the larger nets slowly; the small ones cover its kernels.
+    if (std::string(name) == "vulkan" && std::string(GetParam().name).rfind("rrdb", 0) == 0) continue;
+    BackendConfig config;
+    config.threads = 2;
+    std::unique_ptr<Backend> backend = make_backend(name, config);
+    Tensor got = run_graph(*backend, *backend->prepare(g, e.input.shape), e.input);
+    EXPECT_GE(psnr_against(got, e.output), 60.0) << name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, OnnxExports, ::testing::ValuesIn(kCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// The structure the loader recovers: a pixel shuffle written as Reshape/Transpose/Reshape becomes
+// one op, and a model that pads itself to a multiple of 8 asks the runtime for that alignment.
+TEST(OnnxLoader, RecoversPixelShufflesAndAlignment) {
+  auto count = [](const Graph& g, OpType type) {
+    return std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.type == type; });
+  };
+  std::shared_ptr<const Model> span = Model::load(load_exported("span_opset11").path);
+  EXPECT_EQ(count(span->graph(), OpType::pixel_unshuffle), 1);
+  EXPECT_EQ(count(span->graph(), OpType::pixel_shuffle), 1);
+  EXPECT_EQ(span->geometry().alignment, 2);
+  std::shared_ptr<const Model> rare = Model::load(load_exported("rare_opset13").path);
+  EXPECT_EQ(rare->graph().input_alignment, 8);
+  EXPECT_EQ(rare->geometry().alignment, 8);
+  EXPECT_TRUE(rare->geometry().has_global_pooling);
+}
+
+// Whole pictures through the Upscaler (tiling, borders, alignment) like any model.
+TEST(OnnxLoader, ImportedModelsUpscalePicturesThroughTheRuntime) {
+  for (const char* name : {"compact_opset13", "rare_opset17"}) {
+    std::shared_ptr<const Model> model = Model::load(load_exported(name).path);
+    Image picture = make_test_pattern(45, 29);
+    UpscaleOptions whole, tiled;
+    whole.backend = tiled.backend = "cpu";
+    tiled.tile = 16;
+    Image a = Upscaler(model, whole).upscale(picture);
+    Image b = Upscaler(model, tiled).upscale(picture);
+    EXPECT_EQ(a.width, 90);
+    EXPECT_EQ(a.height, 58);
+    if (!model->geometry().has_global_pooling) EXPECT_GE(psnr_8bit(a, b), 50.0) << name;
+  }
+}
+
+// Malformed files: parsed, never trusted.
+onnx::ModelProto tiny_model(const std::string& op) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  onnx::GraphProto* g = m.mutable_graph();
+  onnx::ValueInfoProto* in = g->add_input();
+  in->set_name("x");
+  in->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto_DataType_FLOAT);
+  auto* shape = in->mutable_type()->mutable_tensor_type()->mutable_shape();
+  for (int d : {1, 3, 0, 0}) {
+    auto* dim = shape->add_dim();
+    if (d) dim->set_dim_value(d);
+  }
+  onnx::NodeProto* n = g->add_node();
+  n->set_op_type(op);
+  n->set_name("the_node");
+  n->add_input("x");
+  n->add_output("y");
+  g->add_output()->set_name("y");
+  return m;
+}
+
+std::string load_error(const std::string& bytes) {
+  try {
+    load_onnx_from_memory(bytes, "model.onnx");
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::invalid_model) << e.what();
+    return e.what();
+  }
+  return "(loaded)";
+}
+
+TEST(OnnxLoader, MalformedAndUnsupportedModelsAreRefusedByName) {
+  EXPECT_NE(load_error(tiny_model("Erf").SerializeAsString())
+                .find("node 'the_node' (Erf): upres does not run the op Erf"),
+            std::string::npos);
+  EXPECT_EQ(load_error(tiny_model("Relu").SerializeAsString()), "(loaded)");
+  // A truncated file.
+  const std::string whole = load_exported("compact_opset13").path;
+  std::vector<uint8_t> bytes = read_file_bytes(whole);
+  EXPECT_NE(load_error(std::string(bytes.begin(), bytes.begin() + long(bytes.size() / 2)))
+                .find("not a readable ONNX model"),
+            std::string::npos);
+  // One channel in.
+  onnx::ModelProto gray = tiny_model("Relu");
+  gray.mutable_graph()
+      ->mutable_input(0)
+      ->mutable_type()
+      ->mutable_tensor_type()
+      ->mutable_shape()
+      ->mutable_dim(1)
+      ->set_dim_value(1);
+  EXPECT_NE(load_error(gray.SerializeAsString()).find("takes 1 channels; upres runs models that take RGB"),
+            std::string::npos);
+  // A Conv whose weight is missing.
+  onnx::ModelProto conv = tiny_model("Conv");
+  conv.mutable_graph()->mutable_node(0)->add_input("w");
+  EXPECT_NE(load_error(conv.SerializeAsString()).find("reads 'w', which nothing before it produces"),
+            std::string::npos);
+  // A weight whose bytes do not fill its shape.
+  onnx::TensorProto* w = conv.mutable_graph()->add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto_DataType_FLOAT);
+  for (int d : {4, 3, 3, 3}) w->add_dims(d);
+  w->set_raw_data(std::string(100, '\0'));
+  EXPECT_NE(load_error(conv.SerializeAsString()).find("holds 100 bytes but its 108 values need 432"),
+            std::string::npos);
+  // Weights kept outside the file.
+  w->set_data_location(onnx::TensorProto_DataLocation_EXTERNAL);
+  EXPECT_NE(load_error(conv.SerializeAsString()).find("separate file"), std::string::npos);
+  // Nothing at all, and garbage.
+  EXPECT_NE(load_error("").find("no graph"), std::string::npos);
+  EXPECT_NE(load_error(std::string("\x08\x07\x12\xff\xff\xff", 6)).find("not a readable ONNX model"),
+            std::string::npos);
+}
+
+// The loader table takes .onnx files by name or by their first bytes, beside ncnn.
+TEST(OnnxLoader, SniffedByTheLoaderTable) {
+  const std::string path = load_exported("compact_opset17").path;
+  EXPECT_EQ(sniff_model_file(path).format, "onnx");
+  const fs::path renamed = fs::temp_directory_path() / fmt::format("upres-onnx-sniff-{}.model", getpid());
+  fs::copy_file(path, renamed, fs::copy_options::overwrite_existing);
+  EXPECT_EQ(sniff_model_file(renamed.string()).format, "onnx");
+  fs::remove(renamed);
+}
+
+}  // namespace
+}  // namespace upres::test
