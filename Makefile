@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all deps models build demo test test-deps bench fuzz format clean
+.PHONY: all deps models build demo test test-deps bench fuzz format clean install
 
 all: build
 
@@ -43,6 +43,11 @@ bench: build models
 fuzz:
 	scripts/install-deps.sh fuzz
 	scripts/fuzz.sh
+
+# The program, and the realesrgan-ncnn-vulkan link apps such as Frame and Upscayl run (PREFIX/bin).
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')

@@ -11,7 +11,7 @@ seconds=${1:-60}
 shift || true
 build=${UPRES_FUZZ_BUILD:-build-fuzz}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(ncnn_loader_fuzz http_request_fuzz multipart_fuzz options_json_fuzz
+[ ${#targets[@]} -gt 0 ] || targets=(ncnn_loader_fuzz onnx_loader_fuzz http_request_fuzz multipart_fuzz options_json_fuzz
                                      mcp_message_fuzz stream_message_fuzz image_decode_fuzz int8_table_fuzz
                                      video_plan_fuzz segment_manifest_fuzz)
 

@@ -10,6 +10,7 @@
 #include "model/loader.hpp"
 #include "model/onnx_loader.hpp"
 #include "test_support.hpp"
+#include "upres/int8.hpp"
 
 namespace upres::test {
 namespace {
@@ -146,7 +147,9 @@ TEST(OnnxLoader, ImportedModelsUpscalePicturesThroughTheRuntime) {
     Image b = Upscaler(model, tiled).upscale(picture);
     EXPECT_EQ(a.width, 90);
     EXPECT_EQ(a.height, 58);
-    if (!model->geometry().has_global_pooling) EXPECT_GE(psnr_8bit(a, b), 50.0) << name;
+    if (!model->geometry().has_global_pooling) {
+      EXPECT_GE(psnr_8bit(a, b), 50.0) << name;
+    }
   }
 }
 
@@ -235,6 +238,50 @@ TEST(OnnxLoader, SniffedByTheLoaderTable) {
   fs::copy_file(path, renamed, fs::copy_options::overwrite_existing);
   EXPECT_EQ(sniff_model_file(renamed.string()).format, "onnx");
   fs::remove(renamed);
+}
+
+}  // namespace
+}  // namespace upres::test
+
+namespace upres::test {
+namespace {
+
+// int8 calibration and inference work on an imported model like on an ncnn one; and `models add`
+// registers an ONNX file by name.
+class OnnxModelFiles : public TempDirTest {};
+
+TEST_F(OnnxModelFiles, CalibrateForInt8AndRegisterByName) {
+  const fs::path model_path = dir / "toy.onnx";
+  fs::copy_file(load_exported("compact_opset17").path, model_path);
+  std::vector<Image> pictures;
+  for (uint32_t seed = 1; seed <= 4; ++seed) pictures.push_back(make_test_pattern(64, 48, seed));
+  const Int8Calibration table = calibrate_int8(*Model::load(model_path.string()), pictures);
+  write_calibration(table, calibration_path_for(model_path.string()));
+  EXPECT_EQ(calibration_path_for(model_path.string()), (dir / "toy.int8.json").string());
+  std::shared_ptr<const Model> model = Model::load(model_path.string());
+  ASSERT_NE(model->int8_calibration(), nullptr) << model->int8_calibration_note();
+  UpscaleOptions f32, int8;
+  f32.backend = int8.backend = "cpu";
+  int8.precision = Precision::int8;
+  Upscaler fast(model, int8);
+  EXPECT_EQ(fast.precision(), Precision::int8);
+  const Image picture = make_test_pattern(40, 30, 9);
+  EXPECT_GE(psnr_8bit(fast.upscale(picture), Upscaler(model, f32).upscale(picture)), 30.0);
+
+  const std::string saved = std::getenv("UPRES_MODEL_DIR") ? std::getenv("UPRES_MODEL_DIR") : "";
+  setenv("UPRES_MODEL_DIR", (dir / "cache").c_str(), 1);
+  const UserModel added = add_user_model(model_path.string(), "", false);
+  EXPECT_EQ(added.name, "toy");
+  EXPECT_EQ(added.source.format, "onnx");
+  EXPECT_EQ(added.scale, 2);
+  EXPECT_TRUE(fs::exists(dir / "cache" / "user" / "toy" / "toy.int8.json")) << "its table comes along";
+  std::shared_ptr<const Model> by_name = Model::load("toy");
+  EXPECT_EQ(by_name->geometry().scale, 2);
+  EXPECT_NE(by_name->int8_calibration(), nullptr);
+  if (saved.empty())
+    unsetenv("UPRES_MODEL_DIR");
+  else
+    setenv("UPRES_MODEL_DIR", saved.c_str(), 1);
 }
 
 }  // namespace

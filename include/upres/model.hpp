@@ -78,6 +78,26 @@ bool model_installed(const ModelInfo& info);
 // Hex sha256 of a file's bytes; throws Error(not_found / io_failure) when it cannot be read.
 std::string file_sha256(const std::string& path);
 
+// Models users register with `upres models add`: copied into model_cache_dir()/user/NAME/ with a
+// record of their format, files, sha256 and the geometry shape inference found. Model::load takes
+// their names like zoo names.
+struct UserModel {
+  std::string name;
+  ModelSource source;  // the copies in the model folder
+  std::string sha256;  // of the weights file
+  int scale = 1, border = 0, alignment = 1;
+  std::string added_from;  // the path it was added from
+};
+// The registered models, by name; a damaged record is left out.
+std::vector<UserModel> user_models();
+// Registers the model file at `path` (ncnn .param with its .bin, or .onnx) under `name` (empty: the
+// file's stem). Loads it first, so a model upres cannot run is refused with the loader's message.
+// Throws Error(invalid_argument) for a name that is a zoo model's or already registered (unless
+// `replace`), or that is not made of letters, digits, '.', '_' and '-'.
+UserModel add_user_model(const std::string& path, const std::string& name, bool replace);
+// The record of a registered model, or nullptr.
+std::unique_ptr<UserModel> find_user_model(const std::string& name);
+
 class Graph;             // the IR; see src/model/graph.hpp
 struct Int8Calibration;  // see upres/int8.hpp
 
@@ -93,8 +113,8 @@ struct ModelGeometry {
 
 class Model {
  public:
-  // Loads a zoo model by name or a model file by its path, in any format a loader reads (an ncnn
-  // .param with its .bin beside it). Throws Error(not_found) with the fetch command when a zoo
+  // Loads a zoo model or a user's registered model (add_user_model) by name, or a model file by its
+  // path, in any format a loader reads (an ncnn .param with its .bin beside it, an .onnx file). Throws Error(not_found) with the fetch command when a zoo
   // model is not installed, Error(invalid_model) naming the file and line for malformed files.
   static std::shared_ptr<const Model> load(const std::string& name_or_path);
   static std::shared_ptr<const Model> load_source(const ModelSource& source, const std::string& display_name,

@@ -115,10 +115,10 @@ Int8Calibration read_calibration(const std::string& path) {
 }
 
 std::string calibration_path_for(const std::string& param_path) {
-  const std::string suffix = ".param";
   std::string stem = param_path;
-  if (stem.size() > suffix.size() && stem.compare(stem.size() - suffix.size(), suffix.size(), suffix) == 0)
-    stem.resize(stem.size() - suffix.size());
+  for (const std::string suffix : {".param", ".onnx"})
+    if (stem.size() > suffix.size() && stem.compare(stem.size() - suffix.size(), suffix.size(), suffix) == 0)
+      stem.resize(stem.size() - suffix.size());
   return stem + ".int8.json";
 }
 

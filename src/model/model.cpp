@@ -142,6 +142,29 @@ std::shared_ptr<Model> Model::open(const ModelSource& source, const std::string&
 }
 
 std::shared_ptr<const Model> Model::load(const std::string& name_or_path) {
+  // A zoo model's weights run with its settings and shipped int8 table, whatever the files are
+  // called or wherever they are (a realesrgan-ncnn-vulkan models folder, a model a user added).
+  auto open_zoo = [](const ModelInfo& info, const ModelSource& source, const std::string& display_name) {
+    auto model = open(source, display_name, info.border, info.output_adds_input);
+    if (!model->int8_) {
+      // The table shipped with upres, made for the weights the manifest pins.
+      auto shipped = shipped_int8_calibration(info.name);
+      if (shipped && shipped->weights_sha256 == info.sha256.back()) {
+        model->int8_ = std::move(shipped);
+        model->int8_note_.clear();
+      } else {
+        model->int8_note_ = fmt::format("upres ships no int8 calibration for {}", info.name);
+      }
+    }
+    return model;
+  };
+  auto open_file = [&](const ModelSource& source, const std::string& display_name) -> std::shared_ptr<Model> {
+    const std::string sha = file_sha256(source.weights_file());
+    for (const ModelInfo& info : model_zoo())
+      if (info.source.format == source.format && info.sha256.back() == sha)
+        return open_zoo(info, source, display_name);
+    return open(source, display_name, BorderMode::replicate, false);
+  };
   if (const ModelInfo* info = find_model_info(name_or_path)) {
     const ModelSource source = model_source(*info);
     if (!model_installed(*info))
@@ -149,27 +172,19 @@ std::shared_ptr<const Model> Model::load(const std::string& name_or_path) {
                   fmt::format("model '{}' is not installed (looked for {}); fetch it with `upres models "
                               "fetch {}`",
                               info->name, source.files.front(), info->name));
-    auto model = open(source, info->name, info->border, info->output_adds_input);
-    if (!model->int8_) {
-      // The table shipped with upres, made for the weights the manifest pins.
-      auto shipped = shipped_int8_calibration(info->name);
-      if (shipped && shipped->weights_sha256 == info->sha256.back()) {
-        model->int8_ = std::move(shipped);
-        model->int8_note_.clear();
-      } else {
-        model->int8_note_ = fmt::format("upres ships no int8 calibration for {}", info->name);
-      }
-    }
-    return model;
+    return open_zoo(*info, source, info->name);
   }
+  if (std::unique_ptr<UserModel> user = find_user_model(name_or_path))
+    return open_file(user->source, user->name);
   if (!std::filesystem::exists(name_or_path))
-    throw Error(ErrorCode::not_found,
-                fmt::format("unknown model '{}': `upres models list` shows the model names; a path to "
-                            "a model file (an ncnn .param with its .bin beside it) also works",
-                            name_or_path));
+    throw Error(
+        ErrorCode::not_found,
+        fmt::format("unknown model '{}': `upres models list` shows the model names; a path to a model "
+                    "file (an ncnn .param with its .bin beside it, or an .onnx file) also works; `upres "
+                    "models add FILE` registers one under a name",
+                    name_or_path));
   const ModelSource source = sniff_model_file(name_or_path);
-  std::string stem = std::filesystem::path(source.files.front()).stem().string();
-  return open(source, stem, BorderMode::replicate, false);
+  return open_file(source, std::filesystem::path(source.files.front()).stem().string());
 }
 
 int64_t Model::parameter_count() const {

@@ -357,7 +357,14 @@ class OnnxImporter {
   int picture_input(int k) {
     const Value* v = input(k);
     if (!v) fail(fmt::format("has no input {}", k + 1));
-    return picture_of(*v, node_);
+    const int blob = picture_of(*v, node_);
+    if (v->kind == Value::view) {  // resolved once: later readers share the op
+      Value resolved;
+      resolved.kind = Value::picture;
+      resolved.blob = blob;
+      values_[node_->input(k)] = std::move(resolved);
+    }
+    return blob;
   }
 
   // ---- building the IR ----

@@ -1,0 +1,177 @@
+// The realesrgan-ncnn-vulkan command line, driven with the argument lists the apps use, and
+// `upres models add`: the outputs compared with `upres image` on the same files.
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "test_support.hpp"
+
+namespace upres::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string quoted(const fs::path& p) {
+  return fmt::format("'{}'", p.string());
+}
+
+class NcnnCompat : public TempDirTest {
+ protected:
+  // A models folder laid out as the original's (NAME.param and NAME.bin), from the zoo's files.
+  fs::path models_folder(const std::vector<std::string>& names) {
+    const fs::path models = dir / "models";
+    fs::create_directories(models);
+    for (const std::string& name : names) {
+      const ModelSource source = model_source(*find_model_info(name));
+      fs::copy_file(source.files[0], models / (name + ".param"));
+      fs::copy_file(source.files[1], models / (name + ".bin"));
+    }
+    return models;
+  }
+  // A folder of small frames, as Frame extracts them.
+  fs::path frames(int count, int width, int height) {
+    const fs::path in = dir / "frames";
+    fs::create_directories(in);
+    for (int k = 0; k < count; ++k)
+      write_image(make_test_pattern(width, height, uint32_t(k + 1)),
+                  (in / fmt::format("{:08d}.png", k + 1)).string());
+    return in;
+  }
+  ShellRun compat(const std::string& args) {
+    return shell(fmt::format("'{}' ncnn-compat {}", UPRES_CLI_PATH, args));
+  }
+  ShellRun upres(const std::string& args) { return shell(fmt::format("'{}' {}", UPRES_CLI_PATH, args)); }
+};
+
+// Frame's exact call on a folder of frames: every frame comes out as `upres image` makes it.
+TEST_F(NcnnCompat, FramesCallOnAFolderOfFrames) {
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");
+  const fs::path models = models_folder({"realesr-animevideov3-x2"});
+  const fs::path in = frames(3, 24, 18), out = dir / "out";
+  fs::create_directories(out);
+  const ShellRun run =
+      compat(fmt::format("-v -i {} -o {} -s 2 -f png -m {} -n realesr-animevideov3-x2 -j 2:4:2 -g 0 -t 0",
+                         quoted(in), quoted(out), quoted(models)));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("100.00%"), std::string::npos) << "the apps read progress from stderr";
+  EXPECT_NE(run.output.find("00000002.png -> "), std::string::npos) << "-v names each file";
+  for (int k = 1; k <= 3; ++k) {
+    const std::string name = fmt::format("{:08d}.png", k);
+    const fs::path expected = dir / ("expected-" + name);
+    const ShellRun plain =
+        upres(fmt::format("image {} -o {} -m realesr-animevideov3-x2", quoted(in / name), quoted(expected)));
+    ASSERT_EQ(plain.exit_code, 0) << plain.output;
+    Image a = read_image((out / name).string()), b = read_image(expected.string());
+    EXPECT_EQ(a.width, 48);
+    EXPECT_EQ(a.height, 36);
+    EXPECT_EQ(a.data, b.data) << name;
+  }
+}
+
+// Upscayl's kind of call: one file, the family name with the scale, jpg and webp outputs by -f or by
+// the output's name; a scale other than the model's comes out at that scale.
+TEST_F(NcnnCompat, SingleFilesFamiliesFormatsAndScales) {
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x4");
+  const fs::path models = models_folder({"realesr-animevideov3-x4"});
+  const fs::path picture = dir / "in.png";
+  write_image(make_test_pattern(20, 14), picture.string());
+  ShellRun run = compat(fmt::format("-i {} -o {} -s 4 -m {} -n realesr-animevideov3", quoted(picture),
+                                    quoted(dir / "out.jpg"), quoted(models)));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(read_image((dir / "out.jpg").string()).width, 80);
+  run = compat(fmt::format("-i {} -o {} -s 2 -f webp -m {} -n realesr-animevideov3-x4 -x", quoted(picture),
+                           quoted(dir / "half"), quoted(models)));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const Image half = read_image((dir / "half.webp").string());
+  EXPECT_EQ(half.width, 40);
+  EXPECT_EQ(half.height, 28);
+  // A name not in the folder falls back to upres's own models.
+  run = compat(fmt::format("-i {} -o {} -s 4 -m {} -n realesr-animevideov3", quoted(picture),
+                           quoted(dir / "zoo.png"), quoted(dir / "nowhere")));
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+}
+
+// The help the apps run to check the program, the exit codes, and the name `make install` links.
+TEST_F(NcnnCompat, HelpExitCodesAndTheInstalledName) {
+  const fs::path prefix = dir / "prefix";
+  const ShellRun install =
+      shell(fmt::format("'{}' --install '{}' --prefix {}", UPRES_CMAKE, UPRES_BINARY_DIR, quoted(prefix)));
+  ASSERT_EQ(install.exit_code, 0) << install.output;
+  const fs::path link = prefix / "bin" / "realesrgan-ncnn-vulkan";
+  ASSERT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(fs::read_symlink(link), "upres");
+  ShellRun help = shell(quoted(link) + " -h");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_EQ(help.output.rfind("Usage: realesrgan-ncnn-vulkan -i infile -o outfile [options]...", 0), 0u)
+      << help.output;
+  for (const char* flag : {"-i input-path", "-o output-path", "-s scale", "-t tile-size", "-m model-path",
+                           "-n model-name", "-g gpu-id", "-j load:proc:save", "-x ", "-f format", "-v "})
+    EXPECT_NE(help.output.find(flag), std::string::npos) << flag;
+  const fs::path picture = dir / "in.png";
+  write_image(make_test_pattern(8, 8), picture.string());
+  struct Bad {
+    std::string args, says;
+  };
+  for (const Bad& bad :
+       {Bad{"", "-i and -o are required"}, Bad{"-i " + quoted(picture), "-i and -o are required"},
+        Bad{"-q 1", "unknown option '-q'"}, Bad{"-s x -i a -o b", "-s x is not a scale"},
+        Bad{"-t 8 -i a -o b", "-t 8 is not a tile size"}, Bad{"-j 1:2 -i a -o b", "-j 1:2 is not"},
+        Bad{"-f gif -i a -o b", "-f gif is not a format"},
+        Bad{"-i " + quoted(dir / "missing.png") + " -o x.png", "no such file"},
+        Bad{"-i " + quoted(picture) + " -o " + quoted(dir / "o.png") + " -m " + quoted(dir) +
+                " -n nosuchmodel",
+            "model 'nosuchmodel' not found"}}) {
+    const ShellRun run = shell(quoted(link) + " " + bad.args);
+    EXPECT_EQ(run.exit_code, 255) << bad.args;
+    EXPECT_NE(run.output.find(bad.says), std::string::npos) << bad.args << "\n" << run.output;
+  }
+}
+
+// `upres models add`: ncnn and ONNX models registered under a name, listed as the user's, run by
+// name; bad names, clashes and broken files refused with nothing left behind.
+TEST_F(NcnnCompat, ModelsAddRegistersUsersModels) {
+  const std::string env = "env UPRES_MODEL_DIR=" + quoted(dir / "cache") + " ";
+  const fs::path ours = fs::path(UPRES_SOURCE_DIR) / "models" / "upres-compact-x2.param";
+  ASSERT_TRUE(fs::exists(ours));
+  auto cli = [&](const std::string& args) {
+    return shell(env + fmt::format("'{}' {}", UPRES_CLI_PATH, args));
+  };
+  ShellRun run = cli("models add " + quoted(ours) + " --name mine");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("added mine: ncnn model, 2x"), std::string::npos) << run.output;
+  run = cli("models list");
+  EXPECT_NE(run.output.find("mine"), std::string::npos);
+  EXPECT_NE(run.output.find("yours"), std::string::npos);
+  const fs::path picture = dir / "in.png";
+  write_image(make_test_pattern(20, 12), picture.string());
+  run = cli(fmt::format("image {} -o {} -m mine", quoted(picture), quoted(dir / "mine.png")));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  run = cli(fmt::format("image {} -o {} -m {}", quoted(picture), quoted(dir / "direct.png"), quoted(ours)));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(read_image((dir / "mine.png").string()).data, read_image((dir / "direct.png").string()).data);
+  // The record: format, sha256 of the weights, geometry.
+  std::ifstream record(dir / "cache" / "user" / "mine" / "upres-model.json");
+  const std::string text((std::istreambuf_iterator<char>(record)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find(file_sha256((fs::path(UPRES_SOURCE_DIR) / "models" / "upres-compact-x2.bin").string())),
+            std::string::npos);
+  EXPECT_NE(text.find("\"scale\": 2"), std::string::npos) << text;
+
+  run = cli("models add " + quoted(ours) + " --name mine");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.output.find("already added; use --replace"), std::string::npos) << run.output;
+  EXPECT_EQ(cli("models add " + quoted(ours) + " --name mine --replace").exit_code, 0);
+  run = cli("models add " + quoted(ours) + " --name upres-compact-x2");
+  EXPECT_NE(run.output.find("is the name of a zoo model"), std::string::npos) << run.output;
+  run = cli("models add " + quoted(ours) + " --name 'a/b'");
+  EXPECT_NE(run.output.find("cannot name a model"), std::string::npos) << run.output;
+  const fs::path broken = dir / "broken.onnx";
+  std::ofstream(broken) << "\x08\x07\x12 not really";
+  run = cli("models add " + quoted(broken));
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.output.find("not a readable ONNX model"), std::string::npos) << run.output;
+  for (const auto& e : fs::directory_iterator(dir / "cache" / "user"))
+    EXPECT_EQ(e.path().filename(), "mine") << "left behind: " << e.path();
+}
+
+}  // namespace
+}  // namespace upres::test
