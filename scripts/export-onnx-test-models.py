@@ -171,6 +171,38 @@ class Rare(nn.Module):
         return (self.tail(f) + base)[:, :, : h * 2, : w * 2]
 
 
+class MeanShift(nn.Conv2d):
+    """EDSR's mean shift: a fixed 1x1 convolution adding or subtracting the RGB mean at 0..255."""
+
+    def __init__(self, sign):
+        super().__init__(3, 3, 1)
+        self.weight.requires_grad = False
+        self.bias.requires_grad = False
+        self.sign = sign
+
+    def reset(self):
+        with torch.no_grad():
+            self.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+            self.bias.copy_(self.sign * 255 * torch.tensor([0.4488, 0.4371, 0.4040]))
+
+
+class EdsrStyle(nn.Module):
+    """EDSR-like: pictures in and out at 0..255, with the mean shifted away and back by 1x1 convs."""
+
+    def __init__(self, c=16):
+        super().__init__()
+        self.sub = MeanShift(-1)
+        self.head = nn.Conv2d(3, c, 3, 1, 1)
+        self.body = nn.Conv2d(c, c, 3, 1, 1)
+        self.tail = nn.Conv2d(c, 3 * 4, 3, 1, 1)
+        self.add = MeanShift(1)
+
+    def forward(self, x):
+        f = self.head(self.sub(x))
+        f = f + F.relu(self.body(f))
+        return self.add(F.pixel_shuffle(self.tail(f), 2))
+
+
 def to_fp16(model):
     """Stores every floating-point initializer and constant in float16, and the input and output too."""
     f16 = onnx.TensorProto.FLOAT16
@@ -188,12 +220,19 @@ def to_fp16(model):
     return model
 
 
-def export(out_dir, name, net, shape, opset, dynamic=True, fp16=False, batch_dynamic=False, run_shape=None):
+def export(out_dir, name, net, shape, opset, dynamic=True, fp16=False, batch_dynamic=False, run_shape=None,
+           range255=False, bgr=False):
+    """range255: the net takes and gives 0..255; bgr: it takes and gives BGR (said in its metadata).
+    The saved input and output are in upres's terms either way: RGB in 0..1."""
     torch.manual_seed(sum(map(ord, name)))
     net.eval()
     for p in net.parameters():  # weights of a trained net's scale, so outputs stay in a sane range
         with torch.no_grad():
-            p.uniform_(-0.25, 0.25)
+            if p.requires_grad:
+                p.uniform_(-0.25, 0.25)
+    for m in net.modules():
+        if isinstance(m, MeanShift):
+            m.reset()
     if fp16:
         with torch.no_grad():
             for p in net.parameters():
@@ -210,10 +249,18 @@ def export(out_dir, name, net, shape, opset, dynamic=True, fp16=False, batch_dyn
                       dynamic_axes=axes, do_constant_folding=True)
     if fp16:
         onnx.save(to_fp16(onnx.load(path)), path)
+    if bgr:
+        model = onnx.load(path)
+        entry = model.metadata_props.add()
+        entry.key, entry.value = "upres.channel_order", "BGR"
+        onnx.save(model, path)
     # The input the test runs (another size for a fixed-size export: it must still work).
     run = torch.rand(*(run_shape or shape))
     with torch.no_grad():
-        y = net(run)
+        fed = run.flip(1) if bgr else run
+        y = net(fed * 255 if range255 else fed)
+        y = y.flip(1) if bgr else y
+        y = y / 255 if range255 else y
     run.numpy().astype("<f4").tofile(os.path.join(out_dir, name + ".in.f32"))
     y.numpy().astype("<f4").tofile(os.path.join(out_dir, name + ".out.f32"))
     with open(os.path.join(out_dir, name + ".json"), "w") as f:
@@ -236,6 +283,35 @@ def main():
     export(out_dir, "realplk_opset13", RealPLKStyle(), (1, 3, 15, 19), 13)
     export(out_dir, "rare_opset13", Rare(), (1, 3, 16, 24), 13)
     export(out_dir, "rare_opset17", Rare(), (1, 3, 16, 24), 17)
+    export(out_dir, "edsr_range255", EdsrStyle(), (1, 3, 13, 17), 13, range255=True)
+    export(out_dir, "compact_bgr", Compact(), (1, 3, 17, 23), 13, bgr=True)
+    export_ours(out_dir)
+
+
+def export_ours(out_dir):
+    """upres's own model (training/) as ONNX, fp32 and fp16, with its trained weights: the test runs it
+    beside the ncnn export upres ships."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    sys.path.insert(0, os.path.join(root, "training"))
+    from model import CompactSR  # noqa: E402
+
+    state = torch.load(os.path.join(root, "training", "weights", "compact-x2-run3.pt"), map_location="cpu")
+    for name, fp16 in (("upres_compact_x2", False), ("upres_compact_x2_fp16", True)):
+        net = CompactSR()
+        net.load_state_dict(state["model"])
+        net.eval()
+        x = torch.rand(1, 3, 17, 23)
+        path = os.path.join(out_dir, name + ".onnx")
+        torch.onnx.export(net, x, path, opset_version=17, input_names=["input"], output_names=["output"],
+                          dynamic_axes={"input": {2: "h", 3: "w"}, "output": {2: "H", 3: "W"}})
+        if fp16:
+            onnx.save(to_fp16(onnx.load(path)), path)
+        with torch.no_grad():
+            y = net(x)
+        x.numpy().astype("<f4").tofile(os.path.join(out_dir, name + ".in.f32"))
+        y.numpy().astype("<f4").tofile(os.path.join(out_dir, name + ".out.f32"))
+        with open(os.path.join(out_dir, name + ".json"), "w") as f:
+            json.dump({"input": list(x.shape), "output": list(y.shape)}, f)
 
 
 if __name__ == "__main__":

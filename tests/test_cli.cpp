@@ -202,8 +202,9 @@ TEST_F(Cli, UserErrorsAreClearAndLeaveNothingBehind) {
     std::fclose(f);
   }
   // A model known by path has no table until its user makes one.
-  fs::copy_file(std::string(UPRES_SOURCE_DIR) + "/models/upres-compact-x2.param", dir / "uncalibrated.param");
-  fs::copy_file(std::string(UPRES_SOURCE_DIR) + "/models/upres-compact-x2.bin", dir / "uncalibrated.bin");
+  copy_model_with_other_weights(std::string(UPRES_SOURCE_DIR) + "/models/upres-compact-x2.param",
+                                std::string(UPRES_SOURCE_DIR) + "/models/upres-compact-x2.bin",
+                                dir / "uncalibrated.param", dir / "uncalibrated.bin");
   for (const Case& c : cases) {
     Result r = run_cli(c.args);
     EXPECT_NE(r.exit_code, 0) << c.args;

@@ -434,8 +434,8 @@ TEST(Int8Tables, ModelsWithoutATableSayHowToMakeOne) {
   const std::string dir = mkdtemp(tmpl);
   auto repo = Model::load("upres-compact-x2");
   const std::string param = dir + "/mine.param", bin = dir + "/mine.bin";
-  std::filesystem::copy_file(std::string(UPRES_SOURCE_DIR) + "/models/upres-compact-x2.param", param);
-  std::filesystem::copy_file(repo->weights_path(), bin);
+  copy_model_with_other_weights(std::string(UPRES_SOURCE_DIR) + "/models/upres-compact-x2.param",
+                                repo->weights_path(), param, bin);
   UpscaleOptions o;
   o.precision = Precision::int8;
   try {
@@ -477,9 +477,15 @@ TEST(Int8Tables, AutomaticPrecisionPicksInt8OnlyWhereItWorksAndPays) {
   o.backend = "cpu";
   char tmpl[] = "/tmp/upres-auto-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
+  // The same files elsewhere are recognised by their weights, and get the table shipped for them.
   std::filesystem::copy_file(std::string(UPRES_SOURCE_DIR) + "/models/upres-compact-x2.param",
-                             dir + "/m.param");
-  std::filesystem::copy_file(std::string(UPRES_SOURCE_DIR) + "/models/upres-compact-x2.bin", dir + "/m.bin");
+                             dir + "/zoo.param");
+  std::filesystem::copy_file(std::string(UPRES_SOURCE_DIR) + "/models/upres-compact-x2.bin",
+                             dir + "/zoo.bin");
+  EXPECT_EQ(Upscaler(Model::load(dir + "/zoo.param"), o).precision(), fast) << "a zoo model's weights";
+  copy_model_with_other_weights(std::string(UPRES_SOURCE_DIR) + "/models/upres-compact-x2.param",
+                                std::string(UPRES_SOURCE_DIR) + "/models/upres-compact-x2.bin",
+                                dir + "/m.param", dir + "/m.bin");
   EXPECT_EQ(Upscaler(Model::load(dir + "/m.param"), o).precision(), Precision::f32) << "no table";
   EXPECT_EQ(Upscaler(Model::load(dir + "/m.param"), UpscaleOptions{}).precision(), Precision::f32)
       << "the library's default is exact";

@@ -156,6 +156,11 @@ TEST_F(NcnnCompat, ModelsAddRegistersUsersModels) {
             std::string::npos);
   EXPECT_NE(text.find("\"scale\": 2"), std::string::npos) << text;
 
+  run = cli("models verify mine");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("mine"), std::string::npos);
+  EXPECT_NE(run.output.find("ok (yours)"), std::string::npos) << run.output;
+
   run = cli("models add " + quoted(ours) + " --name mine");
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.output.find("already added; use --replace"), std::string::npos) << run.output;

@@ -87,7 +87,7 @@ const Case kCases[] = {
     {"compact_opset11", 2}, {"compact_opset13", 2}, {"compact_opset17", 2}, {"compact_fp16", 2},
     {"compact_fixed", 2},   {"rrdb_opset13", 4},    {"rrdb_fp16", 4},       {"span_opset11", 2},
     {"span_opset17", 2},    {"realplk_opset13", 2}, {"realplk_opset17", 2}, {"rare_opset13", 2},
-    {"rare_opset17", 2},
+    {"rare_opset17", 2},    {"edsr_range255", 2},   {"compact_bgr", 2},     {"upres_compact_x2", 2},
 };
 
 class OnnxExports : public ::testing::TestWithParam<Case> {
@@ -133,6 +133,21 @@ TEST(OnnxLoader, RecoversPixelShufflesAndAlignment) {
   EXPECT_EQ(rare->graph().input_alignment, 8);
   EXPECT_EQ(rare->geometry().alignment, 8);
   EXPECT_TRUE(rare->geometry().has_global_pooling);
+}
+
+// Our own model exported from its PyTorch training code with fp16 weights runs like the ncnn export
+// upres ships (also fp16 weights; batch norms folded by each exporter in its own order).
+TEST(OnnxLoader, OurModelAsOnnxMatchesTheShippedNcnnExport) {
+  std::shared_ptr<const Model> onnx = Model::load(load_exported("upres_compact_x2_fp16").path);
+  std::shared_ptr<const Model> ncnn =
+      Model::load(std::string(UPRES_SOURCE_DIR) + "/models/upres-compact-x2.param");
+  const Image picture = make_test_pattern(61, 37, 3);
+  UpscaleOptions o;
+  o.backend = "cpu";
+  const double db = psnr_8bit(Upscaler(onnx, o).upscale(picture), Upscaler(ncnn, o).upscale(picture));
+  EXPECT_GE(db, 50.0);
+  RecordProperty("psnr_db", std::to_string(db));
+  EXPECT_EQ(onnx->macs_per_input_pixel(), ncnn->macs_per_input_pixel());
 }
 
 // Whole pictures through the Upscaler (tiling, borders, alignment) like any model.

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 
@@ -166,6 +167,19 @@ inline std::vector<std::string> partial_files_under(const std::filesystem::path&
     ASSERT_NE(info_, nullptr) << name;                                                            \
     if (!model_installed(*info_)) GTEST_SKIP() << name << " is not installed; run `make models`"; \
   } while (0)
+
+// Copies an ncnn model with its last weight changed in its lowest bit: the same network, but weights
+// upres does not know (a copy of a zoo model's files would be recognised by their sha256 and get
+// the zoo model's settings and shipped int8 table).
+inline void copy_model_with_other_weights(const std::string& param_from, const std::string& bin_from,
+                                          const std::filesystem::path& param_to,
+                                          const std::filesystem::path& bin_to) {
+  std::filesystem::copy_file(param_from, param_to);
+  auto bytes = upres::read_file_bytes(bin_from);
+  bytes[bytes.size() - 4] ^= 1;  // the lowest mantissa bit of the last float32
+  std::ofstream(bin_to, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+}
 
 // A name GoogleTest accepts for a parameterised case: every character but letters and digits
 // becomes '_'.

@@ -367,6 +367,27 @@ int run_models_verify(const std::vector<std::string>& names, const EngineFlags& 
                 problem.empty() ? fmt::format("ok ({:.2f} s smoke run)", seconds).c_str()
                                 : ("FAILED: " + problem).c_str());
   }
+  // Models added with `upres models add`: their weights as recorded, and a run.
+  for (const UserModel& m : user_models()) {
+    if (!names.empty() && std::find(names.begin(), names.end(), m.name) == names.end()) continue;
+    ++checked;
+    std::string problem;
+    try {
+      if (file_sha256(m.source.weights_file()) != m.sha256) {
+        problem = "checksum mismatch in " + m.source.weights_file() + "; add it again with `upres models add`";
+      } else {
+        Image img(40, 36, 3);
+        UpscaleOptions o = engine_options(ef);
+        o.scale = 0;
+        Image out = Upscaler(Model::load(m.name), o).upscale(img);
+        if (out.width != 40 * m.scale) problem = "wrong output size";
+      }
+    } catch (const Error& e) {
+      problem = e.what();
+    }
+    if (!problem.empty()) ++failures;
+    std::printf("%-30s %s\n", m.name.c_str(), problem.empty() ? "ok (yours)" : ("FAILED: " + problem).c_str());
+  }
   std::printf("%d checked, %d failed\n", checked, failures);
   if (checked == 0 && failures == 0) {
     std::printf("no models installed; run `upres models fetch`\n");

@@ -144,9 +144,13 @@ std::shared_ptr<Model> Model::open(const ModelSource& source, const std::string&
 std::shared_ptr<const Model> Model::load(const std::string& name_or_path) {
   // A zoo model's weights run with its settings and shipped int8 table, whatever the files are
   // called or wherever they are (a realesrgan-ncnn-vulkan models folder, a model a user added).
-  auto open_zoo = [](const ModelInfo& info, const ModelSource& source, const std::string& display_name) {
+  // A table the user made beside the files (even a stale one, whose note says so) wins over the
+  // shipped one there.
+  auto open_zoo = [](const ModelInfo& info, const ModelSource& source, const std::string& display_name,
+                     bool user_table_wins) {
     auto model = open(source, display_name, info.border, info.output_adds_input);
-    if (!model->int8_) {
+    if (!model->int8_ &&
+        !(user_table_wins && std::filesystem::exists(calibration_path_for(source.files.front())))) {
       // The table shipped with upres, made for the weights the manifest pins.
       auto shipped = shipped_int8_calibration(info.name);
       if (shipped && shipped->weights_sha256 == info.sha256.back()) {
@@ -162,7 +166,7 @@ std::shared_ptr<const Model> Model::load(const std::string& name_or_path) {
     const std::string sha = file_sha256(source.weights_file());
     for (const ModelInfo& info : model_zoo())
       if (info.source.format == source.format && info.sha256.back() == sha)
-        return open_zoo(info, source, display_name);
+        return open_zoo(info, source, display_name, true);
     return open(source, display_name, BorderMode::replicate, false);
   };
   if (const ModelInfo* info = find_model_info(name_or_path)) {
@@ -172,7 +176,7 @@ std::shared_ptr<const Model> Model::load(const std::string& name_or_path) {
                   fmt::format("model '{}' is not installed (looked for {}); fetch it with `upres models "
                               "fetch {}`",
                               info->name, source.files.front(), info->name));
-    return open_zoo(*info, source, info->name);
+    return open_zoo(*info, source, info->name, false);
   }
   if (std::unique_ptr<UserModel> user = find_user_model(name_or_path))
     return open_file(user->source, user->name);

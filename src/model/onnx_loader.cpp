@@ -120,11 +120,108 @@ class OnnxImporter {
     if (blob == graph_->input_blob) fail_model("its output is its input");
     graph_->output_blob = blob;
     graph_->input_alignment = alignment_;
+    adapt_to_rgb_in_0_to_1();
     graph_->validate();
     return std::move(graph_);
   }
 
  private:
+  // ---- what the model takes and gives ----
+  // upres feeds RGB in 0..1 and reads RGB in 0..1 back. A model that takes 0..255 says so in its
+  // graph: its first op divides by ~255 or subtracts a mean of that scale (EDSR's MeanShift), and one
+  // that gives 0..255 ends by multiplying by ~255 or adding such a mean. A model that takes BGR cannot
+  // say so in its graph; its metadata can: upres.channel_order = BGR (and upres.input_range /
+  // upres.output_range = 255 override the graph's reading). The loader then wraps the graph in the
+  // conversions.
+  std::string metadata(const char* key) const {
+    for (const onnx::StringStringEntryProto& p : model_.metadata_props())
+      if (p.key() == key) return p.value();
+    return "";
+  }
+  static bool within(float v, float lo, float hi) { return std::fabs(v) >= lo && std::fabs(v) <= hi; }
+  bool scales_to_255(const Node& n, bool at_input) const {
+    if (n.type == OpType::binary_op) {
+      const auto& p = n.p<BinaryOpParams>();
+      if (!p.with_scalar) return false;
+      if (at_input)
+        return (p.kind == BinaryOpKind::div && within(p.scalar, 100, 300)) ||
+               (p.kind == BinaryOpKind::mul && within(p.scalar, 1 / 300.f, 1 / 100.f)) ||
+               ((p.kind == BinaryOpKind::sub || p.kind == BinaryOpKind::add) && within(p.scalar, 50, 200));
+      return (p.kind == BinaryOpKind::mul && within(p.scalar, 100, 300)) ||
+             (p.kind == BinaryOpKind::div && within(p.scalar, 1 / 300.f, 1 / 100.f)) ||
+             (p.kind == BinaryOpKind::add && within(p.scalar, 50, 200));
+    }
+    if (n.type == OpType::convolution) {  // a 1x1 mean shift: diagonal weights, large offsets
+      const auto& p = n.p<ConvParams>();
+      if (p.kernel_h != 1 || p.kernel_w != 1 || p.out_channels != 3 || !p.bias || p.groups != 1 ||
+          n.weights[0].values.size() != 9 || p.activation.type != Activation::none)
+        return false;
+      for (int o = 0; o < 3; ++o) {
+        for (int i = 0; i < 3; ++i)
+          if ((o == i) != (n.weights[0].values[size_t(o * 3 + i)] != 0.f)) return false;
+        if (!within(n.weights[1].values[size_t(o)], 50, 200)) return false;
+      }
+      return true;
+    }
+    if (n.type == OpType::scale && n.weights.size() == 2) {  // one factor and offset per channel
+      for (size_t c = 0; c < n.weights[1].values.size(); ++c)
+        if (!within(n.weights[1].values[c], 50, 200) || std::fabs(n.weights[0].values[c]) != 1.f) return false;
+      return true;
+    }
+    return false;
+  }
+  void adapt_to_rgb_in_0_to_1() {
+    std::vector<const Node*> readers;
+    const Node* producer = nullptr;
+    for (const Node& n : graph_->nodes) {
+      if (std::find(n.inputs.begin(), n.inputs.end(), graph_->input_blob) != n.inputs.end()) readers.push_back(&n);
+      if (n.outputs[0] == graph_->output_blob) producer = &n;
+    }
+    auto range_of = [&](const char* key, bool from_graph) {
+      const std::string v = metadata(key);
+      if (v == "255") return 255.f;
+      if (v == "1") return 1.f;
+      if (!v.empty()) fail_model(fmt::format("metadata {} = '{}': upres reads 1 or 255", key, v));
+      return from_graph ? 255.f : 1.f;
+    };
+    const float in_range = range_of("upres.input_range", readers.size() == 1 && scales_to_255(*readers[0], true));
+    const float out_range = range_of("upres.output_range", producer && scales_to_255(*producer, false));
+    const std::string order = metadata("upres.channel_order");
+    if (!order.empty() && order != "RGB" && order != "BGR")
+      fail_model(fmt::format("metadata upres.channel_order = '{}': upres reads RGB or BGR", order));
+    const bool bgr = order == "BGR";
+    auto convert = [&](bool at_input, float factor) {
+      Node n;
+      n.name = at_input ? "upres_input" : "upres_output";
+      if (bgr) {  // a 1x1 convolution that swaps R and B (and scales), exact in float32
+        n.type = OpType::convolution;
+        ConvParams p;
+        p.out_channels = 3;
+        n.params = p;
+        std::vector<float> w(9, 0.f);
+        for (int c = 0; c < 3; ++c) w[size_t(c * 3 + (2 - c))] = factor;
+        n.weights.emplace_back(Shape{9, 1, 1}, std::move(w));
+      } else {
+        n.type = OpType::binary_op;
+        n.params = BinaryOpParams{BinaryOpKind::mul, true, factor};
+      }
+      if (at_input) {
+        const int raw = graph_->add_blob("upres_input");
+        n.inputs = {raw};
+        n.outputs = {graph_->input_blob};
+        graph_->input_blob = raw;
+        graph_->nodes.insert(graph_->nodes.begin(), std::move(n));
+      } else {
+        n.inputs = {graph_->output_blob};
+        n.outputs = {graph_->add_blob("upres_output")};
+        graph_->output_blob = n.outputs[0];
+        graph_->nodes.push_back(std::move(n));
+      }
+    };
+    if (in_range != 1 || bgr) convert(true, in_range);
+    if (out_range != 1 || bgr) convert(false, 1 / out_range);
+  }
+
   // ---- errors ----
   [[noreturn]] void fail_model(const std::string& problem) const {
     throw Error(ErrorCode::invalid_model, fmt::format("{}: {}", name_, problem));

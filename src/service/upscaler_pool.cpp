@@ -82,9 +82,10 @@ UpscalerLease::~UpscalerLease() {
 
 std::shared_ptr<const Model> JobManager::model(const std::string& requested, int scale) {
   std::string name = requested.empty() ? default_model_for_scale(scale) : requested;
-  // Zoo names load from the model cache; anything else is a .param file that must be under the
-  // root like every other path a request names.
-  std::string key = find_model_info(name) ? name : resolve_input(name).string();
+  // Zoo names and the names of models added on this machine (`upres models add`) load from the
+  // model cache; anything else is a model file that must be under the root like every other path a
+  // request names.
+  std::string key = find_model_info(name) || find_user_model(name) ? name : resolve_input(name).string();
   return load_shared_model(*models_, key);
 }
 
