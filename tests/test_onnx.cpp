@@ -239,6 +239,13 @@ TEST(OnnxLoader, MalformedAndUnsupportedModelsAreRefusedByName) {
   // Weights kept outside the file.
   w->set_data_location(onnx::TensorProto_DataLocation_EXTERNAL);
   EXPECT_NE(load_error(conv.SerializeAsString()).find("separate file"), std::string::npos);
+  // A node with no outputs, and one that writes a name twice (found by the fuzz target).
+  onnx::ModelProto silent = tiny_model("Relu");
+  silent.mutable_graph()->mutable_node(0)->clear_output();
+  EXPECT_NE(load_error(silent.SerializeAsString()).find("(Relu): has no output"), std::string::npos);
+  onnx::ModelProto twice = tiny_model("Relu");
+  *twice.mutable_graph()->add_node() = twice.graph().node(0);
+  EXPECT_NE(load_error(twice.SerializeAsString()).find("writes 'y', which is already defined"), std::string::npos);
   // Nothing at all, and garbage.
   EXPECT_NE(load_error("").find("no graph"), std::string::npos);
   EXPECT_NE(load_error(std::string("\x08\x07\x12\xff\xff\xff", 6)).find("not a readable ONNX model"),

@@ -647,6 +647,11 @@ class OnnxImporter {
     node_ = &node;
     ++node_index_;
     const std::string& op = node.op_type();
+    if (node.output_size() == 0) fail("has no output");
+    for (const std::string& name : node.output()) {
+      if (name.empty()) fail("has an output with no name");
+      if (values_.count(name)) fail(fmt::format("writes '{}', which is already defined", name));
+    }
     if (!node.domain().empty() && node.domain() != "ai.onnx")
       fail(fmt::format("is from operator domain '{}', which upres does not run", node.domain()));
     if (op == "Constant") return import_constant();
