@@ -26,6 +26,7 @@
 #include "model/loader.hpp"
 #include "model/onnx_fold.hpp"
 #include "model/onnx_loader.hpp"
+#include "model/passes.hpp"
 #include "ops/op.hpp"
 #include "upres/error.hpp"
 #include "upres/files.hpp"
@@ -121,6 +122,7 @@ class OnnxImporter {
     graph_->output_blob = blob;
     graph_->input_alignment = alignment_;
     adapt_to_rgb_in_0_to_1();
+    fold_written_out_swish(*graph_);
     graph_->validate();
     return std::move(graph_);
   }

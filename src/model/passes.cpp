@@ -119,6 +119,30 @@ void fuse_conv_epilogues(Graph& g, Shape probe) {
   }
 }
 
+void fold_written_out_swish(Graph& g) {
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const std::vector<int> readers = reader_counts(g);
+    Node& mul = g.nodes[i];
+    if (mul.type != OpType::binary_op || mul.p<BinaryOpParams>().kind != BinaryOpKind::mul ||
+        mul.p<BinaryOpParams>().with_scalar || mul.inputs.size() != 2)
+      continue;
+    for (int side = 0; side < 2; ++side) {
+      const int s = mul.inputs[size_t(side)], x = mul.inputs[size_t(1 - side)];
+      auto sigmoid = std::find_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) {
+        return n.type == OpType::sigmoid && n.outputs[0] == s && n.inputs[0] == x;
+      });
+      if (sigmoid == g.nodes.end() || readers[size_t(s)] != 1 || s == g.output_blob) continue;
+      mul.type = OpType::swish;
+      mul.params = NoParams{};
+      mul.inputs = {x};
+      const bool before = sigmoid - g.nodes.begin() < long(i);
+      g.nodes.erase(sigmoid);
+      if (before) --i;
+      break;
+    }
+  }
+}
+
 Graph graph_until(const Graph& graph, int blob) {
   std::vector<bool> needed(graph.blob_names.size(), false);
   needed[size_t(blob)] = true;

@@ -12,6 +12,10 @@ namespace upres {
 // accepts; shapes at it decide whether an add broadcasts (then it is not folded).
 void fuse_conv_epilogues(Graph& graph, Shape probe);
 
+// Rewrites x * sigmoid(x) (how exporters write SiLU/Swish) as one Swish op, where the sigmoid's
+// output is read only by that product, so that it folds into a convolution like ncnn's Swish.
+void fold_written_out_swish(Graph& graph);
+
 // The part of the graph that computes `blob`, which becomes the output: nodes it does not need
 // are dropped (blob numbering and names stay, so int8 tables still apply).
 Graph graph_until(const Graph& graph, int blob);
