@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "core/float16.hpp"
 #include "model/loader.hpp"
 #include "upres/error.hpp"
 
@@ -101,33 +102,6 @@ class ParamDict {
   std::map<int, double> scalars_;
   std::map<int, std::vector<double>> arrays_;
 };
-
-float half_to_float(uint16_t h) {
-  uint32_t sign = uint32_t(h & 0x8000) << 16;
-  int exponent = (h >> 10) & 0x1f;
-  uint32_t mantissa = h & 0x3ff;
-  uint32_t bits;
-  if (exponent == 0) {
-    if (mantissa == 0) {
-      bits = sign;
-    } else {  // subnormal: normalise
-      exponent = 1;
-      while (!(mantissa & 0x400)) {
-        mantissa <<= 1;
-        --exponent;
-      }
-      mantissa &= 0x3ff;
-      bits = sign | uint32_t(exponent + 127 - 15) << 23 | mantissa << 13;
-    }
-  } else if (exponent == 31) {
-    bits = sign | 0x7f800000u | mantissa << 13;
-  } else {
-    bits = sign | uint32_t(exponent + 127 - 15) << 23 | mantissa << 13;
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 
 // Weight arrays from the .bin. A "tagged" array starts with a 4-byte tag: 0x01306B47 means
 // float16 follows (padded to 4 bytes), 0 (or 0x0002C056) float32; "raw" arrays are float32

@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 #include <onnx/onnx_pb.h>
 
+#include "core/float16.hpp"
 #include "model/loader.hpp"
 #include "model/onnx_fold.hpp"
 #include "model/onnx_loader.hpp"
@@ -42,38 +43,6 @@ using onnx_fold::Const;
 constexpr int kSampleH[3] = {48, 80, 112};
 constexpr int kSampleW[3] = {80, 112, 48};
 constexpr int64_t kMaxWeightCount = int64_t(1) << 28;
-
-float half_to_float(uint16_t h) {
-  const uint32_t sign = uint32_t(h & 0x8000) << 16;
-  int exponent = (h >> 10) & 0x1f;
-  uint32_t mantissa = h & 0x3ff, bits;
-  if (exponent == 0) {
-    if (mantissa == 0) {
-      bits = sign;
-    } else {
-      exponent = 1;
-      while (!(mantissa & 0x400)) {
-        mantissa <<= 1;
-        --exponent;
-      }
-      bits = sign | uint32_t(exponent + 127 - 15) << 23 | (mantissa & 0x3ff) << 13;
-    }
-  } else if (exponent == 31) {
-    bits = sign | 0x7f800000u | mantissa << 13;
-  } else {
-    bits = sign | uint32_t(exponent + 127 - 15) << 23 | mantissa << 13;
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-float bfloat16_to_float(uint16_t b) {
-  const uint32_t bits = uint32_t(b) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 
 struct View {
   int blob = -1;
@@ -167,7 +136,8 @@ class OnnxImporter {
     }
     if (n.type == OpType::scale && n.weights.size() == 2) {  // one factor and offset per channel
       for (size_t c = 0; c < n.weights[1].values.size(); ++c)
-        if (!within(n.weights[1].values[c], 50, 200) || std::fabs(n.weights[0].values[c]) != 1.f) return false;
+        if (!within(n.weights[1].values[c], 50, 200) || std::fabs(n.weights[0].values[c]) != 1.f)
+          return false;
       return true;
     }
     return false;
@@ -176,7 +146,8 @@ class OnnxImporter {
     std::vector<const Node*> readers;
     const Node* producer = nullptr;
     for (const Node& n : graph_->nodes) {
-      if (std::find(n.inputs.begin(), n.inputs.end(), graph_->input_blob) != n.inputs.end()) readers.push_back(&n);
+      if (std::find(n.inputs.begin(), n.inputs.end(), graph_->input_blob) != n.inputs.end())
+        readers.push_back(&n);
       if (n.outputs[0] == graph_->output_blob) producer = &n;
     }
     auto range_of = [&](const char* key, bool from_graph) {
@@ -186,7 +157,8 @@ class OnnxImporter {
       if (!v.empty()) fail_model(fmt::format("metadata {} = '{}': upres reads 1 or 255", key, v));
       return from_graph ? 255.f : 1.f;
     };
-    const float in_range = range_of("upres.input_range", readers.size() == 1 && scales_to_255(*readers[0], true));
+    const float in_range =
+        range_of("upres.input_range", readers.size() == 1 && scales_to_255(*readers[0], true));
     const float out_range = range_of("upres.output_range", producer && scales_to_255(*producer, false));
     const std::string order = metadata("upres.channel_order");
     if (!order.empty() && order != "RGB" && order != "BGR")
