@@ -79,10 +79,10 @@ TEST_F(NcnnCompat, SingleFilesFamiliesFormatsAndScales) {
                                     quoted(dir / "out.jpg"), quoted(models)));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_EQ(read_image((dir / "out.jpg").string()).width, 80);
-  run = compat(fmt::format("-i {} -o {} -s 2 -f webp -m {} -n realesr-animevideov3-x4 -x", quoted(picture),
-                           quoted(dir / "half"), quoted(models)));
+  run = compat(fmt::format("-i {} -o {} -s 2 -f png -m {} -n realesr-animevideov3-x4 -x", quoted(picture),
+                           quoted(dir / "half.webp"), quoted(models)));
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  const Image half = read_image((dir / "half.webp").string());
+  const Image half = read_image((dir / "half.webp").string());  // a file's name says its format
   EXPECT_EQ(half.width, 40);
   EXPECT_EQ(half.height, 28);
   // A name not in the folder falls back to upres's own models.
@@ -101,30 +101,65 @@ TEST_F(NcnnCompat, HelpExitCodesAndTheInstalledName) {
   ASSERT_TRUE(fs::is_symlink(link));
   EXPECT_EQ(fs::read_symlink(link), "upres");
   ShellRun help = shell(quoted(link) + " -h");
-  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_EQ(help.exit_code, 255) << "the original's help exits with its -1";
   EXPECT_EQ(help.output.rfind("Usage: realesrgan-ncnn-vulkan -i infile -o outfile [options]...", 0), 0u)
       << help.output;
   for (const char* flag : {"-i input-path", "-o output-path", "-s scale", "-t tile-size", "-m model-path",
                            "-n model-name", "-g gpu-id", "-j load:proc:save", "-x ", "-f format", "-v "})
     EXPECT_NE(help.output.find(flag), std::string::npos) << flag;
-  const fs::path picture = dir / "in.png";
+  const fs::path picture = dir / "in.png", folder = dir / "folder";
   write_image(make_test_pattern(8, 8), picture.string());
+  fs::create_directories(folder);
   struct Bad {
     std::string args, says;
   };
+  const std::string in = " -i " + quoted(picture) + " ";
   for (const Bad& bad :
-       {Bad{"", "-i and -o are required"}, Bad{"-i " + quoted(picture), "-i and -o are required"},
-        Bad{"-q 1", "unknown option '-q'"}, Bad{"-s x -i a -o b", "-s x is not a scale"},
-        Bad{"-t 8 -i a -o b", "-t 8 is not a tile size"}, Bad{"-j 1:2 -i a -o b", "-j 1:2 is not"},
-        Bad{"-f gif -i a -o b", "-f gif is not a format"},
-        Bad{"-i " + quoted(dir / "missing.png") + " -o x.png", "no such file"},
-        Bad{"-i " + quoted(picture) + " -o " + quoted(dir / "o.png") + " -m " + quoted(dir) +
-                " -n nosuchmodel",
+       {Bad{"", "-i and -o are required"}, Bad{in, "-i and -o are required"},
+        Bad{"-q 1", "unknown option '-q'"}, Bad{"-s x" + in + "-o b.png", "-s x is not a scale"},
+        Bad{"-t 8" + in + "-o b.png", "invalid tilesize argument"},
+        Bad{"-t 0,0" + in + "-o b.png", "one per -g device"},
+        Bad{"-j 1:2" + in + "-o b.png", "invalid thread count argument"},
+        Bad{"-j 1:2,2:2" + in + "-o b.png", "invalid jobs_proc thread count argument"},
+        Bad{in + "-o b", "invalid outputpath extension type"},
+        Bad{"-f gif -i " + quoted(folder) + " -o " + quoted(folder), "invalid format argument"},
+        Bad{in + "-o " + quoted(folder), "must be either file or directory at the same time"},
+        Bad{in + "-o " + quoted(dir / "o.png") + " -m " + quoted(dir) + " -n nosuchmodel",
             "model 'nosuchmodel' not found"}}) {
     const ShellRun run = shell(quoted(link) + " " + bad.args);
     EXPECT_EQ(run.exit_code, 255) << bad.args;
     EXPECT_NE(run.output.find(bad.says), std::string::npos) << bad.args << "\n" << run.output;
   }
+}
+
+// Folders as the original walks them: every file tried, one that is not a picture reported and
+// skipped (the run still exits 0), names that differ only in extension kept apart, and a picture
+// with alpha asked for as JPEG written as PNG beside it.
+TEST_F(NcnnCompat, FoldersNamesAndAlphaAsTheOriginal) {
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");
+  const fs::path in = dir / "in", out = dir / "out";
+  fs::create_directories(in);
+  fs::create_directories(out);
+  write_image(make_test_pattern(12, 10, 1), (in / "a.png").string());
+  write_image(make_test_pattern(12, 10, 2), (in / "a.webp").string());
+  Image alpha = make_test_pattern(10, 8, 3);
+  Image rgba(alpha.width, alpha.height, 4);
+  for (int y = 0; y < alpha.height; ++y)
+    for (int x = 0; x < alpha.width; ++x) {
+      for (int c = 0; c < 3; ++c) rgba.at(c, y, x) = alpha.at(c, y, x);
+      rgba.at(3, y, x) = float(x) / float(alpha.width);
+    }
+  write_image(rgba, (in / "b.png").string());
+  std::ofstream(in / "notes.txt") << "not a picture";
+  const ShellRun run =
+      compat(fmt::format("-i {} -o {} -s 2 -f jpg -n realesr-animevideov3-x2", quoted(in), quoted(out)));
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("decode image"), std::string::npos) << run.output;
+  EXPECT_TRUE(fs::exists(out / "a.jpg"));
+  EXPECT_TRUE(fs::exists(out / "a.webp.jpg")) << run.output;
+  EXPECT_TRUE(fs::exists(out / "b.jpg.png")) << run.output;
+  EXPECT_EQ(read_image((out / "b.jpg.png").string()).channels, 4);
+  EXPECT_FALSE(fs::exists(out / "notes.jpg"));
 }
 
 // `upres models add`: ncnn and ONNX models registered under a name, listed as the user's, run by

@@ -3,16 +3,22 @@
 // link `make install` makes) or as `upres ncnn-compat ...`.
 //
 // Its options, defaults, file naming, model folder layout and exit codes are kept: -i -o -s -t -m -n
-// -g -j -f -x -v -h; -s 4, -n realesr-animevideov3, -m models, -f png for folders; `-m DIR -n NAME`
-// loads DIR/NAME.param with DIR/NAME.bin (realesr-animevideov3 adds -xS for the scale); output
-// files in a folder are named after the input with the format's extension; 0 on success, 255
-// (its -1) on a usage error or a failed picture. Progress goes to stderr as "NN.NN%" lines, which
-// the apps read.
+// -g -j -f -x -v -h; -s 4, -n realesr-animevideov3, -m models, -f png for folders (a file's format
+// comes from its name); `-m DIR -n NAME` loads DIR/NAME.param with DIR/NAME.bin (realesr-animevideov3
+// adds -xS for the scale); files in a folder are named after the input with the format's extension.
+// It exits 255 (the original's -1) on -h and on any usage error, and 0 once the run is done, a
+// picture that cannot be read or written being reported on stderr and skipped, as the original
+// does. Progress goes to stderr as "NN.NN%" lines, which the apps read.
+//
+// Where upres goes further: a model name the folder lacks falls back to upres's own models (the zoo,
+// models added with `upres models add`), ONNX files (DIR/NAME.onnx) load too, any scale comes out
+// at that scale, and without a GPU it runs on the CPU.
 #include "ncnn_compat.hpp"
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -39,54 +45,46 @@ namespace fs = std::filesystem;
 constexpr int kFailed = 255;  // the program's `return -1`
 
 void print_usage(const char* program) {
+  // On stderr, as the original prints it; the apps check the first line.
   std::fprintf(
-      stdout,
+      stderr,
       "Usage: %s -i infile -o outfile [options]...\n"
       "\n"
       "  -h                   show this help\n"
       "  -i input-path        picture to upscale (jpg/png/webp), or a folder of them\n"
       "  -o output-path       picture to write (jpg/png/webp), or a folder for a folder\n"
       "  -s scale             output size in input sizes (2, 3 or 4; default=4)\n"
-      "  -t tile-size         tile side in pixels (>=32, or 0 for automatic; default=0); a list such as "
-      "0,0 is taken too\n"
+      "  -t tile-size         tile side in pixels (>=32, or 0 for automatic; default=0), one per -g "
+      "device\n"
       "  -m model-path        folder holding NAME.param and NAME.bin (default=models)\n"
       "  -n model-name        model to use (default=realesr-animevideov3; also any upres model name)\n"
       "  -g gpu-id            Vulkan device to use (default=auto, -1 for the CPU); a list is taken too\n"
-      "  -j load:proc:save    thread counts (default=1:2:2); accepted for compatibility\n"
+      "  -j load:proc:save    thread counts (default=1:2:2), proc one per -g device; accepted for "
+      "compatibility\n"
       "  -x                   average the 8 flips and turns of each picture (tta)\n"
-      "  -f format            output format (jpg/png/webp; default=ext/png)\n"
+      "  -f format            output format for a folder (jpg/png/webp; default=ext/png)\n"
       "  -v                   print each file as it is done\n"
       "\n"
       "This is upres, answering to the realesrgan-ncnn-vulkan command line.\n",
       program);
 }
 
-// "2", "0,1", "auto": the first number of a per-device list; nullopt when it is not one.
-std::optional<int> first_of_list(const std::string& value) {
-  const std::string first = value.substr(0, value.find(','));
-  if (first.empty()) return std::nullopt;
-  char* end = nullptr;
-  const long v = std::strtol(first.c_str(), &end, 10);
-  if (*end != '\0' || v < -1 || v > 65536) return std::nullopt;
-  return int(v);
-}
-
-bool valid_thread_spec(const std::string& value) {
-  // load:proc:save, where proc may be a comma list (one count per device).
-  const size_t a = value.find(':'), b = value.rfind(':');
-  if (a == std::string::npos || a == b) return false;
-  for (const std::string& part : {value.substr(0, a), value.substr(a + 1, b - a - 1), value.substr(b + 1)}) {
-    size_t start = 0;
-    do {
-      const size_t comma = part.find(',', start);
-      const std::string n =
-          part.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      if (n.empty() || n.size() > 4 || !std::all_of(n.begin(), n.end(), ::isdigit) || std::stoi(n) < 1)
-        return false;
-      start = comma == std::string::npos ? std::string::npos : comma + 1;
-    } while (start != std::string::npos);
+// A comma list of integers ("0", "0,1", "-1"); nullopt when it is not one.
+std::optional<std::vector<int>> int_list(const std::string& value) {
+  std::vector<int> out;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = value.find(',', start);
+    const std::string item =
+        value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || errno || v < -1 || v > 65536) return std::nullopt;
+    out.push_back(int(v));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
   }
-  return true;
 }
 
 std::string lower(std::string s) {
@@ -122,10 +120,18 @@ std::string resolve_model(const std::string& dir, const std::string& name, int s
 }
 
 struct Options {
-  std::string input, output, model_dir = "models", model_name = "realesr-animevideov3", format;
+  std::string input, output, model_dir = "models", model_name = "realesr-animevideov3", format = "png";
   int scale = 4, tile = 0, gpu = -2;  // -2: auto
   bool tta = false, verbose = false;
 };
+
+// The output format the original picks for a file named `path`: its extension, whatever -f says.
+std::string format_of_file(const fs::path& path) {
+  const std::string ext = lower(path.extension().string());
+  if (ext == ".png" || ext == ".webp") return ext.substr(1);
+  if (ext == ".jpg" || ext == ".jpeg") return "jpg";
+  return "";
+}
 
 }  // namespace
 
@@ -135,17 +141,20 @@ bool invoked_as_ncnn_compat(const char* argv0) {
 
 int run_ncnn_compat(int argc, char** argv, const char* program) {
   Options o;
-  auto usage_error = [&](const std::string& problem) {
-    std::fprintf(stderr, "%s: %s\n", program, problem.c_str());
+  auto usage = [&](const std::string& problem) {
+    if (!problem.empty()) std::fprintf(stderr, "%s: %s\n", program, problem.c_str());
     print_usage(program);
     return kFailed;
   };
+  auto refuse = [&](const std::string& problem) {
+    std::fprintf(stderr, "%s: %s\n", program, problem.c_str());
+    return kFailed;
+  };
+  std::vector<int> tiles, gpus, procs;
+  int jobs_load = 1, jobs_save = 2;
   for (int k = 1; k < argc; ++k) {
     const std::string flag = argv[k];
-    if (flag == "-h") {
-      print_usage(program);
-      return 0;
-    }
+    if (flag == "-h") return usage("");  // the original's help also exits with its -1
     if (flag == "-x") {
       o.tta = true;
       continue;
@@ -156,8 +165,8 @@ int run_ncnn_compat(int argc, char** argv, const char* program) {
     }
     static const std::string with_value = "iosmtngjf";
     if (flag.size() != 2 || flag[0] != '-' || with_value.find(flag[1]) == std::string::npos)
-      return usage_error(fmt::format("unknown option '{}'", flag));
-    if (k + 1 >= argc) return usage_error(fmt::format("option {} needs a value", flag));
+      return usage(fmt::format("unknown option '{}'", flag));
+    if (k + 1 >= argc) return usage(fmt::format("option {} needs a value", flag));
     const std::string value = argv[++k];
     switch (flag[1]) {
       case 'i': o.input = value; break;
@@ -166,34 +175,66 @@ int run_ncnn_compat(int argc, char** argv, const char* program) {
       case 'n': o.model_name = value; break;
       case 'f': o.format = lower(value); break;
       case 's': {
-        const std::optional<int> s = first_of_list(value);
-        if (!s || *s < 1 || *s > 16 || value.find(',') != std::string::npos)
-          return usage_error(fmt::format("-s {} is not a scale (2, 3 or 4)", value));
-        o.scale = *s;
+        const auto s = int_list(value);
+        if (!s || s->size() != 1 || (*s)[0] < 1 || (*s)[0] > 16)
+          return usage(fmt::format("-s {} is not a scale (2, 3 or 4)", value));
+        o.scale = (*s)[0];
         break;
       }
       case 't': {
-        const std::optional<int> t = first_of_list(value);
-        if (!t || (*t != 0 && *t < 32))
-          return usage_error(fmt::format("-t {} is not a tile size (0, or 32 and up)", value));
-        o.tile = *t;
+        const auto t = int_list(value);
+        if (!t) return refuse(fmt::format("invalid tilesize argument: -t {}", value));
+        tiles = *t;
         break;
       }
       case 'g': {
         if (value == "auto") break;
-        const std::optional<int> g = first_of_list(value);
-        if (!g) return usage_error(fmt::format("-g {} is not a device number", value));
-        o.gpu = *g;
+        const auto g = int_list(value);
+        if (!g) return refuse(fmt::format("invalid gpu device: -g {}", value));
+        gpus = *g;
         break;
       }
-      case 'j':
-        if (!valid_thread_spec(value)) return usage_error(fmt::format("-j {} is not load:proc:save", value));
+      case 'j': {
+        // load:proc:save, proc a list (one count per -g device).
+        const size_t a = value.find(':'), b = value.rfind(':');
+        const auto load = a == std::string::npos ? std::nullopt : int_list(value.substr(0, a));
+        const auto proc = a == b ? std::nullopt : int_list(value.substr(a + 1, b - a - 1));
+        const auto save = a == b ? std::nullopt : int_list(value.substr(b + 1));
+        if (!load || !proc || !save || load->size() != 1 || save->size() != 1)
+          return refuse(fmt::format("invalid thread count argument: -j {} (load:proc:save)", value));
+        jobs_load = (*load)[0];
+        jobs_save = (*save)[0];
+        procs = *proc;
         break;
+      }
     }
   }
-  if (o.input.empty() || o.output.empty()) return usage_error("-i and -o are required");
-  if (!o.format.empty() && o.format != "png" && o.format != "jpg" && o.format != "webp")
-    return usage_error(fmt::format("-f {} is not a format (jpg, png or webp)", o.format));
+  if (o.input.empty() || o.output.empty()) return usage("-i and -o are required");
+  const size_t devices = gpus.empty() ? 1 : gpus.size();
+  if (!tiles.empty() && tiles.size() != devices)
+    return refuse("invalid tilesize argument: give one per -g device");
+  for (int t : tiles)
+    if (t != 0 && t < 32) return refuse(fmt::format("invalid tilesize argument: {} (0, or 32 and up)", t));
+  if (jobs_load < 1 || jobs_save < 1) return refuse("invalid thread count argument");
+  if (!procs.empty() && procs.size() != devices)
+    return refuse("invalid jobs_proc thread count argument: give one per -g device");
+  for (int p : procs)
+    if (p < 1) return refuse("invalid jobs_proc thread count argument");
+  o.tile = tiles.empty() ? 0 : tiles[0];
+  o.gpu = gpus.empty() ? -2 : gpus[0];
+  // A file to write takes its format from its name, whatever -f says.
+  std::error_code ec;
+  const bool out_is_folder = fs::is_directory(o.output, ec), in_is_folder = fs::is_directory(o.input, ec);
+  if (!out_is_folder) {
+    o.format = format_of_file(o.output);
+    if (o.format.empty())
+      return refuse(fmt::format(
+          "invalid outputpath extension type: {} (png, jpg or webp; a folder must exist)", o.output));
+  }
+  if (o.format != "png" && o.format != "jpg" && o.format != "webp")
+    return refuse(fmt::format("invalid format argument: -f {} (jpg, png or webp)", o.format));
+  if (in_is_folder != out_is_folder)
+    return refuse("inputpath and outputpath must be either file or directory at the same time");
 
   try {
     std::error_code ec;
@@ -216,39 +257,62 @@ int run_ncnn_compat(int argc, char** argv, const char* program) {
     engine.precision = Precision::automatic;  // as `upres image`: int8 or f16 where it keeps the picture
     Upscaler upscaler(Model::load(model_path), engine);
 
-    // (input, output) pairs: a picture, or every picture of a folder into the output folder.
+    // (input, output) pairs: a picture, or every file of a folder into the output folder, named
+    // after it with the format's extension (a later file whose name differs only in its extension
+    // keeps it: a.png and a.jpg give a.png and a.jpg.png, as the original names them).
     std::vector<std::pair<fs::path, fs::path>> jobs;
-    if (fs::is_directory(o.input)) {
-      fs::create_directories(o.output);
-      const std::string format = o.format.empty() ? "png" : o.format;
+    if (in_is_folder) {
       std::vector<fs::path> inputs;
       for (const auto& e : fs::directory_iterator(o.input))
-        if (e.is_regular_file() && has_image_extension(e.path().string())) inputs.push_back(e.path());
+        if (e.is_regular_file()) inputs.push_back(e.path());
       std::sort(inputs.begin(), inputs.end());
-      for (const fs::path& in : inputs)
-        jobs.emplace_back(in, fs::path(o.output) / (in.stem().string() + "." + format));
+      std::string last_stem;
+      for (const fs::path& in : inputs) {
+        const std::string stem = in.stem().string();
+        fs::path out = fs::path(o.output) / (stem + "." + o.format);
+        if (stem == last_stem) {
+          out = fs::path(o.output) / (in.filename().string() + "." + o.format);
+          std::fprintf(stderr, "both %s and another file output %s.%s ! %s will output %s\n",
+                       in.filename().c_str(), stem.c_str(), o.format.c_str(), in.filename().c_str(),
+                       out.filename().c_str());
+        }
+        last_stem = stem;
+        jobs.emplace_back(in, out);
+      }
     } else {
-      fs::path out = o.output;
-      if (!o.format.empty() && lower(out.extension().string()) != "." + o.format) out += "." + o.format;
-      jobs.emplace_back(o.input, out);
+      jobs.emplace_back(o.input, o.output);
     }
-    int failed = 0;
-    for (const auto& [in, out] : jobs) {
+    // Like the original, a picture that cannot be read or written is reported and skipped, and the
+    // run still exits 0: the apps take the exit code as the batch's.
+    for (auto [in, out] : jobs) {
+      Image picture;
+      try {
+        picture = read_image(in.string());
+      } catch (const Error& e) {
+        std::fprintf(stderr, "decode image %s failed: %s\n", in.c_str(), e.what());
+        continue;
+      }
+      // JPEG has no alpha: such a picture is written as PNG beside the name asked for.
+      if (picture.has_alpha() && o.format == "jpg" && format_of_file(out) == "jpg") {
+        const fs::path png = out.string() + ".png";
+        std::fprintf(stderr, "image %s has alpha channel ! %s will output %s\n", in.c_str(), in.c_str(),
+                     png.c_str());
+        out = png;
+      }
       try {
         std::fprintf(stderr, "0.00%%\n");
-        Image picture = read_image(in.string());
         Image big = upscaler.upscale(picture);
         const int w = picture.width * o.scale, h = picture.height * o.scale;
         if (big.width != w || big.height != h) big = resize_image(big, w, h, ResampleFilter::lanczos3);
+        if (out.has_parent_path()) fs::create_directories(out.parent_path());
         write_image(big, out.string());
         std::fprintf(stderr, "100.00%%\n");
         if (o.verbose) std::fprintf(stderr, "%s -> %s done\n", in.c_str(), out.c_str());
       } catch (const Error& e) {
-        ++failed;
-        std::fprintf(stderr, "%s: %s\n", program, e.what());
+        std::fprintf(stderr, "encode image %s failed: %s\n", out.c_str(), e.what());
       }
     }
-    return failed ? kFailed : 0;
+    return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", program, e.what());
     return kFailed;
