@@ -144,8 +144,9 @@ class RealPLKStyle(nn.Module):
 
 class Rare(nn.Module):
     """The rarer ops: padding to a multiple of 8 and cropping back (Mod shape arithmetic), grouped and
-    depthwise convolutions, a transposed convolution, squeeze-excitation, Tanh, Clip, arithmetic with
-    scalars and per-channel constants, bicubic resizing with aligned corners, edge padding."""
+    depthwise convolutions, a batch norm no convolution absorbs, a transposed convolution,
+    squeeze-excitation, Tanh, Clip, arithmetic with scalars and per-channel constants, bicubic resizing
+    with aligned corners, edge padding."""
 
     def __init__(self, c=16):
         super().__init__()
@@ -156,6 +157,7 @@ class Rare(nn.Module):
         self.se2 = nn.Conv2d(4, c, 1)
         self.up = nn.ConvTranspose2d(c, c, 4, 2, 1)
         self.shift = nn.Parameter(torch.rand(1, c, 1, 1))
+        self.bn = nn.BatchNorm2d(c)  # after a ReLU: the exporter cannot fold it into a convolution
         self.tail = nn.Conv2d(c, 3, 3, 1, 1)
 
     def forward(self, x):
@@ -163,7 +165,7 @@ class Rare(nn.Module):
         ph, pw = (8 - h % 8) % 8, (8 - w % 8) % 8
         x = F.pad(x, (0, pw, 0, ph), mode="reflect")
         f = torch.tanh(self.head(x))
-        f = self.depthwise(F.relu(self.group(f))) - self.shift
+        f = self.depthwise(self.bn(F.relu(self.group(f)))) - self.shift
         s = torch.sigmoid(self.se2(F.relu(self.se1(F.adaptive_avg_pool2d(f, 1)))))
         f = torch.clamp(f * s / 1.5 + 0.1, -0.8, 0.9)
         f = self.up(F.pad(f, (1, 1, 1, 1), mode="replicate"))[:, :, 2:-2, 2:-2]
@@ -233,6 +235,9 @@ def export(out_dir, name, net, shape, opset, dynamic=True, fp16=False, batch_dyn
     for m in net.modules():
         if isinstance(m, MeanShift):
             m.reset()
+        if isinstance(m, nn.BatchNorm2d):  # statistics a trained net would have
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
     if fp16:
         with torch.no_grad():
             for p in net.parameters():

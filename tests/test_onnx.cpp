@@ -132,6 +132,7 @@ TEST(OnnxLoader, RecoversPixelShufflesAndAlignment) {
   std::shared_ptr<const Model> rare = Model::load(load_exported("rare_opset13").path);
   EXPECT_EQ(rare->graph().input_alignment, 8);
   EXPECT_EQ(rare->geometry().alignment, 8);
+  EXPECT_GE(count(rare->graph(), OpType::scale), 1) << "the batch norm, as a per-channel scale";
   EXPECT_TRUE(rare->geometry().has_global_pooling);
 }
 
@@ -209,6 +210,11 @@ std::string load_error(const std::string& bytes) {
 TEST(OnnxLoader, MalformedAndUnsupportedModelsAreRefusedByName) {
   EXPECT_NE(load_error(tiny_model("Erf").SerializeAsString())
                 .find("node 'the_node' (Erf): upres does not run the op Erf"),
+            std::string::npos);
+  EXPECT_NE(load_error(tiny_model("InstanceNormalization").SerializeAsString())
+                .find("normalises over the whole picture"),
+            std::string::npos);
+  EXPECT_NE(load_error(tiny_model("MatMul").SerializeAsString()).find("transformer (attention) models"),
             std::string::npos);
   EXPECT_EQ(load_error(tiny_model("Relu").SerializeAsString()), "(loaded)");
   // A truncated file.

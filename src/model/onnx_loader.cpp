@@ -663,7 +663,6 @@ class OnnxImporter {
     onnx_fold::Attributes attrs;
     attrs.i = [this](const char* name, int64_t fallback) { return attr_i(name, fallback); };
     attrs.ints = [this](const char* name) { return attr_ints(name); };
-    attrs.has = [this](const char* name) { return attr(name) != nullptr; };
     std::optional<Const> value_attr;
     attrs.tensor = [&](const char* name) -> const Const* {
       const onnx::AttributeProto* a = attr(name);
@@ -761,10 +760,10 @@ class OnnxImporter {
         {"Dropout", &OnnxImporter::identity},
         {"Cast", &OnnxImporter::cast},
         {"Reshape", &OnnxImporter::reshape},
-        {"Flatten", &OnnxImporter::unsupported},
         {"Transpose", &OnnxImporter::transpose},
         {"Squeeze", &OnnxImporter::squeeze},
         {"Unsqueeze", &OnnxImporter::squeeze},
+        {"BatchNormalization", &OnnxImporter::batch_norm},
         {"GlobalAveragePool", &OnnxImporter::global_pool},
         {"GlobalMaxPool", &OnnxImporter::global_pool},
         {"ReduceMean", &OnnxImporter::reduce_mean},
@@ -777,6 +776,15 @@ class OnnxImporter {
   }
 
   [[noreturn]] void unsupported() {
+    const std::string& op = node_->op_type();
+    if (op == "InstanceNormalization" || op == "LayerNormalization" || op == "GroupNormalization")
+      fail(fmt::format(
+          "upres does not run {} yet: it normalises over the whole picture (GroupNorm, LayerNorm), "
+          "which tiles cannot see",
+          op));
+    if (op == "MatMul" || op == "Gemm" || op == "Softmax" || op == "Einsum")
+      fail(fmt::format(
+          "upres does not run the op {} on pictures: transformer (attention) models do not run yet", op));
     fail(
         fmt::format("upres does not run the op {} on pictures; it runs Conv, ConvTranspose, Relu, LeakyRelu, "
                     "PRelu, Sigmoid, Tanh, Mish, Clip, Add, Sub, Mul, Div, Max, Min, Concat, DepthToSpace, "
@@ -1407,6 +1415,33 @@ class OnnxImporter {
     }
     view.steps.push_back(step);
     define_view(std::move(view));
+  }
+
+  // Inference batch normalisation: one factor and offset per channel.
+  void batch_norm() {
+    Node n;
+    n.type = OpType::scale;
+    n.inputs = {picture_input(0)};
+    const int channels = shape(n.inputs[0], 0).c;
+    const std::vector<float> scale = fixed_floats(const_input(1, "scale"), "scale"),
+                             bias = fixed_floats(const_input(2, "bias"), "bias"),
+                             mean = fixed_floats(const_input(3, "mean"), "mean"),
+                             var = fixed_floats(const_input(4, "variance"), "variance");
+    for (const std::vector<float>* v : {&scale, &bias, &mean, &var})
+      if (int(v->size()) != channels) fail(fmt::format("does not have one value per channel ({})", channels));
+    if (attr_i("training_mode", 0)) fail("is in training mode; export the model in eval mode");
+    const double epsilon = attr_f("epsilon", 1e-5f);
+    std::vector<float> factor(static_cast<size_t>(channels)), offset(static_cast<size_t>(channels));
+    for (size_t c = 0; c < size_t(channels); ++c) {
+      if (!(var[c] + epsilon > 0)) fail("has a negative variance");
+      const double f = scale[c] / std::sqrt(double(var[c]) + epsilon);
+      factor[c] = float(f);
+      offset[c] = float(bias[c] - mean[c] * f);
+    }
+    n.params = ScaleParams{false, true};
+    n.weights.emplace_back(Shape{channels, 1, 1}, std::move(factor));
+    n.weights.emplace_back(Shape{channels, 1, 1}, std::move(offset));
+    define_picture(0, add_node(std::move(n)));
   }
 
   void global_pool() {
