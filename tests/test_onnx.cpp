@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/loader.hpp"
+#include "model/onnx_fold.hpp"
 #include "model/onnx_loader.hpp"
 #include "test_support.hpp"
 #include "upres/int8.hpp"
@@ -258,10 +259,68 @@ TEST(OnnxLoader, MalformedAndUnsupportedModelsAreRefusedByName) {
   *twice.mutable_graph()->add_node() = twice.graph().node(0);
   EXPECT_NE(load_error(twice.SerializeAsString()).find("writes 'y', which is already defined"),
             std::string::npos);
+  // Found by review: a reshape-like node with no input, repeated axes, a fixed size too large to hold.
+  onnx::ModelProto no_input = tiny_model("Transpose");
+  no_input.mutable_graph()->mutable_node(0)->clear_input();
+  EXPECT_NE(load_error(no_input.SerializeAsString()).find("has no input"), std::string::npos);
+  onnx::ModelProto twice_axes = tiny_model("Unsqueeze");
+  twice_axes.mutable_opset_import(0)->set_version(11);
+  onnx::AttributeProto* axes = twice_axes.mutable_graph()->mutable_node(0)->add_attribute();
+  axes->set_name("axes");
+  axes->set_type(onnx::AttributeProto_AttributeType_INTS);
+  axes->add_ints(5);
+  axes->add_ints(5);
+  EXPECT_NE(load_error(twice_axes.SerializeAsString()).find("lists an axis twice"), std::string::npos);
+  onnx::ModelProto huge = tiny_model("Relu");
+  auto* dims = huge.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+  dims->mutable_dim(2)->set_dim_value(65536);
+  dims->mutable_dim(3)->set_dim_value(65536);
+  EXPECT_NE(load_error(huge.SerializeAsString()).find("over 16384 a side"), std::string::npos);
   // Nothing at all, and garbage.
   EXPECT_NE(load_error("").find("no graph"), std::string::npos);
   EXPECT_NE(load_error(std::string("\x08\x07\x12\xff\xff\xff", 6)).find("not a readable ONNX model"),
             std::string::npos);
+}
+
+// Load-time arithmetic as ONNX defines it, on the cases review found wrong or unbounded.
+TEST(OnnxFold, CastWhereAndSizesAsTheSpecSays) {
+  using namespace onnx_fold;
+  const Fail fail = [](const std::string& problem) { throw Error(ErrorCode::invalid_model, problem); };
+  FoldContext cx;
+  cx.fail = fail;
+  Attributes attrs;
+  int64_t to = 9;
+  attrs.i = [&](const char* name, int64_t fallback) { return std::string(name) == "to" ? to : fallback; };
+  attrs.ints = [](const char*) { return std::vector<int64_t>{}; };
+  attrs.tensor = [](const char*) -> const Const* { return nullptr; };
+  auto constant = [](std::vector<double> v, bool integer = false) {
+    Const c;
+    c.integer = integer;
+    c.at.push_back(Array::vector(std::move(v)));
+    return c;
+  };
+  std::vector<Const> out;
+  const Const half = constant({0.5, 0, -2});
+  ASSERT_TRUE(fold("Cast", {&half}, attrs, cx, out));
+  EXPECT_EQ(out[0].at[0].v, (std::vector<double>{1, 0, 1})) << "non-zero is true";
+  const Const cond = constant({1, 0, 1}, true), a = constant({NAN, 5, 6}), b = constant({7, NAN, 9});
+  ASSERT_TRUE(fold("Where", {&cond, &a, &b}, attrs, cx, out));
+  EXPECT_TRUE(std::isnan(out[0].at[0].v[0])) << "a NaN picked from a stays";
+  EXPECT_TRUE(std::isnan(out[0].at[0].v[1]));
+  EXPECT_EQ(out[0].at[0].v[2], 6);
+  const Const scalar_cond = constant({0}, true);
+  ASSERT_TRUE(fold("Where", {&scalar_cond, &a, &b}, attrs, cx, out));
+  EXPECT_EQ(out[0].at[0].v[2], 9) << "a condition broadcasts";
+  // Shapes whose product overflows, and broadcasts too large to hold, are refused before allocating.
+  const Const shape = constant({4294967296.0, 4294967296.0}, true);
+  EXPECT_THROW(fold("ConstantOfShape", {&shape}, attrs, cx, out), Error);
+  const Const column = constant({65536, 1}, true), row = constant({1, 65536}, true);
+  std::vector<Const> ones_column, ones_row;
+  ASSERT_TRUE(fold("ConstantOfShape", {&column}, attrs, cx, ones_column));
+  ASSERT_TRUE(fold("ConstantOfShape", {&row}, attrs, cx, ones_row));
+  EXPECT_THROW(fold("Add", {&ones_column[0], &ones_row[0]}, attrs, cx, out), Error);
+  const Const empty = constant({});
+  EXPECT_THROW(fold("Range", {&empty, &empty, &empty}, attrs, cx, out), Error);
 }
 
 // The loader table takes .onnx files by name or by their first bytes, beside ncnn.

@@ -6,9 +6,10 @@
 // -g -j -f -x -v -h; -s 4, -n realesr-animevideov3, -m models, -f png for folders (a file's format
 // comes from its name); `-m DIR -n NAME` loads DIR/NAME.param with DIR/NAME.bin (realesr-animevideov3
 // adds -xS for the scale); files in a folder are named after the input with the format's extension.
-// It exits 255 (the original's -1) on -h and on any usage error, and 0 once the run is done, a
-// picture that cannot be read or written being reported on stderr and skipped, as the original
-// does. Progress goes to stderr as "NN.NN%" lines, which the apps read.
+// It exits 255 (the original's -1) on -h and on any usage error, and 0 once a folder run is done,
+// a picture that cannot be read or written being reported on stderr and skipped, as the original
+// does (a single picture that fails exits 255, where the original would exit 0 without a file). Progress goes
+// to stderr as "NN.NN%" lines, which the apps read.
 //
 // Where upres goes further: a model name the folder lacks falls back to upres's own models (the zoo,
 // models added with `upres models add`), ONNX files (DIR/NAME.onnx) load too, any scale comes out
@@ -284,35 +285,39 @@ int run_ncnn_compat(int argc, char** argv, const char* program) {
     }
     // Like the original, a picture that cannot be read or written is reported and skipped, and the
     // run still exits 0: the apps take the exit code as the batch's.
+    int failed = 0;
     for (auto [in, out] : jobs) {
-      Image picture;
+      // Each stage names itself when it fails: reading, upscaling, writing.
+      const char* stage = "decode image";
+      fs::path named = in;
       try {
-        picture = read_image(in.string());
-      } catch (const Error& e) {
-        std::fprintf(stderr, "decode image %s failed: %s\n", in.c_str(), e.what());
-        continue;
-      }
-      // JPEG has no alpha: such a picture is written as PNG beside the name asked for.
-      if (picture.has_alpha() && o.format == "jpg" && format_of_file(out) == "jpg") {
-        const fs::path png = out.string() + ".png";
-        std::fprintf(stderr, "image %s has alpha channel ! %s will output %s\n", in.c_str(), in.c_str(),
-                     png.c_str());
-        out = png;
-      }
-      try {
+        const Image picture = read_image(in.string());
+        // JPEG has no alpha: such a picture is written as PNG beside the name asked for.
+        if (picture.has_alpha() && o.format == "jpg" && format_of_file(out) == "jpg") {
+          const fs::path png = out.string() + ".png";
+          std::fprintf(stderr, "image %s has alpha channel ! %s will output %s\n", in.c_str(), in.c_str(),
+                       png.c_str());
+          out = png;
+        }
         std::fprintf(stderr, "0.00%%\n");
+        stage = "upscale image";
         Image big = upscaler.upscale(picture);
         const int w = picture.width * o.scale, h = picture.height * o.scale;
         if (big.width != w || big.height != h) big = resize_image(big, w, h, ResampleFilter::lanczos3);
+        stage = "encode image";
+        named = out;
         if (out.has_parent_path()) fs::create_directories(out.parent_path());
         write_image(big, out.string());
         std::fprintf(stderr, "100.00%%\n");
         if (o.verbose) std::fprintf(stderr, "%s -> %s done\n", in.c_str(), out.c_str());
-      } catch (const Error& e) {
-        std::fprintf(stderr, "encode image %s failed: %s\n", out.c_str(), e.what());
+      } catch (const std::exception& e) {
+        ++failed;
+        std::fprintf(stderr, "%s %s failed: %s\n", stage, named.c_str(), e.what());
       }
     }
-    return 0;
+    // A folder run is done once every file was tried, as the original counts it; a single picture
+    // that failed is a failed run (the original would exit 0 without the file).
+    return in_is_folder || failed == 0 ? 0 : kFailed;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", program, e.what());
     return kFailed;

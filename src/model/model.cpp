@@ -163,9 +163,11 @@ std::shared_ptr<const Model> Model::load(const std::string& name_or_path) {
     return model;
   };
   auto open_file = [&](const ModelSource& source, const std::string& display_name) -> std::shared_ptr<Model> {
-    const std::string sha = file_sha256(source.weights_file());
+    // Every file must match (an edited .param with the zoo's weights is another network).
+    std::vector<std::string> sha;
+    for (const std::string& f : source.files) sha.push_back(file_sha256(f));
     for (const ModelInfo& info : model_zoo())
-      if (info.source.format == source.format && info.sha256.back() == sha)
+      if (info.source.format == source.format && info.sha256 == sha)
         return open_zoo(info, source, display_name, true);
     return open(source, display_name, BorderMode::replicate, false);
   };

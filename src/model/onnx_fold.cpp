@@ -16,10 +16,27 @@ std::string dims_text(const std::vector<int64_t>& dims) {
   return fmt::format("[{}]", fmt::join(dims, ", "));
 }
 
+// Saturates far above any size folded here, so that checks against kMaxFoldedCount cannot be
+// fooled by a product that overflows.
 int64_t product(const std::vector<int64_t>& dims) {
+  constexpr int64_t kHuge = int64_t(1) << 40;
   int64_t n = 1;
-  for (int64_t d : dims) n *= d;
+  for (int64_t d : dims) {
+    if (d < 0) return kHuge;
+    if (d != 0 && n > kHuge / d) return kHuge;
+    n *= d;
+  }
   return n;
+}
+
+void check_count(int64_t count, const Fail& fail) {
+  if (count > kMaxFoldedCount) fail(fmt::format("folds to a constant of {} values or more", count));
+}
+
+// The one value of a scalar (or one-element) array.
+double scalar_of(const Array& a, const char* what, const Fail& fail) {
+  if (a.v.size() != 1) fail(fmt::format("its {} holds {} values, not one", what, a.v.size()));
+  return a.v[0];
 }
 
 std::vector<int64_t> strides_of(const std::vector<int64_t>& dims) {
@@ -63,6 +80,7 @@ Array elementwise(const Array& a, const Array& b, const Fail& fail,
                   const std::function<double(double, double)>& f) {
   Array out;
   out.dims = broadcast_dims(a.dims, b.dims, fail);
+  check_count(product(out.dims), fail);
   const size_t rank = out.dims.size();
   auto padded = [&](const std::vector<int64_t>& d) {
     std::vector<int64_t> p(rank - d.size(), 1);
@@ -141,6 +159,7 @@ Array gather(const Array& data, const Array& indices, int64_t axis_in, const Fai
   out.dims.insert(out.dims.end(), data.dims.begin() + axis + 1, data.dims.end());
   const int64_t outer = product({data.dims.begin(), data.dims.begin() + axis});
   const int64_t inner = product({data.dims.begin() + axis + 1, data.dims.end()});
+  check_count(product(out.dims), fail);
   for (int64_t o = 0; o < outer; ++o)
     for (double raw : indices.v) {
       int64_t idx = int64_t(raw);
@@ -162,6 +181,7 @@ Array concat(const std::vector<const Array*>& parts, int64_t axis_in, const Fail
     for (size_t k = 0; k < rank; ++k)
       if (int64_t(k) != axis && p->dims[k] != out.dims[k]) fail("concatenates arrays of different shapes");
     out.dims[size_t(axis)] += p->dims[size_t(axis)];
+    check_count(product(out.dims), fail);
   }
   const int64_t outer = product({out.dims.begin(), out.dims.begin() + axis});
   for (int64_t o = 0; o < outer; ++o)
@@ -176,12 +196,15 @@ std::vector<int64_t> unsqueezed(std::vector<int64_t> dims, std::vector<int64_t> 
   const size_t rank = dims.size() + axes.size();
   for (int64_t& a : axes) a = normalize_axis(a, rank, fail);
   std::sort(axes.begin(), axes.end());
+  if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) fail("lists an axis twice");
   for (int64_t a : axes) dims.insert(dims.begin() + a, 1);
   return dims;
 }
 
 std::vector<int64_t> squeezed(const std::vector<int64_t>& dims, std::vector<int64_t> axes, const Fail& fail) {
   for (int64_t& a : axes) a = normalize_axis(a, dims.size(), fail);
+  std::sort(axes.begin(), axes.end());
+  if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) fail("lists an axis twice");
   std::vector<int64_t> out;
   for (size_t k = 0; k < dims.size(); ++k) {
     const bool listed = std::find(axes.begin(), axes.end(), int64_t(k)) != axes.end();
@@ -358,8 +381,10 @@ bool fold(const std::string& op, const std::vector<const Const*>& in, const Attr
   }
   if (op == "Cast") {
     const Const& x = need(in, 0, fail);
-    const bool integer = is_integer_type(attrs.i("to", 1));
+    const int64_t to = attrs.i("to", 1);
+    const bool integer = is_integer_type(to);
     out = {per_sample(in, cx, integer, [&](size_t s) {
+      if (to == 9) return map_values(x.sample(s), [](double v) { return double(v != 0); });  // BOOL
       return integer && !x.integer ? map_values(x.sample(s), [](double v) { return std::trunc(v); })
                                    : x.sample(s);
     })};
@@ -395,10 +420,22 @@ bool fold(const std::string& op, const std::vector<const Const*>& in, const Attr
   if (op == "Where") {
     const Const &c = need(in, 0, fail), &a = need(in, 1, fail), &b = need(in, 2, fail);
     out = {per_sample(in, cx, a.integer && b.integer, [&](size_t s) {
-      Array picked_a = elementwise(c.sample(s), a.sample(s), fail,
-                                   [](double cv, double av) { return cv != 0 ? av : NAN; });
-      return elementwise(picked_a, b.sample(s), fail,
-                         [](double av, double bv) { return std::isnan(av) ? bv : av; });
+      // By index: each output element learns which element of a, or else of b, it takes.
+      const Array &cs = c.sample(s), &as = a.sample(s), &bs = b.sample(s);
+      Array index_a = as, index_b = bs;
+      std::iota(index_a.v.begin(), index_a.v.end(), 0.0);
+      std::iota(index_b.v.begin(), index_b.v.end(), 0.0);
+      auto first = [](double i, double) { return i; };
+      const Array from_a =
+          elementwise(elementwise(cs, index_a, fail, [](double cv, double i) { return cv != 0 ? i : -1.0; }),
+                      index_b, fail, first);
+      const Array from_b =
+          elementwise(elementwise(cs, index_b, fail, [](double cv, double i) { return cv != 0 ? -1.0 : i; }),
+                      index_a, fail, first);
+      Array result = from_a;
+      for (size_t k = 0; k < result.v.size(); ++k)
+        result.v[k] = from_a.v[k] >= 0 ? as.v[size_t(from_a.v[k])] : bs.v[size_t(from_b.v[k])];
+      return result;
     })};
     return true;
   }
@@ -472,7 +509,7 @@ bool fold(const std::string& op, const std::vector<const Const*>& in, const Attr
   if (op == "ConstantOfShape") {
     const Const& shape = need(in, 0, fail);
     const Const* value = attrs.tensor("value");
-    const double v = value ? value->sample(0).v.at(0) : 0.0;
+    const double v = value ? scalar_of(value->sample(0), "value", fail) : 0.0;
     out = {per_sample(in, cx, value ? value->integer : false, [&](size_t s) {
       Array a;
       a.dims = ints_of(shape, s);
@@ -487,7 +524,9 @@ bool fold(const std::string& op, const std::vector<const Const*>& in, const Attr
   if (op == "Range") {
     const Const &start = need(in, 0, fail), &limit = need(in, 1, fail), &delta = need(in, 2, fail);
     out = {per_sample(in, cx, start.integer, [&](size_t s) {
-      const double a = start.sample(s).v.at(0), b = limit.sample(s).v.at(0), d = delta.sample(s).v.at(0);
+      const double a = scalar_of(start.sample(s), "start", fail),
+                   b = scalar_of(limit.sample(s), "limit", fail),
+                   d = scalar_of(delta.sample(s), "delta", fail);
       if (d == 0) fail("Range with a step of 0");
       const double n = std::max(0.0, std::ceil((b - a) / d));
       if (n > double(kMaxFoldedCount)) fail("Range is too long");

@@ -43,6 +43,8 @@ using onnx_fold::Const;
 constexpr int kSampleH[3] = {48, 80, 112};
 constexpr int kSampleW[3] = {80, 112, 48};
 constexpr int64_t kMaxWeightCount = int64_t(1) << 28;
+constexpr int kMaxSide = 16384;       // a fixed input size larger than this is refused
+constexpr size_t kMaxViewSteps = 16;  // reshapes and transposes followed in one chain
 
 struct View {
   int blob = -1;
@@ -227,17 +229,19 @@ class OnnxImporter {
     }
     const std::string& raw = t.raw_data();
     const bool has_raw = t.has_raw_data();
+    // The data is checked against the shape before anything is allocated for it.
     auto raw_items = [&](size_t item_bytes) {
       if (raw.size() != size_t(count) * item_bytes)
         fail_model(fmt::format("{} holds {} bytes but its {} values need {}; the file is damaged", what,
                                raw.size(), count, size_t(count) * item_bytes));
+      a.v.resize(size_t(count));
     };
     auto check_count = [&](int64_t have) {
       if (have != count)
         fail_model(
             fmt::format("{} holds {} values but its shape needs {}; the file is damaged", what, have, count));
+      a.v.resize(size_t(count));
     };
-    a.v.resize(size_t(count));
     switch (t.data_type()) {
       case onnx::TensorProto_DataType_FLOAT:
         if (has_raw) {
@@ -359,6 +363,9 @@ class OnnxImporter {
     if (dims[1] != 0 && dims[1] != 3)
       fail_model(fmt::format("input '{}' takes {} channels; upres runs models that take RGB (3 channels)",
                              input->name(), dims[1]));
+    if (dims[2] > kMaxSide || dims[3] > kMaxSide)
+      fail_model(fmt::format("input '{}' has a fixed size of {}x{}, over {} a side", input->name(), dims[3],
+                             dims[2], kMaxSide));
     if (dims[2] > 0 && dims[3] > 0) {  // a fixed size: imported at that size only
       sample_h_ = {int(dims[2])};
       sample_w_ = {int(dims[3])};
@@ -420,6 +427,12 @@ class OnnxImporter {
     const Value* v = input(k);
     return v ? &const_input(k, what) : nullptr;
   }
+  // A constant that must be one number, fixed.
+  float fixed_scalar(const Const& c, const char* what) const {
+    const std::vector<float> v = fixed_floats(c, what);
+    if (v.size() != 1) fail(fmt::format("its {} holds {} values, not one", what, v.size()));
+    return v[0];
+  }
   // A constant that must not depend on the input size, as floats.
   std::vector<float> fixed_floats(const Const& c, const char* what) const {
     if (c.varies()) fail(fmt::format("its {} depends on the input size", what));
@@ -480,11 +493,20 @@ class OnnxImporter {
   }
 
   // ---- views: Reshape/Transpose chains over a picture ----
-  View start_view(const Value& v) {
-    if (v.kind == Value::view) return v.v;
+  // A view of the picture `v` holds (it must hold one), to reshape or transpose further.
+  View start_view(const Value* v) {
+    if (!v) fail("has no input");
+    if (v->kind != Value::picture && v->kind != Value::view) picture_of(*v, node_);  // says why not
+    if (v->kind == Value::view) {
+      if (v->v.steps.size() >= kMaxViewSteps)
+        fail(fmt::format("rearranges the picture through more than {} reshapes and transposes",
+                         kMaxViewSteps));
+      return v->v;
+    }
+    const Value& picture = *v;
     View view;
-    view.blob = v.blob;
-    for (size_t s = 0; s < samples(); ++s) view.dims.push_back(onnx_dims(v.blob, s));
+    view.blob = picture.blob;
+    for (size_t s = 0; s < samples(); ++s) view.dims.push_back(onnx_dims(picture.blob, s));
     return view;
   }
 
@@ -505,6 +527,9 @@ class OnnxImporter {
   int resolve_view(const View& view) {
     for (size_t s = 0; s < samples(); ++s) {
       const std::vector<int64_t>& d = view.dims[s];
+      if (d.size() == 4 && d[0] == 1 &&
+          (d[1] > (int64_t(1) << 24) || d[2] > kMaxSide * 16 || d[3] > kMaxSide * 16))
+        fail(fmt::format("makes an impossible picture [{}]", fmt::join(d, ", ")));
       if (d.size() != 4 || d[0] != 1)
         fail(
             fmt::format("makes a [{}] tensor of the picture; upres follows reshapes and transposes only "
@@ -576,7 +601,7 @@ class OnnxImporter {
   // Reshape-like ops on a picture or a view: the new dims per sample.
   void view_reshape(
       const std::function<std::vector<int64_t>(const std::vector<int64_t>& dims, size_t s)>& new_dims) {
-    View view = start_view(*input(0));
+    View view = start_view(input(0));
     View::Step step;
     for (size_t s = 0; s < samples(); ++s) {
       std::vector<int64_t> resolved = resolve_reshape(view.dims[s], new_dims(view.dims[s], s));
@@ -609,7 +634,11 @@ class OnnxImporter {
     }
     if (infer >= 0 && known > 0 && n % known == 0) dims[size_t(infer)] = n / known;
     int64_t m = 1;
-    for (int64_t x : dims) m *= x;
+    for (int64_t x : dims) {
+      if (x < 1 || x > n)
+        fail(fmt::format("cannot reshape [{}] to [{}]", fmt::join(from, ", "), fmt::join(target, ", ")));
+      m *= x;
+    }
     if (m != n)
       fail(fmt::format("cannot reshape [{}] to [{}]{}", fmt::join(from, ", "), fmt::join(target, ", "),
                        samples() == 1 ? "" : " (at a sample input size: does the model take any size?)"));
@@ -631,7 +660,7 @@ class OnnxImporter {
     if (op == "Constant") return import_constant();
     // The shape of a picture (or view) is known at every sample size.
     if (op == "Shape" && input(0) && input(0)->kind != Value::constant)
-      return picture_shape(start_view(*input(0)));
+      return picture_shape(start_view(input(0)));
     bool all_constant = node.input_size() > 0;
     std::vector<const Const*> consts;
     for (int k = 0; k < node.input_size(); ++k) {
@@ -682,18 +711,21 @@ class OnnxImporter {
   }
 
   void require_exact_division(const Const& x, double divisor) {
-    std::vector<double> at;
-    for (size_t s = 0; s < x.at.size(); ++s) {
-      if (x.at[s].count() != 1) return;  // a tensor of sizes: judged element by element is overkill
-      at.push_back(x.at[s].v[0]);
+    // Element by element: a list of sizes divided at once (Shape / 2) needs each to divide.
+    for (size_t s = 1; s < x.at.size(); ++s)
+      if (x.at[s].count() != x.at[0].count()) fail("divides a list whose length depends on the input size");
+    for (size_t k = 0; k < size_t(x.at[0].count()); ++k) {
+      std::vector<double> at;
+      for (const Array& sample : x.at) at.push_back(sample.v[k]);
+      if (std::all_of(at.begin(), at.end(), [&](double v) { return v == at[0]; })) continue;
+      const int a = onnx_fold::alignment_for_division(at, sample_h_, sample_w_, divisor, alignment_);
+      if (a == 0)
+        fail(fmt::format(
+            "divides a size by {} in a way that depends on the input size beyond what upres folds "
+            "(input sides that are multiples of up to 16)",
+            divisor));
+      alignment_ = a;
     }
-    const int a = onnx_fold::alignment_for_division(at, sample_h_, sample_w_, divisor, alignment_);
-    if (a == 0)
-      fail(
-          fmt::format("divides a size by {} in a way that depends on the input size beyond what upres folds "
-                      "(input sides that are multiples of up to 16)",
-                      divisor));
-    alignment_ = a;
   }
 
   void set_constant(int output, Const c) {
@@ -939,8 +971,13 @@ class OnnxImporter {
     const Const& slope = const_input(1, "slope");
     const int channels = shape(n.inputs[0], 0).c;
     const int64_t count = slope.at[0].count();
-    if (count != 1 && count != channels)
-      fail(fmt::format("has {} slopes; upres runs one slope or one per channel ({})", count, channels));
+    const std::vector<int64_t>& d = slope.at[0].dims;
+    // One per channel broadcasts as [C, 1, 1] (or [1, C, 1, 1]); a plain [C] would run along W.
+    const bool per_channel = count == channels && (d.size() == 3 || (d.size() == 4 && d[0] == 1)) &&
+                             d[d.size() - 1] == 1 && d[d.size() - 2] == 1;
+    if (count != 1 && !per_channel)
+      fail(fmt::format("has slopes of shape [{}]; upres runs one slope or one per channel ([{}, 1, 1])",
+                       fmt::join(d, ", "), channels));
     n.weights.emplace_back(Shape{int(count), 1, 1}, fixed_floats(slope, "slope"));
     define_picture(0, add_node(std::move(n)));
   }
@@ -975,8 +1012,8 @@ class OnnxImporter {
       p.min = attr_f("min", -INFINITY);
       p.max = attr_f("max", INFINITY);
     } else {
-      if (const Const* lo = optional_const(1, "minimum")) p.min = fixed_floats(*lo, "minimum").at(0);
-      if (const Const* hi = optional_const(2, "maximum")) p.max = fixed_floats(*hi, "maximum").at(0);
+      if (const Const* lo = optional_const(1, "minimum")) p.min = fixed_scalar(*lo, "minimum");
+      if (const Const* hi = optional_const(2, "maximum")) p.max = fixed_scalar(*hi, "maximum");
     }
     if (p.min > p.max) fail("its minimum is above its maximum");
     n.params = p;
@@ -1031,7 +1068,8 @@ class OnnxImporter {
       return;
     }
     // One value per channel: [C, 1, 1] or [1, C, 1, 1].
-    const bool per_channel = int64_t(values.size()) == channels && dims.size() >= 3 && dims.size() <= 4 &&
+    const bool per_channel = int64_t(values.size()) == channels &&
+                             (dims.size() == 3 || (dims.size() == 4 && dims[0] == 1)) &&
                              dims[dims.size() - 1] == 1 && dims[dims.size() - 2] == 1;
     if (!per_channel)
       fail(fmt::format(
@@ -1192,7 +1230,7 @@ class OnnxImporter {
       if (c.varies()) fail("pads by amounts that depend on the input size (beyond a multiple of up to 16)");
       for (double v : c.at[0].v) pads.push_back(int64_t(v));
       if (const Const* value = optional_const(2, "constant value"))
-        p.value = fixed_floats(*value, "constant value").at(0);
+        p.value = fixed_scalar(*value, "constant value");
       if (node_->input_size() > 3 && !node_->input(3).empty())
         fail("pads chosen axes, which upres does not run");
     }
@@ -1267,6 +1305,8 @@ class OnnxImporter {
         fail("starts, ends and axes differ in length");
       for (int64_t step : steps[s])
         if (step != 1) fail("slices with a step other than 1, which upres does not run on pictures");
+      if (starts[s].size() != starts[0].size() || axes[s] != axes[0])
+        fail("slices axes that depend on the input size, which upres does not follow");
     }
     CropParams p;
     for (size_t k = 0; k < starts[0].size(); ++k) {
@@ -1341,21 +1381,21 @@ class OnnxImporter {
     }
   }
 
-  void identity() { define_picture(0, picture_input(0)); }
+  // Identity, Dropout, Cast: the value passes through as it is (a view stays a view).
+  void identity() {
+    const Value* x = input(0);
+    if (!x) fail("has no input");
+    if (x->kind == Value::picture || x->kind == Value::constant) return define_picture(0, picture_input(0));
+    Value copy = *x;
+    values_[node_->output(0)] = std::move(copy);
+  }
 
   void cast() {
     const int64_t to = attr_i("to", 1);
     if (to != onnx::TensorProto_DataType_FLOAT && to != onnx::TensorProto_DataType_FLOAT16 &&
         to != onnx::TensorProto_DataType_DOUBLE && to != onnx::TensorProto_DataType_BFLOAT16)
       fail("casts the picture to integers, which upres does not run");
-    // The IR computes in float32 whatever the model's storage type.
-    const Value* x = input(0);
-    if (x && x->kind == Value::view) {
-      Value copy = *x;
-      values_[node_->output(0)] = copy;
-      return;
-    }
-    identity();
+    identity();  // the IR computes in float32 whatever the model's storage type
   }
 
   void reshape() {
@@ -1382,6 +1422,7 @@ class OnnxImporter {
         if (a < 0) a += rank;
       }
       std::sort(axes.begin(), axes.end());
+      if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) fail("lists an axis twice");
       if (un) {
         for (int64_t a : axes) out.insert(out.begin() + a, 1);
       } else {
@@ -1397,7 +1438,7 @@ class OnnxImporter {
   }
 
   void transpose() {
-    View view = start_view(*input(0));
+    View view = start_view(input(0));
     View::Step step;
     step.transpose = true;
     step.perm = attr_ints("perm");

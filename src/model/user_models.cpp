@@ -1,7 +1,11 @@
 // Models users register (`upres models add`): each in model_cache_dir()/user/NAME/, the model's files
 // copied there under the new name plus upres-model.json, the record. A model is added into a
 // hidden folder first and renamed into place, so a failed or interrupted add leaves nothing.
+#include <signal.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
 
 #include <algorithm>
 #include <filesystem>
@@ -61,6 +65,18 @@ std::unique_ptr<UserModel> read_record(const fs::path& folder) {
   }
 }
 
+// Staging folders of adds whose process is gone (killed mid-copy): removed, so that an interrupted
+// add leaves nothing behind for long.
+void sweep_abandoned_adds() {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(user_dir(), ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(".adding-", 0) != 0) continue;
+    const pid_t pid = pid_t(std::strtol(name.substr(name.rfind('-') + 1).c_str(), nullptr, 10));
+    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) fs::remove_all(e.path(), ec);
+  }
+}
+
 }  // namespace
 
 std::vector<UserModel> user_models() {
@@ -97,6 +113,7 @@ UserModel add_user_model(const std::string& path, const std::string& name_in, bo
         fmt::format("a model named '{}' is already added; use --replace to replace it, or --name", name));
 
   fs::create_directories(user_dir());
+  sweep_abandoned_adds();
   const fs::path staging = user_dir() / fmt::format(".adding-{}-{}", name, getpid());
   fs::remove_all(staging);
   fs::create_directories(staging);
