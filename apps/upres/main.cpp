@@ -374,7 +374,8 @@ int run_models_verify(const std::vector<std::string>& names, const EngineFlags& 
     std::string problem;
     try {
       if (file_sha256(m.source.weights_file()) != m.sha256) {
-        problem = "checksum mismatch in " + m.source.weights_file() + "; add it again with `upres models add`";
+        problem =
+            "checksum mismatch in " + m.source.weights_file() + "; add it again with `upres models add`";
       } else {
         Image img(40, 36, 3);
         UpscaleOptions o = engine_options(ef);
@@ -386,7 +387,8 @@ int run_models_verify(const std::vector<std::string>& names, const EngineFlags& 
       problem = e.what();
     }
     if (!problem.empty()) ++failures;
-    std::printf("%-30s %s\n", m.name.c_str(), problem.empty() ? "ok (yours)" : ("FAILED: " + problem).c_str());
+    std::printf("%-30s %s\n", m.name.c_str(),
+                problem.empty() ? "ok (yours)" : ("FAILED: " + problem).c_str());
   }
   std::printf("%d checked, %d failed\n", checked, failures);
   if (checked == 0 && failures == 0) {

@@ -114,8 +114,9 @@ struct ModelGeometry {
 class Model {
  public:
   // Loads a zoo model or a user's registered model (add_user_model) by name, or a model file by its
-  // path, in any format a loader reads (an ncnn .param with its .bin beside it, an .onnx file). Throws Error(not_found) with the fetch command when a zoo
-  // model is not installed, Error(invalid_model) naming the file and line for malformed files.
+  // path, in any format a loader reads (an ncnn .param with its .bin beside it, an .onnx file). Throws
+  // Error(not_found) with the fetch command when a zoo model is not installed, Error(invalid_model) naming
+  // the file and line for malformed files.
   static std::shared_ptr<const Model> load(const std::string& name_or_path);
   static std::shared_ptr<const Model> load_source(const ModelSource& source, const std::string& display_name,
                                                   BorderMode border, bool output_adds_input = false);

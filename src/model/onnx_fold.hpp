@@ -44,7 +44,7 @@ std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::ve
 struct Attributes {
   std::function<int64_t(const char* name, int64_t fallback)> i;
   std::function<std::vector<int64_t>(const char* name)> ints;  // empty when absent
-  std::function<const Const*(const char* name)> tensor;  // nullptr when absent
+  std::function<const Const*(const char* name)> tensor;        // nullptr when absent
 };
 
 struct FoldContext {
