@@ -1,5 +1,8 @@
 // The realesrgan-ncnn-vulkan command line, driven with the argument lists the apps use, and
 // `upres models add`: the outputs compared with `upres image` on the same files.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <fstream>
 
 #include <fmt/format.h>
@@ -210,7 +213,12 @@ TEST_F(NcnnCompat, ModelsAddRegistersUsersModels) {
   run = cli("models add " + quoted(ours) + " --name 'a/b'");
   EXPECT_NE(run.output.find("cannot name a model"), std::string::npos) << run.output;
   // An add killed mid-copy left its staging folder: the next add sweeps it.
-  const fs::path abandoned = dir / "cache" / "user" / ".adding-old-4194303";
+  // The PID of a process that has exited and been reaped: surely not running.
+  const pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  ASSERT_GT(gone, 0);
+  waitpid(gone, nullptr, 0);
+  const fs::path abandoned = dir / "cache" / "user" / fmt::format(".adding-old-{}", gone);
   fs::create_directories(abandoned);
   EXPECT_EQ(cli("models add " + quoted(ours) + " --name other").exit_code, 0);
   EXPECT_FALSE(fs::exists(abandoned));

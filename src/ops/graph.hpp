@@ -72,6 +72,12 @@ struct PixelShuffleParams {
   int factor = 1;
   bool depth_column_row = false;  // false: PyTorch PixelShuffle order (c, i, j)
 };
+// The channel on the deep side (c * r * r channels) that holds offset (i, j) of channel c of the
+// `channels`-channel picture: the one index rule both ops share.
+inline int depth_channel(const PixelShuffleParams& p, int c, int i, int j, int channels) {
+  const int r = p.factor;
+  return p.depth_column_row ? (i * r + j) * channels + c : (c * r + i) * r + j;
+}
 
 // Pads rows and columns: with a constant, by mirroring about the edge pixel (reflect: the edge
 // is not repeated) or by repeating the edge (edge).

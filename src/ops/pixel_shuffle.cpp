@@ -23,7 +23,7 @@ void run(const Node& node, const std::vector<TensorView>& in, const std::vector<
   for (int c = 0; c < y.shape.c; ++c)
     for (int i = 0; i < r; ++i)
       for (int j = 0; j < r; ++j) {
-        int src_c = p.depth_column_row ? (i * r + j) * y.shape.c + c : (c * r + i) * r + j;
+        const int src_c = depth_channel(p, c, i, j, y.shape.c);
         for (int sy = 0; sy < x.shape.h; ++sy)
           for (int sx = 0; sx < x.shape.w; ++sx) y.at(c, sy * r + i, sx * r + j) = x.at(src_c, sy, sx);
       }

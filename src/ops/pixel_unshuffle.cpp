@@ -24,7 +24,7 @@ void run(const Node& node, const std::vector<TensorView>& in, const std::vector<
   for (int c = 0; c < x.shape.c; ++c)
     for (int i = 0; i < r; ++i)
       for (int j = 0; j < r; ++j) {
-        const int dst_c = p.depth_column_row ? (i * r + j) * x.shape.c + c : (c * r + i) * r + j;
+        const int dst_c = depth_channel(p, c, i, j, x.shape.c);
         for (int oy = 0; oy < y.shape.h; ++oy)
           for (int ox = 0; ox < y.shape.w; ++ox) y.at(dst_c, oy, ox) = x.at(c, oy * r + i, ox * r + j);
       }
