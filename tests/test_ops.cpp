@@ -16,25 +16,39 @@ namespace {
 // max(1, |reference|)). f32 kernels differ only in summation order. f16 storage rounds each layer's
 // input and output to 11 significant bits (2^-12 relative at most each); a convolution sums up to
 // 576 such products with weights of 1/sqrt(fan-in) scale, which keeps the total within a few 1e-3.
+// `conv`: the Vulkan convolution kernel every layer it can run takes (UPRES_VULKAN_CONV), so the
+// kernels made for GPUs are tested on lavapipe too, where the default picks the direct one.
 struct Target {
   const char* backend;
   Precision precision;
   double tolerance;
+  const char* conv = nullptr;
 };
 const Target kTargets[] = {
     {"cpu", Precision::f32, 1e-4},
     {"vulkan", Precision::f32, 1e-4},
     {"vulkan", Precision::f16, 1e-2},
+    {"vulkan", Precision::f32, 1e-4, "tiled"},
+    {"vulkan", Precision::f16, 1e-2, "tiled"},
+};
+// Sets UPRES_VULKAN_CONV while it lives (the Vulkan backend reads it when made).
+struct ConvKernelChoice {
+  explicit ConvKernelChoice(const char* kernel) {
+    if (kernel) setenv("UPRES_VULKAN_CONV", kernel, 1);
+  }
+  ~ConvKernelChoice() { unsetenv("UPRES_VULKAN_CONV"); }
 };
 std::unique_ptr<Backend> make_target(const Target& t) {
   if (!backend_available(t.backend)) return nullptr;
   BackendConfig config;
   config.threads = 2;
   config.precision = t.precision;
+  ConvKernelChoice choice(t.conv);
   return make_backend(t.backend, config);
 }
 std::string target_name(const Target& t) {
-  return fmt::format("{}_{}", t.backend, precision_name(t.precision));
+  return t.conv ? fmt::format("{}_{}_{}", t.backend, t.conv, precision_name(t.precision))
+                : fmt::format("{}_{}", t.backend, precision_name(t.precision));
 }
 void PrintTo(const Target& t, std::ostream* os) {
   *os << target_name(t);
@@ -239,6 +253,62 @@ Graph conv_then(Node conv, Node after, bool also_reads_input = false) {
   g.validate();
   return g;
 }
+
+#if UPRES_WITH_VULKAN
+// UPRES_VULKAN_CONV=measure (what a hardware GPU gets by default): each layer's kernel is timed on
+// the device once per shape, after the others are checked against the direct one there; the
+// output stays the reference's. Kernels a layer or device cannot take are never chosen.
+TEST(VulkanConvKernels, MeasuredChoiceIsRightAndMadeOncePerShape) {
+  if (!backend_available("vulkan")) GTEST_SKIP() << "vulkan has no device here";
+  for (const char* policy : {"measure", "coopmat"}) {
+    for (Precision precision : {Precision::f32, Precision::f16}) {
+      BackendConfig config;
+      config.precision = precision;
+      std::unique_ptr<Backend> backend;
+      {
+        ConvKernelChoice choice(policy);
+        backend = make_backend("vulkan", config);
+      }
+      // A 3x3 layer with PReLU (tiled can run it), then a stride-2 one (direct only).
+      Node first = conv_node(20, 6, 3, 1, 1, 1, true, Activation::prelu, 31);
+      Node second = conv_node(7, 20, 3, 2, 1, 1, true, Activation::none, 32);
+      Graph g = conv_then(first, second);
+      const Shape input{6, 19, 13};
+      auto before = vulkan::Context::get(0)->choices();
+      Tensor x = random_tensor(input, 33);
+      Tensor expected = run_graph(*make_reference_backend(), g, x);
+      auto prepared = backend->prepare(g, input);
+      EXPECT_LE(max_relative_error(run_graph(*backend, *prepared, x), expected),
+                precision == Precision::f32 ? 1e-4 : 1e-2)
+          << policy;
+      auto after = vulkan::Context::get(0)->choices();
+      if (std::string(policy) == "measure") {
+        // One new choice: the first layer's (the second has only direct); direct or tiled.
+        EXPECT_EQ(after.size(), before.size() + 1);
+        for (const auto& [key, kernel] : after) EXPECT_TRUE(kernel == 0 || kernel == 1) << key;
+        run_graph(*backend, *backend->prepare(g, input), x);  // the same shape again
+        EXPECT_EQ(vulkan::Context::get(0)->choices().size(), after.size());
+      } else {
+        EXPECT_EQ(after.size(), before.size());  // forced: nothing measured
+      }
+    }
+  }
+  expect_no_validation_messages();
+}
+
+TEST(VulkanConvKernels, UnknownChoiceIsRefusedWithTheChoices) {
+  if (!backend_available("vulkan")) GTEST_SKIP() << "vulkan has no device here";
+  ConvKernelChoice choice("fastest");
+  try {
+    make_backend("vulkan", BackendConfig{});
+    FAIL() << "accepted UPRES_VULKAN_CONV=fastest";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("auto, measure, direct, tiled or coopmat"), std::string::npos)
+        << e.what();
+  }
+}
+#endif
 
 // Grouped and depthwise convolutions, with and without a fused activation.
 TEST_P(Parity, GroupedAndDepthwiseConvolutions) {

@@ -9,7 +9,11 @@
 // specialisation constants, so a pipeline is built once per distinct layer kind and shared by
 // every tile size (a frame's edge tiles differ in shape; rebuilding per shape would stall them).
 #include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -64,6 +68,33 @@ constexpr int kOrigin[3] = {0, 0, 0};
 
 int activation_code(Activation a) {
   return int(a);  // shaders/common.glsl's ACT_* follow the enum's order
+}
+
+// The convolution kernels, each a shader with the same bindings, push constants and weight
+// packing: `direct` (convolution.comp) runs every convolution and is the fastest on lavapipe;
+// `tiled` (convolution_tiled.comp) shares its loads through workgroup memory, for GPUs;
+// `coopmat` (convolution_coopmat.comp) multiplies on NVIDIA's tensor cores, for f16 storage.
+enum class ConvKernel { direct, tiled, coopmat };
+constexpr const char* kConvShaders[] = {"convolution", "convolution_tiled", "convolution_coopmat"};
+constexpr const char* kConvKernelNames[] = {"direct", "tiled", "coopmat"};
+
+// How layers get their kernel: UPRES_VULKAN_CONV=auto (the default: measure on a hardware GPU,
+// direct on a software one), measure, or a kernel's name, which every layer it can run takes.
+struct ConvPolicy {
+  bool measure = false;
+  ConvKernel forced = ConvKernel::direct;
+};
+
+ConvPolicy conv_policy(const vulkan::PhysicalDevice& device) {
+  const char* v = std::getenv("UPRES_VULKAN_CONV");
+  const std::string want = v && *v ? v : "auto";
+  if (want == "auto") return {!device.software, ConvKernel::direct};
+  if (want == "measure") return {true, ConvKernel::direct};
+  for (int k = 0; k < 3; ++k)
+    if (want == kConvKernelNames[k]) return {false, ConvKernel(k)};
+  throw Error(
+      ErrorCode::invalid_argument,
+      fmt::format("UPRES_VULKAN_CONV={} is not a choice: use auto, measure, direct, tiled or coopmat", want));
 }
 
 // frame.glsl's Format (std430: every member four bytes, in this order).
@@ -137,9 +168,9 @@ GpuFormat gpu_format(const PlaneFormat& f) {
 // next slot's input and empties the previous slot's output.
 class VulkanExecutor final : public Executor, public FrameExecutor {
  public:
-  VulkanExecutor(std::shared_ptr<Context> ctx, bool f16, const Graph& graph, Shape input,
+  VulkanExecutor(std::shared_ptr<Context> ctx, bool f16, ConvPolicy policy, const Graph& graph, Shape input,
                  const std::vector<int>& observed, const FrameSpec* frames = nullptr)
-      : ctx_(std::move(ctx)), f16_(f16), graph_(graph), shapes_(graph.infer_shapes(input)) {
+      : ctx_(std::move(ctx)), f16_(f16), policy_(policy), graph_(graph), shapes_(graph.infer_shapes(input)) {
     try {
       if (frames) frames_ = *frames;
       plan_buffers();
@@ -401,21 +432,34 @@ class VulkanExecutor final : public Executor, public FrameExecutor {
     return *shared_.back();
   }
 
-  void add(const char* shader, std::vector<int32_t> constants, std::vector<const Buffer*> buffers, Push push,
-           const uint32_t* groups) {
+  Dispatch make_dispatch(const char* shader, std::vector<int32_t> constants,
+                         std::vector<const Buffer*> buffers, Push push, const uint32_t* groups) {
     const vulkan::Pipeline& p =
         ctx_->pipeline(shader, f16_, constants, uint32_t(buffers.size()), uint32_t(push.words.size() * 4));
-    dispatches_.push_back({&p, std::move(buffers), std::move(push), {groups[0], groups[1], groups[2]}});
+    return {&p, std::move(buffers), std::move(push), {groups[0], groups[1], groups[2]}};
+  }
+  Dispatch make_linear(const char* shader, std::vector<int32_t> constants, std::vector<const Buffer*> buffers,
+                       Push push, int64_t count) {
+    uint32_t g[3];
+    linear_groups(count, g);
+    return make_dispatch(shader, std::move(constants), std::move(buffers), std::move(push), g);
+  }
+  void add(const char* shader, std::vector<int32_t> constants, std::vector<const Buffer*> buffers, Push push,
+           const uint32_t* groups) {
+    dispatches_.push_back(
+        make_dispatch(shader, std::move(constants), std::move(buffers), std::move(push), groups));
   }
   void add_linear(const char* shader, std::vector<int32_t> constants, std::vector<const Buffer*> buffers,
                   Push push, int64_t count) {
-    uint32_t g[3];
-    linear_groups(count, g);
-    add(shader, std::move(constants), std::move(buffers), std::move(push), g);
+    dispatches_.push_back(
+        make_linear(shader, std::move(constants), std::move(buffers), std::move(push), count));
   }
 
   void convert(const char* shader, const Buffer& from, const Buffer& to, int64_t count) {
-    add_linear(shader, {}, {&from, &to}, Push().i(count), count);
+    dispatches_.push_back(make_convert(shader, from, to, count));
+  }
+  Dispatch make_convert(const char* shader, const Buffer& from, const Buffer& to, int64_t count) {
+    return make_linear(shader, {}, {&from, &to}, Push().i(count), count);
   }
 
   void observe_blob(int b) {
@@ -588,14 +632,21 @@ class VulkanExecutor final : public Executor, public FrameExecutor {
                shape.size());
   }
 
-  void record_conv(const Node& node, const std::vector<Shape>& in, Shape out) {
+  // A convolution's weights and epilogue in the layout every convolution kernel reads, and what
+  // its dispatch needs besides the kernel's own geometry.
+  struct ConvLayer {
+    const Node* node;
+    const Buffer* weights;
+    const Buffer* params;
+    int blocks;  // groups of four output channels, padded to a multiple of direct's OCB
+    bool residual;
+    std::vector<int32_t> constants;  // the specialisation constants all kernels share
+  };
+
+  ConvLayer conv_layer(const Node& node, int ic) {
     const auto& p = node.p<ConvParams>();
-    const bool deconv = node.type == OpType::deconvolution;
-    const int ic = in[0].c, oc = p.out_channels, taps = p.kernel_h * p.kernel_w;
-    // Register blocking of convolution.comp: PX pixels of a row times OCB groups of four output
-    // channels per invocation (fewer where the layer is that narrow). 8 x 2 measured fastest on
-    // lavapipe among 4..32 x 1..4 (docs/BENCHMARKS.md).
-    const int px = deconv ? 1 : std::min(8, out.w), ocb = deconv || oc <= 4 ? 1 : 2;
+    const int oc = p.out_channels, taps = p.kernel_h * p.kernel_w;
+    const int ocb = node.type == OpType::deconvolution || oc <= 4 ? 1 : 2;  // direct's OCB
     const int blocks = ((oc + 3) / 4 + ocb - 1) / ocb * ocb;
     // Weights as [block][ic][kh][kw] of four output channels (zero beyond the last). A grouped
     // convolution becomes a dense one whose weights are zero outside each output's group: correct
@@ -616,37 +667,194 @@ class VulkanExecutor final : public Executor, public FrameExecutor {
       if (p.activation.type == Activation::prelu)
         params[size_t(blocks * 4 + o)] = prelu_slope(node.weights[2], o);
     }
-    const bool residual = node.inputs.size() == 2;
-    const Buffer &wb = constant(packed), &pb = constant(params);
+    return {&node,
+            &constant(packed),
+            &constant(params),
+            blocks,
+            node.inputs.size() == 2,
+            {p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.dilation_h, p.dilation_w,
+             activation_code(p.activation.type), node.inputs.size() == 2}};
+  }
+
+  // The kernels that can run this layer on this device, direct first.
+  std::vector<ConvKernel> usable_conv_kernels(const Node& node, Shape out) const {
+    const auto& p = node.p<ConvParams>();
+    std::vector<ConvKernel> kernels{ConvKernel::direct};
+    if (node.type == OpType::deconvolution) return kernels;
+    const bool window = p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 && p.dilation_w == 1 &&
+                        p.kernel_h <= 3 && p.kernel_w <= 3;
+    if (window && (out.h + 7) / 8 <= int(kMaxGroups)) kernels.push_back(ConvKernel::tiled);
+    if (window && f16_ && ctx_->info().coopmat_f16 && (out.h + 3) / 4 <= int(kMaxGroups))
+      kernels.push_back(ConvKernel::coopmat);
+    return kernels;
+  }
+
+  Dispatch conv_dispatch(const ConvLayer& layer, ConvKernel kernel, Shape in, Shape out, const Buffer& x,
+                         const Buffer* residual, const Buffer& y) {
+    const auto& p = layer.node->p<ConvParams>();
+    const bool deconv = layer.node->type == OpType::deconvolution;
+    std::vector<int32_t> constants = layer.constants;
     uint32_t g[3];
-    linear_groups(int64_t(out.h) * ((out.w + px - 1) / px), g);
-    g[2] = uint32_t(blocks / ocb);
-    std::vector<int32_t> constants{p.kernel_h,
-                                   p.kernel_w,
-                                   p.stride_h,
-                                   p.stride_w,
-                                   p.dilation_h,
-                                   p.dilation_w,
-                                   activation_code(p.activation.type),
-                                   residual};
-    if (!deconv) constants.insert(constants.end(), {px, ocb});
-    add(deconv ? "deconvolution" : "convolution", std::move(constants),
-        {&blob(node.inputs[0]), &wb, &pb, residual ? &blob(node.inputs[1]) : &dummy_, &blob(node.outputs[0])},
-        Push()
-            .i(ic)
-            .i(in[0].h)
-            .i(in[0].w)
-            .i(oc)
-            .i(out.h)
-            .i(out.w)
-            .i(p.pad_top)
-            .i(p.pad_left)
-            .f(p.activation.alpha)
-            .f(p.activation.beta)
-            .f(p.residual_scale_self)
-            .f(p.residual_scale_other)
-            .i(blocks),
-        g);
+    if (deconv) {
+      linear_groups(int64_t(out.h) * out.w, g);
+      g[2] = uint32_t(layer.blocks);
+    } else if (kernel == ConvKernel::direct) {
+      // Register blocking of convolution.comp: PX pixels of a row times OCB groups of four output
+      // channels per invocation (fewer where the layer is that narrow). 8 x 2 measured fastest on
+      // lavapipe among 4..32 x 1..4 (docs/BENCHMARKS.md).
+      const int px = std::min(8, out.w), ocb = p.out_channels <= 4 ? 1 : 2;
+      linear_groups(int64_t(out.h) * ((out.w + px - 1) / px), g);
+      g[2] = uint32_t(layer.blocks / ocb);
+      constants.insert(constants.end(), {px, ocb});
+    } else if (kernel == ConvKernel::tiled) {
+      const int oct = std::min(16, layer.blocks);  // groups of four channels per workgroup
+      g[0] = uint32_t((out.w + 7) / 8);
+      g[1] = uint32_t((out.h + 7) / 8);
+      g[2] = uint32_t((layer.blocks + oct - 1) / oct);
+      constants.insert(constants.end(), {8, 1, oct});
+    } else {  // coopmat: 4 rows of 16 pixels by 64 output channels per workgroup
+      g[0] = uint32_t((out.w + 15) / 16);
+      g[1] = uint32_t((out.h + 3) / 4);
+      g[2] = uint32_t((layer.blocks + 15) / 16);
+    }
+    return make_dispatch(deconv ? "deconvolution" : kConvShaders[int(kernel)], std::move(constants),
+                         {&x, layer.weights, layer.params, residual ? residual : &dummy_, &y},
+                         Push()
+                             .i(in.c)
+                             .i(in.h)
+                             .i(in.w)
+                             .i(p.out_channels)
+                             .i(out.h)
+                             .i(out.w)
+                             .i(p.pad_top)
+                             .i(p.pad_left)
+                             .f(p.activation.alpha)
+                             .f(p.activation.beta)
+                             .f(p.residual_scale_self)
+                             .f(p.residual_scale_other)
+                             .i(layer.blocks),
+                         g);
+  }
+
+  void record_conv(const Node& node, const std::vector<Shape>& in, Shape out) {
+    const ConvLayer layer = conv_layer(node, in[0].c);
+    const std::vector<ConvKernel> usable = usable_conv_kernels(node, out);
+    ConvKernel kernel = ConvKernel::direct;
+    if (policy_.measure && usable.size() > 1)
+      kernel = measured_conv_kernel(layer, usable, in[0], out);
+    else if (std::find(usable.begin(), usable.end(), policy_.forced) != usable.end())
+      kernel = policy_.forced;
+    dispatches_.push_back(conv_dispatch(layer, kernel, in[0], out, blob(node.inputs[0]),
+                                        layer.residual ? &blob(node.inputs[1]) : nullptr,
+                                        blob(node.outputs[0])));
+  }
+
+  // The fastest of `usable` on this layer at this shape, timed on the device; each kernel but
+  // direct is first checked against direct on a small random input, and left out (with a
+  // message) if it disagrees: a driver's miscompilation must not reach a user's pictures.
+  // Remembered per device for the process, so a shape is measured once.
+  ConvKernel measured_conv_kernel(const ConvLayer& layer, const std::vector<ConvKernel>& usable, Shape in,
+                                  Shape out) {
+    const std::string key =
+        fmt::format("conv {} {} {} {}", fmt::join(layer.constants, ","), in.str(), out.str(), f16_);
+    if (const int known = ctx_->remembered(key); known >= 0) return ConvKernel(known);
+    ConvKernel best = ConvKernel::direct;
+    double best_seconds = 0;
+    const Buffer* residual = layer.residual ? &blob(layer.node->inputs[1]) : nullptr;
+    for (ConvKernel k : usable) {
+      if (k != ConvKernel::direct && !conv_kernel_agrees(layer, k, in.c)) continue;
+      const double seconds = time_program({conv_dispatch(layer, k, in, out, blob(layer.node->inputs[0]),
+                                                         residual, blob(layer.node->outputs[0]))});
+      if (k == ConvKernel::direct || seconds < best_seconds) {
+        best = k;
+        best_seconds = seconds;
+      }
+    }
+    ctx_->remember(key, int(best));
+    return best;
+  }
+
+  // Runs the layer through `kernel` and through direct on a random 19 x 21 input (two and a bit
+  // tiles each way, so edges and partial tiles are covered) and compares: within 1e-3 of the
+  // largest output in f32 (summation order), 2e-2 in f16 (coopmat also rounds the weights).
+  bool conv_kernel_agrees(const ConvLayer& layer, ConvKernel kernel, int ic) {
+    const Shape in{ic, 19, 21};
+    const Shape out = op_def(layer.node->type).infer_shapes(*layer.node, {in})[0];
+    const int64_t in_count = in.size(), out_count = out.size();
+    std::mt19937 random(7);
+    std::uniform_real_distribution<float> value(-1.f, 1.f);
+    auto host = [&](int64_t count, bool fill) {
+      Buffer b =
+          ctx_->make_buffer(uint64_t(count) * 4, fill ? Context::Memory::upload : Context::Memory::readback);
+      if (fill)
+        for (int64_t i = 0; i < count; ++i) static_cast<float*>(b.mapped)[i] = value(random);
+      return b;
+    };
+    auto device = [&](int64_t count) {
+      return ctx_->make_buffer(uint64_t(count) * (f16_ ? 2 : 4), Context::Memory::device);
+    };
+    const Buffer x_host = host(in_count, true), r_host = host(out_count, true);
+    const Buffer x = device(in_count), r = device(out_count), y_direct = device(out_count),
+                 y = device(out_count);
+    const Buffer out_direct = host(out_count, false), out_kernel = host(out_count, false);
+    const Buffer* residual = layer.residual ? &r : nullptr;
+    time_program(
+        {make_convert("convert_in", x_host, x, in_count), make_convert("convert_in", r_host, r, out_count),
+         conv_dispatch(layer, ConvKernel::direct, in, out, x, residual, y_direct),
+         conv_dispatch(layer, kernel, in, out, x, residual, y),
+         make_convert("convert_out", y_direct, out_direct, out_count),
+         make_convert("convert_out", y, out_kernel, out_count)},
+        1);
+    const auto* want = static_cast<const float*>(out_direct.mapped);
+    const auto* got = static_cast<const float*>(out_kernel.mapped);
+    double scale = 1, error = 0;
+    for (int64_t i = 0; i < out_count; ++i) scale = std::max(scale, double(std::abs(want[i])));
+    for (int64_t i = 0; i < out_count; ++i) {
+      const double e = std::abs(double(got[i]) - want[i]);
+      error = std::isnan(e) ? INFINITY : std::max(error, e);
+    }
+    if (error <= (f16_ ? 2e-2 : 1e-3) * scale) return true;
+    std::fprintf(stderr,
+                 "upres: Vulkan: the %s convolution kernel differs from the direct one by %g on %s (layer "
+                 "'%s'); not using it. Please report this with `upres devices`.\n",
+                 kConvKernelNames[int(kernel)], error / scale, ctx_->info().name.c_str(),
+                 layer.node->name.c_str());
+    return false;
+  }
+
+  // Records `program` into a command buffer of its own, runs it `runs` times one after another
+  // and returns the shortest run in seconds (submission to fence), after one run to warm up when
+  // runs > 1.
+  double time_program(const std::vector<Dispatch>& program, int runs = 3) {
+    const std::vector<std::vector<Dispatch>> programs{program};
+    VkDevice device = ctx_->device();
+    VkDescriptorPool descriptors = make_descriptor_pool(programs);
+    VkCommandPool pool = VK_NULL_HANDLE;
+    VkFence fence = VK_NULL_HANDLE;
+    auto release = [&] {
+      if (fence) vkDestroyFence(device, fence, nullptr);
+      if (pool) vkDestroyCommandPool(device, pool, nullptr);
+      vkDestroyDescriptorPool(device, descriptors, nullptr);
+    };
+    try {
+      VkCommandBuffer commands = make_command_buffer(pool, fence);
+      record(commands, program, descriptors);
+      double best = INFINITY;
+      for (int run = 0; run < (runs > 1 ? runs + 1 : 1); ++run) {
+        check(vkResetFences(device, 1, &fence), "resetting a fence");
+        const auto start = std::chrono::steady_clock::now();
+        ctx_->submit(commands, fence);
+        check(vkWaitForFences(device, 1, &fence, VK_TRUE, UINT64_MAX), "timing a kernel");
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (run > 0 || runs == 1) best = std::min(best, seconds);
+      }
+      release();
+      return best;
+    } catch (...) {
+      release();
+      throw;
+    }
   }
 
   void record_interp(const Node& node, Shape in, Shape out) {
@@ -668,8 +876,8 @@ class VulkanExecutor final : public Executor, public FrameExecutor {
                Push().i(out.c).i(in.h).i(in.w).i(out.h).i(out.w), out.size());
   }
 
-  // Descriptor sets for every dispatch, then each slot's command buffer that runs its program.
-  void build_command_buffers(const std::vector<std::vector<Dispatch>>& programs) {
+  // A descriptor pool with room for every dispatch of `programs`.
+  VkDescriptorPool make_descriptor_pool(const std::vector<std::vector<Dispatch>>& programs) {
     uint32_t descriptors = 0, sets = 0;
     for (const auto& program : programs)
       for (const Dispatch& d : program) {
@@ -677,32 +885,46 @@ class VulkanExecutor final : public Executor, public FrameExecutor {
         ++sets;
       }
     VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, std::max(descriptors, 1u)};
-    VkDescriptorPoolCreateInfo pool{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
-    pool.maxSets = sets;
-    pool.poolSizeCount = 1;
-    pool.pPoolSizes = &size;
-    check(vkCreateDescriptorPool(ctx_->device(), &pool, nullptr, &descriptor_pool_),
-          "creating a descriptor pool");
-    // The executor's own pool: command pools may be used by one thread at a time, and executors
-    // on one device are compiled and destroyed on different threads (a service's jobs).
-    VkCommandPoolCreateInfo pool_info{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-    pool_info.queueFamilyIndex = ctx_->queue_family();
-    check(vkCreateCommandPool(ctx_->device(), &pool_info, nullptr, &command_pool_),
-          "creating a command pool");
+    VkDescriptorPoolCreateInfo info{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+    info.maxSets = std::max(sets, 1u);
+    info.poolSizeCount = 1;
+    info.pPoolSizes = &size;
+    VkDescriptorPool pool;
+    check(vkCreateDescriptorPool(ctx_->device(), &info, nullptr, &pool), "creating a descriptor pool");
+    return pool;
+  }
+
+  // A command buffer from `pool` (made first when null) and an unsignalled fence for it.
+  VkCommandBuffer make_command_buffer(VkCommandPool& pool, VkFence& fence) {
+    if (!pool) {
+      // Each executor has its own: command pools may be used by one thread at a time, and
+      // executors on one device are compiled and destroyed on different threads (a service's jobs).
+      VkCommandPoolCreateInfo info{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+      info.queueFamilyIndex = ctx_->queue_family();
+      check(vkCreateCommandPool(ctx_->device(), &info, nullptr, &pool), "creating a command pool");
+    }
+    VkCommandBufferAllocateInfo alloc{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    alloc.commandPool = pool;
+    alloc.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    alloc.commandBufferCount = 1;
+    VkCommandBuffer commands;
+    check(vkAllocateCommandBuffers(ctx_->device(), &alloc, &commands), "allocating a command buffer");
+    VkFenceCreateInfo fence_info{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    check(vkCreateFence(ctx_->device(), &fence_info, nullptr, &fence), "creating a fence");
+    return commands;
+  }
+
+  // Descriptor sets for every dispatch, then each slot's command buffer that runs its program.
+  void build_command_buffers(const std::vector<std::vector<Dispatch>>& programs) {
+    descriptor_pool_ = make_descriptor_pool(programs);
     for (size_t k = 0; k < slots_.size(); ++k) {
       Slot& slot = slots_[k];
-      VkCommandBufferAllocateInfo alloc{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-      alloc.commandPool = command_pool_;
-      alloc.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-      alloc.commandBufferCount = 1;
-      check(vkAllocateCommandBuffers(ctx_->device(), &alloc, &slot.commands), "allocating a command buffer");
-      VkFenceCreateInfo fence{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-      check(vkCreateFence(ctx_->device(), &fence, nullptr, &slot.fence), "creating a fence");
-      record(slot.commands, programs[k]);
+      slot.commands = make_command_buffer(command_pool_, slot.fence);
+      record(slot.commands, programs[k], descriptor_pool_);
     }
   }
 
-  void record(VkCommandBuffer commands, const std::vector<Dispatch>& program) {
+  void record(VkCommandBuffer commands, const std::vector<Dispatch>& program, VkDescriptorPool descriptors) {
     VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     check(vkBeginCommandBuffer(commands, &begin), "recording commands");
     VkMemoryBarrier between{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
@@ -713,7 +935,7 @@ class VulkanExecutor final : public Executor, public FrameExecutor {
                          0, 1, &between, 0, nullptr, 0, nullptr);
     for (const Dispatch& d : program) {
       VkDescriptorSetAllocateInfo set_info{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
-      set_info.descriptorPool = descriptor_pool_;
+      set_info.descriptorPool = descriptors;
       set_info.descriptorSetCount = 1;
       set_info.pSetLayouts = &d.pipeline->set_layout;
       VkDescriptorSet set;
@@ -751,6 +973,7 @@ class VulkanExecutor final : public Executor, public FrameExecutor {
 
   std::shared_ptr<Context> ctx_;
   bool f16_;
+  ConvPolicy policy_;
   const Graph& graph_;
   std::vector<Shape> shapes_;
   std::vector<int> slot_;                              // blob -> pool_ index
@@ -785,7 +1008,9 @@ DeviceInfo describe(const vulkan::PhysicalDevice& d) {
 class VulkanBackend final : public Backend {
  public:
   explicit VulkanBackend(const BackendConfig& config)
-      : ctx_(Context::get(config.device)), f16_(config.precision == Precision::f16) {
+      : ctx_(Context::get(config.device)),
+        f16_(config.precision == Precision::f16),
+        policy_(conv_policy(ctx_->info())) {
     if (f16_ && !ctx_->info().storage_f16)
       throw Error(ErrorCode::unsupported,
                   fmt::format("{} cannot store 16-bit floats; use --precision f32", ctx_->info().name));
@@ -804,12 +1029,13 @@ class VulkanBackend final : public Backend {
   int64_t max_tensor_bytes() const override { return ctx_->info().max_storage_range; }
   std::unique_ptr<Executor> compile(const Graph& graph, Shape input,
                                     const std::vector<int>& observed) override {
-    return std::make_unique<VulkanExecutor>(ctx_, f16_, graph, input, observed);
+    return std::make_unique<VulkanExecutor>(ctx_, f16_, policy_, graph, input, observed);
   }
   // Whole frames convert on the device: only 8- to 16-bit planes cross to and from the host.
   std::unique_ptr<FrameExecutor> compile_frames(const Graph& graph, const FrameSpec& spec) override {
-    return std::make_unique<VulkanExecutor>(
-        ctx_, f16_, graph, Shape{3, spec.padded_height, spec.padded_width}, std::vector<int>{}, &spec);
+    return std::make_unique<VulkanExecutor>(ctx_, f16_, policy_, graph,
+                                            Shape{3, spec.padded_height, spec.padded_width},
+                                            std::vector<int>{}, &spec);
   }
   std::unique_ptr<Graph> prepare(const Graph& graph, Shape probe) const override {
     auto g = std::make_unique<Graph>(graph);
@@ -820,6 +1046,7 @@ class VulkanBackend final : public Backend {
  private:
   std::shared_ptr<Context> ctx_;
   bool f16_;
+  ConvPolicy policy_;
 };
 
 }  // namespace

@@ -141,7 +141,33 @@ struct Instance {
     d.cooperative_matrix = has_device_extension(h, "VK_NV_cooperative_matrix") ||
                            has_device_extension(h, "VK_KHR_cooperative_matrix");
     d.memory_budget_ext = has_device_extension(h, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+    d.max_shared_bytes = props.properties.limits.maxComputeSharedMemorySize;
+    d.coopmat_f16 = d.storage_f16 && d.arithmetic_f16 && f12.vulkanMemoryModel && d.subgroup_size == 32 &&
+                    d.max_shared_bytes >= 32 * 1024 && has_coopmat_f16(h);
     devices.push_back(d);
+  }
+
+  // Whether the device's VK_NV_cooperative_matrix offers the one shape the shader uses.
+  bool has_coopmat_f16(VkPhysicalDevice h) const {
+    if (!has_device_extension(h, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME)) return false;
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV coop{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+    VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &coop};
+    vkGetPhysicalDeviceFeatures2(h, &features);
+    auto properties = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV>(
+        vkGetInstanceProcAddr(handle, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV"));
+    if (!coop.cooperativeMatrix || !properties) return false;
+    uint32_t count = 0;
+    properties(h, &count, nullptr);
+    std::vector<VkCooperativeMatrixPropertiesNV> shapes(count,
+                                                        {VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV});
+    properties(h, &count, shapes.data());
+    for (const VkCooperativeMatrixPropertiesNV& s : shapes)
+      if (s.MSize == 16 && s.NSize == 16 && s.KSize == 16 && s.AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+          s.BType == VK_COMPONENT_TYPE_FLOAT16_NV && s.CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+          s.DType == VK_COMPONENT_TYPE_FLOAT32_NV && s.scope == VK_SCOPE_SUBGROUP_NV)
+        return true;
+    return false;
   }
 };
 
@@ -243,6 +269,14 @@ Context::Context(const PhysicalDevice& info) : info_(info) {
   f12.shaderFloat16 = info_.arithmetic_f16;
   std::vector<const char*> extensions;
   if (info_.memory_budget_ext) extensions.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV coop{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  if (info_.coopmat_f16) {
+    extensions.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+    coop.cooperativeMatrix = VK_TRUE;
+    f11.pNext = &coop;
+    f12.vulkanMemoryModel = VK_TRUE;
+  }
   VkDeviceCreateInfo create{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, &f12};
   create.queueCreateInfoCount = 1;
   create.pQueueCreateInfos = &queue;
@@ -422,6 +456,17 @@ const Pipeline& Context::pipeline(const std::string& name, bool f16, const std::
   vkDestroyShaderModule(device_, module, nullptr);
   check(made, fmt::format("building the {} shader", name).c_str());
   return pipelines_[key] = p;
+}
+
+int Context::remembered(const std::string& key) {
+  std::lock_guard lock(choices_mutex_);
+  auto it = choices_.find(key);
+  return it == choices_.end() ? -1 : it->second;
+}
+
+void Context::remember(const std::string& key, int value) {
+  std::lock_guard lock(choices_mutex_);
+  choices_[key] = value;
 }
 
 void Context::submit(VkCommandBuffer commands, VkFence fence) {

@@ -39,7 +39,12 @@ struct PhysicalDevice {
   bool storage_f16 = false;         // 16-bit values in storage buffers
   bool arithmetic_f16 = false;      // shaderFloat16
   bool cooperative_matrix = false;  // VK_NV_cooperative_matrix / VK_KHR_cooperative_matrix
-  bool memory_budget_ext = false;   // VK_EXT_memory_budget
+  // What shaders/convolution_coopmat.comp needs: VK_NV_cooperative_matrix with a 16 x 16 x 16
+  // subgroup product of float16 into float32, the Vulkan memory model, 16-bit arithmetic and
+  // storage, subgroups of 32 and 32 KiB of shared memory (NVIDIA's tensor cores, through Vulkan).
+  bool coopmat_f16 = false;
+  uint32_t max_shared_bytes = 0;   // maxComputeSharedMemorySize
+  bool memory_budget_ext = false;  // VK_EXT_memory_budget
 };
 
 // Every physical device that offers a compute queue and Vulkan 1.2; empty (never throws) when
@@ -111,6 +116,15 @@ class Context {
   const Pipeline& pipeline(const std::string& name, bool f16, const std::vector<int32_t>& constants,
                            uint32_t bindings, uint32_t push_bytes);
 
+  // Choices measured on this device (a convolution's kernel for a layer and shape), so that each
+  // is measured once per process: -1 when `key` has none yet.
+  int remembered(const std::string& key);
+  void remember(const std::string& key, int value);
+  std::map<std::string, int> choices() {
+    std::lock_guard lock(choices_mutex_);
+    return choices_;
+  }
+
   uint32_t queue_family() const { return queue_family_; }
   // Submits under the queue's lock (vkQueueSubmit needs it held by one thread at a time).
   void submit(VkCommandBuffer commands, VkFence fence);
@@ -124,7 +138,8 @@ class Context {
   uint32_t queue_family_ = 0;
   VkCommandPool command_pool_ = VK_NULL_HANDLE;
   VkPhysicalDeviceMemoryProperties memory_{};
-  std::mutex queue_mutex_, pipeline_mutex_, upload_mutex_, constants_mutex_;
+  std::mutex queue_mutex_, pipeline_mutex_, upload_mutex_, constants_mutex_, choices_mutex_;
+  std::map<std::string, int> choices_;
   std::map<std::pair<uint64_t, size_t>, std::weak_ptr<const Buffer>> constants_;
   std::map<std::tuple<std::string, bool, std::vector<int32_t>>, Pipeline> pipelines_;
   std::atomic<int64_t> allocations_{0};
