@@ -17,7 +17,9 @@ namespace {
 // input and output to 11 significant bits (2^-12 relative at most each); a convolution sums up to
 // 576 such products with weights of 1/sqrt(fan-in) scale, which keeps the total within a few 1e-3.
 // `conv`: the Vulkan convolution kernel every layer it can run takes (UPRES_VULKAN_CONV), so the
-// kernels made for GPUs are tested on lavapipe too, where the default picks the direct one.
+// kernels made for GPUs are tested on lavapipe too, where the default picks the direct one. The
+// coopmat kernel needs tensor cores; its emulated twin runs the same indexing with plain
+// arithmetic. It rounds the weights to float16 too, which stays within f16 storage's tolerance.
 struct Target {
   const char* backend;
   Precision precision;
@@ -29,7 +31,7 @@ const Target kTargets[] = {
     {"vulkan", Precision::f32, 1e-4},
     {"vulkan", Precision::f16, 1e-2},
     {"vulkan", Precision::f32, 1e-4, "tiled"},
-    {"vulkan", Precision::f16, 1e-2, "tiled"},
+    {"vulkan", Precision::f16, 1e-2, "tiled"}, {"vulkan", Precision::f16, 1e-2, "coopmat_emulated"},
 };
 // Sets UPRES_VULKAN_CONV while it lives (the Vulkan backend reads it when made).
 struct ConvKernelChoice {
@@ -304,7 +306,7 @@ TEST(VulkanConvKernels, UnknownChoiceIsRefusedWithTheChoices) {
     FAIL() << "accepted UPRES_VULKAN_CONV=fastest";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
-    EXPECT_NE(std::string(e.what()).find("auto, measure, direct, tiled or coopmat"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("auto, measure, direct, tiled, coopmat or coopmat_emulated"), std::string::npos)
         << e.what();
   }
 }

@@ -73,10 +73,13 @@ int activation_code(Activation a) {
 // The convolution kernels, each a shader with the same bindings, push constants and weight
 // packing: `direct` (convolution.comp) runs every convolution and is the fastest on lavapipe;
 // `tiled` (convolution_tiled.comp) shares its loads through workgroup memory, for GPUs;
-// `coopmat` (convolution_coopmat.comp) multiplies on NVIDIA's tensor cores, for f16 storage.
-enum class ConvKernel { direct, tiled, coopmat };
-constexpr const char* kConvShaders[] = {"convolution", "convolution_tiled", "convolution_coopmat"};
-constexpr const char* kConvKernelNames[] = {"direct", "tiled", "coopmat"};
+// `coopmat` (convolution_coopmat.comp) multiplies on NVIDIA's tensor cores, for f16 storage;
+// `coopmat_emulated` is that kernel with its products written out, only ever asked for by name:
+// it tests the coopmat kernel's indexing on devices without tensor cores.
+enum class ConvKernel { direct, tiled, coopmat, coopmat_emulated };
+constexpr const char* kConvShaders[] = {"convolution", "convolution_tiled", "convolution_coopmat",
+                                        "convolution_coopmat_emulated"};
+constexpr const char* kConvKernelNames[] = {"direct", "tiled", "coopmat", "coopmat_emulated"};
 
 // How layers get their kernel: UPRES_VULKAN_CONV=auto (the default: measure on a hardware GPU,
 // direct on a software one), measure, or a kernel's name, which every layer it can run takes.
@@ -90,11 +93,11 @@ ConvPolicy conv_policy(const vulkan::PhysicalDevice& device) {
   const std::string want = v && *v ? v : "auto";
   if (want == "auto") return {!device.software, ConvKernel::direct};
   if (want == "measure") return {true, ConvKernel::direct};
-  for (int k = 0; k < 3; ++k)
+  for (int k = 0; k < 4; ++k)
     if (want == kConvKernelNames[k]) return {false, ConvKernel(k)};
   throw Error(
       ErrorCode::invalid_argument,
-      fmt::format("UPRES_VULKAN_CONV={} is not a choice: use auto, measure, direct, tiled or coopmat", want));
+      fmt::format("UPRES_VULKAN_CONV={} is not a choice: use auto, measure, direct, tiled, coopmat or coopmat_emulated", want));
 }
 
 // frame.glsl's Format (std430: every member four bytes, in this order).
@@ -684,8 +687,12 @@ class VulkanExecutor final : public Executor, public FrameExecutor {
     const bool window = p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 && p.dilation_w == 1 &&
                         p.kernel_h <= 3 && p.kernel_w <= 3;
     if (window && (out.h + 7) / 8 <= int(kMaxGroups)) kernels.push_back(ConvKernel::tiled);
-    if (window && f16_ && ctx_->info().coopmat_f16 && (out.h + 3) / 4 <= int(kMaxGroups))
-      kernels.push_back(ConvKernel::coopmat);
+    const bool coopmat_fits = window && f16_ && (out.h + 3) / 4 <= int(kMaxGroups);
+    if (coopmat_fits && ctx_->info().coopmat_f16) kernels.push_back(ConvKernel::coopmat);
+    // 21.4 KiB of shared memory, float16 in it.
+    if (coopmat_fits && policy_.forced == ConvKernel::coopmat_emulated && ctx_->info().arithmetic_f16 &&
+        ctx_->info().max_shared_bytes >= 22 * 1024)
+      kernels.push_back(ConvKernel::coopmat_emulated);
     return kernels;
   }
 
@@ -712,7 +719,7 @@ class VulkanExecutor final : public Executor, public FrameExecutor {
       g[1] = uint32_t((out.h + 7) / 8);
       g[2] = uint32_t((layer.blocks + oct - 1) / oct);
       constants.insert(constants.end(), {8, 1, oct});
-    } else {  // coopmat: 4 rows of 16 pixels by 64 output channels per workgroup
+    } else {  // coopmat (and emulated): 4 rows of 16 pixels by 64 output channels per workgroup
       g[0] = uint32_t((out.w + 15) / 16);
       g[1] = uint32_t((out.h + 3) / 4);
       g[2] = uint32_t((layer.blocks + 15) / 16);
