@@ -50,16 +50,18 @@ void main() {
 
   for (int c0 = 0; c0 < p.ic; c0 += CC) {
     barrier();  // everyone is done with the previous chunk's window
+    // Read along rows (neighbouring invocations, neighbouring pixels), stored channel-innermost.
     for (int i = me; i < PH * PW * CC; i += 128) {
-      const int c = c0 + i % CC, at = i / CC, iy = iy0 + at / PW, ix = ix0 + at % PW;
+      const int at = i % (PH * PW), cc = i / (PH * PW), c = c0 + cc, iy = iy0 + at / PW, ix = ix0 + at % PW;
       const bool inside = c < p.ic && iy >= 0 && iy < p.ih && ix >= 0 && ix < p.iw;
-      window[i] = float16_t(inside ? float(x[(c * p.ih + iy) * p.iw + ix]) : 0.0);
+      window[at * CC + cc] = float16_t(inside ? float(x[(c * p.ih + iy) * p.iw + ix]) : 0.0);
     }
     for (int t = 0; t < TAPS; ++t) {
       barrier();  // the previous tap's weights have been used (and the window is written)
-      for (int i = me; i < CC * OCT; i += 128) {
-        const int n = i % OCT, c = c0 + i / OCT, block = block0 + n / 4;
-        tap_weights[i] = float16_t(c < p.ic && block < p.blocks ? w[(block * p.ic + c) * TAPS + t][n % 4] : 0.0);
+      for (int i = me; i < CC * OCT / 4; i += 128) {  // a vec4 of four output channels each
+        const int nb = i % (OCT / 4), cc = i / (OCT / 4), c = c0 + cc, block = block0 + nb;
+        const vec4 v = c < p.ic && block < p.blocks ? w[(block * p.ic + c) * TAPS + t] : vec4(0.0);
+        for (int k = 0; k < 4; ++k) tap_weights[cc * OCT + nb * 4 + k] = float16_t(v[k]);
       }
       barrier();
       const int ky = t / KW, kx = t % KW, a0 = ((row + ky) * PW + kx) * CC;

@@ -58,10 +58,11 @@ void main() {
       const bool inside = c < p.ic && iy >= 0 && iy < p.ih && ix >= 0 && ix < p.iw;
       window[i] = inside ? float(x[(c * p.ih + iy) * p.iw + ix]) : 0.0;
     }
+    // Neighbouring invocations read neighbouring weights: a block's chunk is ICC * TAPS in a row.
     for (int i = me; i < ICC * TAPS * OCT; i += threads) {
-      const int b = i % OCT, t = (i / OCT) % TAPS, cc = i / (OCT * TAPS);
+      const int t = i % TAPS, cc = (i / TAPS) % ICC, b = i / (TAPS * ICC);
       const int c = c0 + cc, wb = block0 + b;
-      weights[i] = c < p.ic && wb < p.blocks ? w[(wb * p.ic + c) * TAPS + t] : vec4(0.0);
+      weights[(cc * TAPS + t) * OCT + b] = c < p.ic && wb < p.blocks ? w[(wb * p.ic + c) * TAPS + t] : vec4(0.0);
     }
     barrier();
     for (int cc = 0; cc < ICC; ++cc)
