@@ -1,5 +1,5 @@
 // Times one model on one frame: ms per frame (median of N runs after a warm-up), full frame.
-//   upres_bench MODEL [--width 640] [--height 360] [--runs 3] [--threads 2] [--backend cpu]
+//   upres_bench MODEL [--width 640] [--height 360] [--runs 3] [--threads 2] [--backend cpu] [--device 0]
 //               [--precision f32|int8] [--input frame.f32 | --image picture.png] [--dump out.f32]
 //               [--fidelity 1]
 // --input reads a planar float32 RGB frame of width x height (so a peer can run the same
@@ -26,11 +26,11 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: upres_bench MODEL [--width W] [--height H] [--runs N] [--threads T] "
-                 "[--backend cpu|reference] [--input f32] [--dump f32]\n");
+                 "[--backend cpu|vulkan|reference] [--device N] [--input f32] [--dump f32]\n");
     return 2;
   }
   std::string model_name = argv[1], input_path, image_path, dump_path, backend = "cpu", precision = "f32";
-  int width = 640, height = 360, runs = 3, threads = 2;
+  int width = 640, height = 360, runs = 3, threads = 2, device = 0;
   bool fidelity = false;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
@@ -44,6 +44,8 @@ int main(int argc, char** argv) {
       threads = std::stoi(value);
     else if (flag == "--backend")
       backend = value;
+    else if (flag == "--device")
+      device = std::stoi(value);
     else if (flag == "--precision")
       precision = value;
     else if (flag == "--image")
@@ -82,6 +84,7 @@ int main(int argc, char** argv) {
     o.backend = backend;
     o.precision = precision_from_name(precision);
     o.threads = threads;
+    o.device = device;
     o.max_memory = int64_t(16) << 30;  // full frame
     Upscaler up(model, o);
     Image out = up.upscale(frame);  // warm-up: compiles primitives, reorders weights
@@ -92,7 +95,7 @@ int main(int argc, char** argv) {
     }
     std::sort(ms.begin(), ms.end());
     std::printf(
-        "%s %dx%d backend=%s precision=%s threads=%d runs=%d median_ms=%.1f min_ms=%.1f macs_per_px=%.0f "
+        "%s %dx%d backend=%s precision=%s threads=%d runs=%d median_ms=%.3f min_ms=%.3f macs_per_px=%.0f "
         "border=%d align=%d,%d\n",
         model_name.c_str(), width, height, backend.c_str(), precision.c_str(), threads, runs,
         ms[ms.size() / 2], ms[0], model->macs_per_input_pixel(), model->geometry().border,

@@ -10,6 +10,8 @@
 #     it, else libx264 ultrafast), frames / wall seconds;
 #   - the peer realesrgan-ncnn-vulkan on a folder of the same frames (whole process / frames);
 #   - PyTorch CUDA fp16 model-only (bench-torch.py) when torch with CUDA is installed.
+# upres's model-only times include copying the frame to and from the device; PyTorch's do not.
+# The peer's -g takes the same index as upres's --device where every device has Vulkan 1.2.
 # Usage, on the device from the repository root: scripts/bench-gpu.sh build/gpu-bundle.tar.xz "$OUT"
 # (build/gpu-bundle-media-{1,2}.tar.xz beside it, when there, add the end-to-end rows)
 # env: FRAMES (120 at 360p; a quarter of that at 1080p), STEP_TIMEOUT (120 s per step),
@@ -29,10 +31,11 @@ for part in 1 2; do  # FFmpeg's tree, merged into gpu-bundle/lib
 done
 b=$work/gpu-bundle
 loader=$(ls "$b"/lib/ld-linux-x86-64.so.* | head -1)
-run() {  # a bundled program through the bundled loader and libraries
+run() {  # a bundled program (bin/NAME or a path) through the bundled loader and libraries
   local exe=$1
   shift
-  timeout "$step_timeout" "$loader" --library-path "$b/lib" "$b/bin/$exe" "$@"
+  [[ $exe == */* ]] || exe=$b/bin/$exe
+  timeout "$step_timeout" "$loader" --library-path "$b/lib" "$exe" "$@"
 }
 say() { echo "$*" | tee -a "$log"; }
 seconds() {  # runs the command quietly, prints its wall seconds, or "failed: " and its last line
@@ -53,9 +56,14 @@ say "## machine"
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 || echo "no nvidia-smi"; } | tee -a "$log"
 say "Vulkan ICDs: $(ls /usr/share/vulkan/icd.d /etc/vulkan/icd.d 2>/dev/null | tr '\n' ' ')"
 run upres devices 2>&1 | tee -a "$log"
-gpu=$(run upres devices --json 2>/dev/null | grep '"backend":"vulkan"' | grep "\"kind\":\"${DEVICE_KIND:-gpu}\"" | head -1 |
+devices=$(run upres devices --json 2>&1)
+gpu=$(grep '"backend":"vulkan"' <<<"$devices" | grep "\"kind\":\"${DEVICE_KIND:-gpu}\"" | head -1 |
   sed -n 's/.*"index":\([0-9]*\).*/\1/p')
-if [ -z "$gpu" ]; then
+if ! grep -q '"backend"' <<<"$devices"; then
+  say "upres did not start (are gpu-bundle-media-1/2.tar.xz there?): $(tail -1 <<<"$devices")"
+  say "assuming Vulkan device 0 for the model-only rows"
+  gpu=0
+elif [ -z "$gpu" ]; then
   say "NO VULKAN GPU: the Vulkan loader finds no hardware device on this machine (no NVIDIA ICD);"
   say "the upres and realesrgan-ncnn-vulkan rows cannot run here."
 fi
@@ -70,7 +78,7 @@ if [ -n "$gpu" ]; then
       for choice in "f16 auto" "f16 direct" "f16 tiled" "f16 coopmat" "f32 auto"; do
         set -- $choice
         line=$(UPRES_VULKAN_CONV=$2 run upres_bench "$b/models/$model.param" --backend vulkan \
-          --precision "$1" --width "$w" --height "$h" --runs 20 2>&1 | tail -1)
+          --device "$gpu" --precision "$1" --width "$w" --height "$h" --runs 20 2>&1 | tail -1)
         ms=$(sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' <<<"$line")
         if [ -n "$ms" ]; then
           say "upres model-only $model $size $1 conv=$2 ms=$ms fps=$(awk -v m="$ms" 'BEGIN {printf "%.1f", 1000 / m}')"
@@ -97,7 +105,7 @@ if [ -n "$gpu" ]; then
     for model in $models; do
       extra=()
       [ "$encoder" = libx264 ] && extra=(--encoder-preset ultrafast)
-      s=$(seconds run upres video "$work/clip-$size.mp4" -o "$work/out.mp4" -y -c:v "$encoder" "${extra[@]}" \
+      s=$(seconds run upres video "$work/clip-$size.mp4" -o "$work/out.mp4" -y -c:v "$encoder" ${extra[@]+"${extra[@]}"} \
         --backend vulkan --device "$gpu" --precision f16 -m "$b/models/$model.param")
       say "upres end-to-end $model $size frames=$n seconds=$s fps=$(fps "$n" "$s")"
     done
@@ -113,7 +121,7 @@ if [ -n "$gpu" ]; then
       done
       for model in $models; do
         # (its ncnn predates the Swish layer, so our model fails on it: the row says so)
-        s=$(seconds timeout "$step_timeout" "$b/peer/realesrgan-ncnn-vulkan" -i "$work/frames-$size" \
+        s=$(seconds run "$b/peer/realesrgan-ncnn-vulkan" -i "$work/frames-$size" \
           -o "$work/peer-out-$size" -m "$b/peer/models" -n "$model" -s 2 -g "$gpu" -f png)
         say "realesrgan-ncnn-vulkan $model $size frames=$n seconds=$s fps=$(fps "$n" "$s")"
         s=$(seconds run upres image "$work/frames-$size" -o "$work/upres-out-$size" --overwrite --backend vulkan \

@@ -22,8 +22,18 @@ mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/models" "$bundle/peer/models" "$me
 libraries() {  # every shared library the programs load, glibc's loader included
   for exe in "$@"; do ldd "$exe" | awk '/=> \// {print $3} /^\t\/.*ld-linux/ {print $1}'; done | sort -u
 }
+peer=$build/peers/waifu2x-1.6.5/package/real-esrgan/realesrgan-ncnn-vulkan
+[ -x "$peer" ] || peer=""
 cp "$build/upres" "$build/bench/upres_bench" "$build/bench/psnr_pair" "$bundle/bin/"
-libraries "$build/bench/upres_bench" "$build/bench/psnr_pair" | while read -r lib; do cp -L "$lib" "$bundle/lib/"; done
+# The programs' libraries and the whole glibc family: a driver loaded later (the NVIDIA Vulkan
+# ICD) must find this glibc's libdl, librt and libpthread, not the host's.
+glibc=$(dirname "$(ldd "$build/upres" | awk '/libc.so.6/ {print $3}')")
+{
+  libraries "$build/bench/upres_bench" "$build/bench/psnr_pair" ${peer:+"$peer"}
+  for l in libc.so.6 libm.so.6 libmvec.so.1 libdl.so.2 librt.so.1 libpthread.so.0 libresolv.so.2 libutil.so.1; do
+    [ -e "$glibc/$l" ] && echo "$glibc/$l"
+  done
+} | sort -u | while read -r lib; do cp -L "$lib" "$bundle/lib/"; done
 # upres's other libraries, largest first, each to the lighter of the two media archives.
 sizes=(0 0 0)
 while read -r bytes lib; do
@@ -38,12 +48,11 @@ zoo=${UPRES_MODEL_DIR:-$HOME/.cache/upres/models}
 cp "$repo/models/upres-compact-x2.param" "$repo/models/upres-compact-x2.bin" "$bundle/models/"
 cp "$zoo/waifu2x@1.6.5/package/real-esrgan/models/realesr-animevideov3-x2."{param,bin} "$bundle/models/"
 
-peer=$build/peers/waifu2x-1.6.5/package/real-esrgan
-if [ -x "$peer/realesrgan-ncnn-vulkan" ]; then
-  cp "$peer/realesrgan-ncnn-vulkan" "$bundle/peer/"
+if [ -n "$peer" ]; then
+  cp "$peer" "$bundle/peer/"
   cp "$bundle"/models/* "$bundle/peer/models/"
 else
-  echo "no realesrgan-ncnn-vulkan in $peer (scripts/bench-vulkan.sh fetches it); the bundle goes without" >&2
+  echo "no realesrgan-ncnn-vulkan in $build/peers (scripts/bench-vulkan.sh fetches it); the bundle goes without" >&2
 fi
 
 cp "$repo/scripts/bench-gpu.sh" "$repo/scripts/bench-torch.py" "$repo/training/model.py" "$bundle/"

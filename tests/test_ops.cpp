@@ -1,7 +1,9 @@
 // Every op: known answers for the reference kernels, then each fast backend (cpu; vulkan in f32
 // and f16 where a Vulkan device exists, lavapipe in the tests) against the reference on random
 // inputs with odd sizes.
+#include <algorithm>
 #include <map>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -31,14 +33,22 @@ const Target kTargets[] = {
     {"vulkan", Precision::f32, 1e-4},
     {"vulkan", Precision::f16, 1e-2},
     {"vulkan", Precision::f32, 1e-4, "tiled"},
-    {"vulkan", Precision::f16, 1e-2, "tiled"}, {"vulkan", Precision::f16, 1e-2, "coopmat_emulated"},
+    {"vulkan", Precision::f16, 1e-2, "tiled"},
+    {"vulkan", Precision::f16, 1e-2, "coopmat_emulated"},
 };
 // Sets UPRES_VULKAN_CONV while it lives (the Vulkan backend reads it when made).
 struct ConvKernelChoice {
   explicit ConvKernelChoice(const char* kernel) {
+    if (const char* was = std::getenv("UPRES_VULKAN_CONV")) before = was;
     if (kernel) setenv("UPRES_VULKAN_CONV", kernel, 1);
   }
-  ~ConvKernelChoice() { unsetenv("UPRES_VULKAN_CONV"); }
+  ~ConvKernelChoice() {
+    if (before)
+      setenv("UPRES_VULKAN_CONV", before->c_str(), 1);
+    else
+      unsetenv("UPRES_VULKAN_CONV");
+  }
+  std::optional<std::string> before;
 };
 std::unique_ptr<Backend> make_target(const Target& t) {
   if (!backend_available(t.backend)) return nullptr;
@@ -284,10 +294,22 @@ TEST(VulkanConvKernels, MeasuredChoiceIsRightAndMadeOncePerShape) {
                 precision == Precision::f32 ? 1e-4 : 1e-2)
           << policy;
       auto after = vulkan::Context::get(0)->choices();
+      auto count = [](const std::map<std::string, int>& choices, const std::string& prefix) {
+        return std::count_if(choices.begin(), choices.end(),
+                             [&](const auto& c) { return c.first.rfind(prefix, 0) == 0; });
+      };
       if (std::string(policy) == "measure") {
-        // One new choice: the first layer's (the second has only direct); direct or tiled.
-        EXPECT_EQ(after.size(), before.size() + 1);
-        for (const auto& [key, kernel] : after) EXPECT_TRUE(kernel == 0 || kernel == 1) << key;
+        // One new choice, the first layer's (the second has only direct): direct or tiled, after
+        // tiled was found to agree with direct on its weights.
+        EXPECT_EQ(count(after, "conv "), count(before, "conv ") + 1);
+        EXPECT_EQ(count(after, "agrees "), count(before, "agrees ") + 1);
+        for (const auto& [key, value] : after) {
+          if (key.rfind("conv ", 0) == 0) {
+            EXPECT_TRUE(value == 0 || value == 1) << key;
+          } else if (key.rfind("agrees ", 0) == 0) {
+            EXPECT_EQ(value, 1) << key;
+          }
+        }
         run_graph(*backend, *backend->prepare(g, input), x);  // the same shape again
         EXPECT_EQ(vulkan::Context::get(0)->choices().size(), after.size());
       } else {
@@ -306,7 +328,8 @@ TEST(VulkanConvKernels, UnknownChoiceIsRefusedWithTheChoices) {
     FAIL() << "accepted UPRES_VULKAN_CONV=fastest";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
-    EXPECT_NE(std::string(e.what()).find("auto, measure, direct, tiled, coopmat or coopmat_emulated"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("auto, measure, direct, tiled, coopmat or coopmat_emulated"),
+              std::string::npos)
         << e.what();
   }
 }

@@ -16,6 +16,7 @@
 #include <random>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "backend/backend.hpp"
 #include "backend/vulkan/vulkan_context.hpp"
@@ -95,9 +96,9 @@ ConvPolicy conv_policy(const vulkan::PhysicalDevice& device) {
   if (want == "measure") return {true, ConvKernel::direct};
   for (int k = 0; k < 4; ++k)
     if (want == kConvKernelNames[k]) return {false, ConvKernel(k)};
-  throw Error(
-      ErrorCode::invalid_argument,
-      fmt::format("UPRES_VULKAN_CONV={} is not a choice: use auto, measure, direct, tiled, coopmat or coopmat_emulated", want));
+  throw Error(ErrorCode::invalid_argument, fmt::format("UPRES_VULKAN_CONV={} is not a choice: use auto, "
+                                                       "measure, direct, tiled, coopmat or coopmat_emulated",
+                                                       want));
 }
 
 // frame.glsl's Format (std430: every member four bytes, in this order).
@@ -644,6 +645,8 @@ class VulkanExecutor final : public Executor, public FrameExecutor {
     int blocks;  // groups of four output channels, padded to a multiple of direct's OCB
     bool residual;
     std::vector<int32_t> constants;  // the specialisation constants all kernels share
+    uint64_t values_hash;            // of the packed weights and epilogue parameters
+    float largest_weight;            // |w|: float16 kernels need it finite in 16 bits
   };
 
   ConvLayer conv_layer(const Node& node, int ic) {
@@ -670,24 +673,31 @@ class VulkanExecutor final : public Executor, public FrameExecutor {
       if (p.activation.type == Activation::prelu)
         params[size_t(blocks * 4 + o)] = prelu_slope(node.weights[2], o);
     }
+    float largest = 0;
+    for (float v : packed) largest = std::max(largest, std::abs(v));
     return {&node,
             &constant(packed),
             &constant(params),
             blocks,
             node.inputs.size() == 2,
             {p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.dilation_h, p.dilation_w,
-             activation_code(p.activation.type), node.inputs.size() == 2}};
+             activation_code(p.activation.type), node.inputs.size() == 2},
+            vulkan::hash_values(params, vulkan::hash_values(packed)),
+            largest};
   }
 
   // The kernels that can run this layer on this device, direct first.
-  std::vector<ConvKernel> usable_conv_kernels(const Node& node, Shape out) const {
+  std::vector<ConvKernel> usable_conv_kernels(const Node& node, const ConvLayer& layer, Shape out) const {
     const auto& p = node.p<ConvParams>();
     std::vector<ConvKernel> kernels{ConvKernel::direct};
     if (node.type == OpType::deconvolution) return kernels;
     const bool window = p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 && p.dilation_w == 1 &&
                         p.kernel_h <= 3 && p.kernel_w <= 3;
-    if (window && (out.h + 7) / 8 <= int(kMaxGroups)) kernels.push_back(ConvKernel::tiled);
-    const bool coopmat_fits = window && f16_ && (out.h + 3) / 4 <= int(kMaxGroups);
+    if (window && (out.w + 7) / 8 <= int(kMaxGroups) && (out.h + 7) / 8 <= int(kMaxGroups))
+      kernels.push_back(ConvKernel::tiled);
+    // Weights rounded to float16 must stay finite (65504 at most).
+    const bool coopmat_fits = window && f16_ && layer.largest_weight < 6e4f &&
+                              (out.w + 15) / 16 <= int(kMaxGroups) && (out.h + 3) / 4 <= int(kMaxGroups);
     if (coopmat_fits && ctx_->info().coopmat_f16) kernels.push_back(ConvKernel::coopmat);
     // 21.4 KiB of shared memory, float16 in it.
     if (coopmat_fits && policy_.forced == ConvKernel::coopmat_emulated && ctx_->info().arithmetic_f16 &&
@@ -745,7 +755,7 @@ class VulkanExecutor final : public Executor, public FrameExecutor {
 
   void record_conv(const Node& node, const std::vector<Shape>& in, Shape out) {
     const ConvLayer layer = conv_layer(node, in[0].c);
-    const std::vector<ConvKernel> usable = usable_conv_kernels(node, out);
+    const std::vector<ConvKernel> usable = usable_conv_kernels(node, layer, out);
     ConvKernel kernel = ConvKernel::direct;
     if (policy_.measure && usable.size() > 1)
       kernel = measured_conv_kernel(layer, usable, in[0], out);
@@ -756,29 +766,61 @@ class VulkanExecutor final : public Executor, public FrameExecutor {
                                         blob(node.outputs[0])));
   }
 
-  // The fastest of `usable` on this layer at this shape, timed on the device; each kernel but
-  // direct is first checked against direct on a small random input, and left out (with a
-  // message) if it disagrees: a driver's miscompilation must not reach a user's pictures.
-  // Remembered per device for the process, so a shape is measured once.
+  // The fastest of `usable` on this layer kind at this shape, timed on the device once per
+  // process (Context remembers it), among the kernels that agree with direct on this very
+  // layer's weights (also remembered, by their hash). A kernel that fails to build or run is
+  // left out with a message: the layer then runs on the others.
   ConvKernel measured_conv_kernel(const ConvLayer& layer, const std::vector<ConvKernel>& usable, Shape in,
                                   Shape out) {
     const std::string key =
         fmt::format("conv {} {} {} {}", fmt::join(layer.constants, ","), in.str(), out.str(), f16_);
-    if (const int known = ctx_->remembered(key); known >= 0) return ConvKernel(known);
-    ConvKernel best = ConvKernel::direct;
-    double best_seconds = 0;
-    const Buffer* residual = layer.residual ? &blob(layer.node->inputs[1]) : nullptr;
-    for (ConvKernel k : usable) {
-      if (k != ConvKernel::direct && !conv_kernel_agrees(layer, k, in.c)) continue;
-      const double seconds = time_program({conv_dispatch(layer, k, in, out, blob(layer.node->inputs[0]),
-                                                         residual, blob(layer.node->outputs[0]))});
-      if (k == ConvKernel::direct || seconds < best_seconds) {
-        best = k;
-        best_seconds = seconds;
+    int best = ctx_->remembered(key);
+    if (best < 0) {
+      double best_seconds = 0;
+      const Buffer* residual = layer.residual ? &blob(layer.node->inputs[1]) : nullptr;
+      for (ConvKernel k : usable) {
+        if (k != ConvKernel::direct && !conv_kernel_verified(layer, k, in.c)) continue;
+        const double seconds = guarded(k, [&] {
+          return time_program({conv_dispatch(layer, k, in, out, blob(layer.node->inputs[0]), residual,
+                                             blob(layer.node->outputs[0]))});
+        });
+        if (k == ConvKernel::direct || (seconds >= 0 && seconds < best_seconds)) {
+          best = int(k);
+          best_seconds = seconds;
+        }
       }
+      ctx_->remember(key, best);
     }
-    ctx_->remember(key, int(best));
-    return best;
+    // Measured on another layer of this kind: check this layer's weights too.
+    if (ConvKernel(best) != ConvKernel::direct && !conv_kernel_verified(layer, ConvKernel(best), in.c))
+      return ConvKernel::direct;
+    return ConvKernel(best);
+  }
+
+  // Runs `step` for a kernel other than direct; a failure (a driver that cannot build or run
+  // it) is reported and gives -1, so that the layer runs on another kernel.
+  template <typename Step>
+  double guarded(ConvKernel kernel, Step step) {
+    if (kernel == ConvKernel::direct) return step();
+    try {
+      return step();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "upres: Vulkan: the %s convolution kernel failed on %s (%s); not using it.\n",
+                   kConvKernelNames[int(kernel)], ctx_->info().name.c_str(), e.what());
+      return -1;
+    }
+  }
+
+  // conv_kernel_agrees, once per kernel and layer (its weights' hash) for the process.
+  bool conv_kernel_verified(const ConvLayer& layer, ConvKernel kernel, int ic) {
+    const std::string key = fmt::format("agrees {} {} {} {:x} {}", int(kernel),
+                                        fmt::join(layer.constants, ","), ic, layer.values_hash, f16_);
+    int known = ctx_->remembered(key);
+    if (known < 0) {
+      known = guarded(kernel, [&] { return conv_kernel_agrees(layer, kernel, ic) ? 1.0 : 0.0; }) > 0 ? 1 : 0;
+      ctx_->remember(key, known);
+    }
+    return known == 1;
   }
 
   // Runs the layer through `kernel` and through direct on a random 19 x 21 input (two and a bit

@@ -156,7 +156,13 @@ struct Instance {
     vkGetPhysicalDeviceFeatures2(h, &features);
     auto properties = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV>(
         vkGetInstanceProcAddr(handle, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV"));
-    if (!coop.cooperativeMatrix || !properties) return false;
+    VkPhysicalDeviceCooperativeMatrixPropertiesNV stages{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_NV};
+    VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &stages};
+    vkGetPhysicalDeviceProperties2(h, &props);
+    if (!coop.cooperativeMatrix || !properties ||
+        !(stages.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT))
+      return false;
     uint32_t count = 0;
     properties(h, &count, nullptr);
     std::vector<VkCooperativeMatrixPropertiesNV> shapes(count,
@@ -192,6 +198,12 @@ void check(VkResult result, const char* what) {
   throw Error(memory ? ErrorCode::limit_exceeded : ErrorCode::backend_failure,
               fmt::format("Vulkan: {} failed ({}){}", what, int(result),
                           memory ? ": out of memory; lower --max-memory or --tile" : ""));
+}
+
+uint64_t hash_values(const std::vector<float>& values, uint64_t hash) {
+  const auto* p = reinterpret_cast<const unsigned char*>(values.data());
+  for (size_t i = 0; i < values.size() * sizeof(float); ++i) hash = (hash ^ p[i]) * 1099511628211ull;
+  return hash;
 }
 
 const std::vector<PhysicalDevice>& physical_devices() {
@@ -396,9 +408,7 @@ void Context::upload(Buffer& buffer, const void* data, size_t bytes) {
 
 std::shared_ptr<const Buffer> Context::constant_buffer(const std::vector<float>& values) {
   const size_t bytes = values.size() * sizeof(float);
-  uint64_t hash = 1469598103934665603ull;  // FNV-1a
-  const auto* p = reinterpret_cast<const unsigned char*>(values.data());
-  for (size_t i = 0; i < bytes; ++i) hash = (hash ^ p[i]) * 1099511628211ull;
+  const uint64_t hash = hash_values(values);
   std::lock_guard lock(constants_mutex_);
   if (constants_.size() > 4096)  // a long-lived service loading many models: forget freed ones
     std::erase_if(constants_, [](const auto& entry) { return entry.second.expired(); });

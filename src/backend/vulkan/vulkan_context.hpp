@@ -25,6 +25,9 @@ namespace upres::vulkan {
 // Throws Error(backend_failure) naming `what` and the result when `result` is not VK_SUCCESS.
 void check(VkResult result, const char* what);
 
+// A 64-bit hash (FNV-1a) of the values' bytes: how weights are recognised across executors.
+uint64_t hash_values(const std::vector<float>& values, uint64_t hash = 1469598103934665603ull);
+
 // What `upres devices` shows and the backend decides by.
 struct PhysicalDevice {
   int index = 0;

@@ -15,6 +15,7 @@
 // storage, and after checking it against convolution.comp on the device.
 #extension GL_NV_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
+#extension GL_KHR_shader_subgroup_basic : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #define COOPMAT_NV 1
 #include "convolution_coopmat.glsl"

@@ -34,7 +34,11 @@ shared float16_t tap_weights[CC * OCT];
 shared float sums[ROWS * COLS * OCT];
 
 void main() {
-  const int me = int(gl_LocalInvocationID.x), row = me / 32;  // subgroups of 32: one row each
+#if COOPMAT_NV
+  const int me = int(gl_LocalInvocationID.x), row = int(gl_SubgroupID);  // four subgroups of 32 (host)
+#else
+  const int me = int(gl_LocalInvocationID.x), row = me / 32;
+#endif
   const int oy0 = int(gl_WorkGroupID.y) * ROWS, ox0 = int(gl_WorkGroupID.x) * COLS;
   const int block0 = int(gl_WorkGroupID.z) * (OCT / 4);
   const int iy0 = oy0 - p.pad_top, ix0 = ox0 - p.pad_left;
