@@ -142,6 +142,8 @@ struct Instance {
                            has_device_extension(h, "VK_KHR_cooperative_matrix");
     d.memory_budget_ext = has_device_extension(h, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
     d.max_shared_bytes = props.properties.limits.maxComputeSharedMemorySize;
+    if (props.properties.limits.timestampComputeAndGraphics)
+      d.timestamp_period = props.properties.limits.timestampPeriod;
     d.coopmat_f16 = d.storage_f16 && d.arithmetic_f16 && f12.vulkanMemoryModel && d.subgroup_size == 32 &&
                     d.max_shared_bytes >= 32 * 1024 && has_coopmat_f16(h);
     devices.push_back(d);
@@ -269,6 +271,7 @@ Context::Context(const PhysicalDevice& info) : info_(info) {
       queue_family_ = i;
   for (uint32_t i = 0; i < families && queue_family_ == UINT32_MAX; ++i)
     if (fam[i].queueFlags & VK_QUEUE_COMPUTE_BIT) queue_family_ = i;
+  timestamp_bits_ = info_.timestamp_period > 0 ? fam[queue_family_].timestampValidBits : 0;
 
   const float priority = 1;
   VkDeviceQueueCreateInfo queue{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};

@@ -47,6 +47,7 @@ struct PhysicalDevice {
   // storage, subgroups of 32 and 32 KiB of shared memory (NVIDIA's tensor cores, through Vulkan).
   bool coopmat_f16 = false;
   uint32_t max_shared_bytes = 0;   // maxComputeSharedMemorySize
+  float timestamp_period = 0;      // nanoseconds per timestamp tick; 0: compute timestamps unsupported
   bool memory_budget_ext = false;  // VK_EXT_memory_budget
 };
 
@@ -129,6 +130,8 @@ class Context {
   }
 
   uint32_t queue_family() const { return queue_family_; }
+  // Valid bits of the queue's timestamps: 0 when it writes none.
+  uint32_t timestamp_bits() const { return timestamp_bits_; }
   // Submits under the queue's lock (vkQueueSubmit needs it held by one thread at a time).
   void submit(VkCommandBuffer commands, VkFence fence);
 
@@ -139,6 +142,7 @@ class Context {
   VkDevice device_ = VK_NULL_HANDLE;
   VkQueue queue_ = VK_NULL_HANDLE;
   uint32_t queue_family_ = 0;
+  uint32_t timestamp_bits_ = 0;
   VkCommandPool command_pool_ = VK_NULL_HANDLE;
   VkPhysicalDeviceMemoryProperties memory_{};
   std::mutex queue_mutex_, pipeline_mutex_, upload_mutex_, constants_mutex_, choices_mutex_;
