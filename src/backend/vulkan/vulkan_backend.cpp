@@ -791,10 +791,13 @@ class VulkanExecutor final : public Executor, public FrameExecutor {
       }
       ctx_->remember(key, best);
     }
-    // Measured on another layer of this kind: check this layer's weights too.
-    if (ConvKernel(best) != ConvKernel::direct && !conv_kernel_verified(layer, ConvKernel(best), in.c))
+    // Measured on another layer of this kind: this one's weights may rule the kernel out, or
+    // disagree with it.
+    const ConvKernel chosen = ConvKernel(best);
+    if (chosen == ConvKernel::direct || std::find(usable.begin(), usable.end(), chosen) == usable.end() ||
+        !conv_kernel_verified(layer, chosen, in.c))
       return ConvKernel::direct;
-    return ConvKernel(best);
+    return chosen;
   }
 
   // Runs `step` for a kernel other than direct; a failure (a driver that cannot build or run
