@@ -5,8 +5,8 @@
 // Register-blocked: each invocation makes PX neighbouring pixels of a row for OCB groups of four
 // output channels. Per input channel and kernel row it loads the span of input those PX pixels
 // see once, and per tap OCB vec4s of weights, then does PX * OCB * 4 multiply-adds: several times
-// the work per load of one pixel at a time. Weights are packed by the host as
-// [oc / 4][ic][kh][kw] of vec4 (four output channels, zero past the last; groups padded to OCB).
+// the work per load of one pixel at a time. Bindings, weight packing and the epilogue are
+// conv_layout.glsl's, shared by every convolution kernel.
 #include "common.glsl"
 layout(local_size_x = GROUP_SIZE) in;
 layout(constant_id = 0) const int KH = 3;
@@ -21,16 +21,7 @@ layout(constant_id = 8) const int PX = 8;
 layout(constant_id = 9) const int OCB = 2;
 const int SPAN = (PX - 1) * SW + (KW - 1) * DW + 1;
 
-layout(binding = 0) readonly buffer In { sfloat x[]; };
-layout(binding = 1) readonly buffer Weights { vec4 w[]; };
-layout(binding = 2) readonly buffer Params { vec4 bias_slope[]; };  // [blocks] bias, then [blocks] slopes
-layout(binding = 3) readonly buffer Residual { sfloat r[]; };
-layout(binding = 4) writeonly buffer Out { sfloat y[]; };
-layout(push_constant) uniform Push {
-  int ic, ih, iw, oc, oh, ow, pad_top, pad_left;
-  float alpha, beta, rs_self, rs_other;
-  int blocks;  // padded to a multiple of OCB
-} p;
+#include "conv_layout.glsl"
 
 void main() {
   const int runs = (p.ow + PX - 1) / PX;
@@ -72,10 +63,7 @@ void main() {
       for (int q = 0; q < PX; ++q) {
         const int ox = ox0 + q;
         if (ox >= p.ow) break;
-        float v = activate(acc[q][b][k], ACT, p.alpha, p.beta, slope[k]);
-        const uint at = uint(o * p.oh + oy) * uint(p.ow) + uint(ox);
-        if (RESIDUAL) v = p.rs_self * v + p.rs_other * float(r[at]);
-        y[at] = sfloat(v);
+        store_output(o, oy, ox, acc[q][b][k], slope[k]);
       }
     }
   }

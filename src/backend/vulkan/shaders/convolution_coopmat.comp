@@ -9,7 +9,7 @@
 // the 16 channels together: then each tap's [16 pixels x 16 channels] operand is a plain
 // row-major matrix in that window (stride 16), loaded without any copy. Per tap it copies that
 // tap's [16 channels x 64 outputs] weights next to it. At the end the accumulators go through
-// shared memory so every invocation can apply the epilogue of convolution.comp (bias, activation,
+// shared memory so every invocation can apply the epilogue of conv_layout.glsl (bias, activation,
 // residual) to its own values. Stride 1, dilation 1, kernels up to 3 x 3; the host uses it only
 // where the device offers this product shape (PhysicalDevice::coopmat_f16), with float16
 // storage, and after checking it against convolution.comp on the device.

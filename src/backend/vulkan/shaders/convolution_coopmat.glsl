@@ -17,16 +17,7 @@ layout(constant_id = 7) const bool RESIDUAL = false;
 const int ROWS = 4, COLS = 16, CC = 16, OCT = 64;  // rows, columns, channels per chunk, outputs
 const int PH = ROWS + KH - 1, PW = COLS + KW - 1, TAPS = KH * KW;
 
-layout(binding = 0) readonly buffer In { sfloat x[]; };
-layout(binding = 1) readonly buffer Weights { vec4 w[]; };
-layout(binding = 2) readonly buffer Params { vec4 bias_slope[]; };
-layout(binding = 3) readonly buffer Residual { sfloat r[]; };
-layout(binding = 4) writeonly buffer Out { sfloat y[]; };
-layout(push_constant) uniform Push {
-  int ic, ih, iw, oc, oh, ow, pad_top, pad_left;
-  float alpha, beta, rs_self, rs_other;
-  int blocks;
-} p;
+#include "conv_layout.glsl"
 
 // 3.4 + 2 + 16 KiB: the window (3 x 3 kernel), one tap's weights, the accumulators.
 shared float16_t window[(ROWS + 2) * (COLS + 2) * CC];
@@ -105,9 +96,6 @@ void main() {
     const int oy = oy0 + rr, ox = ox0 + q, block = block0 + n / 4, o = block * 4 + n % 4;
     if (oy >= p.oh || ox >= p.ow || o >= p.oc) continue;
     const float v0 = sums[(rr * COLS + q) * OCT + n] + bias_slope[block][n % 4];
-    float v = activate(v0, ACT, p.alpha, p.beta, bias_slope[p.blocks + block][n % 4]);
-    const uint at = uint(o * p.oh + oy) * uint(p.ow) + uint(ox);
-    if (RESIDUAL) v = p.rs_self * v + p.rs_other * float(r[at]);
-    y[at] = sfloat(v);
+    store_output(o, oy, ox, v0, bias_slope[p.blocks + block][n % 4]);
   }
 }

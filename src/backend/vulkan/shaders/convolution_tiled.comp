@@ -6,8 +6,7 @@
 // pixels for its four channels from there. Every input value and weight is read from device
 // memory once per workgroup rather than once per invocation, as convolution.comp does; on a GPU
 // that load is the cost. Stride 1, dilation 1 and kernels up to 3 x 3 only (the host picks
-// convolution.comp for the rest). Epilogue, push constants and weight packing as in
-// convolution.comp.
+// convolution.comp for the rest). Bindings, weight packing and the epilogue: conv_layout.glsl.
 #include "common.glsl"
 layout(local_size_x = 8, local_size_y_id = 10) in;  // x: the block's row; y: the group of channels
 layout(constant_id = 0) const int KH = 3;
@@ -24,16 +23,7 @@ layout(constant_id = 10) const int OCT = 16;
 const int TILE = 8, ICC = 4, MAX_OCT = 16;
 const int PH = TILE + KH - 1, PW = TILE + KW - 1, TAPS = KH * KW;
 
-layout(binding = 0) readonly buffer In { sfloat x[]; };
-layout(binding = 1) readonly buffer Weights { vec4 w[]; };
-layout(binding = 2) readonly buffer Params { vec4 bias_slope[]; };
-layout(binding = 3) readonly buffer Residual { sfloat r[]; };
-layout(binding = 4) writeonly buffer Out { sfloat y[]; };
-layout(push_constant) uniform Push {
-  int ic, ih, iw, oc, oh, ow, pad_top, pad_left;
-  float alpha, beta, rs_self, rs_other;
-  int blocks;
-} p;
+#include "conv_layout.glsl"
 
 // Sized for the largest case (3 x 3, 16 groups): 4 x 10 x 10 floats and 4 x 9 x 16 vec4s, 10.8 KiB
 // of the 16 KiB every Vulkan device offers.
@@ -86,10 +76,7 @@ void main() {
     for (int q = 0; q < TILE; ++q) {
       const int ox = ox0 + q;
       if (ox >= p.ow) break;
-      float v = activate(acc[q][k], ACT, p.alpha, p.beta, slope[k]);
-      const uint at = uint(o * p.oh + oy) * uint(p.ow) + uint(ox);
-      if (RESIDUAL) v = p.rs_self * v + p.rs_other * float(r[at]);
-      y[at] = sfloat(v);
+      store_output(o, oy, ox, acc[q][k], slope[k]);
     }
   }
 }

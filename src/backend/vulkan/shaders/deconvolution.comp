@@ -1,7 +1,7 @@
 #version 450
 // Transposed convolution, gathered: output (oy, ox) sits at (oy + pad_top, ox + pad_left) of the
 // uncut output, which input (iy, ix) reaches through tap (ky, kx) when iy * stride + ky * dilation
-// equals it. Epilogue and weight packing as in convolution.comp.
+// equals it. Bindings, weight packing and the epilogue: conv_layout.glsl.
 #include "common.glsl"
 layout(local_size_x = GROUP_SIZE) in;
 layout(constant_id = 0) const int KH = 3;
@@ -13,16 +13,7 @@ layout(constant_id = 5) const int DW = 1;
 layout(constant_id = 6) const int ACT = 0;
 layout(constant_id = 7) const bool RESIDUAL = false;
 
-layout(binding = 0) readonly buffer In { sfloat x[]; };
-layout(binding = 1) readonly buffer Weights { vec4 w[]; };
-layout(binding = 2) readonly buffer Params { vec4 bias_slope[]; };
-layout(binding = 3) readonly buffer Residual { sfloat r[]; };
-layout(binding = 4) writeonly buffer Out { sfloat y[]; };
-layout(push_constant) uniform Push {
-  int ic, ih, iw, oc, oh, ow, pad_top, pad_left;
-  float alpha, beta, rs_self, rs_other;
-  int blocks;
-} p;
+#include "conv_layout.glsl"
 
 void main() {
   const uint pixel = linear_id();
@@ -47,9 +38,6 @@ void main() {
   for (int k = 0; k < 4; ++k) {
     const int o = block * 4 + k;
     if (o >= p.oc) break;
-    float v = activate(sum[k], ACT, p.alpha, p.beta, slope[k]);
-    const uint at = uint(o * p.oh + oy) * uint(p.ow) + uint(ox);
-    if (RESIDUAL) v = p.rs_self * v + p.rs_other * float(r[at]);
-    y[at] = sfloat(v);
+    store_output(o, oy, ox, sum[k], slope[k]);
   }
 }
