@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/json_input.hpp"
+#include "media/video_filter.hpp"
 #include "server/http_util.hpp"
 #include "upres/error.hpp"
 #include "upres/video.hpp"
@@ -25,6 +26,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         } catch (const upres::Error&) {
         }
       }
+    // The crop it asks: parsed strictly, and inside 0..2^20 when it parses.
+    if (!o.crop.empty()) {
+      try {
+        const upres::CropRect r = upres::parse_crop(o.crop);
+        if (r.w <= 0 || r.h <= 0 || r.x < 0 || r.y < 0 || r.w > (1 << 20) || r.x > (1 << 20)) std::abort();
+      } catch (const upres::Error&) {
+      }
+    }
   } catch (const upres::Error&) {
   }
   try {

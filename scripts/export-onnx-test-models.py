@@ -173,6 +173,23 @@ class Rare(nn.Module):
         return (self.tail(f) + base)[:, :, : h * 2, : w * 2]
 
 
+class ReflectAligned(nn.Module):
+    """Pads its input with reflect up to a multiple of 8 after taking a mean off (SwinIR's
+    check_image_size), reflect-padded convolutions, crops back: runs at any size."""
+
+    def __init__(self, c=16):
+        super().__init__()
+        self.head, self.body = nn.Conv2d(3, c, 3), nn.Conv2d(c, c, 3)
+        self.tail = nn.Conv2d(c, 12, 3)
+
+    def forward(self, x):
+        h, w = x.shape[2:]
+        x = F.pad(x - 0.45, (0, (8 - w % 8) % 8, 0, (8 - h % 8) % 8), mode="reflect")
+        f = F.silu(self.head(F.pad(x, (1, 1, 1, 1), mode="reflect")))
+        f = f + F.silu(self.body(F.pad(f, (1, 1, 1, 1), mode="reflect")))
+        return F.pixel_shuffle(self.tail(F.pad(f, (1, 1, 1, 1), mode="reflect")), 2)[:, :, : h * 2, : w * 2] + 0.45
+
+
 class MeanShift(nn.Conv2d):
     """EDSR's mean shift: a fixed 1x1 convolution adding or subtracting the RGB mean at 0..255."""
 
@@ -290,6 +307,7 @@ def main():
     export(out_dir, "rare_opset17", Rare(), (1, 3, 16, 24), 17)
     export(out_dir, "edsr_range255", EdsrStyle(), (1, 3, 13, 17), 13, range255=True)
     export(out_dir, "compact_bgr", Compact(), (1, 3, 17, 23), 13, bgr=True)
+    export(out_dir, "reflect_aligned", ReflectAligned(), (1, 3, 16, 24), 17, run_shape=(1, 3, 81, 97))
     export_ours(out_dir)
 
 

@@ -1,6 +1,7 @@
 // The upres binary: successful runs and every error a user can cause, each with a clear message
 // and a non-zero exit, and nothing left at the destination.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "test_support.hpp"
@@ -499,6 +501,133 @@ TEST_F(Cli, VideoNumbersOutOfRangeAndTheInputItselfAreRefused) {
   }
 }
 
+// Sizes and offsets past 32 bits are refused, never wrapped into small valid-looking ones, and a
+// size is digits: "1e3x1e3" is not 1000x1000 (nor 1x1).
+TEST_F(Cli, SizesPast32BitsAndNonDigitsAreRefused) {
+  const std::string clip = (dir / "clip.mp4").string(), out = (dir / "out.mp4").string();
+  ASSERT_EQ(run_cli("sample -o " + clip + " --size 64x48 --frames 2").exit_code, 0);
+  struct Case {
+    std::string args, expect;
+  } cases[] = {
+      {"--mode none --crop 4294967328x32+0+0", "--crop '4294967328x32+0+0' is not"},
+      {"--mode none --crop 32x32+4294967296+0", "is not WIDTHxHEIGHT+X+Y"},
+      {"--mode none --crop 32x-32+0+0", "is not WIDTHxHEIGHT+X+Y"},
+      {"--mode none --crop 1e1x32+0+0", "is not WIDTHxHEIGHT+X+Y"},
+      {"--resolution 4294967424x4294967392", "sides must be 16..65536"},
+      {"--resolution 128x4294967392", "sides must be 16..65536"},
+      {"--resolution 1e3x1e3", "is not a size"},
+      {"--resolution 0x10p", "is not a size"},
+      {"--resolution 4294967776p", "sides must be 16..65536"},
+      {"-w 4294967328", "4294967328"},
+      {"-h 4294967328", "4294967328"},
+      {"--audio-tracks 4294967296", "0..1023"},
+      {"--max-memory 1e30", "too large"},
+      {"--preset " + (dir / "p.json").string(), "an integer of a sensible size"},
+  };
+  std::ofstream(dir / "p.json") << R"({"width": 4294967328})";
+  for (const Case& c : cases) {
+    Result r = run_cli("video " + clip + " -o " + out + " " + c.args);
+    EXPECT_NE(r.exit_code, 0) << c.args;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
+    EXPECT_FALSE(fs::exists(out)) << c.args;
+  }
+  Result image =
+      run_cli("image " + input + " -o " + (dir / "o.png").string() + " --resolution 4294967328x32");
+  EXPECT_NE(image.exit_code, 0);
+  EXPECT_NE(image.output.find("sides must be 16..65536"), std::string::npos) << image.output;
+  Result sample = run_cli("sample -o " + (dir / "s.png").string() + " --size 4294967328x32");
+  EXPECT_NE(sample.exit_code, 0);
+  EXPECT_NE(sample.output.find("is not WIDTHxHEIGHT"), std::string::npos) << sample.output;
+}
+
+// A model "file" that is a device or a pipe is refused at once, never read until memory runs out
+// or waited on for ever.
+TEST_F(Cli, ModelPathsThatAreNotRegularFilesAreRefused) {
+  const fs::path zero = dir / "zero.onnx", fifo = dir / "fifo.onnx";
+  fs::create_symlink("/dev/zero", zero);
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  const std::string env = "UPRES_MODEL_DIR=" + (dir / "cache").string();
+  for (const fs::path& model : {zero, fifo}) {
+    // `timeout` ends a run that hangs: a hang fails the test rather than the suite.
+    Result r = run_cli("image " + input + " -o " + (dir / "o.png").string() + " -m " + model.string(),
+                       env + " timeout 60");
+    EXPECT_EQ(r.exit_code, 1) << model << "\n" << r.output;
+    EXPECT_NE(r.output.find("not a file"), std::string::npos) << r.output;
+    r = run_cli("models add " + model.string() + " --name dev", env + " timeout 60");
+    EXPECT_EQ(r.exit_code, 1) << model << "\n" << r.output;
+    EXPECT_NE(r.output.find("not a file"), std::string::npos) << r.output;
+  }
+  EXPECT_FALSE(fs::exists(dir / "o.png"));
+}
+
+// Runs started together on one new work folder: exactly one owns the plan and runs; the others
+// are refused, and no output holds segments made with other options. Repeated, as races are.
+TEST_F(Cli, OneRunOwnsAWorkFolder) {
+  const std::string clip = (dir / "clip.mp4").string();
+  ASSERT_EQ(run_cli("sample -o " + clip + " --size 64x48 --frames 75").exit_code, 0);
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE(round);
+    const fs::path work = dir / fmt::format("w{}", round);
+    std::string script;
+    for (int crf : {10, 20, 30})
+      script += fmt::format(
+          "('{0}' video '{1}' -o '{2}/r{3}-{4}.mp4' --work-dir '{5}' --segment-seconds 1 "
+          "--mode none -crf {3} --progress none > '{2}/log{3}' 2>&1; echo $? > '{2}/rc{3}') & ",
+          UPRES_CLI_PATH, clip, dir.string(), crf, round, work.string());
+    shell(script + "wait");
+    int winners = 0, winner = 0;
+    for (int crf : {10, 20, 30}) {
+      std::ifstream rc(dir / fmt::format("rc{}", crf));
+      int code = -1;
+      rc >> code;
+      std::ifstream log_file(dir / fmt::format("log{}", crf));
+      const std::string log((std::istreambuf_iterator<char>(log_file)), std::istreambuf_iterator<char>());
+      const fs::path output = dir / fmt::format("r{}-{}.mp4", crf, round);
+      if (code == 0) {
+        ++winners;
+        winner = crf;
+        EXPECT_TRUE(fs::exists(output));
+      } else {
+        EXPECT_TRUE(log.find("was planned with crf") != std::string::npos ||
+                    log.find("in use by another") != std::string::npos)
+            << log;
+        EXPECT_FALSE(fs::exists(output)) << log;
+      }
+    }
+    EXPECT_EQ(winners, 1);
+    std::ifstream manifest(work / "manifest.json");
+    const auto plan = nlohmann::json::parse(manifest);
+    EXPECT_EQ(plan["plan"]["options"]["crf"], winner);
+    // A later run with another crf is refused too.
+    Result later = run_cli("video " + clip + " -o " + (dir / "later.mp4").string() + " --work-dir " +
+                           work.string() + " --segment-seconds 1 --mode none -crf 40");
+    EXPECT_NE(later.exit_code, 0);
+    EXPECT_NE(later.output.find("was planned with crf"), std::string::npos) << later.output;
+  }
+}
+
+// The commands upres prints for the user to paste next quote a work folder's name: one named
+// with $(...) is pasted as a name, not run.
+TEST_F(Cli, CommandsToRunNextAreShellQuoted) {
+  const std::string clip = (dir / "clip.mp4").string();
+  ASSERT_EQ(run_cli("sample -o " + clip + " --size 64x48 --frames 4").exit_code, 0);
+  const fs::path work = dir / "w $(touch pwned) 'x'";
+  std::string quoted_work = "'";  // as typed at a shell prompt: the test must not run it either
+  for (char c : work.string()) quoted_work += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  quoted_work += "'";
+  Result r = run_cli("video " + clip + " -o " + (dir / "o.mp4").string() +
+                     " --mode none --plan-only --work-dir " + quoted_work);
+  EXPECT_FALSE(fs::exists(dir / "pwned"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string line = r.output.substr(r.output.find("upres segment join "));
+  const std::string command = line.substr(0, line.find('`'));
+  // Paste exactly what was printed into a shell, with `echo` in place of upres.
+  const std::string echoed =
+      shell("cd '" + dir.string() + "' && echo " + command.substr(std::string("upres ").size())).output;
+  EXPECT_FALSE(fs::exists(dir / "pwned")) << command;
+  EXPECT_NE(echoed.find(work.string()), std::string::npos) << command << "\n" << echoed;
+}
+
 // File names are bytes, not always UTF-8: JSON progress still comes out (with U+FFFD for them).
 TEST_F(Cli, FileNamesThatAreNotUtf8StillGiveJsonProgress) {
   const std::string clip = (dir / "clip\xff.mp4").string(), out = (dir / "out\xfe.mp4").string();
@@ -570,9 +699,9 @@ TEST_F(Cli, PartialFilesOfAKilledRunAreSkippedAndCleanedUp) {
   EXPECT_TRUE(partial_files(dir).empty()) << partial_files(dir)[0];
 }
 
-// True once process `pid` has a handler for `sig` (its SigCgt mask in /proc), within 20 s.
+// True once process `pid` has a handler for `sig` (its SigCgt mask in /proc), within 60 s.
 bool catches_signal(pid_t pid, int sig) {
-  for (int i = 0; i < 400; ++i) {
+  for (int i = 0; i < 1200; ++i) {
     std::ifstream status("/proc/" + std::to_string(pid) + "/status");
     std::string line;
     while (std::getline(status, line))

@@ -2,6 +2,7 @@
 // reference emulation on random inputs with odd sizes, calibration tables, and zoo models.
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -414,19 +415,66 @@ TEST(Int8Tables, ShippedTablesNameZooModelsAndTheirWeights) {
 
 // The CLI loads calibration_picture_count(N) pictures so that calibrate_int8 samples exactly N
 // and tunes on the rest, which calibration_tuning_pictures names.
-TEST(Int8Tables, PictureCountsLeaveTheRequestedSampleAndATuningShare) {
+// Of the pictures calibration gets, the judging share (which decides the layers kept in float32)
+// is none that sampling or tuning used.
+TEST(Int8Tables, PictureCountsLeaveTheRequestedSampleATuningAndAJudgingShare) {
   for (size_t sampled : {1, 2, 3, 4, 8, 9, 24, 32, 64, 100}) {
+    SCOPED_TRACE(sampled);
     const size_t count = calibration_picture_count(sampled);
-    const std::vector<Image> pictures(count, Image(4, 4, 3));
-    const size_t tuning = calibration_tuning_pictures(pictures).size();
-    if (sampled < 3) {
-      EXPECT_EQ(count, sampled);
-      EXPECT_EQ(tuning, count) << "too few to hold any back: all are tuned on";
-    } else {
-      EXPECT_EQ(count - tuning, sampled);
-      EXPECT_EQ(tuning, std::min<size_t>(8, sampled / 3));
+    std::vector<Image> pictures;
+    for (size_t i = 0; i < count; ++i) {
+      pictures.emplace_back(4, 4, 3);
+      pictures.back().data[0] = float(i);
     }
+    const std::vector<Image> tuning = calibration_tuning_pictures(pictures),
+                             judging = calibration_judging_pictures(pictures);
+    if (count < 4) {
+      EXPECT_EQ(count, sampled);
+      EXPECT_EQ(tuning.size(), count) << "too few to hold any back: all are tuned on";
+      EXPECT_TRUE(judging.empty());
+      continue;
+    }
+    EXPECT_EQ(count - tuning.size() - judging.size(), sampled);
+    EXPECT_GE(tuning.size(), 1u);
+    EXPECT_LE(tuning.size(), 8u);
+    if (count >= 8) {
+      EXPECT_GE(judging.size(), 2u);
+    }
+    EXPECT_LE(judging.size(), 16u);
+    std::set<float> used;
+    for (size_t i = 0; i < sampled; ++i) used.insert(pictures[i].data[0]);
+    for (const Image& t : tuning) EXPECT_TRUE(used.insert(t.data[0]).second) << "tuned on a sampled picture";
+    for (const Image& j : judging)
+      EXPECT_FALSE(used.count(j.data[0])) << "judged on a picture calibration used";
   }
+}
+
+// The loss budget decides which layers stay float32: a generous one keeps every layer int8, a
+// tight one keeps the costliest in float32 until the loss on the judging pictures is within it,
+// and the table says which and what the loss came to.
+TEST(Int8Tables, CalibrationKeepsTheCostliestLayersFloatWithinTheLossBudget) {
+  auto model = Model::load("upres-compact-x2");
+  ASSERT_TRUE(model->int8_calibration());
+  std::vector<Image> judges;
+  for (uint32_t seed = 1; seed <= 4; ++seed) judges.push_back(make_test_pattern(96, 80, seed));
+  CalibrationOptions generous;
+  generous.max_loss_db = 100;
+  Int8Calibration all_int8 = *model->int8_calibration();
+  keep_float_within_budget(*model, all_int8, judges, generous);
+  EXPECT_TRUE(all_int8.float_layers.empty());
+  EXPECT_EQ(all_int8.thresholds.size(), model->int8_calibration()->thresholds.size());
+  ASSERT_GT(all_int8.loss_db, 0.0) << "int8 loses something on these pictures";
+  CalibrationOptions tight;
+  tight.max_loss_db = all_int8.loss_db / 3;
+  Int8Calibration kept = *model->int8_calibration();
+  keep_float_within_budget(*model, kept, judges, tight);
+  EXPECT_LE(kept.loss_db, tight.max_loss_db);
+  ASSERT_FALSE(kept.float_layers.empty());
+  for (const std::string& layer : kept.float_layers) EXPECT_EQ(kept.thresholds.count(layer), 0u) << layer;
+  EXPECT_EQ(kept.thresholds.size() + kept.float_layers.size(), all_int8.thresholds.size());
+  const Int8Calibration back = calibration_from_json(calibration_to_json(kept), "kept");
+  EXPECT_EQ(back.float_layers, kept.float_layers);
+  EXPECT_DOUBLE_EQ(back.loss_db, kept.loss_db);
 }
 
 TEST(Int8Tables, ModelsWithoutATableSayHowToMakeOne) {

@@ -3,7 +3,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <fstream>
+#include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -58,17 +61,77 @@ TEST_F(NcnnCompat, FramesCallOnAFolderOfFrames) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_NE(run.output.find("100.00%"), std::string::npos) << "the apps read progress from stderr";
   EXPECT_NE(run.output.find("00000002.png -> "), std::string::npos) << "-v names each file";
+  // As the original makes it: in float32, the picture mirrored 10 pixels out on each side (reflect)
+  // before the model, and the result cropped back.
   for (int k = 1; k <= 3; ++k) {
     const std::string name = fmt::format("{:08d}.png", k);
-    const fs::path expected = dir / ("expected-" + name);
-    const ShellRun plain =
-        upres(fmt::format("image {} -o {} -m realesr-animevideov3-x2", quoted(in / name), quoted(expected)));
+    const Image frame = read_image((in / name).string());
+    Image padded(frame.width + 20, frame.height + 20, 3);
+    auto mirror = [](int i, int n) { return i < 0 ? -i : i >= n ? 2 * (n - 1) - i : i; };
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < padded.height; ++y)
+        for (int x = 0; x < padded.width; ++x)
+          padded.at(c, y, x) = frame.at(c, mirror(y - 10, frame.height), mirror(x - 10, frame.width));
+    const fs::path padded_file = dir / ("padded-" + name), expected = dir / ("expected-" + name);
+    write_image(padded, padded_file.string());
+    const ShellRun plain = upres(fmt::format("image {} -o {} -m realesr-animevideov3-x2 --precision f32",
+                                             quoted(padded_file), quoted(expected)));
     ASSERT_EQ(plain.exit_code, 0) << plain.output;
-    Image a = read_image((out / name).string()), b = read_image(expected.string());
+    const Image a = read_image((out / name).string()), whole = read_image(expected.string());
     EXPECT_EQ(a.width, 48);
     EXPECT_EQ(a.height, 36);
-    EXPECT_EQ(a.data, b.data) << name;
+    float worst = 0;
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < a.height; ++y)
+        for (int x = 0; x < a.width; ++x)
+          worst = std::max(worst, std::fabs(a.at(c, y, x) - whole.at(c, y + 20, x + 20)));
+    EXPECT_EQ(worst, 0.f) << name;
   }
+}
+
+// What the apps saw go wrong: the input replaced by its own upscale, a device that does not exist
+// taken for the CPU, progress stuck at 0 while tiles ran, lossy WebP and JPEG where the original
+// writes lossless WebP and JPEG at quality 100.
+TEST_F(NcnnCompat, OutputsProgressAndDevicesAsTheOriginal) {
+  UPRES_REQUIRE_MODEL("realesr-animevideov3-x2");
+  const fs::path models = models_folder({"realesr-animevideov3-x2"});
+  const std::string model = fmt::format("-s 2 -m {} -n realesr-animevideov3-x2", quoted(models));
+  const fs::path picture = dir / "in.png";
+  write_image(make_test_pattern(100, 90), picture.string());
+  const auto before = read_image(picture.string()).data;
+  // -o the input itself: refused, the input untouched.
+  ShellRun run = compat(fmt::format("-i {} -o {} {}", quoted(picture), quoted(picture), model));
+  EXPECT_EQ(run.exit_code, 255) << run.output;
+  EXPECT_NE(run.output.find("input itself"), std::string::npos) << run.output;
+  EXPECT_EQ(read_image(picture.string()).data, before);
+  // A folder into itself: every file refused, none replaced.
+  const fs::path folder = dir / "same";
+  fs::create_directories(folder);
+  fs::copy_file(picture, folder / "a.png");
+  run = compat(fmt::format("-i {} -o {} -f png {}", quoted(folder), quoted(folder), model));
+  EXPECT_NE(run.output.find("input itself"), std::string::npos) << run.output;
+  EXPECT_EQ(read_image((folder / "a.png").string()).data, before);
+  // -j load:proc, as the original reads it; -g 0 is this machine's device.
+  run = compat(fmt::format("-i {} -o {} -j 1:2 -g 0 {}", quoted(picture), quoted(dir / "j.png"), model));
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  // Tiles of 32 on 100x90 (a 4 x 3 grid, with the padding): a progress line for each.
+  run = compat(fmt::format("-i {} -o {} -t 32 {}", quoted(picture), quoted(dir / "tiled.png"), model));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::set<std::string> percentages;
+  std::istringstream lines(run.output);
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty() && line.back() == '%') percentages.insert(line);
+  EXPECT_GE(percentages.size(), 10u) << run.output;
+  EXPECT_TRUE(percentages.count("0.00%") && percentages.count("100.00%")) << run.output;
+  // Lossless WebP: the PNG's pixels exactly; JPEG at quality 100: close to them.
+  for (const char* ext : {"png", "webp", "jpg"}) {
+    run = compat(
+        fmt::format("-i {} -o {} {}", quoted(picture), quoted(dir / (std::string("f.") + ext)), model));
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+  }
+  const Image png = read_image((dir / "f.png").string());
+  EXPECT_EQ(read_image((dir / "f.webp").string()).data, png.data) << "WebP must be lossless";
+  EXPECT_GE(psnr_8bit(read_image((dir / "f.jpg").string()), png), 45.0) << "JPEG at quality 100";
 }
 
 // Upscayl's kind of call: one file, the family name with the scale, jpg and webp outputs by -f or by
@@ -122,7 +185,9 @@ TEST_F(NcnnCompat, HelpExitCodesAndTheInstalledName) {
         Bad{"-q 1", "unknown option '-q'"}, Bad{"-s x" + in + "-o b.png", "-s x is not a scale"},
         Bad{"-t 8" + in + "-o b.png", "invalid tilesize argument"},
         Bad{"-t 0,0" + in + "-o b.png", "one per -g device"},
-        Bad{"-j 1:2" + in + "-o b.png", "invalid thread count argument"},
+        Bad{"-j 1" + in + "-o b.png", "invalid thread count argument"},
+        Bad{"-g 5" + in + "-o b.png", "invalid gpu device"},
+        Bad{"-g -3" + in + "-o b.png", "invalid gpu device"},
         Bad{"-j 1:2,2:2" + in + "-o b.png", "invalid jobs_proc thread count argument"},
         Bad{in + "-o b", "invalid outputpath extension type"},
         Bad{"-f gif -i " + quoted(folder) + " -o " + quoted(folder), "invalid format argument"},
@@ -198,6 +263,20 @@ TEST_F(NcnnCompat, ModelsAddRegistersUsersModels) {
   EXPECT_NE(text.find(file_sha256((fs::path(UPRES_SOURCE_DIR) / "models" / "upres-compact-x2.bin").string())),
             std::string::npos);
   EXPECT_NE(text.find("\"scale\": 2"), std::string::npos) << text;
+
+  // The service and the MCP tool list them beside the zoo's (one list for both).
+  const std::string requests =
+      R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}})"
+      "\n"
+      R"({"jsonrpc":"2.0","method":"notifications/initialized"})"
+      "\n"
+      R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_models","arguments":{}}})"
+      "\n";
+  std::ofstream(dir / "requests.jsonl") << requests;
+  run = shell(env + fmt::format("'{}' mcp --root {} < {}", UPRES_CLI_PATH, quoted(dir),
+                                quoted(dir / "requests.jsonl")));
+  EXPECT_NE(run.output.find("\"name\":\"mine\""), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("upres-compact-x2"), std::string::npos) << run.output;
 
   run = cli("models verify mine");
   EXPECT_EQ(run.exit_code, 0) << run.output;

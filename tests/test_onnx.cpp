@@ -1,6 +1,9 @@
 // The ONNX loader: models exported by PyTorch (scripts/export-onnx-test-models.py, run once per
 // version of the script into the build tree) imported and run on every backend against PyTorch's
 // own output, and malformed or unsupported files refused with messages that name the problem.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -175,6 +178,67 @@ TEST(OnnxLoader, ImportedModelsUpscalePicturesThroughTheRuntime) {
   }
 }
 
+Image image_of(const Tensor& t) {  // both planar C x H x W
+  Image im(t.shape.w, t.shape.h, t.shape.c);
+  im.data = t.values;
+  return im;
+}
+
+float max_difference(const Image& a, const Image& b) {
+  EXPECT_EQ(a.data.size(), b.data.size());
+  float d = 0;
+  for (size_t i = 0; i < std::min(a.data.size(), b.data.size()); ++i)
+    d = std::max(d, std::fabs(a.data[i] - b.data[i]));
+  return d;
+}
+
+// A model that pads its own input with reflect up to a multiple of 8 runs at a size that is not
+// one (97x81) as PyTorch runs it: the runtime pads in the model's mode, not by edge replication;
+// and its tiles, like those of every model whose receptive field the overlap covers, give the
+// whole frame's output, on every backend.
+TEST(OnnxLoader, SelfPaddingModelsMatchPyTorchAndTilesMatchTheWholeFrame) {
+  const Exported e = load_exported("reflect_aligned");
+  std::shared_ptr<const Model> model = Model::load(e.path);
+  EXPECT_EQ(model->geometry().alignment, 8);
+  EXPECT_EQ(model->border_mode(), BorderMode::reflect);
+  Image reference = image_of(e.output);
+  for (float& v : reference.data) v = std::clamp(v, 0.f, 1.f);  // upres clamps its output
+  const Image picture = image_of(e.input);
+  ASSERT_EQ(picture.width, 97);
+  for (const char* backend : {"cpu", "vulkan"}) {
+    if (!backend_available(backend)) continue;
+    SCOPED_TRACE(backend);
+    UpscaleOptions whole;
+    whole.backend = backend;
+    whole.precision = Precision::f32;
+    UpscaleOptions tiled = whole;
+    tiled.tile = 32;
+    Upscaler full(model, whole), tiles(model, tiled);
+    const Image a = full.upscale(picture), b = tiles.upscale(picture);
+    EXPECT_GT(tiles.last_stats().tiles, 3);
+    EXPECT_LE(max_difference(a, reference), 2e-4) << "the model's own output";
+    EXPECT_LE(max_difference(a, b), 2e-4) << "tiles against the whole frame";
+  }
+  // Models that pad inside (reflect before a convolution), align to 2 by a pixel unshuffle, or
+  // have 13x13 kernels: tiled at sizes that are no multiple of anything.
+  for (const char* name : {"span_opset17", "realplk_opset17", "compact_opset13"}) {
+    SCOPED_TRACE(name);
+    std::shared_ptr<const Model> m = Model::load(load_exported(name).path);
+    for (const auto& [w, h] : {std::pair{193, 161}, std::pair{150, 97}, std::pair{67, 130}}) {
+      const Image p = make_test_pattern(w, h);
+      UpscaleOptions whole;
+      whole.backend = "cpu";
+      whole.precision = Precision::f32;
+      UpscaleOptions tiled = whole;
+      tiled.tile = 24;
+      Upscaler full(m, whole), tiles(m, tiled);
+      const Image a = full.upscale(p), b = tiles.upscale(p);
+      EXPECT_GT(tiles.last_stats().tiles, 1);
+      EXPECT_LE(max_difference(a, b), 2e-4) << w << "x" << h;
+    }
+  }
+}
+
 // Malformed files: parsed, never trusted.
 onnx::ModelProto tiny_model(const std::string& op) {
   onnx::ModelProto m;
@@ -196,6 +260,52 @@ onnx::ModelProto tiny_model(const std::string& op) {
   n->add_output("y");
   g->add_output()->set_name("y");
   return m;
+}
+
+// Import is linear in the node count: a chain of 100,000 nodes (a 2.4 MB file, well under the
+// size limit) loads in seconds (it took minutes when each fold rescanned the whole graph), and a
+// chain of 20,000 SiLUs written as x * sigmoid(x) folds into 20,000 Swish ops.
+TEST(OnnxLoader, LongChainsLoadInLinearTime) {
+  auto chain = [](int links, bool silu) {
+    onnx::ModelProto m = tiny_model("Relu");
+    onnx::GraphProto* g = m.mutable_graph();
+    g->clear_node();
+    std::string last = "x";
+    for (int k = 0; k < links; ++k) {
+      const std::string out = fmt::format("v{}", k);
+      if (silu) {
+        onnx::NodeProto* sig = g->add_node();
+        sig->set_op_type("Sigmoid");
+        sig->add_input(last);
+        sig->add_output(out + "s");
+        onnx::NodeProto* mul = g->add_node();
+        mul->set_op_type("Mul");
+        mul->add_input(last);
+        mul->add_input(out + "s");
+        mul->add_output(out);
+      } else {
+        onnx::NodeProto* n = g->add_node();
+        n->set_op_type("Relu");
+        n->add_input(last);
+        n->add_output(out);
+      }
+      last = out;
+    }
+    g->mutable_output(0)->set_name(last);
+    return m.SerializeAsString();
+  };
+  const auto start = std::chrono::steady_clock::now();
+  const std::unique_ptr<Graph> relus = load_onnx_from_memory(chain(100000, false), "relus.onnx");
+  EXPECT_EQ(relus->nodes.size(), 100000u);
+  const std::unique_ptr<Graph> silus = load_onnx_from_memory(chain(20000, true), "silus.onnx");
+  EXPECT_EQ(silus->nodes.size(), 20000u);
+  EXPECT_TRUE(std::all_of(silus->nodes.begin(), silus->nodes.end(),
+                          [](const Node& n) { return n.type == OpType::swish; }));
+  // Not a benchmark: a bound a hundred times what a loaded machine takes, that the quadratic
+  // import (minutes) could not meet.
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 120.0);
+  RecordProperty("seconds", std::to_string(seconds));
 }
 
 std::string load_error(const std::string& bytes) {

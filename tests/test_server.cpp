@@ -141,17 +141,17 @@ TEST_F(ServerTest, VideoJobWithEventsStatusAndDownload) {
   json done = json::parse(events.back().data);
   EXPECT_EQ(done["state"], "succeeded") << events.back().data;
   EXPECT_EQ(done["result"]["frames"], 24);
-  // Progress events come at most every 500 ms (a little slack for scheduling).
-  double last = -1;
+  // Progress events come at most every 500 ms. Judged by the job's own clock, not by when they
+  // reach this client: on a loaded machine two can arrive in one read. k events need (k - 1) x
+  // 0.5 s between them, all within the job's life.
   for (size_t i = 0; i + 1 < events.size(); ++i) {
     EXPECT_EQ(events[i].name, "progress");
     json p = json::parse(events[i].data);
     EXPECT_TRUE(p.contains("frame") && p.contains("fps") && p.contains("eta_seconds") && p.contains("phase"));
-    if (last >= 0) {
-      EXPECT_GE(events[i].seconds - last, 0.45);
-    }
-    last = events[i].seconds;
   }
+  const double job_seconds =
+      double(done["finished_unix_ms"].get<int64_t>() - done["created_unix_ms"].get<int64_t>()) / 1000.0;
+  EXPECT_LE(double(events.size()) - 2, job_seconds / 0.5 + 1) << "progress more often than every 500 ms";
   // Events of a finished job: just the final one.
   auto again = read_event_stream(port, "/v1/jobs/" + id + "/events");
   ASSERT_EQ(again.size(), 1u);
@@ -486,8 +486,9 @@ TEST_F(ServerTest, StreamSessionsTakeASlot) {
   boost::beast::error_code ec;
   ws->read(buffer, ec);  // wait for the server's side of the close
   for (int i = 0;
-       i < 50 && http_request(port, "GET", "/healthz").body.find("\"running\":0") == std::string::npos; ++i)
+       i < 3000 && http_request(port, "GET", "/healthz").body.find("\"running\":0") == std::string::npos; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_NE(http_request(port, "GET", "/healthz").body.find("\"running\":0"), std::string::npos);
   EXPECT_EQ(
       http_request(port, "POST", std::string("/v1/image/upscale?model=") + kModel, png_bytes(8, 8)).status,
       200);
@@ -524,7 +525,7 @@ TEST_F(ServerTest, BinaryShutsDownCleanlyOnSigtermAndSighup) {
     kill(pid, sig);
     int status = 0;
     bool exited = false;
-    for (int i = 0; i < 300 && !exited; ++i) {
+    for (int i = 0; i < 2400 && !exited; ++i) {  // at once when idle; seconds when loaded
       exited = waitpid(pid, &status, WNOHANG) == pid;
       if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }

@@ -354,7 +354,7 @@ TEST_F(ServerHardening, FailedRequestsLeaveNothingAndStaleUploadsGoAtStartUp) {
         clip.substr(0, 5000));
     // Cut only once the server is writing the upload, so that the wait below cannot end before
     // the file it has to remove exists.
-    for (int i = 0; i < 200 && files_in_work() == 0; ++i)
+    for (int i = 0; i < 1200 && files_in_work() == 0; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     EXPECT_GT(files_in_work(), 0u) << "the upload is streamed to the work folder";
   }
@@ -363,7 +363,7 @@ TEST_F(ServerHardening, FailedRequestsLeaveNothingAndStaleUploadsGoAtStartUp) {
       post_json("/v1/video/upscale", {{"input", "clip.mp4"}, {"output", "clip.mp4"}, {"overwrite", true}});
   EXPECT_EQ(self.status, 400) << self.body;
   EXPECT_NE(self.body.find("input itself"), std::string::npos) << self.body;
-  for (int i = 0; i < 100 && files_in_work() > 0; ++i)
+  for (int i = 0; i < 1200 && files_in_work() > 0; ++i)  // ends at once when idle
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   expect_healthy_and_clean();
 }
@@ -394,11 +394,14 @@ TEST_F(ServerHardening, BusyServerQueuesRequestsInsteadOfRefusingThem) {
   EXPECT_NE(fourth.body.find("--queue"), std::string::npos) << fourth.body;
   // A queued job can be cancelled; the one behind it moves up.
   std::string second_id = json_of(second)["id"], third_id = json_of(third)["id"];
-  EXPECT_EQ(http_request(port, "DELETE", "/v1/jobs/" + second_id).status, 200);
-  EXPECT_EQ(json_of(http_request(port, "GET", "/v1/jobs/" + second_id))["state"], "cancelled");
+  // 200 when it ended within the server's wait, 202 when a loaded machine took longer: either
+  // way it ends cancelled.
+  const int deleted = http_request(port, "DELETE", "/v1/jobs/" + second_id).status;
+  EXPECT_TRUE(deleted == 200 || deleted == 202) << deleted;
+  EXPECT_EQ(wait_finished(second_id)["state"], "cancelled");
   json moved;
-  for (int i = 0;
-       i < 500 && (moved = json_of(http_request(port, "GET", "/v1/jobs/" + third_id)))["queue_position"] != 1;
+  for (int i = 0; i < 3000 &&
+                  (moved = json_of(http_request(port, "GET", "/v1/jobs/" + third_id)))["queue_position"] != 1;
        ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(moved["queue_position"], 1) << moved.dump();
@@ -459,7 +462,7 @@ TEST_F(ServerHardening, IdleUpscalersAreReleased) {
       http_request(port, "POST", std::string("/v1/image/upscale?model=") + kModel, png_bytes(16, 16)).status,
       200);
   size_t warm = 1;
-  for (int i = 0; i < 200 && (warm = server->jobs().warm_upscalers()) > 0; ++i)
+  for (int i = 0; i < 1200 && (warm = server->jobs().warm_upscalers()) > 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(warm, 0u);
   // And the next request makes a fresh one.

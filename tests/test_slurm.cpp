@@ -189,7 +189,7 @@ TEST_F(Slurm, ScancelLeavesNoPartialOutput) {
   ASSERT_EQ(shell("scancel " + array + " " + join).exit_code, 0);
   EXPECT_EQ(wait_for_join(work, 60), "CANCELLED");
   // The tasks end on SIGTERM, removing what they were writing.
-  for (int i = 0; i < 100 && !partial_files_under(dir).empty(); ++i)
+  for (int i = 0; i < 600 && !partial_files_under(dir).empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_TRUE(partial_files_under(dir).empty());
   EXPECT_FALSE(fs::exists(out));

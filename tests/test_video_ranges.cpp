@@ -218,9 +218,70 @@ TEST_F(VideoRanges, FramesCutAudioAndSubtitlesAtTheTimeOfFrameN) {
         ASSERT_FALSE(subs->pts.empty());
         const double last_cue = *std::max_element(subs->pts.begin(), subs->pts.end());
         EXPECT_LT(last_cue, end) << "a cue after the end";
+        // (Within a few milliseconds: a new rate puts the frames on its grid, the cues keep their times.)
+        EXPECT_LE(subs->duration, end + 0.01) << "a cue outlasts the last frame";
         EXPECT_GE(last_cue + 1e-3, first - frames[0] + cues - 1 + 0.1)
             << "the last cue before the end is missing";
       }
+    }
+  }
+}
+
+// -t cuts every subtitle cue at the end of the range (a cue that starts before it keeps its start
+// and ends there), in every container, and the file lasts no longer than its frames.
+TEST_F(VideoRanges, DurationCutsSubtitleCuesAtTheEnd) {
+  for (const char* ext : {"mp4", "mkv", "webm", "mov"}) {
+    SCOPED_TRACE(ext);
+    TestVideoSpec spec;
+    spec.width = 48;
+    spec.height = 32;
+    spec.frames = 90;
+    spec.subtitles = true;  // a cue at 0.1 s of every second
+    const std::string in = (dir / (std::string("cues.") + ext)).string();
+    write_test_video(in, spec);
+    for (const double t : {1.5, 0.5, 2.3}) {  // each inside a cue (0.1 s to 0.9 s of its second)
+      VideoOptions o = options(in, fmt::format("cut-{}.{}", t, ext));
+      o.duration = t;
+      if (std::string(ext) == "webm") o.preset.clear();
+      VideoJob(o).run();
+      const MediaInfo out = inspect_media(o.output);
+      const StreamInfo* subs = out.first("subtitle");
+      ASSERT_NE(subs, nullptr);
+      EXPECT_LE(subs->duration, t + 1e-3) << "-t " << t;
+      EXPECT_GT(subs->duration, t - 0.05) << "the cue inside the range keeps its part: -t " << t;
+      EXPECT_LE(out.duration, t + 0.05) << "-t " << t;
+    }
+  }
+}
+
+// --ss T and -t T at the same instant split a clip's frames exactly: every frame on one side,
+// once, whatever the rate (29.97 fps with B-frames and open GOPs here) and where T falls.
+TEST_F(VideoRanges, StartAndDurationAtOneInstantSplitTheFramesExactly) {
+  TestVideoSpec spec;
+  spec.width = 48;
+  spec.height = 32;
+  spec.frames = 120;
+  const std::string base = (dir / "base.mp4").string();
+  write_test_video(base, spec);
+  for (const char* codec : {"libx264", "libx265"}) {
+    SCOPED_TRACE(codec);
+    VideoOptions make = options(base, std::string("ntsc-") + codec + ".mp4");
+    make.fps = 30000.0 / 1001;
+    make.video_codec = codec;
+    make.gop = 30;
+    VideoJob(make).run();
+    const MediaInfo src = inspect_media(make.output);
+    const size_t total = src.video().pts.size();
+    std::vector<double> frames = src.video().pts;
+    std::sort(frames.begin(), frames.end());
+    for (const double t : {frames[60] - frames[0] + 0.0005, frames[60] - frames[0],
+                           frames[60] - frames[0] - 0.0005, 2.0025, 1.0015, 0.5}) {
+      VideoOptions first = options(make.output, "first.mkv"), second = options(make.output, "second.mkv");
+      first.overwrite = second.overwrite = true;
+      first.duration = t;
+      second.start = t;
+      const int64_t a = VideoJob(first).run().frames, b = VideoJob(second).run().frames;
+      EXPECT_EQ(size_t(a + b), total) << "T = " << t << ": " << a << " + " << b;
     }
   }
 }

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/shell_quote.hpp"
 #include "upres/error.hpp"
 #include "upres/segments.hpp"
 #include "video_cli.hpp"
@@ -83,7 +84,7 @@ std::vector<std::string> shell_words(const std::string& text, const char* option
   return words;
 }
 
-// A quoted word for /bin/sh.
+// A quoted word for /bin/sh (always quoted: the scripts are read by machines).
 std::string sh_quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -273,8 +274,8 @@ int run_slurm() {
   std::ofstream(dir / "jobs.json") << jobs.dump() << "\n";
   std::printf("%zu segments in %d tasks: array job %s, join job %s (logs in %s)\n", m.segments.size(), tasks,
               a.c_str(), j.c_str(), dir.c_str());
-  std::printf("follow with `upres cluster status %s`; stop with `scancel %s %s`\n", m.work_dir.c_str(),
-              a.c_str(), j.c_str());
+  std::printf("follow with `upres cluster status %s`; stop with `scancel %s %s`\n",
+              shell_quote(m.work_dir).c_str(), shell_quote(a).c_str(), shell_quote(j).c_str());
   std::fflush(stdout);
   return f.wait ? wait_for(m.work_dir, j) : 0;
 }

@@ -61,12 +61,12 @@ std::string without_path_prefix(const std::string& message, const std::string& p
 }
 
 int run_folder(const FolderPlan& plan, const FolderSettings& settings, const std::string& what,
-               const std::function<void(const FolderJob&)>& run) {
+               const std::function<std::string(const FolderJob&)>& run) {
   for (const fs::path& sub : plan.skipped_folders)
     std::fprintf(stderr, "upres: %s: a subfolder, left out (--recursive takes subfolders too)\n",
                  sub.c_str());
   size_t done = 0, skipped = 0;
-  std::vector<std::string> failed;
+  std::vector<std::string> failed, incomplete;
   for (const FolderJob& job : plan.jobs) {
     std::error_code ec;
     if (settings.skip_existing && fs::exists(job.output, ec)) {
@@ -79,7 +79,12 @@ int run_folder(const FolderPlan& plan, const FolderSettings& settings, const std
       if (ec)
         throw Error(ErrorCode::io_failure, fmt::format("cannot create folder {}: {}",
                                                        job.output.parent_path().string(), ec.message()));
-      run(job);
+      const std::string problem = run(job);
+      if (!problem.empty()) {
+        const std::string own = job.input.string() + " ";  // the message may start with the file's name
+        incomplete.push_back(job.input.string() + ": " +
+                             (problem.rfind(own, 0) == 0 ? problem.substr(own.size()) : problem));
+      }
       ++done;
     } catch (const Error& e) {
       if (e.code() == ErrorCode::cancelled) throw;
@@ -88,8 +93,12 @@ int run_folder(const FolderPlan& plan, const FolderSettings& settings, const std
       failed.push_back(job.input.string());
     }
   }
-  std::printf("%zu %s: %zu done, %zu skipped, %zu failed\n", plan.jobs.size(), what.c_str(), done, skipped,
-              failed.size());
+  std::printf("%zu %s: %zu done, %zu skipped, %zu failed%s\n", plan.jobs.size(), what.c_str(), done, skipped,
+              failed.size(),
+              incomplete.empty()
+                  ? ""
+                  : fmt::format(" ({} done from damaged or incomplete inputs)", incomplete.size()).c_str());
+  for (const std::string& f : incomplete) std::printf("incomplete: %s\n", f.c_str());
   for (const std::string& f : failed) std::printf("failed: %s\n", f.c_str());
   return failed.empty() ? 0 : 1;
 }

@@ -35,9 +35,11 @@ FolderPlan plan_folder(const std::string& input_dir, const std::string& output_d
 
 // Runs `run` on each job (making its output's folder first). An upres::Error other than
 // cancellation is reported and the next job goes on; cancellation stops at once (rethrown).
-// Prints what was done, skipped and failed; returns the exit status (1 when any failed).
+// `run` returns what was wrong with an input that still gave an output (a video that ended
+// early), or "" when nothing was. Prints what was done, skipped, incomplete and failed; returns
+// the exit status (1 when any failed).
 int run_folder(const FolderPlan& plan, const FolderSettings& settings, const std::string& what,
-               const std::function<void(const FolderJob&)>& run);
+               const std::function<std::string(const FolderJob&)>& run);
 
 // `message` without a leading "PATH: " (a folder run names the file itself).
 std::string without_path_prefix(const std::string& message, const std::string& path);

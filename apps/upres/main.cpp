@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster_cli.hpp"
+#include "core/parse_fields.hpp"
 #include "engine_help.hpp"
 #include "folders.hpp"
 #include "image/test_pattern.hpp"  // `upres sample`: internal headers, for the demo clip and picture
@@ -235,7 +236,10 @@ int run_image(const EngineFlags& ef, const ImageFlags& f) {
       upscale_one(plan.jobs.front());
       return 0;
     }
-    return cli::run_folder(plan, f.folder, "images", upscale_one);
+    return cli::run_folder(plan, f.folder, "images", [&](const cli::FolderJob& job) {
+      upscale_one(job);
+      return std::string();
+    });
   } catch (const Error& e) {
     if (e.code() != ErrorCode::cancelled) throw;
     std::fprintf(stderr, "upres: %s\n", e.what());
@@ -428,6 +432,9 @@ int run_models_calibrate(CalibrateFlags f) {
   std::vector<fs::path> files;
   const size_t used = std::min(all.size(), calibration_picture_count(size_t(f.options.max_pictures)));
   for (size_t i = 0; i < used; ++i) files.push_back(all[i * all.size() / used]);
+  // Mixed (the same way every run), so that the sampled, tuning and judging shares each hold
+  // pictures of every folder rather than the judging share holding the last folder's alone.
+  std::shuffle(files.begin(), files.end(), std::mt19937(2024));
   std::vector<Image> pictures;
   for (const auto& p : files) pictures.push_back(read_image(p.string()));
   if (f.options.measured_on.empty())
@@ -441,6 +448,8 @@ int run_models_calibrate(CalibrateFlags f) {
       throw Error(ErrorCode::invalid_argument,
                   fmt::format("{} was made for other weights; calibrate again without --retune", f.output));
     tune_int8(*model, table, calibration_tuning_pictures(pictures), f.options);
+    const std::vector<Image> judges = calibration_judging_pictures(pictures);
+    if (!judges.empty()) keep_float_within_budget(*model, table, judges, f.options);
   } else {
     table = calibrate_int8(*model, pictures, f.options);
   }
@@ -451,6 +460,15 @@ int run_models_calibrate(CalibrateFlags f) {
       "from %.0f dB); wrote %s\n",
       model->name().c_str(), table.thresholds.size(), table.pictures, seconds, table.fidelity_db,
       kAutoInt8MinFidelity, f.output.c_str());
+  std::string kept;
+  for (const std::string& layer : table.float_layers) kept += (kept.empty() ? "" : ", ") + layer;
+  if (table.loss_db >= 0)
+    std::printf(
+        "Y-PSNR loss against float32 on pictures calibration did not use: %.3f dB (budget %.2f dB; "
+        "kept in float32: %s)\n",
+        table.loss_db, f.options.max_loss_db, kept.empty() ? "none" : kept.c_str());
+  else
+    std::printf("too few pictures to judge the loss on (8 or more are needed): every layer is int8\n");
   return 0;
 }
 
@@ -581,6 +599,12 @@ int main(int argc, char** argv) {
                             "where to write the table (default: NAME.int8.json beside the model's .param, "
                             "where Model::load finds it)");
   calibrate_cmd->add_flag("--overwrite", calibrate.overwrite, "replace an existing table");
+  calibrate_cmd
+      ->add_option("--max-loss", calibrate.options.max_loss_db,
+                   "most Y-PSNR (dB) int8 may lose against float32 on pictures calibration did not use; "
+                   "the costliest layers stay float32 until it holds")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 10.0));
   calibrate_cmd->add_flag("--retune", calibrate.retune,
                           "keep the table's measurements and only tune its thresholds again (fast)");
 
@@ -602,12 +626,11 @@ int main(int argc, char** argv) {
   try {
     if (image_cmd->parsed()) return run_image(engine, image);
     if (sample_cmd->parsed()) {
-      int w = 0, h = 0;
-      char x = 0;
-      if (std::sscanf(sample_size.c_str(), "%d%c%d", &w, &x, &h) != 3 || x != 'x' || w < 1 || h < 1 ||
-          w > 8192 || h > 8192)
+      const auto wh = parse_number_fields(sample_size, "x", 8192);
+      if (!wh || (*wh)[0] < 1 || (*wh)[1] < 1)
         throw Error(ErrorCode::invalid_argument,
                     fmt::format("--size '{}' is not WIDTHxHEIGHT (1..8192)", sample_size));
+      const int w = int((*wh)[0]), h = int((*wh)[1]);
       if (is_video_output_path(sample_out)) {
         TestVideoSpec spec;
         spec.width = w;

@@ -134,6 +134,34 @@ std::string format_of_file(const fs::path& path) {
   return "";
 }
 
+// The original pads the picture by this many pixels on each side, mirrored (reflect, the edge
+// pixel not repeated), runs the model on that and crops the result: the outer pixels come from
+// that context, not from the model's own edge rule.
+constexpr int kOriginalPadding = 10;
+
+Image upscale_as_original(Upscaler& upscaler, const Image& picture) {
+  const int w = picture.width, h = picture.height, pad = kOriginalPadding;
+  auto mirror = [](int i, int n) {  // reflect, as ncnn's BORDER_REFLECT (period 2n - 2)
+    if (n == 1) return 0;
+    const int period = 2 * (n - 1);
+    const int m = ((i % period) + period) % period;
+    return m < n ? m : period - m;
+  };
+  Image padded(w + 2 * pad, h + 2 * pad, picture.channels, picture.bit_depth);
+  for (int c = 0; c < picture.channels; ++c)
+    for (int y = 0; y < padded.height; ++y)
+      for (int x = 0; x < padded.width; ++x)
+        padded.at(c, y, x) = picture.at(c, mirror(y - pad, h), mirror(x - pad, w));
+  const Image big = upscaler.upscale(padded);
+  // The scale the upscaler came out at (the model's), whatever -s then resamples to.
+  const int s = big.width / padded.width, p = pad * s;
+  Image cropped(w * s, h * s, big.channels, big.bit_depth);
+  for (int c = 0; c < big.channels; ++c)
+    for (int y = 0; y < h * s; ++y)
+      for (int x = 0; x < w * s; ++x) cropped.at(c, y, x) = big.at(c, y + p, x + p);
+  return cropped;
+}
+
 }  // namespace
 
 bool invoked_as_ncnn_compat(const char* argv0) {
@@ -196,11 +224,15 @@ int run_ncnn_compat(int argc, char** argv, const char* program) {
         break;
       }
       case 'j': {
-        // load:proc:save, proc a list (one count per -g device).
+        // load:proc:save, proc a list (one count per -g device); load:proc keeps save's default,
+        // as the original reads it.
         const size_t a = value.find(':'), b = value.rfind(':');
         const auto load = a == std::string::npos ? std::nullopt : int_list(value.substr(0, a));
-        const auto proc = a == b ? std::nullopt : int_list(value.substr(a + 1, b - a - 1));
-        const auto save = a == b ? std::nullopt : int_list(value.substr(b + 1));
+        const auto proc = a == std::string::npos ? std::nullopt
+                          : a == b               ? int_list(value.substr(a + 1))
+                                                 : int_list(value.substr(a + 1, b - a - 1));
+        const auto save = a == b ? std::optional<std::vector<int>>(std::vector<int>{jobs_save})
+                                 : int_list(value.substr(b + 1));
         if (!load || !proc || !save || load->size() != 1 || save->size() != 1)
           return refuse(fmt::format("invalid thread count argument: -j {} (load:proc:save)", value));
         jobs_load = (*load)[0];
@@ -250,13 +282,34 @@ int run_ncnn_compat(int argc, char** argv, const char* program) {
                               o.model_name, looked));
     UpscaleOptions engine;
     // -g: a device of the Vulkan backend when this machine has a real one, else the CPU (upres runs
-    // there too, where the original cannot); -1 asks for the CPU.
+    // there too, where the original cannot, and takes it for device 0); -1 asks for the CPU. A
+    // device the machine lacks is refused, as the original refuses it.
     engine.backend = o.gpu == -1 ? "cpu" : resolve_backend_name("auto");
+    int device_count = 1;
+    if (engine.backend != "cpu") {
+      device_count = 0;
+      for (const DeviceInfo& d : list_devices()) device_count += d.backend == engine.backend;
+    }
+    for (int g : gpus)
+      if (g < -1 || g >= device_count) return refuse(fmt::format("invalid gpu device: -g {}", g));
     if (engine.backend != "cpu" && o.gpu >= 0) engine.device = o.gpu;
     engine.tile = o.tile == 0 ? 0 : std::max(o.tile, 16);
     engine.tta = o.tta;
-    engine.precision = Precision::automatic;  // as `upres image`: int8 or f16 where it keeps the picture
+    // The original's precision: float32 on the CPU, 16-bit floats on GPUs that have them (what
+    // automatic picks there); never int8, which it does not have.
+    engine.precision = engine.backend == "cpu" ? Precision::f32 : Precision::automatic;
     Upscaler upscaler(Model::load(model_path), engine);
+    // A line per tile, as the original prints them: the apps draw their progress bar from it.
+    size_t tiles_in_picture = 1;
+    upscaler.set_tile_progress([&](int done, int total) {
+      if (done < total) std::fprintf(stderr, "%.2f%%\n", 100.0 * done / total);
+      tiles_in_picture = size_t(total);
+    });
+    // The original's files: lossless WebP, JPEG at quality 100.
+    ImageWriteOptions writing;
+    writing.jpeg_quality = 100;
+    writing.webp_lossless = true;
+    writing.webp_quality = 100;
 
     // (input, output) pairs: a picture, or every file of a folder into the output folder, named
     // after it with the format's extension (a later file whose name differs only in its extension
@@ -299,15 +352,16 @@ int run_ncnn_compat(int argc, char** argv, const char* program) {
                        png.c_str());
           out = png;
         }
+        refuse_overwriting_input(in.string(), out.string());
         std::fprintf(stderr, "0.00%%\n");
         stage = "upscale image";
-        Image big = upscaler.upscale(picture);
+        Image big = upscale_as_original(upscaler, picture);
         const int w = picture.width * o.scale, h = picture.height * o.scale;
         if (big.width != w || big.height != h) big = resize_image(big, w, h, ResampleFilter::lanczos3);
         stage = "encode image";
         named = out;
         if (out.has_parent_path()) fs::create_directories(out.parent_path());
-        write_image(big, out.string());
+        write_image(big, out.string(), writing);
         std::fprintf(stderr, "100.00%%\n");
         if (o.verbose) std::fprintf(stderr, "%s -> %s done\n", in.c_str(), out.c_str());
       } catch (const std::exception& e) {

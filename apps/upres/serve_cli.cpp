@@ -176,7 +176,9 @@ int run_mcp() {
       int sig = sigtimedwait(&stop_signals, nullptr, &tick);
       if (sig != SIGINT && sig != SIGTERM && sig != SIGHUP) continue;
       stop.requested.cancel();
-      for (int i = 0; i < 300 && !stop.jobs_stopped; ++i)
+      // Jobs stop between frames, and a job still being checked before its first frame stops
+      // after that check: seconds on a loaded machine, so the wait is long, and ends at once.
+      for (int i = 0; i < 2400 && !stop.jobs_stopped; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       std::fflush(stdout);
       std::_Exit(sig == SIGINT ? 130 : 0);

@@ -13,6 +13,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/parse_fields.hpp"
+#include "core/shell_quote.hpp"
 #include "folders.hpp"
 #include "progress.hpp"
 #include "upres/error.hpp"
@@ -177,11 +179,13 @@ json typed_options() {
           item += c;
           continue;
         }
-        if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos)
+        const auto track = parse_whole_number(item, kMaxAudioTrack);
+        if (!track)
           throw Error(
               ErrorCode::invalid_argument,
-              fmt::format("--audio-tracks '{}' is not a list like 0,2 (or none)", g_flags.audio_tracks));
-        tracks.push_back(std::stoi(item));
+              fmt::format("--audio-tracks '{}' is not a list like 0,2 (or none) of track numbers 0..{}",
+                          g_flags.audio_tracks, kMaxAudioTrack));
+        tracks.push_back(int(*track));
         item.clear();
       }
       j["audio_tracks"] = tracks;
@@ -209,7 +213,8 @@ int run_segmented_one(const VideoOptions& o) {
     std::printf(
         "%s: %zu segments planned in %s; run each with `upres segment run %s --index N`, then "
         "`upres segment join %s`\n",
-        o.input.c_str(), m.segments.size(), m.work_dir.c_str(), m.work_dir.c_str(), m.work_dir.c_str());
+        o.input.c_str(), m.segments.size(), m.work_dir.c_str(), shell_quote(m.work_dir).c_str(),
+        shell_quote(m.work_dir).c_str());
     return 0;
   }
   ProgressPrinter printer(g_flags.progress, o.input);
@@ -238,7 +243,8 @@ int run_segmented_one(const VideoOptions& o) {
   return 0;
 }
 
-int run_one(const VideoOptions& o) {
+// `incomplete`, when given, is set to what was wrong with an input that still gave an output.
+int run_one(const VideoOptions& o, std::string* incomplete = nullptr) {
   if (!g_flags.work_dir.empty()) return run_segmented_one(o);
   ProgressPrinter printer(g_flags.progress, o.input);
   VideoJob job(o);
@@ -260,11 +266,24 @@ int run_one(const VideoOptions& o) {
     throw;
   }
   for (const auto& w : s.warnings) std::fprintf(stderr, "upres: warning: %s\n", w.c_str());
+  if (incomplete && s.input_incomplete) {
+    *incomplete = "damaged";
+    for (const auto& w : s.warnings)
+      if (w.find("ended early") != std::string::npos || w.find("cut short") != std::string::npos)
+        *incomplete = w;
+  }
   if (printer.is_json()) {
-    json j{
-        {"file", o.input},         {"output", o.output},        {"phase", "result"},    {"frames", s.frames},
-        {"width", s.output_width}, {"height", s.output_height}, {"seconds", s.seconds}, {"fps", s.fps},
-        {"bytes", s.output_bytes}, {"warnings", s.warnings}};
+    json j{{"file", o.input},
+           {"output", o.output},
+           {"phase", "result"},
+           {"frames", s.frames},
+           {"width", s.output_width},
+           {"height", s.output_height},
+           {"seconds", s.seconds},
+           {"fps", s.fps},
+           {"bytes", s.output_bytes},
+           {"warnings", s.warnings},
+           {"input_incomplete", s.input_incomplete}};
     std::printf("%s\n", to_text(j).c_str());
   } else {
     std::printf("%s -> %s: %lld frames at %dx%d in %.1f s (%.2f fps; model %.1f s)\n", o.input.c_str(),
@@ -296,7 +315,9 @@ int run_video() {
       },
       g_flags.folder);
   return cli::run_folder(plan, g_flags.folder, "videos", [](const cli::FolderJob& job) {
-    run_one(build_options(job.input.string(), job.output.string()));
+    std::string incomplete;
+    run_one(build_options(job.input.string(), job.output.string()), &incomplete);
+    return incomplete;
   });
 }
 

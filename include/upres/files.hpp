@@ -13,9 +13,17 @@
 
 namespace upres {
 
-// A whole file. Throws Error(not_found) or Error(io_failure) naming it, and Error(limit_exceeded)
-// when it is larger than `max_bytes`.
+// A whole regular file. Throws Error(not_found) or Error(io_failure) naming it, Error(invalid_argument)
+// for a folder, device, pipe or socket (reading one could block or never end), and
+// Error(limit_exceeded) when it is larger than `max_bytes`.
 std::vector<uint8_t> read_file_bytes(const std::string& path, int64_t max_bytes = INT64_MAX);
+
+// Throws as read_file_bytes does unless `path` (after links) is a regular file; for readers that
+// open the file themselves.
+void require_regular_file(const std::string& path);
+
+// The largest model file read (weights of the biggest published SR networks are a few hundred MB).
+constexpr int64_t kMaxModelFileBytes = int64_t(2) << 30;
 
 // True for the name of a partial file (whatever its destination): folder inputs skip them.
 bool is_partial_output(const std::string& path);

@@ -44,6 +44,12 @@ struct Int8Calibration {
   // where the plan may (int8 convolution to int8 convolution, through ReLU or PReLU).
   std::map<std::string, std::vector<float>> channel_thresholds;
   double equalization = 0;
+  // Y-PSNR (dB) that int8 output loses against float32 output, each against the original, on
+  // judging pictures that neither sampling nor tuning saw (the super-resolution protocol of
+  // upres/quality.hpp); -1 when not measured. Activations calibration left out of `thresholds` to
+  // meet the loss budget are read in float32 (`float_layers` names them, for people reading it).
+  double loss_db = -1;
+  std::vector<std::string> float_layers;
 };
 
 // The fidelity below which Precision::automatic keeps float32: under it, int8's rounding can show
@@ -57,18 +63,31 @@ struct CalibrationOptions {
   // Every fourth sampled picture, and half the tuning ones, also go in with Gaussian grain of this
   // standard deviation (0..1 units; 0: none), so that grainy sources stay within the thresholds.
   double grain = 25.0 / 255;
+  // The most Y-PSNR (dB) int8 may lose against float32 on the judging pictures: activations
+  // whose rounding costs most are kept in float32, one at a time, until the loss is within it.
+  double max_loss_db = 0.15;
+  int judge_side = 256;  // judging pictures are cropped to their centre, this many pixels a side
 };
 
 // Runs `model` in float32 (cpu backend) over the centre crop of each picture, picks every
-// threshold, then tunes them (tune_int8) on the last quarter of the pictures (at most 8), which
-// sampling leaves out. Throws Error(invalid_argument) when `pictures` is empty.
+// threshold, then tunes them (tune_int8) on a share of the pictures that sampling leaves out, and
+// meets the loss budget (keep_float_within_budget) on another share that neither saw: of N
+// pictures, the last min(16, N / 4) judge (N >= 8), the min(8, rest / 4) before them tune
+// (rest >= 4), the others are sampled. Throws Error(invalid_argument) when `pictures` is empty.
 Int8Calibration calibrate_int8(const Model& model, const std::vector<Image>& pictures,
                                const CalibrationOptions& options = {});
 
-// How calibrate_int8 splits its pictures: the last quarter (at most 8) is held back to tune on and
-// never sampled; with fewer than 4 pictures, all are sampled and all tuned on. Returns the tuning
-// pictures.
+// How calibrate_int8 splits its pictures (above): the tuning share, or all of them with fewer than
+// 4 (then sampled and tuned on alike); and the judging share (empty with fewer than 8).
 std::vector<Image> calibration_tuning_pictures(const std::vector<Image>& pictures);
+std::vector<Image> calibration_judging_pictures(const std::vector<Image>& pictures);
+
+// Leaves out of `table` (so reads in float32), one at a time, the activation whose int8 rounding
+// costs most, until the Y-PSNR loss against float32 on `judges` (high-resolution pictures, shrunk
+// by the model's scale and upscaled back as quality.hpp measures) is within max_loss_db; records
+// the loss and the layers kept in float32. Judging pictures must not be ones calibration used.
+void keep_float_within_budget(const Model& model, Int8Calibration& table, const std::vector<Image>& judges,
+                              const CalibrationOptions& options = {});
 
 // How many pictures to pass calibrate_int8 so that it samples `sampled` of them and holds its
 // tuning share back on top.

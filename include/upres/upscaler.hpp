@@ -84,6 +84,11 @@ class Upscaler {
   // first frame of a given size, this allocates nothing (the video pipeline relies on it).
   void upscale_into(const Image& input, Image& output);
   const UpscaleStats& last_stats() const { return stats_; }
+  // Called after each tile of a picture is stitched (tiles done so far, tiles in the picture; a
+  // picture of one tile gives (1, 1)): for progress lines. The self-ensemble counts each pass.
+  void set_tile_progress(std::function<void(int done, int total)> callback) {
+    tile_progress_ = std::move(callback);
+  }
   const Model& model() const { return *model_; }
   // Throws Error(limit_exceeded) when an input of this size would give an output over
   // max_output_side: call it with the size from an image's header (probe_image) to refuse a huge
@@ -108,6 +113,7 @@ class Upscaler {
   Precision precision_ = Precision::f32;
   std::unique_ptr<Impl> impl_;
   UpscaleStats stats_;
+  std::function<void(int, int)> tile_progress_;
 };
 
 }  // namespace upres

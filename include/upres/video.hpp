@@ -176,6 +176,9 @@ struct VideoStats {
   double inference_seconds = 0;  // time inside the model, summed over frames
   int64_t output_bytes = 0;
   int damaged_packets = 0;
+  // The input was damaged or ended before the time it declares (a warning says where): the
+  // output holds what could be read. Folder runs list such files.
+  bool input_incomplete = false;
   std::vector<std::string> warnings;
 };
 

@@ -133,20 +133,22 @@ const char* precision_name(Precision precision) {
 int64_t estimate_activation_bytes(const Graph& graph, Shape input) {
   const std::vector<Shape> shapes = graph.infer_shapes(input);
   const std::vector<int> last = graph.last_uses();
-  std::vector<bool> live(shapes.size(), false);
-  live[size_t(graph.input_blob)] = true;
+  // Each blob is freed after the node that reads it last (or that makes it, when none reads it);
+  // listed per node so the walk stays linear in the graph's size.
+  const size_t n = graph.nodes.size();
+  std::vector<std::vector<int>> freed_after(n);
+  auto schedule = [&](int b, size_t made_at) {
+    if (b != graph.output_blob && n > 0)
+      freed_after[std::min(n - 1, std::max(made_at, size_t(std::max(last[size_t(b)], 0))))].push_back(b);
+  };
+  schedule(graph.input_blob, 0);
+  for (size_t i = 0; i < n; ++i)
+    for (int b : graph.nodes[i].outputs) schedule(b, i);
   int64_t current = shapes[size_t(graph.input_blob)].size(), peak = current;
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    for (int b : graph.nodes[i].outputs) {
-      live[size_t(b)] = true;
-      current += shapes[size_t(b)].size();
-    }
+  for (size_t i = 0; i < n; ++i) {
+    for (int b : graph.nodes[i].outputs) current += shapes[size_t(b)].size();
     peak = std::max(peak, current);
-    for (size_t b = 0; b < shapes.size(); ++b)
-      if (live[b] && last[b] <= int(i) && int(b) != graph.output_blob) {
-        live[b] = false;
-        current -= shapes[b].size();
-      }
+    for (int b : freed_after[i]) current -= shapes[size_t(b)].size();
   }
   return peak * int64_t(sizeof(float));
 }

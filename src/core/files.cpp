@@ -44,8 +44,34 @@ std::string cannot_write(const std::string& destination, int error) {
 
 }  // namespace
 
+namespace {
+
+// Why a file that is not a regular one is refused, in words.
+std::string not_regular(const std::string& path, mode_t mode) {
+  const char* what = S_ISDIR(mode)    ? "a folder"
+                     : S_ISFIFO(mode) ? "a pipe (FIFO)"
+                     : S_ISCHR(mode)  ? "a character device"
+                     : S_ISBLK(mode)  ? "a block device"
+                     : S_ISSOCK(mode) ? "a socket"
+                                      : "not a regular file";
+  return fmt::format("{} is {}, not a file; give the path of a regular file", path, what);
+}
+
+}  // namespace
+
+void require_regular_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    const int error = errno;
+    throw Error(error == ENOENT ? ErrorCode::not_found : ErrorCode::io_failure,
+                fmt::format("{}: cannot open: {}", path, std::strerror(error)));
+  }
+  if (!S_ISREG(st.st_mode)) throw Error(ErrorCode::invalid_argument, not_regular(path, st.st_mode));
+}
+
 std::vector<uint8_t> read_file_bytes(const std::string& path, int64_t max_bytes) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; a regular file ignores the flag.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   struct stat st {};
   if (fd < 0 || ::fstat(fd, &st) != 0) {
     const int error = errno;
@@ -53,9 +79,10 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, int64_t max_bytes)
     throw Error(error == ENOENT ? ErrorCode::not_found : ErrorCode::io_failure,
                 fmt::format("{}: cannot open: {}", path, std::strerror(error)));
   }
-  if (S_ISDIR(st.st_mode)) {
+  // A device (/dev/zero), a pipe or a socket can block or never end: only regular files are read.
+  if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    throw Error(ErrorCode::invalid_argument, fmt::format("{} is a folder, not a file", path));
+    throw Error(ErrorCode::invalid_argument, not_regular(path, st.st_mode));
   }
   if (st.st_size > max_bytes) {
     ::close(fd);

@@ -1,5 +1,6 @@
 #include "media/subtitle_converter.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -51,6 +52,9 @@ void SubtitleConverter::send(const AVPacket* packet) {
   int64_t duration_ms = int64_t(sub.end_display_time) - sub.start_display_time;
   if (duration_ms <= 0 || sub.end_display_time == UINT32_MAX)
     duration_ms = packet->duration > 0 ? av_rescale_q(packet->duration, source_time_base_, {1, 1000}) : 2000;
+  // A cue cut at the end of the range arrives with its packet's duration shortened.
+  if (packet->duration > 0)
+    duration_ms = std::min(duration_ms, av_rescale_q(packet->duration, source_time_base_, {1, 1000}));
   sub.end_display_time -= sub.start_display_time;
   sub.start_display_time = 0;
   const int size = avcodec_encode_subtitle(encoder_.get(), buffer, sizeof buffer, &sub);

@@ -11,7 +11,9 @@ extern "C" {
 #include <libavutil/opt.h>
 }
 
+#include "core/parse_fields.hpp"
 #include "media/color.hpp"
+#include "upres/error.hpp"
 
 namespace upres {
 namespace {
@@ -25,13 +27,16 @@ void append_rotation(std::vector<std::string>& chain, int degrees) {
 }  // namespace
 
 CropRect parse_crop(const std::string& text) {
-  CropRect r;
-  char tail = 0;
-  if (std::sscanf(text.c_str(), "%dx%d+%d+%d%c", &r.w, &r.h, &r.x, &r.y, &tail) != 4 || r.w <= 0 ||
-      r.h <= 0 || r.x < 0 || r.y < 0)
+  // Digits only, each at most 2^20: a number past 32 bits is refused, never wrapped into a
+  // small valid-looking one; whether the rectangle lies inside the picture is checked later.
+  constexpr int64_t kMaxValue = 1 << 20;
+  const auto v = parse_number_fields(text, "x++", kMaxValue);
+  if (!v || (*v)[0] == 0 || (*v)[1] == 0)
     throw Error(ErrorCode::invalid_argument,
-                fmt::format("--crop '{}' is not WIDTHxHEIGHT+X+Y (for example 1280x720+0+0)", text));
-  return r;
+                fmt::format("--crop '{}' is not WIDTHxHEIGHT+X+Y in whole numbers 0..{} (for example "
+                            "1280x720+0+0)",
+                            text, kMaxValue));
+  return {int((*v)[0]), int((*v)[1]), int((*v)[2]), int((*v)[3])};
 }
 
 std::string filter_chain(const FilterSettings& s) {

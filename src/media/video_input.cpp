@@ -1,5 +1,6 @@
 #include "media/video_input.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -130,10 +131,17 @@ bool VideoInput::read_packet(AVPacket* packet) {
   const int rc = av_read_frame(format_.get(), packet);
   if (rc == AVERROR_EOF) return false;
   if (rc < 0) {
+    cut_short_ = true;
     warnings_.push_back(
-        fmt::format("the input is damaged or cut short ({}); the output ends there", av_error_text(rc)));
+        fmt::format("the input is damaged or cut short ({}) after {:.3f} s; the output ends there",
+                    av_error_text(rc), packets_end_seconds_));
     return false;
   }
+  const int64_t ts = packet->pts != AV_NOPTS_VALUE ? packet->pts : packet->dts;
+  if (ts != AV_NOPTS_VALUE)
+    packets_end_seconds_ =
+        std::max(packets_end_seconds_, seconds_of(ts + std::max<int64_t>(packet->duration, 0),
+                                                  format_->streams[packet->stream_index]->time_base));
   return true;
 }
 

@@ -44,6 +44,11 @@ class VideoInput {
   bool receive(AVFrame* frame);
   bool drained() const { return drained_; }
   int damaged_packets() const { return damaged_packets_; }
+  // Where the packets read so far reach, in seconds from the file's start (the latest end of any
+  // stream's packet); a truncated file stops short of its declared duration on every stream.
+  double packets_end_seconds() const { return packets_end_seconds_; }
+  // A read failed (the rest of the file could not be read).
+  bool cut_short() const { return cut_short_; }
 
   // Frames the stream holds, from its header or duration x rate; 0 when unknown.
   int64_t estimated_frames() const;
@@ -66,6 +71,8 @@ class VideoInput {
   std::vector<std::string> warnings_;
   bool drained_ = false;
   int damaged_packets_ = 0;
+  double packets_end_seconds_ = 0;
+  bool cut_short_ = false;
   int64_t next_pts_ = AV_NOPTS_VALUE;
 };
 

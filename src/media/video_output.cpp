@@ -89,6 +89,9 @@ void set_quality_defaults(const std::string& codec, const VideoEncoderSettings& 
     x264 += fmt::format("{}cll={},{}", x264.empty() ? "" : ":", s.light.MaxCLL, s.light.MaxFALL);
     svt += fmt::format("{}content-light={},{}", svt.empty() ? "" : ":", s.light.MaxCLL, s.light.MaxFALL);
   }
+  // x265 3.5's lookahead writes past its buffers for pictures under one 64-pixel coding block a
+  // side (a heap overrun, found by valgrind at 48x32): there its CU-tree analysis stays off.
+  if (ctx->width < 64 || ctx->height < 64) x265 += ":cutree=0";
   if (codec == "libx265") set("x265-params", x265);
   if (codec == "libx264" && !x264.empty()) set("x264-params", x264);
   if (codec == "libsvtav1" && !svt.empty()) set("svtav1-params", svt);
@@ -374,6 +377,7 @@ void VideoOutput::write_header(const AVFormatContext* source) {
 }
 
 void VideoOutput::encode(const AVFrame* frame) {
+  if (frame) ++frames_sent_;
   int rc = avcodec_send_frame(encoder_.get(), frame);
   if (rc < 0 && rc != AVERROR_EOF)
     throw Error(ErrorCode::invalid_media, "the video encoder failed: " + av_error_text(rc));
@@ -381,6 +385,14 @@ void VideoOutput::encode(const AVFrame* frame) {
     rc = avcodec_receive_packet(encoder_.get(), packet_.get());
     if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
     check_av(rc, ErrorCode::invalid_media, "the video encoder failed");
+    // x265 (3.5) computes its first packets' decode times from a delay it sets only when the
+    // third frame arrives and never initialises, so an encode of 1 or 2 frames comes out with
+    // dts = pts - <garbage>: mp4 refuses the pair ("patches welcome"), any muxer refuses pts <
+    // dts. Two frames cannot be reordered (the first is the keyframe), so their decode order is
+    // their display order: when every packet of such a clip comes at the flush, dts = pts.
+    if (!frame && frames_sent_ <= 2 && packets_before_flush_ == 0 && packet_->pts != AV_NOPTS_VALUE)
+      packet_->dts = packet_->pts;
+    if (frame) ++packets_before_flush_;
     write(packet_.get(), encoder_->time_base, video_stream_->index);
   }
 }

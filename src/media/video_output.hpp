@@ -105,6 +105,8 @@ class VideoOutput {
   PacketPtr packet_;
   std::mutex mux_mutex_;
   int64_t bytes_ = 0;
+  int64_t frames_sent_ = 0;           // frames handed to the encoder
+  int64_t packets_before_flush_ = 0;  // packets it gave back before the end of the stream
 };
 
 }  // namespace upres

@@ -11,6 +11,7 @@
 #include "core/json_input.hpp"
 #include "model/int8_tables.hpp"
 #include "upres/error.hpp"
+#include "upres/files.hpp"
 #include "upres/int8.hpp"
 
 namespace upres {
@@ -41,6 +42,8 @@ std::string calibration_to_json(const Int8Calibration& table) {
   nlohmann::ordered_json channels = nlohmann::ordered_json::object();
   for (const auto& [blob, t] : table.channel_thresholds) channels[blob] = t;
   j["channel_thresholds"] = channels;
+  if (table.loss_db >= 0) j["loss_db"] = table.loss_db;
+  if (!table.float_layers.empty()) j["float_layers"] = table.float_layers;
   return j.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
          "\n";  // folder names need not be UTF-8
 }
@@ -90,6 +93,12 @@ Int8Calibration calibration_from_json(const std::string& text, const std::string
   }
   if (auto* v = field("fidelity_db", &nlohmann::json::is_number, "a number", false)) table.fidelity_db = *v;
   if (auto* v = field("equalization", &nlohmann::json::is_number, "a number", false)) table.equalization = *v;
+  if (auto* v = field("loss_db", &nlohmann::json::is_number, "a number", false)) table.loss_db = *v;
+  if (auto* v = field("float_layers", &nlohmann::json::is_array, "an array", false))
+    for (const auto& name : *v) {
+      if (!name.is_string()) throw fail("\"float_layers\" must list activation names");
+      table.float_layers.push_back(name.get<std::string>());
+    }
   for (const auto& [blob, t] : field("thresholds", &nlohmann::json::is_object, "an object", true)->items())
     table.thresholds[blob] = positive(t, blob);
   if (auto* channels = field("channel_thresholds", &nlohmann::json::is_object, "an object", false))
@@ -107,11 +116,8 @@ void write_calibration(const Int8Calibration& table, const std::string& path) {
 }
 
 Int8Calibration read_calibration(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::not_found, fmt::format("cannot open calibration table {}", path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return calibration_from_json(text.str(), path);
+  const std::vector<uint8_t> bytes = read_file_bytes(path, 64 << 20);
+  return calibration_from_json(std::string(bytes.begin(), bytes.end()), path);
 }
 
 std::string calibration_path_for(const std::string& param_path) {

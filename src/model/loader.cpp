@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "upres/error.hpp"
+#include "upres/files.hpp"
 
 namespace upres {
 namespace {
@@ -48,6 +49,7 @@ void register_model_loader(ModelLoader loader) {
 }
 
 ModelSource sniff_model_file(const std::string& path) {
+  require_regular_file(path);
   std::ifstream file(path, std::ios::binary);
   if (!file)
     throw Error(ErrorCode::not_found,

@@ -124,6 +124,11 @@ std::shared_ptr<Model> Model::open(const ModelSource& source, const std::string&
   m->graph_ = load_graph(source);
   m->geometry_ = derive_geometry(*m->graph_, source.files.front());
   m->border_ = border;
+  // A model that pads its own input to its alignment is padded by the runtime the same way.
+  if (const std::optional<PadMode>& mode = m->graph_->input_pad_mode)
+    m->border_ = *mode == PadMode::reflect ? BorderMode::reflect
+                 : *mode == PadMode::edge  ? BorderMode::replicate
+                                           : BorderMode::zero;
   m->output_adds_input_ = output_adds_input;
   const std::string sidecar = calibration_path_for(source.files.front());
   if (std::filesystem::exists(sidecar)) {

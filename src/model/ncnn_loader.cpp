@@ -601,9 +601,9 @@ std::unique_ptr<Graph> load_ncnn_from_memory(const std::string& param_text,
 }
 
 std::unique_ptr<Graph> load_ncnn(const std::string& param_path, const std::string& bin_path) {
-  std::vector<uint8_t> param_bytes = read_file_bytes(param_path);
+  std::vector<uint8_t> param_bytes = read_file_bytes(param_path, kMaxModelFileBytes);
   std::string text(param_bytes.begin(), param_bytes.end());
-  return load_ncnn_from_memory(text, read_file_bytes(bin_path), param_path, bin_path);
+  return load_ncnn_from_memory(text, read_file_bytes(bin_path, kMaxModelFileBytes), param_path, bin_path);
 }
 
 namespace {
@@ -626,6 +626,7 @@ std::optional<ModelSource> sniff_ncnn(const std::string& path, const std::string
   const std::string stem =
       dot == std::string::npos || path.find('/', dot) != std::string::npos ? path : path.substr(0, dot);
   if (bin) {
+    require_regular_file(stem + ".param");
     std::ifstream param(stem + ".param", std::ios::binary);
     std::string param_head(16, '\0');
     param.read(param_head.data(), std::streamsize(param_head.size()));

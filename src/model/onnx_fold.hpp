@@ -26,6 +26,10 @@ struct Array {
 // A value known at load time: one array, or one per sample input size.
 struct Const {
   bool integer = false;  // int64/int32/bool (else floating point)
+  // Computed from a quotient or remainder of the input's size by an alignment (a model padding
+  // itself up to a multiple: (8 - h % 8) % 8): at the sample sizes, all multiples of 16, such a
+  // value often comes out the same (0), so this remembers that it is not really fixed.
+  bool from_alignment = false;
   std::vector<Array> at;
   const Array& sample(size_t s) const { return at.size() == 1 ? at[0] : at[s]; }
   bool varies() const { return at.size() > 1; }

@@ -704,9 +704,14 @@ class OnnxImporter {
     cx.fail = failer();
     cx.divides = [this](const Const& x, double divisor) { require_exact_division(x, divisor); };
     std::vector<Const> out;
+    divided_ = false;
     if (!onnx_fold::fold(node_->op_type(), in, attrs, cx, out)) return false;
-    for (size_t k = 0; k < out.size() && int(k) < node_->output_size(); ++k)
+    bool from_alignment = divided_;
+    for (const Const* c : in) from_alignment = from_alignment || (c && c->from_alignment);
+    for (size_t k = 0; k < out.size() && int(k) < node_->output_size(); ++k) {
+      out[k].from_alignment = from_alignment;
       set_constant(int(k), std::move(out[k]));
+    }
     return true;
   }
 
@@ -725,6 +730,7 @@ class OnnxImporter {
             "(input sides that are multiples of up to 16)",
             divisor));
       alignment_ = a;
+      divided_ = true;
     }
   }
 
@@ -1228,6 +1234,7 @@ class OnnxImporter {
     } else {
       const Const& c = const_input(1, "pads");
       if (c.varies()) fail("pads by amounts that depend on the input size (beyond a multiple of up to 16)");
+      if (c.from_alignment) return pad_input_to_alignment(p, n.inputs[0], c);
       for (double v : c.at[0].v) pads.push_back(int64_t(v));
       if (const Const* value = optional_const(2, "constant value"))
         p.value = fixed_scalar(*value, "constant value");
@@ -1245,6 +1252,48 @@ class OnnxImporter {
     p.right = int(pads[7]);
     n.params = p;
     define_picture(0, add_node(std::move(n)));
+  }
+
+  // A Pad whose amounts come from the input's size modulo an alignment: the model pads its input
+  // up to a multiple (SwinIR's check_image_size, SPAN exports). The runtime pads every picture to
+  // the alignment (bottom and right) before the model, so the node goes, and the runtime takes
+  // its mode: reflect padding done by the runtime instead of edge replication is what makes the
+  // last rows and columns come out as the model's own run gives them.
+  void pad_input_to_alignment(const PadParams& p, int from, const Const& pads) {
+    const std::vector<double>& v = pads.at[0].v;
+    if (v.size() != 8 || v[0] || v[1] || v[2] || v[3] || v[4] || v[5])
+      fail("pads the top or left by amounts that depend on the input size; upres pads the bottom and right");
+    if (!pointwise_from_input(from, p.mode != PadMode::constant))
+      fail("pads a feature map up to a multiple of the input's size; upres pads only the input");
+    if (p.mode == PadMode::constant && p.value != 0.f)
+      fail("pads the input to a multiple with a constant other than 0");
+    if (graph_->input_pad_mode && *graph_->input_pad_mode != p.mode)
+      fail("pads the input to a multiple in two different modes");
+    graph_->input_pad_mode = p.mode;
+    define_picture(0, from);
+  }
+  // Whether `blob` is the input, or made from it by per-pixel ops only (a mean subtracted, a
+  // range scaled), through which reflect and edge padding pass unchanged. Constant padding does
+  // not commute with them, so `through_pointwise` false asks for the input itself.
+  bool pointwise_from_input(int blob, bool through_pointwise) const {
+    for (int steps = 0; steps < 16; ++steps) {
+      if (blob == graph_->input_blob) return true;
+      if (!through_pointwise) return false;
+      const Node* producer = nullptr;
+      for (auto it = graph_->nodes.rbegin(); it != graph_->nodes.rend() && !producer; ++it)
+        if (it->outputs[0] == blob) producer = &*it;
+      if (!producer || producer->inputs.size() != 1) return false;
+      switch (producer->type) {
+        case OpType::binary_op:
+        case OpType::scale:
+        case OpType::relu:
+        case OpType::clip:
+        case OpType::sigmoid:
+        case OpType::tanh: blob = producer->inputs[0]; break;
+        default: return false;
+      }
+    }
+    return false;
   }
 
   // One axis of a crop from per-sample begin and end offsets.
@@ -1549,6 +1598,7 @@ class OnnxImporter {
   std::vector<std::vector<Shape>> shapes_;  // per blob, per sample
   std::vector<int> sample_h_, sample_w_;
   int alignment_ = 1;
+  bool divided_ = false;  // the node being folded divides a size that varies with the input
   int opset_ = 13;
   const onnx::NodeProto* node_ = nullptr;
   int node_index_ = 0;
@@ -1583,7 +1633,7 @@ std::unique_ptr<Graph> load_onnx_from_memory(const std::string& bytes, const std
 }
 
 std::unique_ptr<Graph> load_onnx(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::vector<uint8_t> bytes = read_file_bytes(path, kMaxModelFileBytes);
   return load_onnx_from_memory(std::string(bytes.begin(), bytes.end()), path);
 }
 

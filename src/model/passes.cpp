@@ -13,30 +13,53 @@ std::vector<int> reader_counts(const Graph& g) {
   return n;
 }
 
-int find_reader(const Graph& g, int blob) {
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    for (int b : g.nodes[i].inputs)
-      if (b == blob) return int(i);
-  return -1;
-}
-
 bool is_conv(const Node& n) {
   return n.type == OpType::convolution || n.type == OpType::deconvolution;
 }
 
-// Moves `absorbed`'s output onto `conv` and drops `absorbed`.
-void take_output(Graph& g, size_t conv, size_t absorbed) {
-  g.nodes[conv].outputs = g.nodes[absorbed].outputs;
-  g.nodes.erase(g.nodes.begin() + long(absorbed));
-}
+// Who reads and writes each blob, kept up to date while nodes are folded into others. Folded nodes
+// are only marked and removed together at the end, so node indices never move and every pass
+// stays linear in the graph's size (a 100,000-node chain folds in milliseconds).
+struct Folding {
+  explicit Folding(const Graph& g)
+      : readers(reader_counts(g)),
+        reader(g.blob_names.size(), -1),
+        producer(g.blob_names.size(), -1),
+        dropped(g.nodes.size(), 0) {
+    for (size_t k = 0; k < g.nodes.size(); ++k) {
+      for (int b : g.nodes[k].inputs) reader[size_t(b)] = int(k);
+      for (int b : g.nodes[k].outputs) producer[size_t(b)] = int(k);
+    }
+  }
+  std::vector<int> readers;   // how many nodes read each blob
+  std::vector<int> reader;    // a node that reads it (the only one where readers is 1)
+  std::vector<int> producer;  // the node that writes it
+  std::vector<char> dropped;  // folded into another node
 
-bool fold_activation(Graph& g, size_t i, const std::vector<int>& readers) {
+  // Moves `absorbed`'s output onto `node` and drops `absorbed`.
+  void take_output(Graph& g, size_t node, size_t absorbed) {
+    g.nodes[node].outputs = g.nodes[absorbed].outputs;
+    for (int b : g.nodes[node].outputs) producer[size_t(b)] = int(node);
+    dropped[absorbed] = 1;
+  }
+  void remove_dropped(Graph& g) const {
+    size_t kept = 0;
+    for (size_t k = 0; k < g.nodes.size(); ++k)
+      if (!dropped[k]) {
+        if (kept != k) g.nodes[kept] = std::move(g.nodes[k]);
+        ++kept;
+      }
+    g.nodes.resize(kept);
+  }
+};
+
+bool fold_activation(Graph& g, size_t i, Folding& f) {
   Node& conv = g.nodes[i];
   int out = conv.outputs[0];
   if (conv.p<ConvParams>().activation.type != Activation::none || conv.inputs.size() != 1 ||
-      readers[size_t(out)] != 1 || out == g.output_blob)
+      f.readers[size_t(out)] != 1 || out == g.output_blob)
     return false;
-  int j = find_reader(g, out);
+  const int j = f.reader[size_t(out)];
   Node& act = g.nodes[size_t(j)];
   ActivationParams a;
   switch (act.type) {
@@ -69,16 +92,16 @@ bool fold_activation(Graph& g, size_t i, const std::vector<int>& readers) {
     p.bias = true;  // the slopes sit at weights[2], so weights[1] must exist
     conv.weights.push_back(act.weights[0]);
   }
-  take_output(g, i, size_t(j));
+  f.readers[size_t(out)] = 0;
+  f.take_output(g, i, size_t(j));
   return true;
 }
 
-bool fold_residual(Graph& g, size_t i, const std::vector<int>& readers, const std::vector<Shape>& shapes,
-                   const std::vector<int>& producer) {
+bool fold_residual(Graph& g, size_t i, Folding& f, const std::vector<Shape>& shapes) {
   Node& conv = g.nodes[i];
   int out = conv.outputs[0];
-  if (conv.inputs.size() != 1 || readers[size_t(out)] != 1 || out == g.output_blob) return false;
-  int j = find_reader(g, out);
+  if (conv.inputs.size() != 1 || f.readers[size_t(out)] != 1 || out == g.output_blob) return false;
+  const int j = f.reader[size_t(out)];
   const Node& add = g.nodes[size_t(j)];
   if (add.inputs.size() != 2 || add.inputs[0] == add.inputs[1]) return false;
   float self_scale = 1, other_scale = 1;
@@ -96,12 +119,14 @@ bool fold_residual(Graph& g, size_t i, const std::vector<int>& readers, const st
   }
   int other = add.inputs[size_t(1 - side)];
   // The residual must exist when the convolution runs and must not broadcast.
-  if (producer[size_t(other)] > int(i) || shapes[size_t(other)] != shapes[size_t(out)]) return false;
+  if (f.producer[size_t(other)] > int(i) || shapes[size_t(other)] != shapes[size_t(out)]) return false;
   auto& p = conv.p<ConvParams>();
   p.residual_scale_self = self_scale;
   p.residual_scale_other = other_scale;
   conv.inputs.push_back(other);
-  take_output(g, i, size_t(j));
+  f.readers[size_t(out)] = 0;
+  if (f.reader[size_t(other)] == j) f.reader[size_t(other)] = int(i);  // the add's read is now the conv's
+  f.take_output(g, i, size_t(j));
   return true;
 }
 
@@ -109,38 +134,38 @@ bool fold_residual(Graph& g, size_t i, const std::vector<int>& readers, const st
 
 void fuse_conv_epilogues(Graph& g, Shape probe) {
   const std::vector<Shape> shapes = g.infer_shapes(probe);
+  Folding f(g);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
-    if (!is_conv(g.nodes[i])) continue;
-    fold_activation(g, i, reader_counts(g));
-    std::vector<int> producer(g.blob_names.size(), -1);
-    for (size_t k = 0; k < g.nodes.size(); ++k)
-      for (int b : g.nodes[k].outputs) producer[size_t(b)] = int(k);
-    fold_residual(g, i, reader_counts(g), shapes, producer);
+    if (f.dropped[i] || !is_conv(g.nodes[i])) continue;
+    fold_activation(g, i, f);
+    fold_residual(g, i, f, shapes);
   }
+  f.remove_dropped(g);
 }
 
 void fold_written_out_swish(Graph& g) {
+  Folding f(g);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
-    const std::vector<int> readers = reader_counts(g);
     Node& mul = g.nodes[i];
     if (mul.type != OpType::binary_op || mul.p<BinaryOpParams>().kind != BinaryOpKind::mul ||
         mul.p<BinaryOpParams>().with_scalar || mul.inputs.size() != 2)
       continue;
     for (int side = 0; side < 2; ++side) {
       const int s = mul.inputs[size_t(side)], x = mul.inputs[size_t(1 - side)];
-      auto sigmoid = std::find_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) {
-        return n.type == OpType::sigmoid && n.outputs[0] == s && n.inputs[0] == x;
-      });
-      if (sigmoid == g.nodes.end() || readers[size_t(s)] != 1 || s == g.output_blob) continue;
+      const int k = f.producer[size_t(s)];
+      if (k < 0 || f.dropped[size_t(k)] || g.nodes[size_t(k)].type != OpType::sigmoid ||
+          g.nodes[size_t(k)].inputs[0] != x || f.readers[size_t(s)] != 1 || s == g.output_blob)
+        continue;
       mul.type = OpType::swish;
       mul.params = NoParams{};
       mul.inputs = {x};
-      const bool before = sigmoid - g.nodes.begin() < long(i);
-      g.nodes.erase(sigmoid);
-      if (before) --i;
+      f.dropped[size_t(k)] = 1;
+      f.readers[size_t(s)] = 0;
+      --f.readers[size_t(x)];  // the sigmoid's read of x is gone; the swish keeps the product's
       break;
     }
   }
+  f.remove_dropped(g);
 }
 
 Graph graph_until(const Graph& graph, int blob) {
@@ -153,8 +178,11 @@ Graph graph_until(const Graph& graph, int blob) {
     if (keep[i])
       for (int b : n.inputs) needed[size_t(b)] = true;
   }
-  Graph part = graph;
-  part.nodes.clear();
+  Graph part;  // the metadata alone: copying every node's weights only to drop them is costly
+  part.source = graph.source;
+  part.blob_names = graph.blob_names;
+  part.input_blob = graph.input_blob;
+  part.input_alignment = graph.input_alignment;
   for (size_t i = 0; i < graph.nodes.size(); ++i)
     if (keep[i]) part.nodes.push_back(graph.nodes[i]);
   part.output_blob = blob;

@@ -32,7 +32,12 @@ fs::path user_dir() {
 }
 
 void copy_model_file(const fs::path& from, const fs::path& to) {
+  require_regular_file(from.string());  // never a device or a pipe: copying one may not end
   std::error_code ec;
+  if (const auto size = fs::file_size(from, ec); !ec && int64_t(size) > kMaxModelFileBytes)
+    throw Error(ErrorCode::limit_exceeded,
+                fmt::format("{} is {} bytes, over the limit of {} bytes for a model file", from.string(),
+                            size, kMaxModelFileBytes));
   if (!fs::copy_file(from, to, ec))
     throw Error(ErrorCode::io_failure,
                 fmt::format("cannot copy {} to {}: {}", from.string(), to.string(), ec.message()));

@@ -5,6 +5,7 @@
 // Input layers of the source format do not survive loading: consumers read the blob directly.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -192,6 +193,9 @@ class Graph {
   // Input sides must be multiples of this (a model that folds away its own padding to a
   // multiple, e.g. for windows, relies on the runtime padding to it instead).
   int input_alignment = 1;
+  // How the model itself pads its input up to that multiple, when it does (reflect in SwinIR- and
+  // SPAN-style exports): the runtime pads the same way instead.
+  std::optional<PadMode> input_pad_mode;
 
   int add_blob(const std::string& name);
   // Shapes of every blob for an input of `input` shape; throws Error(invalid_model) naming the

@@ -14,8 +14,10 @@
 
 #include <fmt/format.h>
 
+#include "core/shell_quote.hpp"
 #include "media/video_input.hpp"
 #include "pipeline/segments_internal.hpp"
+#include "pipeline/video_pipeline.hpp"
 #include "pipeline/video_sink.hpp"
 #include "upres/error.hpp"
 #include "upres/files.hpp"
@@ -73,7 +75,7 @@ VideoStats join_segments(const SegmentManifest& m, bool overwrite, const CancelT
     throw Error(ErrorCode::invalid_argument,
                 fmt::format("cannot join {}: segments {} are not finished; run them (`upres segment run {} "
                             "--index N`) or rerun the job",
-                            m.work_dir, missing, m.work_dir));
+                            m.work_dir, missing, shell_quote(m.work_dir)));
 
   // First pass: every packet's presentation time, in decode order, over all segments. All
   // segments must be one stream: the same codec, size, format and parameter sets.
@@ -144,11 +146,7 @@ VideoStats join_segments(const SegmentManifest& m, bool overwrite, const CancelT
   // Second pass: video packets and the source's other packets, whichever comes first in time.
   input.format()->streams[input.video_index()]->discard = AVDISCARD_ALL;
   auto in_range = [&](const AVPacket& p) {
-    const int64_t ts = p.pts != AV_NOPTS_VALUE ? p.pts : p.dts;
-    if (ts == AV_NOPTS_VALUE || range.whole()) return true;
-    const AVRational ptb = input.format()->streams[p.stream_index]->time_base;
-    if (range.begin != INT64_MIN && av_compare_ts(ts, ptb, range.begin, vs->time_base) < 0) return false;
-    return range.end == INT64_MAX || av_compare_ts(ts, ptb, range.end, vs->time_base) < 0;
+    return packet_in_range(p, input.format()->streams[p.stream_index]->time_base, range, vs->time_base);
   };
   PacketPtr other = make_packet();
   bool other_ready = false, source_done = false;
@@ -159,6 +157,7 @@ VideoStats join_segments(const SegmentManifest& m, bool overwrite, const CancelT
         break;
       }
       if (other->stream_index != input.video_index() && in_range(*other)) {
+        cut_cue_at_range_end(*other, *input.format()->streams[other->stream_index], range, vs->time_base);
         other_ready = true;
       } else {
         // Past the range's end by two seconds (interleaving runs audio ahead), nothing more.

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -18,6 +19,7 @@
 
 #include "core/json_input.hpp"
 #include "core/partial_file.hpp"
+#include "core/shell_quote.hpp"
 #include "media/video_input.hpp"
 #include "media/video_output.hpp"
 #include "pipeline/segments_internal.hpp"
@@ -33,6 +35,9 @@ using json = nlohmann::json;
 namespace {
 
 constexpr int kManifestVersion = 1;
+
+constexpr const char* kPlanLock = "plan.lock";  // held while the plan is read or made
+constexpr const char* kRunLock = "run.lock";    // held by a local run of the whole job
 
 json bound(int64_t v, int64_t open) {
   return v == open ? json(nullptr) : json(v);
@@ -79,6 +84,30 @@ json read_json_file(const std::string& path, const std::string& what) {
   return parse_outside_json(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
                             what);
 }
+
+// An exclusive flock on a file of the work folder, held while the object lives. `wait`: block
+// until it is free; otherwise held() says whether another process has it. A filesystem without
+// locks (ENOSYS, ENOLCK, EOPNOTSUPP) counts as held: the work goes on unlocked.
+class FolderLock {
+ public:
+  FolderLock(const std::string& path, bool wait) {
+    fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    if (fd_ < 0)
+      throw Error(ErrorCode::io_failure, fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+    int rc;
+    do rc = ::flock(fd_, LOCK_EX | (wait ? 0 : LOCK_NB));
+    while (rc != 0 && errno == EINTR);
+    held_ = rc == 0 || errno != EWOULDBLOCK;
+  }
+  ~FolderLock() { ::close(fd_); }
+  FolderLock(const FolderLock&) = delete;
+  FolderLock& operator=(const FolderLock&) = delete;
+  bool held() const { return held_; }
+
+ private:
+  int fd_ = -1;
+  bool held_ = false;
+};
 
 std::string manifest_path(const std::string& dir) {
   return (fs::path(dir) / "manifest.json").string();
@@ -239,7 +268,7 @@ SegmentManifest read_segment_manifest(const std::string& work_dir) {
     throw Error(ErrorCode::not_found,
                 fmt::format("{} holds no segment plan (manifest.json); start the job with `upres video IN -o "
                             "OUT --work-dir {}`",
-                            work_dir, work_dir));
+                            work_dir, shell_quote(work_dir)));
   const std::vector<uint8_t> bytes = read_file_bytes(path, 256 << 20);
   return segment_manifest_from_json(std::string(bytes.begin(), bytes.end()), work_dir);
 }
@@ -253,6 +282,17 @@ SegmentManifest prepare_segments(const VideoOptions& options, const std::string&
   o.input = fs::absolute(o.input).lexically_normal().string();
   o.output = fs::absolute(o.output).lexically_normal().string();
   o.sink = VideoSinkKind::file;
+  // One process at a time reads or makes the plan: runs started together on a new folder would
+  // each plan and overwrite the others' manifest, and their segments would mix their options.
+  // The second finds the first's plan and is held to it (refused when its options differ).
+  std::error_code ec;
+  const bool created = !fs::exists(work_dir, ec);
+  fs::create_directories(work_dir, ec);
+  if (ec)
+    throw Error(ErrorCode::io_failure,
+                fmt::format("cannot create the work folder {}: {}", work_dir, ec.message()));
+  const std::string lock_path = (fs::path(work_dir) / kPlanLock).string();
+  FolderLock plan_lock(lock_path, true);
   if (stamp_of(manifest_path(work_dir)).bytes >= 0) {
     SegmentManifest m = read_segment_manifest(work_dir);
     if (m.source != o.input)
@@ -289,9 +329,18 @@ SegmentManifest prepare_segments(const VideoOptions& options, const std::string&
     }
     return m;
   }
-  // A new plan: the whole job is checked as a single run would be, then cut.
-  const VideoPlan plan = plan_video(o);
-  std::error_code ec;
+  // A new plan: the whole job is checked as a single run would be, then cut. A folder made here
+  // for a job that is refused is not left behind.
+  VideoPlan plan;
+  try {
+    plan = plan_video(o);
+  } catch (...) {
+    if (created) {
+      fs::remove(lock_path, ec);
+      fs::remove(work_dir, ec);  // only when empty
+    }
+    throw;
+  }
   fs::create_directories(fs::path(work_dir) / "segments", ec);
   if (ec)
     throw Error(ErrorCode::io_failure,
@@ -374,18 +423,11 @@ VideoStats run_segment(const SegmentManifest& m, int index, const SegmentMachine
   if (machine.threads) o.engine.threads = *machine.threads;
   // One run of a segment at a time (a task requeued while its first run lingers on a failed node,
   // a rerun beside a cluster job): the second is refused rather than racing the first's record.
-  const std::string lock_path = segment_file(m, index) + ".lock";
-  const int lock = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-  if (lock < 0) throw Error(ErrorCode::io_failure, fmt::format("cannot write in {}", m.work_dir));
-  struct LockGuard {
-    int fd;
-    ~LockGuard() { ::close(fd); }
-  } guard{lock};
-  if (::flock(lock, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK)
+  const FolderLock lock(segment_file(m, index) + ".lock", false);
+  if (!lock.held())
     throw Error(
         ErrorCode::invalid_argument,
         fmt::format("segment {} of {} is being made by another process right now", index, m.work_dir));
-  // (A filesystem without locks, ENOSYS or ENOLCK, goes on unlocked.)
   const std::string record = segment_record_file(m, index);
   std::error_code ec;
   fs::remove(record, ec);  // the old segment no longer counts, whatever happens next
@@ -408,6 +450,15 @@ SegmentedStats run_segmented(const VideoOptions& options, const std::string& wor
                              const CancelToken* cancel) {
   const auto started = std::chrono::steady_clock::now();
   const SegmentManifest m = prepare_segments(options, work_dir, segment_seconds);
+  // One local run of a folder at a time: a second is refused here rather than failing later on
+  // a segment the first is making (cluster tasks run single segments, under their own locks).
+  const FolderLock run_lock((fs::path(work_dir) / kRunLock).string(), false);
+  if (!run_lock.held())
+    throw Error(
+        ErrorCode::invalid_argument,
+        fmt::format("{} is in use by another `upres video --work-dir` run; wait for it to end, or use "
+                    "another --work-dir",
+                    work_dir));
   const std::vector<SegmentStatus> status = segment_status(m, true);
   SegmentedStats result;
   result.segments = int(m.segments.size());

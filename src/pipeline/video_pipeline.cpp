@@ -64,6 +64,7 @@ class Pipeline {
   }
 
   VideoStats run();
+  bool stream_expected_in_range(const AVStream& stream) const;
 
  private:
   // The five stages, each on its own thread.
@@ -92,6 +93,7 @@ class Pipeline {
   std::exception_ptr first_error_;
   std::atomic<int64_t> upscaled_{0};
   int64_t encoded_ = 0;
+  bool input_ran_out_ = false;  // decoding stopped at the input's end, not the range's
   double inference_seconds_ = 0;
   // When the first frame reached the model (read by whichever thread reports progress).
   std::atomic<Clock::rep> first_frame_ticks_{Clock::now().time_since_epoch().count()};
@@ -177,10 +179,12 @@ void Pipeline::decode_and_filter() {
     // A range cut before the input's end ends where the next frame would begin: a rate change
     // then gives the frames up to there, exactly those a run over the whole input gives there
     // (a segment ends at the next one's first frame).
-    if (j.reached_range_end)
+    if (j.reached_range_end) {
       j.filter->close(j.range.end);
-    else
+    } else {
       j.filter->push(nullptr);
+      input_ran_out_ = true;
+    }
     ok = drain_filter();
   }
   // A range that ends before the input does: packets of other streams that present before the
@@ -324,6 +328,21 @@ void Pipeline::encode() {
   }
 }
 
+// Whether a stream should have packets inside the job's range by what it declares: its span
+// (start and duration, else the file's) overlaps the range by more than a tenth of a second.
+bool Pipeline::stream_expected_in_range(const AVStream& st) const {
+  const VideoInput& in = *job_.input;
+  const double start = st.start_time != AV_NOPTS_VALUE ? in.seconds_of(st.start_time, st.time_base) : 0;
+  const double length = st.duration != AV_NOPTS_VALUE && st.duration > 0
+                            ? double(st.duration) * av_q2d(st.time_base)
+                        : in.format()->duration > 0 ? double(in.format()->duration) / AV_TIME_BASE - start
+                                                    : 0;
+  if (length <= 0) return false;
+  const double begin = job_.range.begin == INT64_MIN ? 0 : in.seconds_of(job_.range.begin);
+  const double end = job_.range.end == INT64_MAX ? start + length : in.seconds_of(job_.range.end);
+  return std::min(end, start + length) - std::max(begin, start) > 0.1;
+}
+
 VideoStats Pipeline::run() {
   report(VideoPhase::starting, 0);
   std::thread threads[] = {
@@ -335,6 +354,17 @@ VideoStats Pipeline::run() {
   if (cancelled()) throw Error(ErrorCode::cancelled, "cancelled");
   if (encoded_ == 0)
     throw Error(ErrorCode::invalid_media, fmt::format("{}: no frame in the chosen range decoded", o_.input));
+  // A stream the plan keeps that the range should hold but that gave no packet at all: the file
+  // lost it (truncated, damaged): an error, not an output without its sound.
+  for (const int index : job_.sink->kept_streams_without_packets()) {
+    const AVStream& st = *job_.input->format()->streams[index];
+    if (stream_expected_in_range(st))
+      throw Error(ErrorCode::invalid_media,
+                  fmt::format("{}: stream #{} ({}) has no packet in the range it declares; the file is "
+                              "truncated or damaged (leave the stream out with --audio-tracks or -an to "
+                              "upscale the video alone)",
+                              o_.input, index, av_get_media_type_string(st.codecpar->codec_type)));
+  }
   job_.sink->finish();
 
   VideoStats stats;
@@ -352,23 +382,57 @@ VideoStats Pipeline::run() {
       stats.warnings.push_back(w);
   if (stats.damaged_packets > 0)
     stats.warnings.push_back(fmt::format("{} damaged packets were skipped", stats.damaged_packets));
+  // The input ran out before the time it declares (or its range's end): a truncated file decodes
+  // cleanly up to where it was cut, so say where that is.
+  if (input_ran_out_) {
+    const double declared = job_.input->duration_seconds();
+    const double wanted =
+        job_.range.end == INT64_MAX ? declared : std::min(declared, job_.input->seconds_of(job_.range.end));
+    const double reached = job_.input->packets_end_seconds();
+    const AVStream& vs = *job_.input->video_stream();
+    const double frame = vs.avg_frame_rate.num > 0 ? av_q2d(av_inv_q(vs.avg_frame_rate)) : 0.04;
+    if (wanted > 0 && reached < wanted - std::max(0.5, 2 * frame)) {
+      stats.input_incomplete = true;
+      stats.warnings.push_back(fmt::format(
+          "{} ended early: it stops at {:.2f} s of the {:.2f} s it declares ({:.2f} s missing; {} frames "
+          "made); the file is truncated or damaged",
+          o_.input, reached, wanted, wanted - reached, encoded_));
+    }
+  }
+  if (job_.input->cut_short() || stats.damaged_packets > 0) stats.input_incomplete = true;
   report(VideoPhase::done, encoded_);
   return stats;
 }
 
 }  // namespace
 
-bool PreparedJob::in_range(const AVPacket& p) const {
+bool packet_in_range(const AVPacket& p, AVRational tb, const VideoRange& range, AVRational video_tb) {
   const int64_t ts = p.pts != AV_NOPTS_VALUE ? p.pts : p.dts;
   if (ts == AV_NOPTS_VALUE || range.whole()) return true;
-  const AVRational tb = input->format()->streams[p.stream_index]->time_base;
-  const AVRational vtb = input->video_stream()->time_base;
-  if (range.begin != INT64_MIN && av_compare_ts(ts, tb, range.begin, vtb) < 0) return false;
-  return range.end == INT64_MAX || av_compare_ts(ts, tb, range.end, vtb) < 0;
+  if (range.begin != INT64_MIN && av_compare_ts(ts, tb, range.begin, video_tb) < 0) return false;
+  return range.end == INT64_MAX || av_compare_ts(ts, tb, range.end, video_tb) < 0;
+}
+
+void cut_cue_at_range_end(AVPacket& p, const AVStream& stream, const VideoRange& range, AVRational video_tb) {
+  const int64_t ts = p.pts != AV_NOPTS_VALUE ? p.pts : p.dts;
+  if (stream.codecpar->codec_type != AVMEDIA_TYPE_SUBTITLE || range.end == INT64_MAX ||
+      ts == AV_NOPTS_VALUE || p.duration <= 0)
+    return;
+  const int64_t end =
+      av_rescale_q_rnd(range.end, video_tb, stream.time_base, AVRounding(AV_ROUND_UP | AV_ROUND_PASS_MINMAX));
+  if (ts < end && ts + p.duration > end) p.duration = end - ts;
+}
+
+bool PreparedJob::in_range(const AVPacket& p) const {
+  return packet_in_range(p, input->format()->streams[p.stream_index]->time_base, range,
+                         input->video_stream()->time_base);
 }
 
 void PreparedJob::route(AVPacket* p) {
-  if (in_range(*p)) sink->send_packet(p, zero_us);
+  if (!in_range(*p)) return;
+  cut_cue_at_range_end(*p, *input->format()->streams[p->stream_index], range,
+                       input->video_stream()->time_base);
+  sink->send_packet(p, zero_us);
 }
 
 bool PreparedJob::decode_next(AVFrame* frame, const std::function<void(AVPacket*)>& other) {

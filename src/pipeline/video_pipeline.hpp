@@ -58,6 +58,14 @@ struct PreparedJob {
   void route(AVPacket* packet);
 };
 
+// Whether a packet of a stream with time base `tb` presents inside `range` (in the video time base
+// `video_tb`); packets without a time do.
+bool packet_in_range(const AVPacket& packet, AVRational tb, const VideoRange& range, AVRational video_tb);
+// A subtitle cue that starts inside the range but would outlast it is cut to end with it, as the
+// video does (its packet's duration shortened); other packets are left as they are.
+void cut_cue_at_range_end(AVPacket& packet, const AVStream& stream, const VideoRange& range,
+                          AVRational video_tb);
+
 // The frame rate --fps or --cfr asks of a video stream; {0, 1} when the source's timing is kept.
 AVRational output_frame_rate(const VideoOptions& o, const AVStream& video);
 

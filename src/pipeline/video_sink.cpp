@@ -73,7 +73,11 @@ class FileSink final : public VideoSink {
     AVFormatContext* ic = input.format();
     copy_index_.assign(ic->nb_streams, -1);
     time_bases_.clear();
-    for (unsigned i = 0; i < ic->nb_streams; ++i) time_bases_.push_back(ic->streams[i]->time_base);
+    media_types_.clear();
+    for (unsigned i = 0; i < ic->nb_streams; ++i) {
+      time_bases_.push_back(ic->streams[i]->time_base);
+      media_types_.push_back(ic->streams[i]->codecpar->codec_type);
+    }
     const VideoOptions& o = options_;
     const AVOutputFormat* of = output_->format()->oformat;
     const std::string ext = o.output.substr(o.output.find_last_of('.') + 1);
@@ -181,6 +185,7 @@ class FileSink final : public VideoSink {
     const auto t = transcoders_.find(i);
     const auto sc = subtitles_.find(i);
     if (copy_index_[size_t(i)] < 0 && t == transcoders_.end() && sc == subtitles_.end()) return;
+    ++packets_sent_[i];
     const AVRational tb = time_bases_[size_t(i)];
     const int64_t offset = av_rescale_q(zero, AV_TIME_BASE_Q, tb);
     if (p->pts != AV_NOPTS_VALUE) p->pts -= offset;
@@ -197,10 +202,22 @@ class FileSink final : public VideoSink {
     for (auto& [index, t] : transcoders_) t->flush();
   }
 
+  std::vector<int> kept_streams_without_packets() const override {
+    std::vector<int> silent;
+    for (size_t i = 0; i < copy_index_.size(); ++i) {
+      const bool sound = media_types_[i] == AVMEDIA_TYPE_AUDIO;
+      const bool kept = copy_index_[i] >= 0 || transcoders_.count(int(i));
+      if (sound && kept && !packets_sent_.count(int(i))) silent.push_back(int(i));
+    }
+    return silent;
+  }
+
  private:
   const AVStream* encoded_video_;
   std::vector<int> copy_index_;  // input stream -> output stream for copies; -1 otherwise
   std::vector<AVRational> time_bases_;
+  std::vector<AVMediaType> media_types_;
+  std::map<int, int64_t> packets_sent_;  // by input stream
   std::map<int, std::unique_ptr<AudioTranscoder>> transcoders_;
   std::map<int, std::unique_ptr<SubtitleConverter>> subtitles_;
 };

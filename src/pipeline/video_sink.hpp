@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "media/video_input.hpp"
 #include "media/video_output.hpp"
@@ -35,6 +36,8 @@ class VideoSink {
   virtual void send_packet(AVPacket* packet, int64_t zero_us) = 0;
   // The end of the other streams (flushes re-encoders).
   virtual void finish_packets() {}
+  // Input streams of sound the sink keeps that were sent no packet at all.
+  virtual std::vector<int> kept_streams_without_packets() const { return {}; }
 
   void write_header(const AVFormatContext* source) { output_->write_header(source); }
   void encode(const AVFrame* frame) { output_->encode(frame); }

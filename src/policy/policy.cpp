@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "core/parse_fields.hpp"
 #include "upres/error.hpp"
 #include "upres/files.hpp"
 
@@ -206,6 +207,8 @@ int64_t parse_quantity(const std::string& text, const std::string& option, int64
   if (end == text.c_str() || mul < 0 || !(v > 0) || !std::isfinite(v))
     throw Error(ErrorCode::invalid_argument, fmt::format("{} '{}' is not a quantity like {}", option, text,
                                                          base == 1000 ? "192k or 4M" : "512M or 4G"));
+  if (v * mul >= 9.2e18)  // past int64_t: refused, not wrapped
+    throw Error(ErrorCode::invalid_argument, fmt::format("{} '{}' is too large", option, text));
   return int64_t(v * mul);
 }
 
@@ -218,11 +221,11 @@ std::pair<int, int> requested_output_size(const OutputSizeRequest& r, int w, int
     const double rounded = even ? 2 * std::round(v / 2) : std::round(v);
     return int(std::clamp(rounded, 0.0, 1e9));
   };
-  auto check = [&](const std::string& option, int v) {
+  auto check = [&](const std::string& option, int64_t v) -> int {
     if (v < 16 || v > 65536)
       throw Error(ErrorCode::invalid_argument,
                   fmt::format("{} gives a side of {} pixels; sides must be 16..65536", option, v));
-    return v;
+    return int(v);
   };
   int tw = 0, th = 0;
   std::string option;
@@ -230,21 +233,27 @@ std::pair<int, int> requested_output_size(const OutputSizeRequest& r, int w, int
     option = "--resolution " + r.resolution;
     std::string text;
     for (char c : r.resolution) text += char(std::tolower(static_cast<unsigned char>(c)));
-    int a = 0, b = 0;
-    char tail = 0;
-    if (std::sscanf(text.c_str(), "%dx%d%c", &a, &b, &tail) == 2) {
-      check(option, a);
-      check(option, b);
-      return {check(option, side(a)), check(option, side(b))};  // as typed (even when asked)
+    // Digits only, parsed to 64 bits and checked: 4294967424 is refused, not wrapped to 128.
+    constexpr int64_t kMaxTyped = INT64_MAX;
+    if (const auto wh = parse_number_fields(text, "x", kMaxTyped)) {
+      check(option, (*wh)[0]);
+      check(option, (*wh)[1]);
+      return {check(option, side(double((*wh)[0]))), check(option, side(double((*wh)[1])))};  // as typed
     }
     int short_side = 0;
     if (text == "4k")
       short_side = 2160;
     else if (text == "8k")
       short_side = 4320;
-    else if (std::sscanf(text.c_str(), "%dp%c", &short_side, &tail) != 1)
+    else if (const auto p =
+                 text.size() > 1 && text.back() == 'p'
+                     ? parse_whole_number(std::string_view(text).substr(0, text.size() - 1), kMaxTyped)
+                     : std::nullopt)
+      short_side = check(option, *p);
+    else
       throw Error(ErrorCode::invalid_argument,
-                  fmt::format("--resolution '{}' is not a size: use 720p, 1080p, 1440p, 2160p, 4k or WxH",
+                  fmt::format("--resolution '{}' is not a size: use 720p, 1080p, 1440p, 2160p, 4k or WxH "
+                              "(whole numbers)",
                               r.resolution));
     check(option, short_side);
     const double k = double(short_side) / std::min(w, h);

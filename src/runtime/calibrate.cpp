@@ -96,24 +96,105 @@ float best_threshold(const std::vector<float>& samples) {
   return best;
 }
 
-// How many of `count` pictures calibrate_int8 holds back to tune on.
-size_t held_back_count(size_t count) {
-  return count >= 4 ? std::min<size_t>(8, count / 4) : 0;
+// How calibrate_int8 splits `count` pictures: the last `judging` judge the loss, the `tuning`
+// before them tune, the first `sampled` are sampled.
+struct PictureSplit {
+  size_t sampled, tuning, judging;
+};
+PictureSplit split_pictures(size_t count) {
+  const size_t judging = count >= 8 ? std::min<size_t>(16, count / 4) : 0;
+  const size_t rest = count - judging;
+  const size_t tuning = rest >= 4 ? std::min<size_t>(8, rest / 4) : 0;
+  return {rest - tuning, tuning, judging};
+}
+
+// The centre of `picture`, `side` pixels a side at most, cut to a multiple of `scale`.
+Image centre_crop(const Image& picture, int side, int scale) {
+  const int w = std::min(picture.width, side) / scale * scale,
+            h = std::min(picture.height, side) / scale * scale;
+  const int x0 = (picture.width - w) / 2, y0 = (picture.height - h) / 2;
+  Image crop(w, h, 3, picture.bit_depth);
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) crop.at(c, y, x) = picture.at(c, y0 + y, x0 + x);
+  return crop;
 }
 
 }  // namespace
 
 std::vector<Image> calibration_tuning_pictures(const std::vector<Image>& pictures) {
-  const size_t held_back = held_back_count(pictures.size());
-  if (held_back == 0) return pictures;
-  return std::vector<Image>(pictures.end() - long(held_back), pictures.end());
+  const PictureSplit s = split_pictures(pictures.size());
+  if (s.tuning == 0) return std::vector<Image>(pictures.begin(), pictures.end() - long(s.judging));
+  return std::vector<Image>(pictures.begin() + long(s.sampled),
+                            pictures.begin() + long(s.sampled + s.tuning));
+}
+
+std::vector<Image> calibration_judging_pictures(const std::vector<Image>& pictures) {
+  const PictureSplit s = split_pictures(pictures.size());
+  return std::vector<Image>(pictures.end() - long(s.judging), pictures.end());
 }
 
 size_t calibration_picture_count(size_t sampled) {
-  // The held-back share of sampled + k pictures is k for k = min(8, sampled / 3).
-  const size_t count = sampled + std::min<size_t>(8, sampled / 3);
-  UPRES_ASSERT(count - held_back_count(count) == sampled);
+  size_t count = sampled;
+  while (split_pictures(count).sampled < sampled) ++count;
+  UPRES_ASSERT(split_pictures(count).sampled == sampled);
   return count;
+}
+
+void keep_float_within_budget(const Model& model, Int8Calibration& table, const std::vector<Image>& judges,
+                              const CalibrationOptions& options) {
+  if (judges.empty()) throw Error(ErrorCode::invalid_argument, "judging the loss needs at least one picture");
+  const int scale = model.geometry().scale;
+  // The protocol of upres/quality.hpp on each picture's centre: shrink, upscale, compare luma.
+  std::vector<Image> originals, small;
+  for (const Image& p : judges) {
+    Image crop = centre_crop(p, options.judge_side, scale);
+    if (crop.width < 2 * scale + 11 || crop.height < 2 * scale + 11) continue;
+    small.push_back(resize_image(crop, crop.width / scale, crop.height / scale, ResampleFilter::bicubic));
+    originals.push_back(std::move(crop));
+  }
+  if (originals.empty()) throw Error(ErrorCode::invalid_argument, "the judging pictures are too small");
+  std::shared_ptr<const Model> shared(&model, [](const Model*) {});  // borrowed for the Upscalers
+  auto mean_psnr = [&](Upscaler& upscaler) {
+    double sum = 0;
+    for (size_t i = 0; i < small.size(); ++i)
+      sum += psnr_y(luma_8bit(upscaler.upscale(small[i])), luma_8bit(originals[i]), scale);
+    return sum / double(small.size());
+  };
+  UpscaleOptions exact;
+  exact.max_memory = int64_t(8) << 30;
+  Upscaler f32(shared, exact);
+  const double reference = mean_psnr(f32);
+  auto loss_of = [&](const Int8Calibration& t) {
+    UpscaleOptions o = exact;
+    o.precision = Precision::int8;
+    o.int8_table = std::make_shared<Int8Calibration>(t);
+    Upscaler int8(shared, o);
+    return reference - mean_psnr(int8);
+  };
+  auto without = [](Int8Calibration t, const std::string& blob) {
+    t.thresholds.erase(blob);
+    t.channel_thresholds.erase(blob);
+    t.float_layers.push_back(blob);
+    return t;
+  };
+  double loss = loss_of(table);
+  // Greedy: each round keeps in float32 the one activation whose int8 costs most; few rounds, as
+  // the loss gathers in one or two layers (the last one, whose output is the added detail).
+  while (loss > options.max_loss_db && !table.thresholds.empty()) {
+    std::string best;
+    double best_loss = INFINITY;
+    for (const auto& [blob, t] : table.thresholds) {
+      const double l = loss_of(without(table, blob));
+      if (l < best_loss) {
+        best_loss = l;
+        best = blob;
+      }
+    }
+    table = without(table, best);
+    loss = best_loss;
+  }
+  table.loss_db = std::max(0.0, loss);
 }
 
 Int8Calibration calibrate_int8(const Model& model, const std::vector<Image>& pictures,
@@ -131,9 +212,9 @@ Int8Calibration calibrate_int8(const Model& model, const std::vector<Image>& pic
   std::vector<std::vector<std::vector<float>>> samples(graph->blob_names.size());
   std::mt19937 random(12345);
   std::map<std::pair<int, int>, std::unique_ptr<Executor>> executors;  // by input size
-  // The tuning pictures (calibration_tuning_pictures) are held back; the rest is sampled.
+  // The tuning and judging pictures are held back; the rest is sampled.
   const size_t used =
-      std::min(pictures.size() - held_back_count(pictures.size()), size_t(std::max(1, options.max_pictures)));
+      std::min(split_pictures(pictures.size()).sampled, size_t(std::max(1, options.max_pictures)));
   std::vector<const Image*> sampled;
   std::vector<Image> grainy;
   grainy.reserve(used);
@@ -175,6 +256,8 @@ Int8Calibration calibrate_int8(const Model& model, const std::vector<Image>& pic
     table.thresholds[name] = best_threshold(all);
   }
   tune_int8(model, table, calibration_tuning_pictures(pictures), options);
+  const std::vector<Image> judges = calibration_judging_pictures(pictures);
+  if (!judges.empty()) keep_float_within_budget(model, table, judges, options);
   return table;
 }
 

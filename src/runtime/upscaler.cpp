@@ -470,9 +470,10 @@ void Upscaler::upscale_once(const Image& input, Image& out) {
         // averages (squeeze-excitation) need them all.
         int needed_end = c1 == n ? padded(n) - 2 * p : std::min(c1 + overlap, n);
         if (begin + a.window < needed_end) begin = align_down(needed_end - a.window + align - 1, align);
-        // Zero-padded networks must not see pixels past the frame edge: their layers pad each
-        // feature map with zeros there, which a window reaching past the edge would not do.
-        if (p == 0 && align == 1) begin = std::max(0, std::min(begin, n - a.window));
+        // Zero-padded networks must not see pixels past the full frame's padded edge (the frame
+        // up to the alignment grid): their layers pad each feature map with zeros there, which a
+        // window reaching past it would not do. Both ends are on the grid, so the start stays on it.
+        if (p == 0) begin = std::max(0, std::min(begin, padded(n) - a.window));
         a.core_begin.push_back(c0);
         a.core_end.push_back(c1);
         a.window_begin.push_back(begin);
@@ -541,20 +542,22 @@ void Upscaler::upscale_once(const Image& input, Image& out) {
     int slot;
   };
   std::optional<InFlight> previous;
-  int slot = 0;
+  int slot = 0, stitched = 0;
+  const int tile_count = int(ay.core_begin.size() * ax.core_begin.size());
+  auto finish = [&](InFlight& done) {
+    done.ticket.wait();
+    stitch(results[done.slot], done.ty, done.tx);
+    if (tile_progress_) tile_progress_(++stitched, tile_count);
+  };
   for (size_t ty = 0; ty < ay.core_begin.size(); ++ty)
     for (size_t tx = 0; tx < ax.core_begin.size(); ++tx) {
       fill_into(windows[slot], ty, tx);
       Ticket ticket = exec.submit(windows[slot], results[slot]);
-      if (previous) {
-        previous->ticket.wait();
-        stitch(results[previous->slot], previous->ty, previous->tx);
-      }
+      if (previous) finish(*previous);
       previous = InFlight{std::move(ticket), ty, tx, slot};
       slot ^= 1;
     }
-  previous->ticket.wait();
-  stitch(results[previous->slot], previous->ty, previous->tx);
+  finish(*previous);
 
   const bool add_input = model_->output_adds_input();
   for (int c = 0; c < 3; ++c)

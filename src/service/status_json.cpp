@@ -1,7 +1,10 @@
 #include "service/status_json.hpp"
 
 #include <cmath>
+#include <filesystem>
 #include <new>
+
+#include <fmt/format.h>
 
 namespace upres {
 
@@ -93,6 +96,20 @@ json models_json() {
                     {"size_bytes", m.size_bytes},
                     {"installed", model_installed(m)},
                     {"default_for_scale", defaults}});
+  }
+  // Models added with `upres models add`: jobs take their names like zoo names.
+  for (const UserModel& m : user_models()) {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(m.source.weights_file(), ec);
+    list.push_back({{"name", m.name},
+                    {"family", m.name},
+                    {"scale", m.scale},
+                    {"description", fmt::format("added by you ({} model)", m.source.format)},
+                    {"license", "yours"},
+                    {"size_bytes", ec ? 0 : int64_t(bytes)},
+                    {"installed", true},
+                    {"user", true},
+                    {"default_for_scale", json::array()}});
   }
   return list;
 }

@@ -117,7 +117,7 @@ try {
   await page.setInputFiles('#file', path.join(root, 'clip.mp4'));
   await page.click('#start');
   await page.waitForFunction(() => /^Queued, position 1/.test(document.getElementById('status').textContent),
-                             null, { timeout: 60000 });
+                             null, { timeout: 120000 });
   await page.screenshot({ path: path.join(screenshotDir, 'upres-web-queued.png'), fullPage: true });
   await fetch(url + '/v1/jobs/' + blocker.id, { method: 'DELETE' });
   await page.waitForFunction(() => /^Done: 192x128, 20 frames/.test(document.getElementById('status').textContent),
@@ -128,12 +128,12 @@ try {
   await page.setInputFiles('#file', path.join(root, 'long.mp4'));
   await page.click('#start');
   await page.waitForFunction(() => /^upscaling: frame/.test(document.getElementById('status').textContent),
-                             null, { timeout: 60000 });
+                             null, { timeout: 120000 });
   const midway = await page.$eval('#progress', (p) => p.value);
   assert.ok(midway > 0 && midway < 100, `progress mid-job was ${midway}`);
   await page.click('#cancel');
   await page.waitForFunction(() => document.getElementById('status').textContent === 'Cancelled.', null,
-                             { timeout: 30000 });
+                             { timeout: 120000 });
   assert.equal(await page.isDisabled('#start'), false, 'start stays disabled after cancel');
   const jobs = await (await fetch(url + '/v1/jobs')).json();
   assert.equal(jobs.jobs.at(-1).state, 'cancelled');
