@@ -9,6 +9,7 @@
 #include "upres/upscaler.hpp"
 #include "upres/video.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <tuple>
 
@@ -69,7 +70,12 @@ TEST(SteadyState, VulkanFramesAllocateNoDeviceMemory) {
   const int64_t device_allocations = vulkan::Context::get(0)->allocations();
   const Image second = make_test_pattern(37, 29, 4);
   int64_t count = 0;
-  const int64_t largest = large_allocations_while([&] { upscaler.upscale_into(second, out); }, &count);
+  // The smallest of three frames' largest allocations: one upres made per frame shows in every
+  // frame, while lavapipe now and then grows its own pools when its threads contend on a busy
+  // machine (141 KB seen once under load).
+  int64_t largest = INT64_MAX;
+  for (int frame = 0; frame < 3; ++frame)
+    largest = std::min(largest, large_allocations_while([&] { upscaler.upscale_into(second, out); }, &count));
   EXPECT_EQ(vulkan::Context::get(0)->allocations(), device_allocations);
   EXPECT_LT(largest, 4096);
   RecordProperty("host_allocations_per_frame", std::to_string(count));

@@ -65,7 +65,7 @@ struct CalibrationOptions {
   double grain = 25.0 / 255;
   // The most Y-PSNR (dB) int8 may lose against float32 on the judging pictures: activations
   // whose rounding costs most are kept in float32, one at a time, until the loss is within it.
-  double max_loss_db = 0.15;
+  double max_loss_db = 0.08;
   int judge_side = 256;  // judging pictures are cropped to their centre, this many pixels a side
 };
 
