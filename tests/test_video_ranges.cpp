@@ -274,15 +274,22 @@ TEST_F(VideoRanges, StartAndDurationAtOneInstantSplitTheFramesExactly) {
     const size_t total = src.video().pts.size();
     std::vector<double> frames = src.video().pts;
     std::sort(frames.begin(), frames.end());
-    for (const double t : {frames[60] - frames[0] + 0.0005, frames[60] - frames[0],
-                           frames[60] - frames[0] - 0.0005, 2.0025, 1.0015, 0.5}) {
-      VideoOptions first = options(make.output, "first.mkv"), second = options(make.output, "second.mkv");
-      first.overwrite = second.overwrite = true;
-      first.duration = t;
-      second.start = t;
-      const int64_t a = VideoJob(first).run().frames, b = VideoJob(second).run().frames;
-      EXPECT_EQ(size_t(a + b), total) << "T = " << t << ": " << a << " + " << b;
-    }
+    // A constant rate asked of a constant-rate clip changes nothing: every frame, the last too.
+    VideoOptions whole = options(make.output, "whole.mkv");
+    whole.cfr = true;
+    whole.overwrite = true;
+    EXPECT_EQ(size_t(VideoJob(whole).run().frames), total) << "--cfr on the whole clip";
+    for (const bool cfr : {false, true})
+      for (const double t : {frames[60] - frames[0] + 0.0005, frames[60] - frames[0],
+                             frames[60] - frames[0] - 0.0005, 2.0025, 1.0015, 0.5}) {
+        VideoOptions first = options(make.output, "first.mkv"), second = options(make.output, "second.mkv");
+        first.overwrite = second.overwrite = true;
+        first.cfr = second.cfr = cfr;
+        first.duration = t;
+        second.start = t;
+        const int64_t a = VideoJob(first).run().frames, b = VideoJob(second).run().frames;
+        EXPECT_EQ(size_t(a + b), total) << "T = " << t << (cfr ? " --cfr" : "") << ": " << a << " + " << b;
+      }
   }
 }
 

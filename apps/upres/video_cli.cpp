@@ -206,6 +206,14 @@ VideoOptions build_options(const std::string& input, const std::string& output) 
   return o;
 }
 
+// The JSON progress line that says how a run ended well.
+json result_json(const VideoOptions& o, const VideoStats& s) {
+  return {
+      {"file", o.input},         {"output", o.output},        {"phase", "result"},    {"frames", s.frames},
+      {"width", s.output_width}, {"height", s.output_height}, {"seconds", s.seconds}, {"fps", s.fps},
+      {"bytes", s.output_bytes}};
+}
+
 // A segmented run (--work-dir): plan or pick up the plan, the missing segments, the join.
 int run_segmented_one(const VideoOptions& o) {
   if (g_flags.plan_only) {
@@ -223,17 +231,9 @@ int run_segmented_one(const VideoOptions& o) {
       &g_cancel);
   const VideoStats& s = r.stats;
   if (printer.is_json()) {
-    json j{{"file", o.input},
-           {"output", o.output},
-           {"phase", "result"},
-           {"frames", s.frames},
-           {"width", s.output_width},
-           {"height", s.output_height},
-           {"seconds", s.seconds},
-           {"fps", s.fps},
-           {"bytes", s.output_bytes},
-           {"segments", r.segments},
-           {"segments_reused", r.reused}};
+    json j = result_json(o, s);
+    j["segments"] = r.segments;
+    j["segments_reused"] = r.reused;
     std::printf("%s\n", to_text(j).c_str());
   } else {
     std::printf("%s -> %s: %lld frames at %dx%d in %.1f s (%.2f fps); %d segments, %d reused from %s\n",
@@ -273,17 +273,9 @@ int run_one(const VideoOptions& o, std::string* incomplete = nullptr) {
         *incomplete = w;
   }
   if (printer.is_json()) {
-    json j{{"file", o.input},
-           {"output", o.output},
-           {"phase", "result"},
-           {"frames", s.frames},
-           {"width", s.output_width},
-           {"height", s.output_height},
-           {"seconds", s.seconds},
-           {"fps", s.fps},
-           {"bytes", s.output_bytes},
-           {"warnings", s.warnings},
-           {"input_incomplete", s.input_incomplete}};
+    json j = result_json(o, s);
+    j["warnings"] = s.warnings;
+    j["input_incomplete"] = s.input_incomplete;
     std::printf("%s\n", to_text(j).c_str());
   } else {
     std::printf("%s -> %s: %lld frames at %dx%d in %.1f s (%.2f fps; model %.1f s)\n", o.input.c_str(),

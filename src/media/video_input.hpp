@@ -43,6 +43,9 @@ class VideoInput {
   // true and a frame with pts set (best effort), or false when the decoder needs more input.
   bool receive(AVFrame* frame);
   bool drained() const { return drained_; }
+  // Where the frame after the last one received would start (its pts plus its duration, or one
+  // frame time): the end of the video so far. AV_NOPTS_VALUE before the first frame.
+  int64_t next_pts() const { return next_pts_; }
   int damaged_packets() const { return damaged_packets_; }
   // Where the packets read so far reach, in seconds from the file's start (the latest end of any
   // stream's packet); a truncated file stops short of its declared duration on every stream.

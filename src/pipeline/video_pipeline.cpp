@@ -182,7 +182,13 @@ void Pipeline::decode_and_filter() {
     if (j.reached_range_end) {
       j.filter->close(j.range.end);
     } else {
-      j.filter->push(nullptr);
+      // The input's end is where its last frame ends, not where it starts: a new rate (--fps,
+      // --cfr) fills the slots up to there, so the last frame keeps its slot, as a range ending
+      // at the next frame keeps it (--ss T gives the frames -t T leaves out, all of them).
+      if (j.input->next_pts() != AV_NOPTS_VALUE)
+        j.filter->close(j.input->next_pts());
+      else
+        j.filter->push(nullptr);
       input_ran_out_ = true;
     }
     ok = drain_filter();
