@@ -18,7 +18,7 @@ inline std::optional<int64_t> parse_whole_number(std::string_view text, int64_t 
   int64_t v = 0;
   for (char c : text) {
     if (c < '0' || c > '9') return std::nullopt;
-    if (v > (max - (c - '0')) / 10) return std::nullopt;  // v * 10 + digit would pass max
+    if (c - '0' > max || v > (max - (c - '0')) / 10) return std::nullopt;  // v * 10 + digit > max
     v = v * 10 + (c - '0');
   }
   return v;

@@ -138,10 +138,14 @@ bool VideoInput::read_packet(AVPacket* packet) {
     return false;
   }
   const int64_t ts = packet->pts != AV_NOPTS_VALUE ? packet->pts : packet->dts;
-  if (ts != AV_NOPTS_VALUE)
-    packets_end_seconds_ =
-        std::max(packets_end_seconds_, seconds_of(ts + std::max<int64_t>(packet->duration, 0),
-                                                  format_->streams[packet->stream_index]->time_base));
+  if (ts != AV_NOPTS_VALUE) {
+    const double end = seconds_of(ts + std::max<int64_t>(packet->duration, 0),
+                                  format_->streams[packet->stream_index]->time_base);
+    packets_end_seconds_ = std::max(packets_end_seconds_, end);
+    if (stream_ends_.size() <= size_t(packet->stream_index))
+      stream_ends_.resize(size_t(packet->stream_index) + 1, 0);
+    stream_ends_[size_t(packet->stream_index)] = std::max(stream_ends_[size_t(packet->stream_index)], end);
+  }
   return true;
 }
 
@@ -188,6 +192,7 @@ bool VideoInput::receive(AVFrame* frame) {
       step = std::max<int64_t>(1, av_rescale_q(1, av_inv_q(rate), video_stream()->time_base));
     }
     next_pts_ = pts + step;
+    end_pts_ = end_pts_ == AV_NOPTS_VALUE ? next_pts_ : std::max(end_pts_, next_pts_);
     return true;
   }
 }

@@ -45,11 +45,15 @@ class VideoInput {
   bool drained() const { return drained_; }
   // Where the frame after the last one received would start (its pts plus its duration, or one
   // frame time): the end of the video so far. AV_NOPTS_VALUE before the first frame.
-  int64_t next_pts() const { return next_pts_; }
+  int64_t next_pts() const { return end_pts_; }
   int damaged_packets() const { return damaged_packets_; }
   // Where the packets read so far reach, in seconds from the file's start (the latest end of any
   // stream's packet); a truncated file stops short of its declared duration on every stream.
   double packets_end_seconds() const { return packets_end_seconds_; }
+  // The same for one stream (0 before its first packet).
+  double packets_end_seconds(int stream) const {
+    return size_t(stream) < stream_ends_.size() ? stream_ends_[size_t(stream)] : 0;
+  }
   // A read failed (the rest of the file could not be read).
   bool cut_short() const { return cut_short_; }
 
@@ -75,6 +79,8 @@ class VideoInput {
   bool drained_ = false;
   int damaged_packets_ = 0;
   double packets_end_seconds_ = 0;
+  std::vector<double> stream_ends_;   // by stream, as packets_end_seconds(stream)
+  int64_t end_pts_ = AV_NOPTS_VALUE;  // the latest end of a frame received, for next_pts()
   bool cut_short_ = false;
   int64_t next_pts_ = AV_NOPTS_VALUE;
 };

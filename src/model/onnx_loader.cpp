@@ -1260,9 +1260,11 @@ class OnnxImporter {
   // its mode: reflect padding done by the runtime instead of edge replication is what makes the
   // last rows and columns come out as the model's own run gives them.
   void pad_input_to_alignment(const PadParams& p, int from, const Const& pads) {
+    // At the sample sizes (multiples of 16) a pad up to a multiple is none at all; a model that pads
+    // a whole block when already aligned, or by more than the remainder, is not that.
     const std::vector<double>& v = pads.at[0].v;
-    if (v.size() != 8 || v[0] || v[1] || v[2] || v[3] || v[4] || v[5])
-      fail("pads the top or left by amounts that depend on the input size; upres pads the bottom and right");
+    if (v.size() != 8 || std::any_of(v.begin(), v.end(), [](double x) { return x != 0; }))
+      fail("pads by amounts that depend on the input size in a way other than up to a multiple");
     if (!pointwise_from_input(from, p.mode != PadMode::constant))
       fail("pads a feature map up to a multiple of the input's size; upres pads only the input");
     if (p.mode == PadMode::constant && p.value != 0.f)

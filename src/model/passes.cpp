@@ -183,6 +183,7 @@ Graph graph_until(const Graph& graph, int blob) {
   part.blob_names = graph.blob_names;
   part.input_blob = graph.input_blob;
   part.input_alignment = graph.input_alignment;
+  part.input_pad_mode = graph.input_pad_mode;
   for (size_t i = 0; i < graph.nodes.size(); ++i)
     if (keep[i]) part.nodes.push_back(graph.nodes[i]);
   part.output_blob = blob;

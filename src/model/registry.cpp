@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <memory>
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
@@ -105,10 +107,23 @@ bool model_installed(const ModelInfo& info) {
 }
 
 std::string file_sha256(const std::string& path) {
-  std::vector<uint8_t> bytes = read_file_bytes(path, kMaxModelFileBytes);
+  // In chunks, any size: it hashes models, and the sources and segments of video jobs too.
+  require_regular_file(path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCode::io_failure, fmt::format("{}: cannot open", path));
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (!ctx || !EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr))
+    throw Error(ErrorCode::io_failure, fmt::format("{}: sha256 failed", path));
+  std::vector<char> chunk(size_t(1) << 20);
+  while (in) {
+    in.read(chunk.data(), std::streamsize(chunk.size()));
+    if (in.gcount() > 0 && !EVP_DigestUpdate(ctx.get(), chunk.data(), size_t(in.gcount())))
+      throw Error(ErrorCode::io_failure, fmt::format("{}: sha256 failed", path));
+  }
+  if (in.bad()) throw Error(ErrorCode::io_failure, fmt::format("{}: read failed", path));
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (!EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr))
+  if (!EVP_DigestFinal_ex(ctx.get(), digest, &length))
     throw Error(ErrorCode::io_failure, fmt::format("{}: sha256 failed", path));
   std::string hex;
   for (unsigned i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);

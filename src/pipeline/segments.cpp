@@ -91,13 +91,23 @@ json read_json_file(const std::string& path, const std::string& what) {
 class FolderLock {
  public:
   FolderLock(const std::string& path, bool wait) {
-    fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-    if (fd_ < 0)
-      throw Error(ErrorCode::io_failure, fmt::format("cannot write {}: {}", path, std::strerror(errno)));
-    int rc;
-    do rc = ::flock(fd_, LOCK_EX | (wait ? 0 : LOCK_NB));
-    while (rc != 0 && errno == EINTR);
-    held_ = rc == 0 || errno != EWOULDBLOCK;
+    // A lock file removed while this waited (a refused plan cleans its new folder up) locks
+    // nothing: lock the file now at that path instead.
+    for (int attempt = 0;; ++attempt) {
+      fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+      if (fd_ < 0)
+        throw Error(ErrorCode::io_failure, fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+      int rc;
+      do rc = ::flock(fd_, LOCK_EX | (wait ? 0 : LOCK_NB));
+      while (rc != 0 && errno == EINTR);
+      held_ = rc == 0 || errno != EWOULDBLOCK;
+      struct stat locked {
+      }, named{};
+      const bool same = ::fstat(fd_, &locked) == 0 && ::stat(path.c_str(), &named) == 0 &&
+                        locked.st_dev == named.st_dev && locked.st_ino == named.st_ino;
+      if (!held_ || same || attempt == 100) return;
+      ::close(fd_);
+    }
   }
   ~FolderLock() { ::close(fd_); }
   FolderLock(const FolderLock&) = delete;
@@ -449,16 +459,34 @@ SegmentedStats run_segmented(const VideoOptions& options, const std::string& wor
                              const SegmentMachine& machine, const VideoProgressCallback& progress,
                              const CancelToken* cancel) {
   const auto started = std::chrono::steady_clock::now();
-  const SegmentManifest m = prepare_segments(options, work_dir, segment_seconds);
-  // One local run of a folder at a time: a second is refused here rather than failing later on
-  // a segment the first is making (cluster tasks run single segments, under their own locks).
-  const FolderLock run_lock((fs::path(work_dir) / kRunLock).string(), false);
+  // One local run of a folder at a time, decided before anything is read or written there: a
+  // second is refused at once rather than hashing the source, touching the plan, or failing later
+  // on a segment the first is making (cluster tasks run single segments, under their own locks).
+  std::error_code ec;
+  const bool created = !fs::exists(work_dir, ec);
+  fs::create_directories(work_dir, ec);
+  if (ec)
+    throw Error(ErrorCode::io_failure,
+                fmt::format("cannot create the work folder {}: {}", work_dir, ec.message()));
+  const std::string run_lock_path = (fs::path(work_dir) / kRunLock).string();
+  const FolderLock run_lock(run_lock_path, false);
   if (!run_lock.held())
     throw Error(
         ErrorCode::invalid_argument,
         fmt::format("{} is in use by another `upres video --work-dir` run; wait for it to end, or use "
                     "another --work-dir",
                     work_dir));
+  SegmentManifest m;
+  try {
+    m = prepare_segments(options, work_dir, segment_seconds);
+  } catch (...) {
+    if (created) {  // a folder made for a job that is refused is not left behind
+      fs::remove(run_lock_path, ec);
+      fs::remove(fs::path(work_dir) / kPlanLock, ec);
+      fs::remove(work_dir, ec);  // only when empty
+    }
+    throw;
+  }
   const std::vector<SegmentStatus> status = segment_status(m, true);
   SegmentedStats result;
   result.segments = int(m.segments.size());

@@ -391,11 +391,26 @@ VideoStats Pipeline::run() {
   // The input ran out before the time it declares (or its range's end): a truncated file decodes
   // cleanly up to where it was cut, so say where that is.
   if (input_ran_out_) {
-    const double declared = job_.input->duration_seconds();
+    // The video's own declared end against where its packets reached; without a duration of its
+    // own (Matroska, WebM), the file's against every stream read, when none was left unread (the
+    // file's duration may be a stream's that -an or a segment run never reads).
+    const VideoInput& in = *job_.input;
+    const AVStream& vs = *in.video_stream();
+    AVFormatContext* ic = in.format();
+    double declared = 0, reached = 0;
+    if (vs.duration != AV_NOPTS_VALUE && vs.duration > 0) {
+      declared =
+          in.seconds_of((vs.start_time != AV_NOPTS_VALUE ? vs.start_time : 0) + vs.duration, vs.time_base);
+      reached = in.packets_end_seconds(vs.index);
+    } else {
+      bool all_read = true;
+      for (unsigned i = 0; i < ic->nb_streams; ++i)
+        all_read = all_read && ic->streams[i]->discard < AVDISCARD_ALL;
+      if (all_read && ic->duration > 0) declared = double(ic->duration) / AV_TIME_BASE;
+      reached = in.packets_end_seconds();
+    }
     const double wanted =
-        job_.range.end == INT64_MAX ? declared : std::min(declared, job_.input->seconds_of(job_.range.end));
-    const double reached = job_.input->packets_end_seconds();
-    const AVStream& vs = *job_.input->video_stream();
+        job_.range.end == INT64_MAX ? declared : std::min(declared, in.seconds_of(job_.range.end));
     const double frame = vs.avg_frame_rate.num > 0 ? av_q2d(av_inv_q(vs.avg_frame_rate)) : 0.04;
     if (wanted > 0 && reached < wanted - std::max(0.5, 2 * frame)) {
       stats.input_incomplete = true;

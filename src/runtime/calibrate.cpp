@@ -191,6 +191,7 @@ void keep_float_within_budget(const Model& model, Int8Calibration& table, const 
         best = blob;
       }
     }
+    if (best.empty()) break;  // every trial failed to measure (NaN): keep what there is
     table = without(table, best);
     loss = best_loss;
   }
