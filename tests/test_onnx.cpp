@@ -192,6 +192,24 @@ float max_difference(const Image& a, const Image& b) {
   return d;
 }
 
+// `picture` through `model` in float32 on `backend`, whole and in tiles of `tile`.
+struct WholeAndTiled {
+  Image whole, tiled;
+  int tiles = 0;
+};
+WholeAndTiled whole_and_tiled(const std::shared_ptr<const Model>& model, const Image& picture,
+                              const std::string& backend, int tile) {
+  UpscaleOptions whole;
+  whole.backend = backend;
+  whole.precision = Precision::f32;
+  UpscaleOptions tiled = whole;
+  tiled.tile = tile;
+  Upscaler tiles(model, tiled);
+  WholeAndTiled r{Upscaler(model, whole).upscale(picture), tiles.upscale(picture)};
+  r.tiles = tiles.last_stats().tiles;
+  return r;
+}
+
 // A model that pads its own input with reflect up to a multiple of 8 runs at a size that is not
 // one (97x81) as PyTorch runs it: the runtime pads in the model's mode, not by edge replication;
 // and its tiles, like those of every model whose receptive field the overlap covers, give the
@@ -208,16 +226,10 @@ TEST(OnnxLoader, SelfPaddingModelsMatchPyTorchAndTilesMatchTheWholeFrame) {
   for (const char* backend : {"cpu", "vulkan"}) {
     if (!backend_available(backend)) continue;
     SCOPED_TRACE(backend);
-    UpscaleOptions whole;
-    whole.backend = backend;
-    whole.precision = Precision::f32;
-    UpscaleOptions tiled = whole;
-    tiled.tile = 32;
-    Upscaler full(model, whole), tiles(model, tiled);
-    const Image a = full.upscale(picture), b = tiles.upscale(picture);
-    EXPECT_GT(tiles.last_stats().tiles, 3);
-    EXPECT_LE(max_difference(a, reference), 2e-4) << "the model's own output";
-    EXPECT_LE(max_difference(a, b), 2e-4) << "tiles against the whole frame";
+    const WholeAndTiled r = whole_and_tiled(model, picture, backend, 32);
+    EXPECT_GT(r.tiles, 3);
+    EXPECT_LE(max_difference(r.whole, reference), 2e-4) << "the model's own output";
+    EXPECT_LE(max_difference(r.whole, r.tiled), 2e-4) << "tiles against the whole frame";
   }
   // Models that pad inside (reflect before a convolution), align to 2 by a pixel unshuffle, or
   // have 13x13 kernels: tiled at sizes that are no multiple of anything.
@@ -225,16 +237,9 @@ TEST(OnnxLoader, SelfPaddingModelsMatchPyTorchAndTilesMatchTheWholeFrame) {
     SCOPED_TRACE(name);
     std::shared_ptr<const Model> m = Model::load(load_exported(name).path);
     for (const auto& [w, h] : {std::pair{193, 161}, std::pair{150, 97}, std::pair{67, 130}}) {
-      const Image p = make_test_pattern(w, h);
-      UpscaleOptions whole;
-      whole.backend = "cpu";
-      whole.precision = Precision::f32;
-      UpscaleOptions tiled = whole;
-      tiled.tile = 24;
-      Upscaler full(m, whole), tiles(m, tiled);
-      const Image a = full.upscale(p), b = tiles.upscale(p);
-      EXPECT_GT(tiles.last_stats().tiles, 1);
-      EXPECT_LE(max_difference(a, b), 2e-4) << w << "x" << h;
+      const WholeAndTiled r = whole_and_tiled(m, make_test_pattern(w, h), "cpu", 24);
+      EXPECT_GT(r.tiles, 1);
+      EXPECT_LE(max_difference(r.whole, r.tiled), 2e-4) << w << "x" << h;
     }
   }
 }

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <initializer_list>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -118,6 +119,25 @@ class FolderLock {
   int fd_ = -1;
   bool held_ = false;
 };
+
+// Makes the work folder when it is missing; true when this call made it.
+bool make_work_folder(const std::string& dir) {
+  std::error_code ec;
+  const bool created = !fs::exists(dir, ec);
+  fs::create_directories(dir, ec);
+  if (ec)
+    throw Error(ErrorCode::io_failure,
+                fmt::format("cannot create the work folder {}: {}", dir, ec.message()));
+  return created;
+}
+
+// Undoes make_work_folder for a job that was refused: the lock files it made, then the folder
+// when empty.
+void remove_refused_work_folder(const std::string& dir, std::initializer_list<const char*> locks) {
+  std::error_code ec;
+  for (const char* lock : locks) fs::remove(fs::path(dir) / lock, ec);
+  fs::remove(dir, ec);  // only when empty
+}
 
 std::string manifest_path(const std::string& dir) {
   return (fs::path(dir) / "manifest.json").string();
@@ -295,14 +315,8 @@ SegmentManifest prepare_segments(const VideoOptions& options, const std::string&
   // One process at a time reads or makes the plan: runs started together on a new folder would
   // each plan and overwrite the others' manifest, and their segments would mix their options.
   // The second finds the first's plan and is held to it (refused when its options differ).
-  std::error_code ec;
-  const bool created = !fs::exists(work_dir, ec);
-  fs::create_directories(work_dir, ec);
-  if (ec)
-    throw Error(ErrorCode::io_failure,
-                fmt::format("cannot create the work folder {}: {}", work_dir, ec.message()));
-  const std::string lock_path = (fs::path(work_dir) / kPlanLock).string();
-  FolderLock plan_lock(lock_path, true);
+  const bool created = make_work_folder(work_dir);
+  FolderLock plan_lock((fs::path(work_dir) / kPlanLock).string(), true);
   if (stamp_of(manifest_path(work_dir)).bytes >= 0) {
     SegmentManifest m = read_segment_manifest(work_dir);
     if (m.source != o.input)
@@ -345,12 +359,10 @@ SegmentManifest prepare_segments(const VideoOptions& options, const std::string&
   try {
     plan = plan_video(o);
   } catch (...) {
-    if (created) {
-      fs::remove(lock_path, ec);
-      fs::remove(work_dir, ec);  // only when empty
-    }
+    if (created) remove_refused_work_folder(work_dir, {kPlanLock});
     throw;
   }
+  std::error_code ec;
   fs::create_directories(fs::path(work_dir) / "segments", ec);
   if (ec)
     throw Error(ErrorCode::io_failure,
@@ -462,14 +474,8 @@ SegmentedStats run_segmented(const VideoOptions& options, const std::string& wor
   // One local run of a folder at a time, decided before anything is read or written there: a
   // second is refused at once rather than hashing the source, touching the plan, or failing later
   // on a segment the first is making (cluster tasks run single segments, under their own locks).
-  std::error_code ec;
-  const bool created = !fs::exists(work_dir, ec);
-  fs::create_directories(work_dir, ec);
-  if (ec)
-    throw Error(ErrorCode::io_failure,
-                fmt::format("cannot create the work folder {}: {}", work_dir, ec.message()));
-  const std::string run_lock_path = (fs::path(work_dir) / kRunLock).string();
-  const FolderLock run_lock(run_lock_path, false);
+  const bool created = make_work_folder(work_dir);
+  const FolderLock run_lock((fs::path(work_dir) / kRunLock).string(), false);
   if (!run_lock.held())
     throw Error(
         ErrorCode::invalid_argument,
@@ -480,11 +486,7 @@ SegmentedStats run_segmented(const VideoOptions& options, const std::string& wor
   try {
     m = prepare_segments(options, work_dir, segment_seconds);
   } catch (...) {
-    if (created) {  // a folder made for a job that is refused is not left behind
-      fs::remove(run_lock_path, ec);
-      fs::remove(fs::path(work_dir) / kPlanLock, ec);
-      fs::remove(work_dir, ec);  // only when empty
-    }
+    if (created) remove_refused_work_folder(work_dir, {kRunLock, kPlanLock});  // nothing left behind
     throw;
   }
   const std::vector<SegmentStatus> status = segment_status(m, true);

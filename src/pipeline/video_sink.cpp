@@ -74,6 +74,7 @@ class FileSink final : public VideoSink {
     copy_index_.assign(ic->nb_streams, -1);
     time_bases_.clear();
     media_types_.clear();
+    packets_sent_.assign(ic->nb_streams, 0);
     for (unsigned i = 0; i < ic->nb_streams; ++i) {
       time_bases_.push_back(ic->streams[i]->time_base);
       media_types_.push_back(ic->streams[i]->codecpar->codec_type);
@@ -185,7 +186,7 @@ class FileSink final : public VideoSink {
     const auto t = transcoders_.find(i);
     const auto sc = subtitles_.find(i);
     if (copy_index_[size_t(i)] < 0 && t == transcoders_.end() && sc == subtitles_.end()) return;
-    ++packets_sent_[i];
+    ++packets_sent_[size_t(i)];
     const AVRational tb = time_bases_[size_t(i)];
     const int64_t offset = av_rescale_q(zero, AV_TIME_BASE_Q, tb);
     if (p->pts != AV_NOPTS_VALUE) p->pts -= offset;
@@ -207,7 +208,7 @@ class FileSink final : public VideoSink {
     for (size_t i = 0; i < copy_index_.size(); ++i) {
       const bool sound = media_types_[i] == AVMEDIA_TYPE_AUDIO;
       const bool kept = copy_index_[i] >= 0 || transcoders_.count(int(i));
-      if (sound && kept && !packets_sent_.count(int(i))) silent.push_back(int(i));
+      if (sound && kept && packets_sent_[i] == 0) silent.push_back(int(i));
     }
     return silent;
   }
@@ -217,7 +218,7 @@ class FileSink final : public VideoSink {
   std::vector<int> copy_index_;  // input stream -> output stream for copies; -1 otherwise
   std::vector<AVRational> time_bases_;
   std::vector<AVMediaType> media_types_;
-  std::map<int, int64_t> packets_sent_;  // by input stream
+  std::vector<int64_t> packets_sent_;  // by input stream
   std::map<int, std::unique_ptr<AudioTranscoder>> transcoders_;
   std::map<int, std::unique_ptr<SubtitleConverter>> subtitles_;
 };
