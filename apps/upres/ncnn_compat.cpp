@@ -31,6 +31,7 @@
 
 #include <fmt/format.h>
 
+#include "image/border_index.hpp"
 #include "upres/backend.hpp"
 #include "upres/error.hpp"
 #include "upres/files.hpp"
@@ -141,17 +142,12 @@ constexpr int kOriginalPadding = 10;
 
 Image upscale_as_original(Upscaler& upscaler, const Image& picture) {
   const int w = picture.width, h = picture.height, pad = kOriginalPadding;
-  auto mirror = [](int i, int n) {  // reflect, as ncnn's BORDER_REFLECT (period 2n - 2)
-    if (n == 1) return 0;
-    const int period = 2 * (n - 1);
-    const int m = ((i % period) + period) % period;
-    return m < n ? m : period - m;
-  };
   Image padded(w + 2 * pad, h + 2 * pad, picture.channels, picture.bit_depth);
   for (int c = 0; c < picture.channels; ++c)
     for (int y = 0; y < padded.height; ++y)
       for (int x = 0; x < padded.width; ++x)
-        padded.at(c, y, x) = picture.at(c, mirror(y - pad, h), mirror(x - pad, w));
+        padded.at(c, y, x) = picture.at(c, border_index(y - pad, h, BorderMode::reflect),
+                                        border_index(x - pad, w, BorderMode::reflect));
   const Image big = upscaler.upscale(padded);
   // The scale the upscaler came out at (the model's), whatever -s then resamples to.
   const int s = big.width / padded.width, p = pad * s;

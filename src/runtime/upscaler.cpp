@@ -20,6 +20,7 @@
 
 #include "backend/backend.hpp"
 #include "core/check_range.hpp"
+#include "image/border_index.hpp"
 #include "image/resizer.hpp"
 #include "model/passes.hpp"
 #include "ops/op.hpp"
@@ -36,16 +37,6 @@ constexpr int kMaxAutoOverlap = 48;
 
 int align_down(int v, int a) {
   return v >= 0 ? v / a * a : -((-v + a - 1) / a) * a;
-}
-
-int source_index(int i, int n, BorderMode mode) {
-  if (i >= 0 && i < n) return i;
-  if (mode == BorderMode::reflect && n > 1) {
-    const int period = 2 * (n - 1);
-    int m = ((i % period) + period) % period;
-    return m < n ? m : period - m;
-  }
-  return std::clamp(i, 0, n - 1);
 }
 
 // One axis of the tiling: the window length and, per core, where its window starts.
@@ -510,8 +501,8 @@ void Upscaler::upscale_once(const Image& input, Image& out) {
           else if (model_->border_mode() == BorderMode::zero && p == 0)
             v = 0.f;
           else
-            v = input.at(c, source_index(iy, h, model_->border_mode()),
-                         source_index(ix, w, model_->border_mode()));
+            v = input.at(c, border_index(iy, h, model_->border_mode()),
+                         border_index(ix, w, model_->border_mode()));
           window.data[(size_t(c) * win_h + y) * win_w + x] = v;
         }
       }
