@@ -31,7 +31,7 @@
 
 #include <fmt/format.h>
 
-#include "image/border_index.hpp"
+#include "runtime/border_index.hpp"
 #include "upres/backend.hpp"
 #include "upres/error.hpp"
 #include "upres/files.hpp"

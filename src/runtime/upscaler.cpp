@@ -20,10 +20,10 @@
 
 #include "backend/backend.hpp"
 #include "core/check_range.hpp"
-#include "image/border_index.hpp"
 #include "image/resizer.hpp"
 #include "model/passes.hpp"
 #include "ops/op.hpp"
+#include "runtime/border_index.hpp"
 #include "runtime/frame_path.hpp"
 #include "upres/error.hpp"
 #include "upres/int8.hpp"
