@@ -117,6 +117,7 @@ const char* activation_name(Activation a) {
     case Activation::swish: return "swish";
     case Activation::tanh: return "tanh";
     case Activation::mish: return "mish";
+    case Activation::gelu: return "gelu";
   }
   return "?";
 }
@@ -147,6 +148,7 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{Activation::swish, 17, 19, 1, 0, 1, 1, {17, 13, 7}},
                       ConvCase{Activation::sigmoid, 20, 5, 3, 1, 2, 1, {20, 15, 9}},
                       ConvCase{Activation::clip, 18, 9, 3, 2, 1, 2, {18, 11, 13}},
+                      ConvCase{Activation::gelu, 16, 12, 3, 1, 1, 1, {16, 9, 13}},
                       // The shape of SRVGGNetCompact's body, where oneDNN picks its brgemm kernels.
                       ConvCase{Activation::prelu, 64, 64, 3, 1, 1, 1, {64, 37, 253}},
                       ConvCase{Activation::none, 64, 48, 3, 1, 1, 1, {64, 37, 253}}),

@@ -517,6 +517,66 @@ TEST_P(Parity, TwoInputOps) {
   expect_matches_reference(OpGraph(sc).graph, odd, 18);
 }
 
+// The normalisations and GELU of the large-kernel and transformer families: GELU alone and fused
+// into a convolution, LayerNorm over each pixel's channels (with an offset far from zero, where a
+// one-pass variance would cancel), and GroupNorm from frame-wide moments of its input.
+TEST_P(Parity, NormalisationsAndGelu) {
+  const Shape odd{12, 13, 7};
+  expect_matches_reference(OpGraph(simple(OpType::gelu)).graph, odd, 31);
+  expect_matches_reference(
+      conv_then(conv_node(8, 5, 3, 1, 1, 1, true, Activation::none, 32), simple(OpType::gelu)), {5, 11, 9},
+      33);
+  for (bool affine : {false, true}) {
+    Node norm = simple(OpType::channel_norm, ChannelNormParams{1e-6f, affine});
+    if (affine) norm.weights = {random_tensor({12, 1, 1}, 34), random_tensor({12, 1, 1}, 35)};
+    Graph g = OpGraph(norm).graph;
+    expect_matches_reference(g, odd, 36);
+    // Values around 3 with a spread of 0.01: the mean must come off before squaring. (float16
+    // storage rounds 3.004 to steps of 0.002 itself, so only float32 can be held to this.)
+    if (GetParam().precision == Precision::f16) continue;
+    Node shift = simple(OpType::binary_op, BinaryOpParams{BinaryOpKind::mul, true, 0.01f});
+    Node add = simple(OpType::binary_op, BinaryOpParams{BinaryOpKind::add, true, 3.f});
+    Graph h;
+    h.source = "offset";
+    h.input_blob = h.add_blob("in");
+    shift.inputs = {h.input_blob};
+    shift.outputs = {h.add_blob("small")};
+    add.inputs = shift.outputs;
+    add.outputs = {h.add_blob("offset")};
+    norm.inputs = add.outputs;
+    norm.outputs = {h.add_blob("out")};
+    h.output_blob = norm.outputs[0];
+    h.nodes = {shift, add, norm};
+    h.validate();
+    expect_matches_reference(h, odd, 37);
+  }
+  for (int groups : {1, 4, 12}) {
+    Graph g;
+    g.source = "group_norm";
+    g.input_blob = g.add_blob("in");
+    PoolingParams gp;
+    gp.kind = PoolKind::average;
+    gp.global = true;
+    Node square = simple(OpType::binary_op, BinaryOpParams{BinaryOpKind::mul, false, 0});
+    square.inputs = {g.input_blob, g.input_blob};
+    square.outputs = {g.add_blob("square")};
+    Node mean = simple(OpType::pooling, gp);
+    mean.inputs = {g.input_blob};
+    mean.outputs = {g.add_blob("mean")};
+    Node mean_square = simple(OpType::pooling, gp);
+    mean_square.inputs = square.outputs;
+    mean_square.outputs = {g.add_blob("mean_square")};
+    Node norm = simple(OpType::group_norm, GroupNormParams{groups, 1e-5f, groups != 1});
+    if (groups != 1) norm.weights = {random_tensor({12, 1, 1}, 38), random_tensor({12, 1, 1}, 39)};
+    norm.inputs = {g.input_blob, mean.outputs[0], mean_square.outputs[0]};
+    norm.outputs = {g.add_blob("out")};
+    g.output_blob = norm.outputs[0];
+    g.nodes = {square, mean, mean_square, norm};
+    g.validate();
+    expect_matches_reference(g, odd, 40 + uint32_t(groups));
+  }
+}
+
 TEST_P(Parity, ExecutorIsReusableAcrossRuns) {
   if (!backend) GTEST_SKIP() << GetParam().backend << " has no device here";
   Node n = conv_node(16, 3, 3, 1, 1, 1, true, Activation::prelu, 21);

@@ -77,6 +77,7 @@ bool fold_activation(Graph& g, size_t i, Folding& f) {
     case OpType::swish: a.type = Activation::swish; break;
     case OpType::tanh: a.type = Activation::tanh; break;
     case OpType::mish: a.type = Activation::mish; break;
+    case OpType::gelu: a.type = Activation::gelu; break;
     case OpType::clip:
       a.type = Activation::clip;
       a.alpha = act.p<ClipParams>().min;

@@ -37,10 +37,13 @@ enum class OpType {
   mish,
   pad,
   pixel_unshuffle,
+  gelu,
+  channel_norm,
+  group_norm,
   count,
 };
 
-enum class Activation { none, relu, leaky_relu, clip, sigmoid, prelu, swish, tanh, mish };
+enum class Activation { none, relu, leaky_relu, clip, sigmoid, prelu, swish, tanh, mish, gelu };
 
 struct ActivationParams {
   Activation type = Activation::none;
@@ -159,11 +162,30 @@ struct GivenParams {
   int channels = 0;
   const std::vector<float>* values = nullptr;
 };
+// LayerNorm over the channels of each pixel (SAFMN's and ConvNeXt's "channels first" LayerNorm,
+// and a transformer's LayerNorm over the features of each token): per pixel, the channels less
+// their mean, divided by sqrt(variance + eps), then times weights[0] plus weights[1] per channel
+// (when affine).
+struct ChannelNormParams {
+  float eps = 1e-5f;
+  bool affine = false;
+};
+// GroupNorm: channels in `groups` equal runs, each normalised over all its channels and pixels.
+// Inputs: the picture, then its per-channel mean and mean of squares over the whole frame
+// (C x 1 x 1 each, from global average poolings, so that a tiled frame is normalised with the
+// whole frame's statistics as the squeeze-excitation split gathers them); weights [0] and [1]
+// scale and shift per channel (when affine).
+struct GroupNormParams {
+  int groups = 1;
+  float eps = 1e-5f;
+  bool affine = false;
+};
 struct NoParams {};
 
-using OpParams = std::variant<NoParams, ConvParams, PixelShuffleParams, InterpParams, BinaryOpParams,
-                              EltwiseParams, ConcatParams, CropParams, PoolingParams, InnerProductParams,
-                              ScaleParams, ReluParams, ClipParams, GivenParams, PadParams>;
+using OpParams =
+    std::variant<NoParams, ConvParams, PixelShuffleParams, InterpParams, BinaryOpParams, EltwiseParams,
+                 ConcatParams, CropParams, PoolingParams, InnerProductParams, ScaleParams, ReluParams,
+                 ClipParams, GivenParams, PadParams, ChannelNormParams, GroupNormParams>;
 
 struct Node {
   OpType type = OpType::count;

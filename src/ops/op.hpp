@@ -44,6 +44,7 @@ inline float activate(float v, const ActivationParams& a, float slope) {
     case Activation::swish: return float(double(v) / (1.0 + std::exp(-double(v))));
     case Activation::tanh: return float(std::tanh(double(v)));
     case Activation::mish: return float(double(v) * std::tanh(std::log1p(std::exp(double(v)))));
+    case Activation::gelu: return float(0.5 * double(v) * (1.0 + std::erf(double(v) * M_SQRT1_2)));
   }
   return v;
 }

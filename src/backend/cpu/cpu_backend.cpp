@@ -271,6 +271,7 @@ class CpuExecutor final : public Executor {
       case Activation::swish: ops.append_eltwise(1.f, alg::eltwise_swish, 1.f, 0.f); break;
       case Activation::tanh: ops.append_eltwise(1.f, alg::eltwise_tanh, 0.f, 0.f); break;
       case Activation::mish: ops.append_eltwise(1.f, alg::eltwise_mish, 0.f, 0.f); break;
+      case Activation::gelu: ops.append_eltwise(1.f, alg::eltwise_gelu_erf, 0.f, 0.f); break;
     }
   }
 

@@ -67,6 +67,13 @@ void linear_groups(int64_t count, uint32_t* groups) {
 
 constexpr int kOrigin[3] = {0, 0, 0};
 
+// Weights one after the other (a norm's scales, then its shifts), for one constant buffer.
+std::vector<float> concatenated(const std::vector<Tensor>& weights) {
+  std::vector<float> all;
+  for (const Tensor& t : weights) all.insert(all.end(), t.values.begin(), t.values.end());
+  return all;
+}
+
 int activation_code(Activation a) {
   return int(a);  // shaders/common.glsl's ACT_* follow the enum's order
 }
@@ -493,6 +500,22 @@ class VulkanExecutor final : public Executor, public FrameExecutor {
       case OpType::swish: return record_activation(node, {Activation::swish}, nullptr, in[0], y);
       case OpType::tanh: return record_activation(node, {Activation::tanh}, nullptr, in[0], y);
       case OpType::mish: return record_activation(node, {Activation::mish}, nullptr, in[0], y);
+      case OpType::gelu: return record_activation(node, {Activation::gelu}, nullptr, in[0], y);
+      case OpType::channel_norm: {
+        const auto& p = node.p<ChannelNormParams>();
+        const Buffer& params = p.affine ? constant(concatenated(node.weights)) : dummy_;
+        const int64_t plane = int64_t(out.h) * out.w;
+        return add_linear("channel_norm", {}, {&x(0), &params, &y},
+                          Push().i(plane).i(out.c).i(p.affine).f(p.eps), plane);
+      }
+      case OpType::group_norm: {
+        const auto& p = node.p<GroupNormParams>();
+        const Buffer& params = p.affine ? constant(concatenated(node.weights)) : dummy_;
+        return add_linear(
+            "group_norm", {}, {&x(0), &x(1), &x(2), &params, &y},
+            Push().i(out.size()).i(int64_t(out.h) * out.w).i(out.c).i(out.c / p.groups).i(p.affine).f(p.eps),
+            out.size());
+      }
       case OpType::pixel_unshuffle: {
         const auto& p = node.p<PixelShuffleParams>();
         return add_linear("pixel_unshuffle", {}, {&x(0), &y},

@@ -26,6 +26,22 @@ uint linear_id() {
 #define ACT_SWISH 6
 #define ACT_TANH 7
 #define ACT_MISH 8
+#define ACT_GELU 9
+
+// erf(x) to within 1.2e-7 (Numerical Recipes' erfc by Chebyshev fitting): GLSL has no erf.
+float erf_approx(float x) {
+  float z = abs(x);
+  float t = 1.0 / (1.0 + 0.5 * z);
+  float r = t * exp(-z * z - 1.26551223 +
+                    t * (1.00002368 +
+                         t * (0.37409196 +
+                              t * (0.09678418 +
+                                   t * (-0.18628806 +
+                                        t * (0.27886807 +
+                                             t * (-1.13520398 +
+                                                  t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return x >= 0.0 ? 1.0 - r : r - 1.0;
+}
 
 float activate(float v, int act, float alpha, float beta, float slope) {
   if (act == ACT_RELU) return max(v, 0.0);
@@ -41,5 +57,6 @@ float activate(float v, int act, float alpha, float beta, float slope) {
     float th = sign(t) * (1.0 - e) / (1.0 + e);
     return act == ACT_TANH ? th : v * th;
   }
+  if (act == ACT_GELU) return 0.5 * v * (1.0 + erf_approx(v * 0.70710678));
   return v;
 }
