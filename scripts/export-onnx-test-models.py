@@ -7,7 +7,8 @@ Usage: scripts/export-onnx-test-models.py OUT_DIR
 For each model NAME it writes NAME.onnx, NAME.json (input and output shapes), NAME.in.f32 and
 NAME.out.f32 (raw little-endian float32, N x C x H x W). The architectures follow the families
 users run (Compact/SRVGG, ESRGAN/RRDB, SPAN, RealPLKSR) at toy widths, plus one net that uses the
-rarer ops; several opsets, fp32 and fp16 weights, dynamic and fixed input sizes.
+rarer ops; several opsets, fp32 and fp16 weights, dynamic and fixed input sizes. The published
+families of sr_families.py (PLKSR, RealPLKSR, SAFMN) are exported as their own code writes them.
 """
 import json
 import os
@@ -20,6 +21,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from onnx import numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sr_families  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
@@ -308,7 +312,27 @@ def main():
     export(out_dir, "edsr_range255", EdsrStyle(), (1, 3, 13, 17), 13, range255=True)
     export(out_dir, "compact_bgr", Compact(), (1, 3, 17, 23), 13, bgr=True)
     export(out_dir, "reflect_aligned", ReflectAligned(), (1, 3, 16, 24), 17, run_shape=(1, 3, 81, 97))
+    export_families(out_dir)
     export_ours(out_dir)
+
+
+def written_out(net):
+    net.written_out_repeat = True  # see PLKSR.repeat: torch 1.13's dynamic repeat_interleave is broken
+    return net
+
+
+def export_families(out_dir):
+    """PLKSR (GELU through Erf, in-place channel slices as ScatterND, repeat_interleave), RealPLKSR (Mish,
+    GroupNorm as InstanceNormalization between Reshapes) and SAFMN (LayerNorm written out over channels,
+    adaptive max pooling, which torch exports only at a fixed size)."""
+    F = sr_families
+    for opset in (13, 17):
+        export(out_dir, f"plksr_opset{opset}", written_out(F.PLKSR()), (1, 3, 15, 19), opset)
+        export(out_dir, f"realplksr_opset{opset}", written_out(F.RealPLKSR()), (1, 3, 17, 13), opset)
+    export(out_dir, "plksr_fp16", written_out(F.PLKSR()), (1, 3, 15, 19), 17, fp16=True)
+    export(out_dir, "realplksr_fixed", F.RealPLKSR(), (1, 3, 21, 18), 17, dynamic=False)
+    export(out_dir, "safmn_fixed", F.SAFMN(), (1, 3, 24, 32), 17, dynamic=False)
+    export(out_dir, "safmn_fp16", F.SAFMN(), (1, 3, 32, 16), 13, dynamic=False, fp16=True)
 
 
 def export_ours(out_dir):

@@ -79,9 +79,22 @@ class PLKSR(nn.Module):
         )
         self.repeat_op = partial(torch.repeat_interleave, repeats=scale**2, dim=1)
         self.to_img = nn.PixelShuffle(scale)
+        self.scale = scale
+        self.written_out_repeat = False
+
+    def repeat(self, x):
+        """repeat_interleave over channels. Debian's torch 1.13 exports it wrongly for dynamic sizes
+        (its closing Reshape copies dimensions from the wrong axes, so ONNX Runtime cannot run the file
+        either); with `written_out_repeat` the same computation is written as torch 2's exporter writes
+        repeat_interleave: Unsqueeze, Expand, Reshape."""
+        if not self.written_out_repeat:
+            return self.repeat_op(x)
+        n, c, h, w = x.shape
+        r = self.scale**2
+        return x.unsqueeze(2).expand(n, c, r, h, w).reshape(n, c * r, h, w)
 
     def forward(self, x):
-        return self.to_img(self.feats(x) + self.repeat_op(x))
+        return self.to_img(self.feats(x) + self.repeat(x))
 
 
 def RealPLKSR(dim=16, n_blocks=2, scale=2, kernel_size=13, norm_groups=4):

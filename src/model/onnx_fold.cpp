@@ -320,6 +320,14 @@ Array reshape(const Array& a, const std::vector<int64_t>& target, bool allow_zer
   return {dims, a.v};
 }
 
+Array expand(const Array& a, const std::vector<int64_t>& shape, const Fail& fail) {
+  Array ones;
+  ones.dims = broadcast_dims(a.dims, shape, fail);
+  if (product(ones.dims) > kMaxFoldedCount) fail("Expand is too large");
+  ones.v.assign(size_t(product(ones.dims)), 0.0);
+  return elementwise(a, ones, fail, [](double v, double) { return v; });
+}
+
 Array transpose(const Array& a, const std::vector<int64_t>& perm_in, const Fail& fail) {
   const size_t rank = a.dims.size();
   std::vector<int64_t> perm = perm_in;
@@ -494,6 +502,36 @@ bool fold(const std::string& op, const std::vector<const Const*>& in, const Attr
                       [&](size_t s) { return transpose(x.sample(s), attrs.ints("perm"), fail); })};
     return true;
   }
+  if (op == "Split") {  // a constant split into parts along an axis (exporters split repeat counts)
+    const Const& x = need(in, 0, fail);
+    std::vector<std::vector<int64_t>> sizes(cx.samples);
+    for (size_t s = 0; s < cx.samples; ++s) {
+      const Array& a = x.sample(s);
+      int64_t axis = attrs.i("axis", 0);
+      if (axis < 0) axis += int64_t(a.dims.size());
+      if (axis < 0 || axis >= int64_t(a.dims.size())) fail("splits an axis the value lacks");
+      const int64_t d = a.dims[size_t(axis)];
+      if (in.size() > 1 && in[1])
+        sizes[s] = ints_of(*in[1], s);
+      else if (!attrs.ints("split").empty())
+        sizes[s] = attrs.ints("split");
+      else if (cx.outputs > 0 && d % int64_t(cx.outputs) == 0)
+        sizes[s].assign(cx.outputs, d / int64_t(cx.outputs));
+      int64_t total = 0;
+      for (int64_t v : sizes[s]) total += v < 0 ? d + 1 : v;
+      if (sizes[s].size() != cx.outputs || total != d)
+        fail(fmt::format("splits {} values into parts that do not add up", d));
+    }
+    for (size_t k = 0; k < cx.outputs; ++k)
+      out.push_back(per_sample(in, cx, x.integer, [&](size_t s) {
+        int64_t axis = attrs.i("axis", 0);
+        if (axis < 0) axis += int64_t(x.sample(s).dims.size());
+        int64_t begin = 0;
+        for (size_t j = 0; j < k; ++j) begin += sizes[s][j];
+        return slice(x.sample(s), {begin}, {begin + sizes[s][k]}, {axis}, {}, fail);
+      }));
+    return true;
+  }
   if (op == "Slice") {
     const Const& x = need(in, 0, fail);
     out = {per_sample(in, cx, x.integer, [&](size_t s) {
@@ -538,14 +576,8 @@ bool fold(const std::string& op, const std::vector<const Const*>& in, const Attr
   }
   if (op == "Expand") {
     const Const &x = need(in, 0, fail), &shape = need(in, 1, fail);
-    out = {per_sample(in, cx, x.integer, [&](size_t s) {
-      Array ones;
-      ones.dims = ints_of(shape, s);
-      ones.dims = broadcast_dims(x.sample(s).dims, ones.dims, fail);
-      if (product(ones.dims) > kMaxFoldedCount) fail("Expand is too large");
-      ones.v.assign(size_t(product(ones.dims)), 0.0);
-      return elementwise(x.sample(s), ones, fail, [](double a, double) { return a; });
-    })};
+    out = {per_sample(in, cx, x.integer,
+                      [&](size_t s) { return expand(x.sample(s), ints_of(shape, s), fail); })};
     return true;
   }
   return false;

@@ -41,6 +41,8 @@ using Fail = std::function<void(const std::string& problem)>;
 // Shape rules shared with the loader's views of pictures.
 Array reshape(const Array& a, const std::vector<int64_t>& target, bool allow_zero, const Fail& fail);
 Array transpose(const Array& a, const std::vector<int64_t>& perm, const Fail& fail);
+// Broadcasts `a` to `shape` by ONNX Expand's rule (the result has the broadcast of both shapes).
+Array expand(const Array& a, const std::vector<int64_t>& shape, const Fail& fail);
 std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
                                     const Fail& fail);
 
@@ -53,6 +55,7 @@ struct Attributes {
 
 struct FoldContext {
   size_t samples = 1;
+  size_t outputs = 1;  // the node's output count (Split)
   Fail fail;
   // Told of each integer division or remainder of a value that varies with the input size: the
   // loader works out the input alignment that keeps it exact (alignment_for_division).

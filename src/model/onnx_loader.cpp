@@ -27,6 +27,7 @@
 #include "model/loader.hpp"
 #include "model/onnx_fold.hpp"
 #include "model/onnx_loader.hpp"
+#include "model/onnx_patterns.hpp"
 #include "model/passes.hpp"
 #include "ops/op.hpp"
 #include "upres/error.hpp"
@@ -50,8 +51,9 @@ struct View {
   int blob = -1;
   struct Step {
     bool transpose = false;
+    bool expand = false;                     // broadcast along axes of size 1 (Expand)
     std::vector<int64_t> perm;               // transpose
-    std::vector<std::vector<int64_t>> dims;  // reshape: the resulting dims, per sample
+    std::vector<std::vector<int64_t>> dims;  // reshape, expand: the resulting dims, per sample
   };
   std::vector<Step> steps;
   std::vector<std::vector<int64_t>> dims;  // the view's current dims, per sample
@@ -82,7 +84,15 @@ class OnnxImporter {
       values_[t.name()] = std::move(v);
     }
     read_input(g);
-    for (const onnx::NodeProto& node : g.node()) import_node(node);
+    const OnnxRewrites rewrites = find_onnx_patterns(g);
+    for (int i = 0; i < g.node_size(); ++i) {
+      if (rewrites.skip[size_t(i)]) {
+        ++node_index_;  // still counted, so that later nodes keep their numbers
+        continue;
+      }
+      auto fused = rewrites.replacement.find(i);
+      import_node(fused == rewrites.replacement.end() ? g.node(i) : fused->second);
+    }
     if (g.output_size() != 1)
       fail_model(fmt::format("has {} outputs; upres runs models with one output picture", g.output_size()));
     const std::string& out = g.output(0).name();
@@ -518,9 +528,14 @@ class OnnxImporter {
     a.dims = {1, in.c, in.h, in.w};
     a.v.resize(size_t(in.size()));
     std::iota(a.v.begin(), a.v.end(), 0.0);
-    for (const View::Step& step : view.steps)
+    for (const View::Step& step : view.steps) {
+      if (step.expand && std::accumulate(step.dims[s].begin(), step.dims[s].end(), int64_t(1),
+                                         std::multiplies<>()) > (int64_t(1) << 24))
+        fail("repeats a picture too large to follow at load time");
       a = step.transpose ? onnx_fold::transpose(a, step.perm, failer())
+          : step.expand  ? onnx_fold::expand(a, step.dims[s], failer())
                          : onnx_fold::reshape(a, step.dims[s], true, failer());
+    }
     return a;
   }
 
@@ -586,9 +601,72 @@ class OnnxImporter {
       candidate.inputs = {view.blob};
       return add_node(candidate);
     }
+    if (std::optional<std::vector<int>> picked = channels_picked(view)) {
+      std::vector<std::pair<int, int>> sources;
+      for (int c : *picked) sources.emplace_back(view.blob, c);
+      return gather_channels(sources);
+    }
     fail(
         "rearranges the picture's pixels in a way upres does not run (it runs pixel shuffles and unshuffles, "
-        "in either channel order)");
+        "in either channel order, and channels repeated or reordered)");
+  }
+
+  // When every channel of the view is a whole channel of its picture (repeat_interleave, channel
+  // reorders written as Unsqueeze/Expand/Reshape), the picture's channel each one is, else nothing.
+  std::optional<std::vector<int>> channels_picked(const View& view) const {
+    std::vector<int> picked;
+    for (size_t s = 0; s < std::min<size_t>(samples(), 2); ++s) {
+      const Shape in = shape(view.blob, s);
+      const std::vector<int64_t>& d = view.dims[s];
+      if (d[2] != in.h || d[3] != in.w) return std::nullopt;
+      const Array moved = trace(view, s);
+      const int64_t plane = int64_t(in.h) * in.w;
+      for (int64_t c = 0; c < d[1]; ++c) {
+        const double first = moved.v[size_t(c * plane)];
+        const int64_t source = int64_t(first) / plane;
+        if (first != double(source * plane)) return std::nullopt;
+        for (int64_t i = 0; i < plane; ++i)
+          if (moved.v[size_t(c * plane + i)] != double(source * plane + i)) return std::nullopt;
+        if (s == 0)
+          picked.push_back(int(source));
+        else if (picked[size_t(c)] != int(source))
+          return std::nullopt;
+      }
+    }
+    return picked;
+  }
+
+  // A picture made of whole channels of others, in order: a channel crop per run of consecutive
+  // channels of one picture, and a concat of the runs (one op when a run is the whole output).
+  int gather_channels(const std::vector<std::pair<int, int>>& sources) {
+    std::vector<int> runs;
+    for (size_t k = 0; k < sources.size();) {
+      size_t end = k + 1;
+      while (end < sources.size() && sources[end].first == sources[k].first &&
+             sources[end].second == sources[end - 1].second + 1)
+        ++end;
+      const int blob = sources[k].first, first = sources[k].second, count = int(end - k);
+      if (first == 0 && count == shape(blob, 0).c) {
+        runs.push_back(blob);
+      } else {
+        Node crop;
+        crop.type = OpType::crop;
+        crop.inputs = {blob};
+        CropParams p;
+        p.begin[0] = first;
+        p.end[0] = first + count;
+        p.end_from_end[0] = false;
+        crop.params = p;
+        runs.push_back(add_node(std::move(crop)));
+      }
+      k = end;
+    }
+    if (runs.size() == 1) return runs[0];
+    Node cat;
+    cat.type = OpType::concat;
+    cat.inputs = runs;
+    cat.params = ConcatParams{0};
+    return add_node(std::move(cat));
   }
 
   void define_view(View view) {
@@ -701,6 +779,7 @@ class OnnxImporter {
     };
     onnx_fold::FoldContext cx;
     cx.samples = samples();
+    cx.outputs = size_t(node_->output_size());
     cx.fail = failer();
     cx.divides = [this](const Const& x, double divisor) { require_exact_division(x, divisor); };
     std::vector<Const> out;
@@ -807,6 +886,12 @@ class OnnxImporter {
         {"ReduceMean", &OnnxImporter::reduce_mean},
         {"AveragePool", &OnnxImporter::pool},
         {"MaxPool", &OnnxImporter::pool},
+        {"Gelu", &OnnxImporter::gelu},
+        {"ChannelLayerNorm", &OnnxImporter::channel_layer_norm},
+        {"InstanceNormalization", &OnnxImporter::instance_norm},
+        {"GroupNormalization", &OnnxImporter::group_norm},
+        {"Expand", &OnnxImporter::expand},
+        {"ScatterND", &OnnxImporter::scatter_nd},
     };
     auto it = handlers.find(op);
     if (it == handlers.end()) unsupported();
@@ -815,11 +900,11 @@ class OnnxImporter {
 
   [[noreturn]] void unsupported() {
     const std::string& op = node_->op_type();
-    if (op == "InstanceNormalization" || op == "LayerNormalization" || op == "GroupNormalization")
-      fail(fmt::format(
-          "upres does not run {} yet: it normalises over the whole picture (GroupNorm, LayerNorm), "
-          "which tiles cannot see",
-          op));
+    if (op == "LayerNormalization")
+      fail(
+          "upres runs LayerNorm over the channels of each pixel (written out with ReduceMean, or as "
+          "ChannelLayerNorm), not LayerNormalization over tokens yet: transformer models do not run yet");
+    if (op == "Erf") fail("upres runs Erf only as part of GELU (x * 0.5 * (1 + erf(x / sqrt(2))))");
     if (op == "MatMul" || op == "Gemm" || op == "Softmax" || op == "Einsum")
       fail(fmt::format(
           "upres does not run the op {} on pictures: transformer (attention) models do not run yet", op));
@@ -1558,6 +1643,173 @@ class OnnxImporter {
     if (axes != std::vector<int64_t>{2, 3} || attr_i("keepdims", 1) != 1)
       fail("averages over axes other than height and width (with keepdims), which upres does not run");
     global_pool();
+  }
+
+  void gelu() {
+    if (attr_s("approximate", "none") != "none")
+      fail("is GELU's tanh approximation, which upres does not run (it runs the exact, erf form)");
+    Node n;
+    n.type = OpType::gelu;
+    n.inputs = {picture_input(0)};
+    define_picture(0, add_node(std::move(n)));
+  }
+
+  // LayerNorm over each pixel's channels (the pattern onnx_patterns.hpp folds).
+  void channel_layer_norm() {
+    Node n;
+    n.type = OpType::channel_norm;
+    n.inputs = {picture_input(0)};
+    n.params = ChannelNormParams{attr_f("epsilon", 1e-5f), false};
+    define_picture(0, add_node(std::move(n)));
+  }
+
+  // GroupNorm of `blob` with per-channel scale and shift (empty: none): the frame's channel means
+  // and means of squares from global average poolings, then the normalisation.
+  int add_group_norm(int blob, int groups, float eps, std::vector<float> scale, std::vector<float> shift) {
+    Node square;
+    square.type = OpType::binary_op;
+    square.params = BinaryOpParams{BinaryOpKind::mul, false, 0};
+    square.inputs = {blob, blob};
+    const int squared = add_node(std::move(square));
+    PoolingParams mean;
+    mean.global = true;
+    mean.kind = PoolKind::average;
+    Node m, q;
+    m.type = q.type = OpType::pooling;
+    m.params = q.params = mean;
+    m.inputs = {blob};
+    q.inputs = {squared};
+    const int means = add_node(std::move(m)), squares = add_node(std::move(q));
+    Node n;
+    n.type = OpType::group_norm;
+    n.inputs = {blob, means, squares};
+    const int channels = shape(blob, 0).c;
+    bool identity = true;
+    for (size_t c = 0; c < scale.size(); ++c) identity = identity && scale[c] == 1.f && shift[c] == 0.f;
+    n.params = GroupNormParams{groups, eps, !identity};
+    if (!identity) {
+      n.weights.emplace_back(Shape{channels, 1, 1}, std::move(scale));
+      n.weights.emplace_back(Shape{channels, 1, 1}, std::move(shift));
+    }
+    return add_node(std::move(n));
+  }
+
+  // Per-group values (scale or shift) spread to the channels of each group.
+  static std::vector<float> per_channel(const std::vector<float>& per_group, int channels) {
+    std::vector<float> v(static_cast<size_t>(channels));
+    const int run = channels / int(per_group.size());
+    for (int c = 0; c < channels; ++c) v[size_t(c)] = per_group[size_t(c / run)];
+    return v;
+  }
+
+  // InstanceNormalization: of a picture (GroupNorm with a group per channel), or of a picture
+  // reshaped to 1 x G x (C/G * H * W), which is how PyTorch exports nn.GroupNorm.
+  void instance_norm() {
+    const Value* x = input(0);
+    if (!x) fail("has no input");
+    const float eps = attr_f("epsilon", 1e-5f);
+    const std::vector<float> scale = fixed_floats(const_input(1, "scale"), "scale"),
+                             bias = fixed_floats(const_input(2, "bias"), "bias");
+    if (x->kind == Value::picture) {
+      const int blob = picture_input(0);
+      const int channels = shape(blob, 0).c;
+      if (int(scale.size()) != channels || int(bias.size()) != channels)
+        fail(fmt::format("does not have a scale and a bias per channel ({})", channels));
+      return define_picture(0, add_group_norm(blob, channels, eps, scale, bias));
+    }
+    const View view = start_view(x);
+    // The view must be the picture's values in order, grouped: 1 x G x rest.
+    const int64_t groups = view.dims[0].size() >= 2 ? view.dims[0][1] : 0;
+    for (size_t s = 0; s < samples(); ++s) {
+      const Shape sh = shape(view.blob, s);
+      const std::vector<int64_t>& d = view.dims[s];
+      const int64_t rest = std::accumulate(d.begin() + 2, d.end(), int64_t(1), std::multiplies<>());
+      if (d.size() < 3 || d[0] != 1 || d[1] != groups || groups < 1 || sh.c % groups != 0 ||
+          rest != sh.size() / groups)
+        fail(
+            fmt::format("normalises a [{}] tensor of the picture; upres runs it on the picture's channels "
+                        "in groups (GroupNorm)",
+                        fmt::join(d, ", ")));
+      const Array order = trace(view, s);
+      for (size_t i = 0; i < order.v.size(); ++i)
+        if (order.v[i] != double(i))
+          fail("normalises the picture's values in another order than GroupNorm's");
+    }
+    if (int64_t(scale.size()) != groups || int64_t(bias.size()) != groups)
+      fail(fmt::format("does not have a scale and a bias per group ({})", groups));
+    const int channels = shape(view.blob, 0).c;
+    View out = view;
+    out.blob = add_group_norm(view.blob, int(groups), eps, per_channel(scale, channels),
+                              per_channel(bias, channels));
+    define_view(std::move(out));
+  }
+
+  // GroupNormalization (opset 18: a scale and bias per group; opset 21: per channel).
+  void group_norm() {
+    const int blob = picture_input(0);
+    const int channels = shape(blob, 0).c;
+    const int64_t groups = attr_i("num_groups", 0);
+    if (groups < 1 || channels % groups != 0)
+      fail(fmt::format("splits {} channels into {} groups", channels, groups));
+    std::vector<float> scale = fixed_floats(const_input(1, "scale"), "scale"),
+                       bias = fixed_floats(const_input(2, "bias"), "bias");
+    if (scale.size() != bias.size() || (int64_t(scale.size()) != groups && int(scale.size()) != channels))
+      fail(fmt::format("has {} scales and {} biases for {} groups of {} channels", scale.size(), bias.size(),
+                       groups, channels));
+    if (int(scale.size()) != channels) {
+      scale = per_channel(scale, channels);
+      bias = per_channel(bias, channels);
+    }
+    define_picture(0, add_group_norm(blob, int(groups), attr_f("epsilon", 1e-5f), scale, bias));
+  }
+
+  // Expand of a picture or a view: a step of the view, resolved when it becomes a picture again
+  // (repeat_interleave: Unsqueeze, Expand, Reshape).
+  void expand() {
+    View view = start_view(input(0));
+    const Const& target = const_input(1, "shape");
+    View::Step step;
+    step.expand = true;
+    for (size_t s = 0; s < samples(); ++s) {
+      std::vector<int64_t> t;
+      for (double v : target.sample(s).v) t.push_back(int64_t(v));
+      std::vector<int64_t> d = onnx_fold::broadcast_dims(view.dims[s], t, failer());
+      step.dims.push_back(d);
+      view.dims[s] = d;
+    }
+    view.steps.push_back(step);
+    define_view(std::move(view));
+  }
+
+  // ScatterND writing whole channels of a picture (PyTorch's x[:, a:b] = y in place): the output
+  // takes each channel from the data or from the updates.
+  void scatter_nd() {
+    if (attr_s("reduction", "none") != "none") fail("scatters with a reduction, which upres does not run");
+    const int data = picture_input(0);
+    const Const& indices = const_input(1, "indices");
+    const int updates = picture_input(2);
+    std::vector<std::pair<int, int>> sources;
+    for (size_t s = 0; s < samples(); ++s) {
+      const Shape d = shape(data, s), u = shape(updates, s);
+      const Array& idx = indices.sample(s);
+      if (idx.dims.size() != 3 || idx.dims[0] != 1 || idx.dims[2] != 2 || idx.dims[1] != u.c || u.h != d.h ||
+          u.w != d.w)
+        fail(fmt::format("scatters with indices [{}] into {} from {}; upres runs scatters of whole channels",
+                         fmt::join(idx.dims, ", "), d.str(), u.str()));
+      std::vector<std::pair<int, int>> at(size_t(d.c));
+      for (int c = 0; c < d.c; ++c) at[size_t(c)] = {data, c};
+      for (int k = 0; k < u.c; ++k) {
+        const double n = idx.v[size_t(2 * k)], c = idx.v[size_t(2 * k + 1)];
+        if (n != 0 || c < -d.c || c >= d.c || c != std::floor(c))
+          fail(fmt::format("scatters to index ({}, {}) of {}", n, c, d.str()));
+        at[size_t(c < 0 ? c + d.c : c)] = {updates, k};
+      }
+      if (s == 0)
+        sources = at;
+      else if (at != sources)
+        fail("scatters to channels that depend on the input size");
+    }
+    define_picture(0, gather_channels(sources));
   }
 
   void pool() {
