@@ -104,6 +104,7 @@ class OnnxImporter {
     graph_->input_alignment = alignment_;
     adapt_to_rgb_in_0_to_1();
     fold_written_out_swish(*graph_);
+    fold_scales_into_norms(*graph_);
     graph_->validate();
     return std::move(graph_);
   }

@@ -169,6 +169,39 @@ void fold_written_out_swish(Graph& g) {
   f.remove_dropped(g);
 }
 
+void fold_scales_into_norms(Graph& g) {
+  Folding f(g);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& scale = g.nodes[i];
+    if (scale.type != OpType::scale || scale.p<ScaleParams>().from_input) continue;
+    const int x = scale.inputs[0];
+    const int k = f.producer[size_t(x)];
+    if (k < 0 || f.dropped[size_t(k)] || f.readers[size_t(x)] != 1 || x == g.output_blob) continue;
+    Node& norm = g.nodes[size_t(k)];
+    bool* affine = norm.type == OpType::channel_norm ? &norm.p<ChannelNormParams>().affine
+                   : norm.type == OpType::group_norm ? &norm.p<GroupNormParams>().affine
+                                                     : nullptr;
+    if (!affine) continue;
+    const std::vector<float>& factor = scale.weights[0].values;
+    const size_t channels = factor.size();
+    if (!*affine) {
+      norm.weights = {Tensor(Shape{int(channels), 1, 1}, std::vector<float>(channels, 1.f)),
+                      Tensor(Shape{int(channels), 1, 1}, std::vector<float>(channels, 0.f))};
+      *affine = true;
+    }
+    if (norm.weights[0].values.size() != channels) continue;
+    // norm * gamma + beta, then * factor + bias: gamma * factor and beta * factor + bias.
+    for (size_t c = 0; c < channels; ++c) {
+      norm.weights[0].values[c] *= factor[c];
+      norm.weights[1].values[c] = norm.weights[1].values[c] * factor[c] +
+                                  (scale.p<ScaleParams>().bias ? scale.weights[1].values[c] : 0.f);
+    }
+    f.readers[size_t(x)] = 0;
+    f.take_output(g, size_t(k), i);
+  }
+  f.remove_dropped(g);
+}
+
 Graph graph_until(const Graph& graph, int blob) {
   std::vector<bool> needed(graph.blob_names.size(), false);
   needed[size_t(blob)] = true;

@@ -16,6 +16,10 @@ void fuse_conv_epilogues(Graph& graph, Shape probe);
 // output is read only by that product, so that it folds into a convolution like ncnn's Swish.
 void fold_written_out_swish(Graph& graph);
 
+// Folds a per-channel scale (and shift) that alone reads a LayerNorm or GroupNorm into that
+// norm's own scale and shift (exporters write a norm's affine step as Mul and Add).
+void fold_scales_into_norms(Graph& graph);
+
 // The part of the graph that computes `blob`, which becomes the output: nodes it does not need
 // are dropped (blob numbering and names stay, so int8 tables still apply).
 Graph graph_until(const Graph& graph, int blob);

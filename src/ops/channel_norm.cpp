@@ -1,4 +1,5 @@
 // LayerNorm over the channels of each pixel (see ChannelNormParams).
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -23,21 +24,27 @@ void run(const Node& node, const std::vector<TensorView>& in, const std::vector<
   const TensorView& x = in[0];
   const int channels = x.shape.c;
   const int64_t plane = int64_t(x.shape.h) * x.shape.w;
+  // Runs of pixels side by side, so that each pass reads every channel's plane in order (a pixel
+  // at a time would stride across the planes).
+  constexpr int64_t kRun = 256;
 #pragma omp parallel for
-  for (int64_t i = 0; i < plane; ++i) {
-    double sum = 0;
-    for (int c = 0; c < channels; ++c) sum += x.channel(c)[i];
-    const double mean = sum / channels;
-    double squares = 0;
+  for (int64_t first = 0; first < plane; first += kRun) {
+    const int64_t n = std::min(kRun, plane - first);
+    double mean[kRun] = {}, squares[kRun] = {};
+    for (int c = 0; c < channels; ++c)
+      for (int64_t i = 0; i < n; ++i) mean[i] += x.channel(c)[first + i];
+    for (int64_t i = 0; i < n; ++i) mean[i] /= channels;
+    for (int c = 0; c < channels; ++c)
+      for (int64_t i = 0; i < n; ++i) {
+        const double d = x.channel(c)[first + i] - mean[i];
+        squares[i] += d * d;
+      }
+    for (int64_t i = 0; i < n; ++i) squares[i] = 1.0 / std::sqrt(squares[i] / channels + p.eps);
     for (int c = 0; c < channels; ++c) {
-      const double d = x.channel(c)[i] - mean;
-      squares += d * d;
-    }
-    const double inv = 1.0 / std::sqrt(squares / channels + p.eps);
-    for (int c = 0; c < channels; ++c) {
-      double v = (x.channel(c)[i] - mean) * inv;
-      if (p.affine) v = v * node.weights[0].values[size_t(c)] + node.weights[1].values[size_t(c)];
-      out[0].channel(c)[i] = float(v);
+      const double scale = p.affine ? node.weights[0].values[size_t(c)] : 1.0;
+      const double shift = p.affine ? node.weights[1].values[size_t(c)] : 0.0;
+      for (int64_t i = 0; i < n; ++i)
+        out[0].channel(c)[first + i] = float((x.channel(c)[first + i] - mean[i]) * squares[i] * scale + shift);
     }
   }
 }
