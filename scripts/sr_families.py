@@ -179,3 +179,141 @@ class SAFMN(nn.Module):
     def forward(self, x):
         x = self.to_feat(x)
         return self.to_img(self.feats(x) + x)
+
+
+# ---- window attention (SwinIR) ----
+
+
+def window_partition(x, ws):
+    """(B, H, W, C) -> (B * H/ws * W/ws, ws, ws, C)."""
+    b, h, w, c = x.shape
+    x = x.view(b, h // ws, ws, w // ws, ws, c)
+    return x.permute(0, 1, 3, 2, 4, 5).contiguous().view(-1, ws, ws, c)
+
+
+def window_reverse(windows, ws, h, w):
+    b = int(windows.shape[0] / (h * w / ws / ws))
+    x = windows.view(b, h // ws, w // ws, ws, ws, -1)
+    return x.permute(0, 1, 3, 2, 4, 5).contiguous().view(b, h, w, -1)
+
+
+class WindowAttention(nn.Module):
+    """Multi-head self-attention inside a window, with a learned bias per relative position."""
+
+    def __init__(self, dim, ws, heads):
+        super().__init__()
+        self.ws, self.heads = ws, heads
+        self.scale = (dim // heads) ** -0.5
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * ws - 1) * (2 * ws - 1), heads))
+        coords = torch.stack(torch.meshgrid([torch.arange(ws), torch.arange(ws)], indexing="ij")).flatten(1)
+        rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0).contiguous()
+        rel[:, :, 0] += ws - 1
+        rel[:, :, 1] += ws - 1
+        rel[:, :, 0] *= 2 * ws - 1
+        self.register_buffer("relative_position_index", rel.sum(-1))
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x, mask=None):
+        b_, n, c = x.shape
+        qkv = self.qkv(x).reshape(b_, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        q = q * self.scale
+        attn = q @ k.transpose(-2, -1)
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(
+            self.ws * self.ws, self.ws * self.ws, -1)
+        attn = attn + bias.permute(2, 0, 1).contiguous().unsqueeze(0)
+        if mask is not None:
+            nw = mask.shape[0]
+            attn = attn.view(b_ // nw, nw, self.heads, n, n) + mask.unsqueeze(1).unsqueeze(0)
+            attn = attn.view(-1, self.heads, n, n)
+        attn = attn.softmax(dim=-1)
+        x = (attn @ v).transpose(1, 2).reshape(b_, n, c)
+        return self.proj(x)
+
+
+class SwinBlock(nn.Module):
+    def __init__(self, dim, heads, ws, shift, mlp_ratio=2.0):
+        super().__init__()
+        self.ws, self.shift = ws, shift
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = WindowAttention(dim, ws, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def calculate_mask(self, h, w):
+        img_mask = torch.zeros((1, h, w, 1))
+        cnt = 0
+        for hs in (slice(0, -self.ws), slice(-self.ws, -self.shift), slice(-self.shift, None)):
+            for wsl in (slice(0, -self.ws), slice(-self.ws, -self.shift), slice(-self.shift, None)):
+                img_mask[:, hs, wsl, :] = cnt
+                cnt += 1
+        mw = window_partition(img_mask, self.ws).view(-1, self.ws * self.ws)
+        mask = mw.unsqueeze(1) - mw.unsqueeze(2)
+        return mask.masked_fill(mask != 0, float(-100.0)).masked_fill(mask == 0, float(0.0))
+
+    def forward(self, x, x_size):
+        h, w = x_size
+        b, _, c = x.shape
+        shortcut = x
+        x = self.norm1(x).view(b, h, w, c)
+        if self.shift > 0:
+            x = torch.roll(x, shifts=(-self.shift, -self.shift), dims=(1, 2))
+        windows = window_partition(x, self.ws).view(-1, self.ws * self.ws, c)
+        mask = self.calculate_mask(h, w) if self.shift > 0 else None
+        windows = self.attn(windows, mask).view(-1, self.ws, self.ws, c)
+        x = window_reverse(windows, self.ws, h, w)
+        if self.shift > 0:
+            x = torch.roll(x, shifts=(self.shift, self.shift), dims=(1, 2))
+        x = shortcut + x.view(b, h * w, c)
+        return x + self.mlp(self.norm2(x))
+
+
+class RSTB(nn.Module):
+    """Residual Swin transformer block: Swin blocks (alternately shifted), a 3x3 convolution, a skip."""
+
+    def __init__(self, dim, depth, heads, ws):
+        super().__init__()
+        self.blocks = nn.ModuleList([SwinBlock(dim, heads, ws, 0 if i % 2 == 0 else ws // 2) for i in range(depth)])
+        self.conv = nn.Conv2d(dim, dim, 3, 1, 1)
+
+    def forward(self, x, x_size):
+        y = x
+        for blk in self.blocks:
+            y = blk(y, x_size)
+        b, _, c = y.shape
+        y = y.transpose(1, 2).view(b, c, x_size[0], x_size[1])
+        return self.conv(y).flatten(2).transpose(1, 2) + x
+
+
+class SwinIR(nn.Module):
+    """SwinIR (Liang et al., 2021), the lightweight 'pixelshuffledirect' form: a 3x3 convolution,
+    residual Swin transformer blocks on the tokens, LayerNorm, a 3x3 convolution, a pixel shuffle. The
+    input is padded (reflect) to a multiple of the window, and the output cropped back."""
+
+    def __init__(self, dim=12, depths=(2,), heads=(2,), ws=4, scale=2, img_range=1.0):
+        super().__init__()
+        self.ws, self.scale, self.img_range = ws, scale, img_range
+        self.mean = torch.zeros(1, 3, 1, 1)
+        self.conv_first = nn.Conv2d(3, dim, 3, 1, 1)
+        self.layers = nn.ModuleList([RSTB(dim, d, h, ws) for d, h in zip(depths, heads)])
+        self.norm = nn.LayerNorm(dim)
+        self.conv_after_body = nn.Conv2d(dim, dim, 3, 1, 1)
+        self.upsample = nn.Sequential(nn.Conv2d(dim, 3 * scale * scale, 3, 1, 1), nn.PixelShuffle(scale))
+
+    def forward(self, x):
+        h, w = x.shape[2:]
+        x = F.pad(x, (0, (self.ws - w % self.ws) % self.ws, 0, (self.ws - h % self.ws) % self.ws), "reflect")
+        x = (x - self.mean) * self.img_range
+        x = self.conv_first(x)
+        x_size = (x.shape[2], x.shape[3])
+        t = x.flatten(2).transpose(1, 2)
+        for layer in self.layers:
+            t = layer(t, x_size)
+        t = self.norm(t)
+        b, _, c = t.shape
+        y = t.transpose(1, 2).view(b, c, x_size[0], x_size[1])
+        x = self.conv_after_body(y) + x
+        x = self.upsample(x) / self.img_range + self.mean
+        return x[:, :, : h * self.scale, : w * self.scale]

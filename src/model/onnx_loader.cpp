@@ -19,6 +19,7 @@
 #include <map>
 #include <numeric>
 #include <optional>
+#include <unordered_map>
 
 #include <fmt/format.h>
 #include <onnx/onnx_pb.h>
@@ -44,19 +45,17 @@ using onnx_fold::Const;
 constexpr int kSampleH[3] = {48, 80, 112};
 constexpr int kSampleW[3] = {80, 112, 48};
 constexpr int64_t kMaxWeightCount = int64_t(1) << 28;
-constexpr int kMaxSide = 16384;       // a fixed input size larger than this is refused
-constexpr size_t kMaxViewSteps = 16;  // reshapes and transposes followed in one chain
+constexpr int kMaxSide = 16384;                      // a fixed input size larger than this is refused
+constexpr int64_t kMaxViewCount = int64_t(1) << 24;  // elements of a view followed at load time
 
+// A tensor made of a picture's values, moved: at each sample size, the tensor's dims and, for each of
+// its elements, the index of the picture value it holds (c * H * W + y * W + x). Every shape op on
+// it (Reshape, Transpose, Expand, Slice, Concat of views of one picture) is the same op on these
+// index arrays, so a chain of them, however it was written, is known exactly.
 struct View {
   int blob = -1;
-  struct Step {
-    bool transpose = false;
-    bool expand = false;                     // broadcast along axes of size 1 (Expand)
-    std::vector<int64_t> perm;               // transpose
-    std::vector<std::vector<int64_t>> dims;  // reshape, expand: the resulting dims, per sample
-  };
-  std::vector<Step> steps;
-  std::vector<std::vector<int64_t>> dims;  // the view's current dims, per sample
+  std::vector<Array> index;  // per sample
+  const std::vector<int64_t>& dims(size_t s) const { return index[s].dims; }
 };
 
 struct Value {
@@ -85,13 +84,28 @@ class OnnxImporter {
     }
     read_input(g);
     const OnnxRewrites rewrites = find_onnx_patterns(g);
+    auto effective = [&](int i) -> const onnx::NodeProto* {
+      if (rewrites.skip[size_t(i)]) return nullptr;
+      auto fused = rewrites.replacement.find(i);
+      return fused == rewrites.replacement.end() ? &g.node(i) : &fused->second;
+    };
+    // Views hold index arrays for every sample size: each is dropped once its last reader is in.
+    std::unordered_map<std::string, int> reads_left;
+    for (int i = 0; i < g.node_size(); ++i)
+      if (const onnx::NodeProto* n = effective(i))
+        for (const std::string& in : n->input()) ++reads_left[in];
+    for (const onnx::ValueInfoProto& out : g.output()) ++reads_left[out.name()];
     for (int i = 0; i < g.node_size(); ++i) {
-      if (rewrites.skip[size_t(i)]) {
+      const onnx::NodeProto* n = effective(i);
+      if (!n) {
         ++node_index_;  // still counted, so that later nodes keep their numbers
         continue;
       }
-      auto fused = rewrites.replacement.find(i);
-      import_node(fused == rewrites.replacement.end() ? g.node(i) : fused->second);
+      import_node(*n);
+      for (const std::string& in : n->input()) {
+        auto it = values_.find(in);
+        if (--reads_left[in] == 0 && it != values_.end() && it->second.kind == Value::view) values_.erase(it);
+      }
     }
     if (g.output_size() != 1)
       fail_model(fmt::format("has {} outputs; upres runs models with one output picture", g.output_size()));
@@ -508,41 +522,34 @@ class OnnxImporter {
   View start_view(const Value* v) {
     if (!v) fail("has no input");
     if (v->kind != Value::picture && v->kind != Value::view) picture_of(*v, node_);  // says why not
-    if (v->kind == Value::view) {
-      if (v->v.steps.size() >= kMaxViewSteps)
-        fail(fmt::format("rearranges the picture through more than {} reshapes and transposes",
-                         kMaxViewSteps));
-      return v->v;
-    }
-    const Value& picture = *v;
+    if (v->kind == Value::view) return v->v;
+    return identity_view(v->blob);
+  }
+  View identity_view(int blob) const {
     View view;
-    view.blob = picture.blob;
-    for (size_t s = 0; s < samples(); ++s) view.dims.push_back(onnx_dims(picture.blob, s));
+    view.blob = blob;
+    for (size_t s = 0; s < samples(); ++s) {
+      const Shape in = shape(blob, s);
+      if (in.size() > kMaxViewCount) fail("rearranges a picture too large to follow at load time");
+      Array& a = view.index.emplace_back();
+      a.dims = {1, in.c, in.h, in.w};
+      a.v.resize(size_t(in.size()));
+      std::iota(a.v.begin(), a.v.end(), 0.0);
+    }
     return view;
   }
-
-  // Runs the view's moves on a picture of index numbers at one sample size.
-  Array trace(const View& view, size_t s) const {
-    const Shape in = shape(view.blob, s);
-    if (in.size() > (int64_t(1) << 24)) fail("rearranges a picture too large to follow at load time");
-    Array a;
-    a.dims = {1, in.c, in.h, in.w};
-    a.v.resize(size_t(in.size()));
-    std::iota(a.v.begin(), a.v.end(), 0.0);
-    for (const View::Step& step : view.steps) {
-      if (step.expand && std::accumulate(step.dims[s].begin(), step.dims[s].end(), int64_t(1),
-                                         std::multiplies<>()) > (int64_t(1) << 24))
-        fail("repeats a picture too large to follow at load time");
-      a = step.transpose ? onnx_fold::transpose(a, step.perm, failer())
-          : step.expand  ? onnx_fold::expand(a, step.dims[s], failer())
-                         : onnx_fold::reshape(a, step.dims[s], true, failer());
-    }
-    return a;
+  // Checks a view made by a shape op is not too large to follow.
+  void check_view(const View& view) const {
+    for (const Array& a : view.index)
+      if (a.count() > kMaxViewCount) fail("repeats a picture too large to follow at load time");
   }
+
+  // The view's picture index numbers at one sample size.
+  const Array& trace(const View& view, size_t s) const { return view.index[s]; }
 
   int resolve_view(const View& view) {
     for (size_t s = 0; s < samples(); ++s) {
-      const std::vector<int64_t>& d = view.dims[s];
+      const std::vector<int64_t>& d = view.dims(s);
       if (d.size() == 4 && d[0] == 1 &&
           (d[1] > (int64_t(1) << 24) || d[2] > kMaxSide * 16 || d[3] > kMaxSide * 16))
         fail(fmt::format("makes an impossible picture [{}]", fmt::join(d, ", ")));
@@ -553,7 +560,7 @@ class OnnxImporter {
                         fmt::join(d, ", ")));
     }
     const Shape in = shape(view.blob, 0);
-    const std::vector<int64_t>& d = view.dims[0];
+    const std::vector<int64_t>& d = view.dims(0);
     const Shape out{int(d[1]), int(d[2]), int(d[3])};
     // Candidates: nothing moved, or a pixel (un)shuffle by the ratio of the sides, in either order.
     std::vector<Node> candidates;
@@ -574,7 +581,7 @@ class OnnxImporter {
     for (Node& candidate : candidates) {
       bool same = true;
       for (size_t s = 0; s < std::min<size_t>(samples(), 2) && same; ++s) {
-        const Array moved = trace(view, s);
+        const Array& moved = trace(view, s);
         const Shape sh = shape(view.blob, s);
         Tensor index(sh);
         std::iota(index.values.begin(), index.values.end(), 0.f);
@@ -618,9 +625,9 @@ class OnnxImporter {
     std::vector<int> picked;
     for (size_t s = 0; s < std::min<size_t>(samples(), 2); ++s) {
       const Shape in = shape(view.blob, s);
-      const std::vector<int64_t>& d = view.dims[s];
+      const std::vector<int64_t>& d = view.dims(s);
       if (d[2] != in.h || d[3] != in.w) return std::nullopt;
-      const Array moved = trace(view, s);
+      const Array& moved = trace(view, s);
       const int64_t plane = int64_t(in.h) * in.w;
       for (int64_t c = 0; c < d[1]; ++c) {
         const double first = moved.v[size_t(c * plane)];
@@ -681,13 +688,10 @@ class OnnxImporter {
   void view_reshape(
       const std::function<std::vector<int64_t>(const std::vector<int64_t>& dims, size_t s)>& new_dims) {
     View view = start_view(input(0));
-    View::Step step;
     for (size_t s = 0; s < samples(); ++s) {
-      std::vector<int64_t> resolved = resolve_reshape(view.dims[s], new_dims(view.dims[s], s));
-      step.dims.push_back(resolved);
-      view.dims[s] = resolved;
+      const std::vector<int64_t> resolved = resolve_reshape(view.dims(s), new_dims(view.dims(s), s));
+      view.index[s] = onnx_fold::reshape(view.index[s], resolved, true, failer());
     }
-    view.steps.push_back(step);
     define_view(std::move(view));
   }
 
@@ -754,14 +758,14 @@ class OnnxImporter {
   void picture_shape(const View& view) {
     Const c;
     c.integer = true;
-    const int64_t rank = int64_t(view.dims[0].size());
+    const int64_t rank = int64_t(view.dims(0).size());
     int64_t start = attr_i("start", 0), end = attr_i("end", rank);
     if (start < 0) start += rank;
     if (end < 0) end += rank;
     start = std::clamp<int64_t>(start, 0, rank);
     end = std::clamp<int64_t>(end, start, rank);
     for (size_t s = 0; s < samples(); ++s) {
-      const std::vector<int64_t>& d = view.dims[s];
+      const std::vector<int64_t>& d = view.dims(s);
       c.at.push_back(Array::vector({d.begin() + start, d.begin() + end}));
     }
     set_constant(0, std::move(c));
@@ -1576,22 +1580,13 @@ class OnnxImporter {
 
   void transpose() {
     View view = start_view(input(0));
-    View::Step step;
-    step.transpose = true;
-    step.perm = attr_ints("perm");
-    const size_t rank = view.dims[0].size();
-    if (step.perm.empty())
-      for (size_t k = 0; k < rank; ++k) step.perm.push_back(int64_t(rank - 1 - k));
-    if (step.perm.size() != rank) fail("perm does not list every axis");
-    for (size_t s = 0; s < samples(); ++s) {
-      std::vector<int64_t> d;
-      for (int64_t p : step.perm) {
-        if (p < 0 || p >= int64_t(rank)) fail("perm is not a permutation");
-        d.push_back(view.dims[s][size_t(p)]);
-      }
-      view.dims[s] = d;
-    }
-    view.steps.push_back(step);
+    std::vector<int64_t> perm = attr_ints("perm");
+    const size_t rank = view.dims(0).size();
+    if (perm.empty())
+      for (size_t k = 0; k < rank; ++k) perm.push_back(int64_t(rank - 1 - k));
+    if (perm.size() != rank) fail("perm does not list every axis");
+    for (size_t s = 0; s < samples(); ++s)
+      view.index[s] = onnx_fold::transpose(view.index[s], perm, failer());
     define_view(std::move(view));
   }
 
@@ -1720,10 +1715,10 @@ class OnnxImporter {
     }
     const View view = start_view(x);
     // The view must be the picture's values in order, grouped: 1 x G x rest.
-    const int64_t groups = view.dims[0].size() >= 2 ? view.dims[0][1] : 0;
+    const int64_t groups = view.dims(0).size() >= 2 ? view.dims(0)[1] : 0;
     for (size_t s = 0; s < samples(); ++s) {
       const Shape sh = shape(view.blob, s);
-      const std::vector<int64_t>& d = view.dims[s];
+      const std::vector<int64_t>& d = view.dims(s);
       const int64_t rest = std::accumulate(d.begin() + 2, d.end(), int64_t(1), std::multiplies<>());
       if (d.size() < 3 || d[0] != 1 || d[1] != groups || groups < 1 || sh.c % groups != 0 ||
           rest != sh.size() / groups)
@@ -1731,7 +1726,7 @@ class OnnxImporter {
             fmt::format("normalises a [{}] tensor of the picture; upres runs it on the picture's channels "
                         "in groups (GroupNorm)",
                         fmt::join(d, ", ")));
-      const Array order = trace(view, s);
+      const Array& order = trace(view, s);
       for (size_t i = 0; i < order.v.size(); ++i)
         if (order.v[i] != double(i))
           fail("normalises the picture's values in another order than GroupNorm's");
@@ -1739,7 +1734,7 @@ class OnnxImporter {
     if (int64_t(scale.size()) != groups || int64_t(bias.size()) != groups)
       fail(fmt::format("does not have a scale and a bias per group ({})", groups));
     const int channels = shape(view.blob, 0).c;
-    View out = view;
+    View out = view;  // the same positions of the normalised picture
     out.blob = add_group_norm(view.blob, int(groups), eps, per_channel(scale, channels),
                               per_channel(bias, channels));
     define_view(std::move(out));
@@ -1769,16 +1764,13 @@ class OnnxImporter {
   void expand() {
     View view = start_view(input(0));
     const Const& target = const_input(1, "shape");
-    View::Step step;
-    step.expand = true;
     for (size_t s = 0; s < samples(); ++s) {
       std::vector<int64_t> t;
       for (double v : target.sample(s).v) t.push_back(int64_t(v));
-      std::vector<int64_t> d = onnx_fold::broadcast_dims(view.dims[s], t, failer());
-      step.dims.push_back(d);
-      view.dims[s] = d;
+      if (onnx_fold::Array{onnx_fold::broadcast_dims(view.dims(s), t, failer()), {}}.count() > kMaxViewCount)
+        fail("repeats a picture too large to follow at load time");
+      view.index[s] = onnx_fold::expand(view.index[s], t, failer());
     }
-    view.steps.push_back(step);
     define_view(std::move(view));
   }
 
