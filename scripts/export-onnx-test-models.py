@@ -322,7 +322,8 @@ def written_out(net):
 
 
 def export_families(out_dir):
-    """PLKSR (GELU through Erf, in-place channel slices as ScatterND, repeat_interleave), RealPLKSR (Mish,
+    """SwinIR (window attention: LayerNorm over tokens, linear layers, shifted windows with Swin's mask,
+    relative position biases). PLKSR (GELU through Erf, in-place channel slices as ScatterND, repeat_interleave), RealPLKSR (Mish,
     GroupNorm as InstanceNormalization between Reshapes) and SAFMN (LayerNorm written out over channels,
     adaptive max pooling, which torch exports only at a fixed size)."""
     F = sr_families
@@ -333,6 +334,15 @@ def export_families(out_dir):
     export(out_dir, "realplksr_fixed", F.RealPLKSR(), (1, 3, 21, 18), 17, dynamic=False)
     export(out_dir, "safmn_fixed", F.SAFMN(), (1, 3, 24, 32), 17, dynamic=False)
     export(out_dir, "safmn_fp16", F.SAFMN(), (1, 3, 32, 16), 13, dynamic=False, fp16=True)
+    # SwinIR: two residual Swin blocks (the second of each pair in shifted windows), 4x4 windows, two
+    # heads. It pads itself to a multiple of 4 (the runtime does that in its place): the graph runs at
+    # multiples of 4, the Upscaler at any size (swinir_odd).
+    for opset in (13, 17):
+        export(out_dir, f"swinir_opset{opset}", F.SwinIR(depths=(2, 2), heads=(2, 2)), (1, 3, 16, 20), opset,
+               run_shape=(1, 3, 20, 12))
+    export(out_dir, "swinir_fp16", F.SwinIR(depths=(2,), heads=(2,)), (1, 3, 16, 20), 17, fp16=True,
+           run_shape=(1, 3, 24, 16))
+    export(out_dir, "swinir_odd", F.SwinIR(depths=(2, 2), heads=(2, 2)), (1, 3, 16, 20), 17, run_shape=(1, 3, 81, 97))
 
 
 def export_ours(out_dir):

@@ -577,6 +577,57 @@ TEST_P(Parity, NormalisationsAndGelu) {
   }
 }
 
+// Attention inside windows, shifted and masked or not, square and rectangular, Q, K and V from
+// channel runs of one picture or three.
+TEST_P(Parity, WindowAttention) {
+  struct Case {
+    int heads, dim, wh, ww, sy, sx;
+    bool masked, one_picture;
+  };
+  uint32_t seed = 50;
+  for (const Case& c : {Case{2, 3, 4, 4, 0, 0, false, true}, Case{3, 2, 4, 4, 2, 2, true, true},
+                        Case{1, 5, 2, 6, 1, 3, true, false}, Case{2, 4, 8, 4, 0, 0, false, false}}) {
+    Graph g;
+    g.source = "attention";
+    g.input_blob = g.add_blob("in");
+    const int channels = c.heads * c.dim;
+    WindowAttentionParams p;
+    p.heads = c.heads;
+    p.head_dim = c.dim;
+    p.window_h = c.wh;
+    p.window_w = c.ww;
+    p.shift_y = c.sy;
+    p.shift_x = c.sx;
+    p.scale = 1.f / std::sqrt(float(c.dim));
+    p.masked = c.masked;
+    p.mask_value = -100.f;
+    Node n = simple(OpType::window_attention, p);
+    const int tokens = c.wh * c.ww;
+    n.weights = {random_tensor({c.heads * tokens * tokens, 1, 1}, seed++, -0.5f, 0.5f)};
+    if (c.one_picture) {  // Q, K, V as three channel runs of the input, as a qkv layer gives them
+      n.p<WindowAttentionParams>().k_channel = channels;
+      n.p<WindowAttentionParams>().v_channel = 2 * channels;
+      n.inputs = {g.input_blob, g.input_blob, g.input_blob};
+    } else {  // three pictures: the input, and two scaled copies of it
+      std::vector<int> made;
+      for (float f : {0.7f, -1.3f}) {
+        Node scale = simple(OpType::binary_op, BinaryOpParams{BinaryOpKind::mul, true, f});
+        scale.inputs = {g.input_blob};
+        scale.outputs = {g.add_blob(fmt::format("x{}", f))};
+        made.push_back(scale.outputs[0]);
+        g.nodes.push_back(scale);
+      }
+      n.inputs = {g.input_blob, made[0], made[1]};
+    }
+    n.outputs = {g.add_blob("out")};
+    g.output_blob = n.outputs[0];
+    g.nodes.push_back(n);
+    g.validate();
+    const Shape input{c.one_picture ? 3 * channels : channels, 3 * c.wh, 2 * c.ww};
+    expect_matches_reference(g, input, seed++);
+  }
+}
+
 TEST_P(Parity, ExecutorIsReusableAcrossRuns) {
   if (!backend) GTEST_SKIP() << GetParam().backend << " has no device here";
   Node n = conv_node(16, 3, 3, 1, 1, 1, true, Activation::prelu, 21);

@@ -40,6 +40,11 @@ int receptive_radius(const Graph& g, const std::vector<Shape>& shapes, bool& glo
         break;
       }
       case OpType::interp: r += 2.0 / std::min(d, d_in); break;
+      case OpType::window_attention: {  // a token sees its window, shifted: up to a window and a shift away
+        const auto& p = n.p<WindowAttentionParams>();
+        r += (std::max(p.window_h, p.window_w) + std::max(p.shift_y, p.shift_x)) / d_in;
+        break;
+      }
       case OpType::pooling:
         if (n.p<PoolingParams>().global)
           global = true;

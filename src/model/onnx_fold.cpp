@@ -109,6 +109,8 @@ Array map_values(const Array& a, const std::function<double(double)>& f) {
   return out;
 }
 
+}  // namespace
+
 Array slice(const Array& a, const std::vector<int64_t>& starts, const std::vector<int64_t>& ends,
             std::vector<int64_t> axes, std::vector<int64_t> steps, const Fail& fail) {
   if (axes.empty())
@@ -191,6 +193,8 @@ Array concat(const std::vector<const Array*>& parts, int64_t axis_in, const Fail
     }
   return out;
 }
+
+namespace {
 
 std::vector<int64_t> unsqueezed(std::vector<int64_t> dims, std::vector<int64_t> axes, const Fail& fail) {
   const size_t rank = dims.size() + axes.size();
@@ -571,6 +575,33 @@ bool fold(const std::string& op, const std::vector<const Const*>& in, const Attr
       std::vector<double> v;
       for (int64_t k = 0; k < int64_t(n); ++k) v.push_back(a + double(k) * d);
       return Array::vector(std::move(v));
+    })};
+    return true;
+  }
+  if (op == "ScatterND") {  // constants written in slices (Swin's attention mask regions)
+    const Const &data = need(in, 0, fail), &indices = need(in, 1, fail), &updates = need(in, 2, fail);
+    if (attrs.i("reduction", 0) != 0) fail("ScatterND with a reduction is not folded");
+    out = {per_sample(in, cx, data.integer, [&](size_t s) {
+      Array a = data.sample(s);
+      const Array &idx = indices.sample(s), &up = updates.sample(s);
+      if (idx.dims.empty()) fail("ScatterND indices have no dimensions");
+      const size_t k = size_t(idx.dims.back());
+      if (k == 0 || k > a.dims.size()) fail("ScatterND indices are longer than the data's rank");
+      const std::vector<int64_t> strides = strides_of(a.dims);
+      const int64_t slice = product({a.dims.begin() + int64_t(k), a.dims.end()});
+      const int64_t tuples = product({idx.dims.begin(), idx.dims.end() - 1});
+      if (up.count() != tuples * slice) fail("ScatterND updates do not match its indices");
+      for (int64_t t = 0; t < tuples; ++t) {
+        int64_t offset = 0;
+        for (size_t j = 0; j < k; ++j) {
+          int64_t v = int64_t(idx.v[size_t(t * int64_t(k) + int64_t(j))]);
+          if (v < 0) v += a.dims[j];
+          if (v < 0 || v >= a.dims[j]) fail("ScatterND index out of range");
+          offset += v * strides[j];
+        }
+        for (int64_t i = 0; i < slice; ++i) a.v[size_t(offset + i)] = up.v[size_t(t * slice + i)];
+      }
+      return a;
     })};
     return true;
   }

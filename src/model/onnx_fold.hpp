@@ -41,6 +41,10 @@ using Fail = std::function<void(const std::string& problem)>;
 // Shape rules shared with the loader's views of pictures.
 Array reshape(const Array& a, const std::vector<int64_t>& target, bool allow_zero, const Fail& fail);
 Array transpose(const Array& a, const std::vector<int64_t>& perm, const Fail& fail);
+Array slice(const Array& a, const std::vector<int64_t>& starts, const std::vector<int64_t>& ends,
+            std::vector<int64_t> axes, std::vector<int64_t> steps, const Fail& fail);
+Array gather(const Array& data, const Array& indices, int64_t axis, const Fail& fail);
+Array concat(const std::vector<const Array*>& parts, int64_t axis, const Fail& fail);
 // Broadcasts `a` to `shape` by ONNX Expand's rule (the result has the broadcast of both shapes).
 Array expand(const Array& a, const std::vector<int64_t>& shape, const Fail& fail);
 std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::vector<int64_t>& b,

@@ -58,13 +58,25 @@ struct View {
   const std::vector<int64_t>& dims(size_t s) const { return index[s].dims; }
 };
 
+// Attention scores on their way to the op that runs them: Q K^T (Q and K views of pictures, K's last
+// two axes swapped back), times `factor`, plus `bias` (per sample, the scores' shape: relative
+// position biases and masks added as constants); `softmax` once normalised over the keys.
+struct Scores {
+  View q, k;
+  double factor = 1;
+  std::vector<Array> bias;
+  bool softmax = false;
+};
+
 struct Value {
   // softplus and tanh_softplus: steps of Mish as exporters before opset 18 write it
-  // (x * tanh(softplus(x))), held until the multiplication completes it.
-  enum Kind { constant, picture, view, softplus, tanh_softplus } kind = constant;
+  // (x * tanh(softplus(x))), held until the multiplication completes it; scores: attention
+  // (see Scores), held until the product with V completes it.
+  enum Kind { constant, picture, view, softplus, tanh_softplus, attention } kind = constant;
   Const c;
   int blob = -1;
   View v;
+  std::shared_ptr<Scores> scores;
 };
 
 class OnnxImporter {
@@ -513,6 +525,8 @@ class OnnxImporter {
     if (v.kind == Value::view) return resolve_view(v.v);
     if (v.kind == Value::softplus || v.kind == Value::tanh_softplus)
       fail("uses Softplus other than as part of Mish (x * tanh(softplus(x))), which upres does not run");
+    if (v.kind == Value::attention)
+      fail("uses attention scores other than as softmax(Q K^T + bias) V, which upres does not run");
     if (reader) fail("reads a constant where upres expects the picture");
     fail_model("its output is a constant");
   }
@@ -675,6 +689,65 @@ class OnnxImporter {
     cat.inputs = runs;
     cat.params = ConcatParams{0};
     return add_node(std::move(cat));
+  }
+
+  // ---- pointwise ops on views ----
+  // A pointwise op on a view runs on the view's whole picture; its result is the same view of the
+  // op's output picture (tokens x channels stay tokens x channels).
+  std::optional<View> pointwise_view_;
+  int pointwise_input(int k) {
+    pointwise_view_.reset();
+    const Value* v = input(k);
+    if (v && v->kind == Value::view) {
+      pointwise_view_ = v->v;
+      return v->v.blob;
+    }
+    return picture_input(k);
+  }
+  void define_pointwise(int blob) {
+    if (!pointwise_view_) return define_picture(0, blob);
+    View view = std::move(*pointwise_view_);
+    pointwise_view_.reset();
+    view.blob = blob;
+    define_view(std::move(view));
+  }
+
+  // The picture's channel count when the view's last axis runs over all of its picture's channels in
+  // order (tokens x channels, as transformers hold a picture), else 0.
+  int channels_last(const View& view) const {
+    int channels = 0;
+    for (size_t s = 0; s < samples(); ++s) {
+      const Shape sh = shape(view.blob, s);
+      const int64_t plane = int64_t(sh.h) * sh.w;
+      const Array& a = view.index[s];
+      if (a.dims.empty() || a.dims.back() != sh.c) return 0;
+      for (size_t row = 0; row < a.v.size(); row += size_t(sh.c)) {
+        const double base = a.v[row];
+        if (base >= double(plane)) return 0;
+        for (int c = 1; c < sh.c; ++c)
+          if (a.v[row + size_t(c)] != base + double(c) * double(plane)) return 0;
+      }
+      channels = sh.c;
+    }
+    return channels;
+  }
+  // The same tokens of a picture of `channels` channels (the output of a per-token op such as a
+  // linear layer): each row of the last axis starts at the same pixel.
+  View with_channels(const View& view, int blob, int channels) const {
+    View out;
+    out.blob = blob;
+    for (size_t s = 0; s < samples(); ++s) {
+      const Shape sh = shape(view.blob, s);
+      const Array& a = view.index[s];
+      Array& b = out.index.emplace_back();
+      b.dims = a.dims;
+      b.dims.back() = channels;
+      const int64_t plane = int64_t(sh.h) * sh.w;
+      b.v.reserve(size_t(a.count() / sh.c * channels));
+      for (size_t row = 0; row < a.v.size(); row += size_t(sh.c))
+        for (int c = 0; c < channels; ++c) b.v.push_back(a.v[row] + double(c) * double(plane));
+    }
+    return out;
   }
 
   void define_view(View view) {
@@ -897,6 +970,10 @@ class OnnxImporter {
         {"GroupNormalization", &OnnxImporter::group_norm},
         {"Expand", &OnnxImporter::expand},
         {"ScatterND", &OnnxImporter::scatter_nd},
+        {"MatMul", &OnnxImporter::matmul},
+        {"LayerNormalization", &OnnxImporter::layer_norm},
+        {"Softmax", &OnnxImporter::softmax},
+        {"Gather", &OnnxImporter::gather},
     };
     auto it = handlers.find(op);
     if (it == handlers.end()) unsupported();
@@ -905,20 +982,19 @@ class OnnxImporter {
 
   [[noreturn]] void unsupported() {
     const std::string& op = node_->op_type();
-    if (op == "LayerNormalization")
-      fail(
-          "upres runs LayerNorm over the channels of each pixel (written out with ReduceMean, or as "
-          "ChannelLayerNorm), not LayerNormalization over tokens yet: transformer models do not run yet");
     if (op == "Erf") fail("upres runs Erf only as part of GELU (x * 0.5 * (1 + erf(x / sqrt(2))))");
-    if (op == "MatMul" || op == "Gemm" || op == "Softmax" || op == "Einsum")
+    if (op == "Gemm" || op == "Einsum")
       fail(fmt::format(
-          "upres does not run the op {} on pictures: transformer (attention) models do not run yet", op));
-    fail(
-        fmt::format("upres does not run the op {} on pictures; it runs Conv, ConvTranspose, Relu, LeakyRelu, "
-                    "PRelu, Sigmoid, Tanh, Mish, Clip, Add, Sub, Mul, Div, Max, Min, Concat, DepthToSpace, "
-                    "SpaceToDepth, Resize, Pad, Slice, Split, Reshape/Transpose (as pixel shuffles), pooling "
-                    "and the shape arithmetic around them",
-                    node_->op_type()));
+          "upres does not run the op {} yet: of transformers it runs window attention written with MatMul "
+          "and Softmax (SwinIR)",
+          op));
+    fail(fmt::format(
+        "upres does not run the op {} on pictures; it runs Conv, ConvTranspose, Relu, LeakyRelu, "
+        "PRelu, Sigmoid, Tanh, Mish, Clip, Add, Sub, Mul, Div, Max, Min, Concat, DepthToSpace, "
+        "SpaceToDepth, Resize, Pad, Slice, Split, Reshape/Transpose (as pixel shuffles), pooling, "
+        "normalisations, GELU, window attention (MatMul, Softmax) and the shape arithmetic "
+        "around them",
+        node_->op_type()));
   }
 
   // Conv pads and auto_pad for a stride-1 (or explicitly padded) layer: top, left, bottom, right.
@@ -1055,9 +1131,9 @@ class OnnxImporter {
   void relu() {
     Node n;
     n.type = OpType::relu;
-    n.inputs = {picture_input(0)};
+    n.inputs = {pointwise_input(0)};
     n.params = ReluParams{node_->op_type() == "LeakyRelu" ? attr_f("alpha", 0.01f) : 0.f};
-    define_picture(0, add_node(std::move(n)));
+    define_pointwise(add_node(std::move(n)));
   }
 
   void prelu() {
@@ -1095,14 +1171,14 @@ class OnnxImporter {
     Node n;
     const std::string& op = node_->op_type();
     n.type = op == "Sigmoid" ? OpType::sigmoid : op == "Tanh" ? OpType::tanh : OpType::mish;
-    n.inputs = {picture_input(0)};
-    define_picture(0, add_node(std::move(n)));
+    n.inputs = {pointwise_input(0)};
+    define_pointwise(add_node(std::move(n)));
   }
 
   void clip() {
     Node n;
     n.type = OpType::clip;
-    n.inputs = {picture_input(0)};
+    n.inputs = {pointwise_input(0)};
     ClipParams p{-INFINITY, INFINITY};
     if (opset_ < 11) {
       p.min = attr_f("min", -INFINITY);
@@ -1113,7 +1189,7 @@ class OnnxImporter {
     }
     if (p.min > p.max) fail("its minimum is above its maximum");
     n.params = p;
-    define_picture(0, add_node(std::move(n)));
+    define_pointwise(add_node(std::move(n)));
   }
 
   // Add/Sub/Mul/Div/Max/Min: picture with picture (broadcasting), with a scalar, or with one value
@@ -1141,18 +1217,38 @@ class OnnxImporter {
         return;
       }
     }
+    if (a->kind == Value::attention || b->kind == Value::attention) return scores_arithmetic(kind, a, b);
+    const bool views = a->kind == Value::view || b->kind == Value::view;
     if (a->kind != Value::constant && b->kind != Value::constant) {
       n.type = OpType::binary_op;
-      n.inputs = {picture_input(0), picture_input(1)};
       n.params = BinaryOpParams{kind, false, 0.f};
+      if (views) {  // two tensors of tokens holding their pictures' values in the same places
+        View va = start_view(a), vb = start_view(b);
+        bool same = true;
+        for (size_t s = 0; s < samples() && same; ++s)
+          same = va.index[s].dims == vb.index[s].dims && va.index[s].v == vb.index[s].v &&
+                 shape(va.blob, s) == shape(vb.blob, s);
+        if (same) {
+          n.inputs = {va.blob, vb.blob};
+          va.blob = add_node(std::move(n));
+          return define_view(std::move(va));
+        }
+      }  // else both must be pictures, or views that are pictures again (a channel repeat)
+      n.inputs = {picture_input(0), picture_input(1)};
       define_picture(0, add_node(std::move(n)));
       return;
     }
     const bool constant_first = a->kind == Value::constant;
-    const int picture = picture_input(constant_first ? 1 : 0);
     const Const& c = constant_first ? a->c : b->c;
     std::vector<float> values = fixed_floats(c, "constant operand");
     const std::vector<int64_t>& dims = c.at[0].dims;
+    // A constant shaped like one value per channel of a picture ([C, 1, 1]) takes a view back to
+    // its picture first (a GroupNorm's affine step after its Reshape back); a scalar or a vector
+    // along the last axis works on a view as it is.
+    const bool picture_shaped = dims.size() >= 3 && dims[dims.size() - 1] == 1 && dims[dims.size() - 2] == 1;
+    const int picture =
+        picture_shaped ? picture_input(constant_first ? 1 : 0) : pointwise_input(constant_first ? 1 : 0);
+    if (picture_shaped) pointwise_view_.reset();
     const int channels = shape(picture, 0).c;
     n.inputs = {picture};
     if (values.size() == 1) {
@@ -1160,13 +1256,19 @@ class OnnxImporter {
       if (constant_first && kind == BinaryOpKind::div) kind = BinaryOpKind::rdiv;
       n.type = OpType::binary_op;
       n.params = BinaryOpParams{kind, true, values[0]};
-      define_picture(0, add_node(std::move(n)));
+      define_pointwise(add_node(std::move(n)));
       return;
     }
-    // One value per channel: [C, 1, 1] or [1, C, 1, 1].
-    const bool per_channel = int64_t(values.size()) == channels &&
-                             (dims.size() == 3 || (dims.size() == 4 && dims[0] == 1)) &&
-                             dims[dims.size() - 1] == 1 && dims[dims.size() - 2] == 1;
+    // One value per channel: [C, 1, 1] or [1, C, 1, 1] on a picture; [C] (or [1, ..., C]) along the
+    // last axis of tokens x channels.
+    bool per_channel = int64_t(values.size()) == channels;
+    if (pointwise_view_) {
+      per_channel = per_channel && channels_last(*pointwise_view_) == channels && !dims.empty() &&
+                    std::all_of(dims.begin(), dims.end() - 1, [](int64_t d) { return d == 1; });
+    } else {
+      per_channel = per_channel && (dims.size() == 3 || (dims.size() == 4 && dims[0] == 1)) &&
+                    dims[dims.size() - 1] == 1 && dims[dims.size() - 2] == 1;
+    }
     if (!per_channel)
       fail(fmt::format(
           "combines the picture with a constant of shape [{}]; upres runs scalars and one value per "
@@ -1190,7 +1292,7 @@ class OnnxImporter {
     n.params = ScaleParams{false, true};
     n.weights.emplace_back(Shape{channels, 1, 1}, std::move(factor));
     n.weights.emplace_back(Shape{channels, 1, 1}, std::move(bias));
-    define_picture(0, add_node(std::move(n)));
+    define_pointwise(add_node(std::move(n)));
   }
 
   int picture_axis(int64_t axis) const {
@@ -1201,6 +1303,18 @@ class OnnxImporter {
   }
 
   void concat() {
+    // Views of one picture concatenate as views (torch.roll); anything else as pictures.
+    int view_blob = -1;
+    bool one_picture = true;
+    for (int k = 0; k < node_->input_size(); ++k) {
+      const Value* v = input(k);
+      if (!v || v->kind == Value::constant) continue;
+      const int blob = v->kind == Value::view ? v->v.blob : v->blob;
+      if (view_blob >= 0 && blob != view_blob) one_picture = false;
+      view_blob = blob;
+    }
+    for (int k = 0; k < node_->input_size(); ++k)
+      if (one_picture && input(k) && input(k)->kind == Value::view) return view_concat();
     Node n;
     n.type = OpType::concat;
     for (int k = 0; k < node_->input_size(); ++k) {
@@ -1420,6 +1534,7 @@ class OnnxImporter {
   void slice() {
     const Value* x = input(0);
     if (!x) fail("has no input");
+    if (x->kind == Value::view) return view_slice();
     const int blob = picture_input(0);
     std::vector<std::vector<int64_t>> starts(samples()), ends(samples()), axes(samples()), steps(samples());
     for (size_t s = 0; s < samples(); ++s) {
@@ -1541,6 +1656,22 @@ class OnnxImporter {
 
   void reshape() {
     const Const& target = const_input(1, "shape");
+    if (input(0) && input(0)->kind == Value::attention) {
+      Value v = *input(0);
+      auto sc = std::make_shared<Scores>(*v.scores);
+      for (size_t s = 0; s < samples(); ++s) {
+        std::vector<int64_t> t;
+        for (double d : target.sample(s).v) t.push_back(int64_t(d));
+        const std::vector<int64_t> from = sc->bias[s].dims;
+        const std::vector<int64_t> to = resolve_reshape(from, t);
+        if (to.size() < 2 || to[to.size() - 1] != from.back() || to[to.size() - 2] != from[from.size() - 2])
+          fail("reshapes attention scores other than in their leading (window and head) axes");
+        sc->bias[s] = onnx_fold::reshape(sc->bias[s], to, true, failer());
+      }
+      v.scores = std::move(sc);
+      values_[node_->output(0)] = std::move(v);
+      return;
+    }
     view_reshape([&](const std::vector<int64_t>&, size_t s) {
       std::vector<int64_t> t;
       for (double v : target.sample(s).v) t.push_back(int64_t(v));
@@ -1646,16 +1777,26 @@ class OnnxImporter {
       fail("is GELU's tanh approximation, which upres does not run (it runs the exact, erf form)");
     Node n;
     n.type = OpType::gelu;
-    n.inputs = {picture_input(0)};
-    define_picture(0, add_node(std::move(n)));
+    n.inputs = {pointwise_input(0)};
+    define_pointwise(add_node(std::move(n)));
   }
 
   // LayerNorm over each pixel's channels (the pattern onnx_patterns.hpp folds).
   void channel_layer_norm() {
     Node n;
     n.type = OpType::channel_norm;
-    n.inputs = {picture_input(0)};
     n.params = ChannelNormParams{attr_f("epsilon", 1e-5f), false};
+    if (attr_i("axis", 1) == -1) {  // over the last axis: tokens x channels
+      const Value* x = input(0);
+      if (!x || x->kind == Value::constant) fail("has no picture input");
+      View view = start_view(x);
+      if (channels_last(view) == 0)
+        fail("normalises over an axis that is not the channels of each pixel, which upres does not run");
+      n.inputs = {view.blob};
+      view.blob = add_node(std::move(n));
+      return define_view(std::move(view));
+    }
+    n.inputs = {picture_input(0)};
     define_picture(0, add_node(std::move(n)));
   }
 
@@ -1803,6 +1944,351 @@ class OnnxImporter {
         fail("scatters to channels that depend on the input size");
     }
     define_picture(0, gather_channels(sources));
+  }
+
+  // ---- tensors of tokens ----
+  void view_slice() {
+    View view = start_view(input(0));
+    for (size_t s = 0; s < samples(); ++s) {
+      auto ints = [&](int k, const char* what) {
+        std::vector<int64_t> v;
+        if (const Const* c = optional_const(k, what))
+          for (double d : c->sample(s).v)
+            v.push_back(d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : int64_t(d));
+        return v;
+      };
+      const bool attributes = opset_ < 10;
+      view.index[s] = onnx_fold::slice(view.index[s], attributes ? attr_ints("starts") : ints(1, "starts"),
+                                       attributes ? attr_ints("ends") : ints(2, "ends"),
+                                       attributes ? attr_ints("axes") : ints(3, "axes"),
+                                       attributes ? std::vector<int64_t>{} : ints(4, "steps"), failer());
+      if (view.index[s].count() == 0) fail("slices away the whole tensor");
+    }
+    define_view(std::move(view));
+  }
+
+  // Concat of views of one picture (torch.roll writes two slices and a concat).
+  void view_concat() {
+    std::vector<View> parts;
+    for (int k = 0; k < node_->input_size(); ++k) {
+      const Value* v = input(k);
+      if (!v || v->kind == Value::constant)
+        fail("concatenates tokens with a constant, which upres does not run");
+      parts.push_back(start_view(v));
+      if (parts.back().blob != parts[0].blob)
+        fail("concatenates tokens of different pictures, which upres does not run");
+    }
+    View out = parts[0];
+    for (size_t s = 0; s < samples(); ++s) {
+      std::vector<const Array*> arrays;
+      for (const View& p : parts) arrays.push_back(&p.index[s]);
+      out.index[s] = onnx_fold::concat(arrays, attr_i("axis", 0), failer());
+    }
+    check_view(out);
+    define_view(std::move(out));
+  }
+
+  // Gather with fixed indices on a view (qkv[0], qkv[1], qkv[2]).
+  void gather() {
+    View view = start_view(input(0));
+    const Const& indices = const_input(1, "indices");
+    for (size_t s = 0; s < samples(); ++s)
+      view.index[s] = onnx_fold::gather(view.index[s], indices.sample(s), attr_i("axis", 0), failer());
+    check_view(view);
+    define_view(std::move(view));
+  }
+
+  // LayerNormalization over the last axis of tokens x channels: LayerNorm over each pixel's channels.
+  void layer_norm() {
+    const Value* x = input(0);
+    if (!x || x->kind == Value::constant) fail("has no picture input");
+    View view = start_view(x);
+    const int64_t rank = int64_t(view.dims(0).size());
+    int64_t axis = attr_i("axis", -1);
+    if (axis < 0) axis += rank;
+    const int channels = channels_last(view);
+    if (axis != rank - 1 || channels == 0)
+      fail(
+          "normalises over axes other than the channels of each pixel (tokens x channels), which upres "
+          "does not run");
+    Node n;
+    n.type = OpType::channel_norm;
+    n.inputs = {view.blob};
+    std::vector<float> scale = fixed_floats(const_input(1, "scale"), "scale");
+    std::vector<float> bias(scale.size(), 0.f);
+    if (const Const* b = optional_const(2, "bias")) bias = fixed_floats(*b, "bias");
+    if (int(scale.size()) != channels || int(bias.size()) != channels)
+      fail(fmt::format("does not have a scale and a bias per channel ({})", channels));
+    n.params = ChannelNormParams{attr_f("epsilon", 1e-5f), true};
+    n.weights.emplace_back(Shape{channels, 1, 1}, std::move(scale));
+    n.weights.emplace_back(Shape{channels, 1, 1}, std::move(bias));
+    view.blob = add_node(std::move(n));
+    define_view(std::move(view));
+  }
+
+  // MatMul: tokens x channels times a fixed matrix (a linear layer: a 1x1 convolution on the
+  // picture), Q times K^T (attention scores), or softmax(scores) times V (the attention op).
+  void matmul() {
+    const Value* a = input(0);
+    const Value* b = input(1);
+    if (!a || !b) fail("has a missing input");
+    if (a->kind == Value::attention) return attention_output(*a->scores, start_view(b));
+    if (a->kind == Value::constant)
+      fail("multiplies a constant matrix by the picture, which upres does not run");
+    View x = start_view(a);
+    if (b->kind != Value::constant) return attention_scores(std::move(x), start_view(b));
+    const Const& w = b->c;
+    const std::vector<float> weights = fixed_floats(w, "weights");
+    const std::vector<int64_t>& wd = w.at[0].dims;
+    const int channels = channels_last(x);
+    if (wd.size() != 2 || channels == 0 || wd[0] != channels)
+      fail(
+          fmt::format("multiplies [{}] by a [{}] matrix; upres runs a matrix on the channels of each "
+                      "pixel (tokens x channels)",
+                      fmt::join(x.dims(0), ", "), fmt::join(wd, ", ")));
+    const int outputs = int(wd[1]);
+    if (outputs < 1 || outputs > (1 << 16)) fail("has an impossible number of outputs");
+    Node n;
+    n.type = OpType::convolution;
+    ConvParams p;
+    p.out_channels = outputs;
+    n.params = p;
+    std::vector<float> oi(weights.size());
+    for (int o = 0; o < outputs; ++o)
+      for (int i = 0; i < channels; ++i)
+        oi[size_t(o) * size_t(channels) + size_t(i)] = weights[size_t(i) * size_t(outputs) + size_t(o)];
+    n.weights.emplace_back(Shape{outputs * channels, 1, 1}, std::move(oi));
+    n.inputs = {x.blob};
+    const int out = add_node(std::move(n));
+    define_view(with_channels(x, out, outputs));
+  }
+
+  void attention_scores(View q, View kt) {
+    auto sc = std::make_shared<Scores>();
+    for (size_t s = 0; s < samples(); ++s) {
+      const std::vector<int64_t>& qd = q.dims(s);
+      const std::vector<int64_t>& kd = kt.dims(s);
+      const size_t r = qd.size();
+      if (r < 2 || kd.size() != r || qd[r - 1] != kd[r - 2] ||
+          !std::equal(qd.begin(), qd.end() - 2, kd.begin()))
+        fail(fmt::format("multiplies [{}] by [{}]; upres runs Q K^T of attention with matching leading axes",
+                         fmt::join(qd, ", "), fmt::join(kd, ", ")));
+      std::vector<int64_t> perm(r);
+      std::iota(perm.begin(), perm.end(), 0);
+      std::swap(perm[r - 1], perm[r - 2]);
+      kt.index[s] = onnx_fold::transpose(kt.index[s], perm, failer());
+      Array& bias = sc->bias.emplace_back();
+      bias.dims = qd;
+      bias.dims.back() = qd[r - 2];
+      bias.v.assign(size_t(bias.count()), 0.0);
+    }
+    sc->q = std::move(q);
+    sc->k = std::move(kt);
+    Value v;
+    v.kind = Value::attention;
+    v.scores = std::move(sc);
+    values_[node_->output(0)] = std::move(v);
+  }
+
+  // Scores plus a constant (relative position bias, mask), or times / over a number.
+  void scores_arithmetic(BinaryOpKind kind, const Value* a, const Value* b) {
+    const bool first = a->kind == Value::attention;
+    const Value* other = first ? b : a;
+    if (other->kind != Value::constant || !(first ? b : a))
+      fail("combines attention scores with the picture, which upres does not run");
+    auto sc = std::make_shared<Scores>(*(first ? a : b)->scores);
+    if (sc->softmax) fail("changes attention weights after the softmax, which upres does not run");
+    if (kind == BinaryOpKind::add) {
+      for (size_t s = 0; s < samples(); ++s) {
+        Array sum = onnx_fold::expand(other->c.sample(s), sc->bias[s].dims, failer());
+        if (sum.dims != sc->bias[s].dims) fail("adds a constant larger than the attention scores");
+        for (size_t i = 0; i < sum.v.size(); ++i) sc->bias[s].v[i] += sum.v[i];
+      }
+    } else if ((kind == BinaryOpKind::mul || (kind == BinaryOpKind::div && first))) {
+      const double f = fixed_scalar(other->c, "factor");
+      const double m = kind == BinaryOpKind::mul ? f : 1.0 / f;
+      sc->factor *= m;
+      for (Array& bias : sc->bias)
+        for (double& v : bias.v) v *= m;
+    } else {
+      fail("combines attention scores with a constant other than by adding, multiplying or dividing");
+    }
+    Value v;
+    v.kind = Value::attention;
+    v.scores = std::move(sc);
+    values_[node_->output(0)] = std::move(v);
+  }
+
+  void softmax() {
+    const Value* x = input(0);
+    if (!x || x->kind != Value::attention)
+      fail("normalises something other than attention scores, which upres does not run");
+    const int64_t rank = int64_t(x->scores->bias[0].dims.size());
+    int64_t axis = attr_i("axis", opset_ >= 13 ? -1 : 1);
+    if (axis < 0) axis += rank;
+    if (axis != rank - 1) fail("normalises attention scores over an axis other than the keys");
+    Value v = *x;
+    v.scores = std::make_shared<Scores>(*x->scores);
+    v.scores->softmax = true;
+    values_[node_->output(0)] = std::move(v);
+  }
+
+  // How a view of Q, K or V sits in its picture: per (window, head) row, the first channel of the head
+  // and the pixel of each token. Fails unless every head reads consecutive channels of every token.
+  struct TokenLayout {
+    std::vector<int64_t> channel;  // per row: the head's first channel
+    std::vector<int64_t> pixel;    // per row, per token
+  };
+  TokenLayout token_layout(const View& v, size_t s, int64_t rows, int64_t tokens, int64_t dim) const {
+    const Shape sh = shape(v.blob, s);
+    const int64_t plane = int64_t(sh.h) * sh.w;
+    const Array& a = v.index[s];
+    if (a.count() != rows * tokens * dim) fail("holds attention inputs of different sizes");
+    TokenLayout t;
+    t.channel.resize(size_t(rows));
+    t.pixel.resize(size_t(rows * tokens));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t n = 0; n < tokens; ++n)
+        for (int64_t j = 0; j < dim; ++j) {
+          const int64_t idx = int64_t(a.v[size_t((r * tokens + n) * dim + j)]);
+          const int64_t c = idx / plane, p = idx % plane;
+          if (n == 0 && j == 0) t.channel[size_t(r)] = c;
+          if (j == 0) t.pixel[size_t(r * tokens + n)] = p;
+          if (c != t.channel[size_t(r)] + j || p != t.pixel[size_t(r * tokens + n)])
+            fail("runs attention on tokens whose heads are not consecutive channels of one pixel");
+        }
+    return t;
+  }
+
+  // softmax(Q K^T * factor + bias) V: one window_attention op, once the windows, heads and masks are
+  // recognised at every sample size (see WindowAttentionParams).
+  void attention_output(const Scores& sc, const View& v) {
+    if (!sc.softmax) fail("multiplies attention scores by V before their softmax");
+    WindowAttentionParams p;
+    std::vector<float> relative;
+    std::optional<double> mask_value;
+    std::vector<View> out_views;
+    int channels = 0;
+    const int qb = sc.q.blob, kb = sc.k.blob, vb = v.blob;
+    for (size_t s = 0; s < samples(); ++s) {
+      const std::vector<int64_t>& qd = sc.q.dims(s);
+      const size_t r = qd.size();
+      if (r < 3 || v.dims(s).size() != r || v.dims(s)[r - 2] != qd[r - 2])
+        fail("multiplies attention weights by V of another shape");
+      const int64_t tokens = qd[r - 2], dim = qd[r - 1], vdim = v.dims(s)[r - 1];
+      const int64_t heads = qd[r - 3];
+      const int64_t rows = std::accumulate(qd.begin(), qd.end() - 2, int64_t(1), std::multiplies<>());
+      if (dim != vdim) fail("has values of another width than its queries");
+      if (sc.bias[s].count() != rows * tokens * tokens)
+        fail("has attention scores of another shape than Q K^T");
+      const TokenLayout tq = token_layout(sc.q, s, rows, tokens, dim),
+                        tk = token_layout(sc.k, s, rows, tokens, dim),
+                        tv = token_layout(v, s, rows, tokens, dim);
+      if (tq.pixel != tk.pixel || tq.pixel != tv.pixel)
+        fail("runs attention between tokens of different pixels for queries, keys and values");
+      const Shape sh = shape(qb, s);
+      const int64_t windows = rows / heads;
+      // Heads: the same channels in every window, one after the other.
+      for (int64_t w = 0; w < windows; ++w)
+        for (int64_t h = 0; h < heads; ++h)
+          for (const TokenLayout* t : {&tq, &tk, &tv})
+            if (t->channel[size_t(w * heads + h)] != t->channel[size_t(h)] ||
+                t->channel[size_t(h)] != t->channel[0] + h * dim)
+              fail("runs attention heads that are not consecutive channel runs");
+      // Windows: window_h x window_w pixels, row-major, starting at the shift, wrapping around.
+      const int64_t first = tq.pixel[0];
+      int64_t ww = 1;
+      while (ww < tokens && tq.pixel[size_t(ww)] / sh.w == first / sh.w) ++ww;
+      const int64_t wh = tokens / ww;
+      if (wh * ww != tokens || sh.h % wh || sh.w % ww || windows != (sh.h / wh) * (sh.w / ww))
+        fail(fmt::format(
+            "runs attention over groups of {} tokens that are not windows tiling the {}x{} picture", tokens,
+            sh.w, sh.h));
+      const int64_t sy = first / sh.w, sx = first % sh.w;
+      const int64_t across = sh.w / ww;
+      for (int64_t w = 0; w < windows; ++w)
+        for (int64_t n = 0; n < tokens; ++n) {
+          const int64_t y = ((w / across) * wh + n / ww + sy) % sh.h,
+                        x = ((w % across) * ww + n % ww + sx) % sh.w;
+          for (int64_t h = 0; h < heads; ++h)
+            if (tq.pixel[size_t((w * heads + h) * tokens + n)] != y * sh.w + x)
+              fail("runs attention over tokens that are not windows of the picture (shifted or not)");
+        }
+      WindowAttentionParams here;
+      here.heads = int(heads);
+      here.head_dim = int(dim);
+      here.window_h = int(wh);
+      here.window_w = int(ww);
+      here.shift_y = int(sy);
+      here.shift_x = int(sx);
+      here.q_channel = int(tq.channel[0]);
+      here.k_channel = int(tk.channel[0]);
+      here.v_channel = int(tv.channel[0]);
+      here.scale = float(sc.factor);
+      // The bias: a relative term per head, the same in every window (window 0 never wraps), plus
+      // a mask that sets apart tokens which wrapped around the picture's edges differently.
+      const std::vector<double>& bias = sc.bias[s].v;
+      const size_t nn = size_t(tokens * tokens);
+      std::vector<float> rel(size_t(heads) * nn);
+      for (int64_t h = 0; h < heads; ++h)
+        for (size_t e = 0; e < nn; ++e) rel[size_t(h) * nn + e] = float(bias[size_t(h) * nn + e]);
+      auto wraps = [&](int64_t w, int64_t n) {
+        const int64_t y = (w / across) * wh + n / ww + sy, x = (w % across) * ww + n % ww + sx;
+        return int((y >= sh.h) * 2 + (x >= sh.w));
+      };
+      bool masked = false;
+      for (int64_t w = 0; w < windows; ++w)
+        for (int64_t h = 0; h < heads; ++h)
+          for (int64_t i = 0; i < tokens; ++i)
+            for (int64_t j = 0; j < tokens; ++j) {
+              const double m = bias[size_t((w * heads + h) * tokens + i) * size_t(tokens) + size_t(j)] -
+                               rel[size_t(h) * nn + size_t(i * tokens + j)];
+              const bool apart = wraps(w, i) != wraps(w, j);
+              if (!apart && std::fabs(m) > 1e-4)
+                fail("adds an attention bias that differs from window to window");
+              if (apart) {
+                if (!mask_value) mask_value = m;
+                if (std::fabs(m - *mask_value) > 1e-4 * std::max(1.0, std::fabs(*mask_value)))
+                  fail("masks attention between wrapped tokens with more than one value");
+                masked = true;
+              }
+            }
+      here.masked = masked;
+      here.mask_value = masked ? float(*mask_value) : 0.f;
+      if (s == 0) {
+        p = here;
+        relative = rel;
+      } else if (here.heads != p.heads || here.head_dim != p.head_dim || here.window_h != p.window_h ||
+                 here.window_w != p.window_w || here.shift_y != p.shift_y || here.shift_x != p.shift_x ||
+                 here.q_channel != p.q_channel || here.k_channel != p.k_channel ||
+                 here.v_channel != p.v_channel || here.masked != p.masked) {
+        fail("runs attention whose windows or heads depend on the input size");
+      }
+      channels = int(heads * dim);
+      // The output: heads x dim channels of a new picture at the same pixels, in V's layout.
+      View o;
+      o.index.resize(samples());
+      Array& a = o.index[s];
+      a.dims = v.dims(s);
+      const int64_t plane = int64_t(sh.h) * sh.w;
+      a.v.resize(size_t(a.count()));
+      for (int64_t row = 0; row < rows; ++row)
+        for (int64_t n = 0; n < tokens; ++n)
+          for (int64_t j = 0; j < dim; ++j)
+            a.v[size_t((row * tokens + n) * dim + j)] =
+                double(((row % heads) * dim + j) * plane + tq.pixel[size_t(row * tokens + n)]);
+      out_views.push_back(std::move(o));
+    }
+    Node n;
+    n.type = OpType::window_attention;
+    n.inputs = {qb, kb, vb};
+    n.params = p;
+    n.weights.emplace_back(Shape{int(relative.size()), 1, 1}, std::move(relative));
+    View out;
+    out.blob = add_node(std::move(n));
+    for (size_t s = 0; s < samples(); ++s) out.index.push_back(std::move(out_views[s].index[s]));
+    (void)channels;
+    define_view(std::move(out));
   }
 
   void pool() {

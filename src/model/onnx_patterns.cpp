@@ -159,8 +159,9 @@ class Matcher {
     replace(nodes, std::move(gelu));
   }
 
-  // ReduceMean over axis 1 (attribute, or input from opset 18), keeping it.
-  bool mean_over_channels(const onnx::NodeProto& n) const {
+  // ReduceMean over axis 1 (channels first) or the last axis (tokens x channels), from its attribute
+  // or (opset 18) input, keeping it: the axis, else 0.
+  int64_t mean_over_channels(const onnx::NodeProto& n) const {
     if (n.op_type() != "ReduceMean" || n.input_size() < 1) return false;
     std::vector<int64_t> axes;
     int64_t keepdims = 1;
@@ -170,16 +171,18 @@ class Matcher {
     }
     if (axes.empty() && n.input_size() > 1) {
       const std::optional<double> axis = scalar(n.input(1));
-      if (!axis) return false;
+      if (!axis) return 0;
       axes = {int64_t(*axis)};
     }
-    return keepdims == 1 && (axes == std::vector<int64_t>{1} || axes == std::vector<int64_t>{-3});
+    if (keepdims != 1 || axes.size() != 1) return 0;
+    return axes[0] == 1 || axes[0] == -3 ? 1 : axes[0] == -1 ? -1 : 0;
   }
 
   // ReduceMean(x, 1) at `r`: d = x - mean; d / sqrt(ReduceMean(d * d or d ^ 2, 1) + eps).
   void match_channel_norm(int r) {
     const onnx::NodeProto& mean = g_.node(r);
-    if (!mean_over_channels(mean)) return;
+    const int64_t axis = mean_over_channels(mean);
+    if (axis == 0) return;
     const std::string x = mean.input(0);
     // The centred values: one Sub (or two, when the exporter did not share it) of x less the mean.
     const std::vector<int>& mean_readers = reader_list(mean.output(0));
@@ -212,7 +215,7 @@ class Matcher {
     }
     if (!square || !divide || sub_reads != (square->op_type() == "Mul" ? 3 : 2)) return;
     const onnx::NodeProto* variance = only_reader(square->output(0));
-    if (!variance || !mean_over_channels(*variance) || variance->input(0) != square->output(0)) return;
+    if (!variance || mean_over_channels(*variance) != axis || variance->input(0) != square->output(0)) return;
     const onnx::NodeProto* plus_eps = only_reader(variance->output(0));
     if (!plus_eps || plus_eps->op_type() != "Add") return;
     const std::optional<double> eps = scalar(other_input(*plus_eps, variance->output(0)));
@@ -230,6 +233,10 @@ class Matcher {
     a->set_name("epsilon");
     a->set_type(onnx::AttributeProto_AttributeType_FLOAT);
     a->set_f(float(*eps));
+    onnx::AttributeProto* along = norm.add_attribute();
+    along->set_name("axis");
+    along->set_type(onnx::AttributeProto_AttributeType_INT);
+    along->set_i(axis);
     std::vector<const onnx::NodeProto*> nodes = {&mean, square, variance, plus_eps, root, divide};
     nodes.insert(nodes.end(), subs.begin(), subs.end());
     replace(nodes, std::move(norm));

@@ -40,6 +40,7 @@ enum class OpType {
   gelu,
   channel_norm,
   group_norm,
+  window_attention,
   count,
 };
 
@@ -180,12 +181,30 @@ struct GroupNormParams {
   float eps = 1e-5f;
   bool affine = false;
 };
+// Multi-head self-attention inside windows of the picture (Swin-style transformers): the picture
+// is cut into window_h x window_w windows starting shift_y rows and shift_x columns in (wrapping
+// around the edges: a cyclic shift), and in each window every pixel (token) attends to every other.
+// Inputs 0, 1, 2 hold Q, K and V as heads * head_dim channels starting at q_channel, k_channel and
+// v_channel; for head h, token i, the weights are softmax_j(scale * q_i . k_j + bias[h][i][j] +
+// mask), the output heads * head_dim channels (head h at h * head_dim) their sums of v_j. weights[0]
+// is the bias, heads x N x N (N = window_h * window_w, tokens row-major in their window). With
+// `masked`, tokens of a window that wrapped around an edge and tokens that did not get mask_value
+// added (Swin's mask for shifted windows), else 0.
+struct WindowAttentionParams {
+  int heads = 1, head_dim = 1;
+  int window_h = 1, window_w = 1;
+  int shift_y = 0, shift_x = 0;
+  int q_channel = 0, k_channel = 0, v_channel = 0;
+  float scale = 1;
+  bool masked = false;
+  float mask_value = 0;
+};
 struct NoParams {};
 
-using OpParams =
-    std::variant<NoParams, ConvParams, PixelShuffleParams, InterpParams, BinaryOpParams, EltwiseParams,
-                 ConcatParams, CropParams, PoolingParams, InnerProductParams, ScaleParams, ReluParams,
-                 ClipParams, GivenParams, PadParams, ChannelNormParams, GroupNormParams>;
+using OpParams = std::variant<NoParams, ConvParams, PixelShuffleParams, InterpParams, BinaryOpParams,
+                              EltwiseParams, ConcatParams, CropParams, PoolingParams, InnerProductParams,
+                              ScaleParams, ReluParams, ClipParams, GivenParams, PadParams, ChannelNormParams,
+                              GroupNormParams, WindowAttentionParams>;
 
 struct Node {
   OpType type = OpType::count;

@@ -615,6 +615,31 @@ class VulkanExecutor final : public Executor, public FrameExecutor {
         return add_linear("scale", {p.from_input}, {&x(0), p.from_input ? &x(1) : &dummy_, &pb, &y},
                           Push().i(out.size()).i(int64_t(out.h) * out.w).i(out.c).i(p.bias), out.size());
       }
+      case OpType::window_attention: {
+        const auto& p = node.p<WindowAttentionParams>();
+        if (p.head_dim > 64) op_error(node, "has heads wider than the Vulkan kernel's 64 channels");
+        const int64_t count =
+            int64_t(out.h / p.window_h) * (out.w / p.window_w) * p.heads * p.window_h * p.window_w;
+        return add_linear("window_attention", {},
+                          {&x(0), &x(1), &x(2), &constant(node.weights[0].values), &y},
+                          Push()
+                              .i(count)
+                              .i(out.h)
+                              .i(out.w)
+                              .i(p.heads)
+                              .i(p.head_dim)
+                              .i(p.window_h)
+                              .i(p.window_w)
+                              .i(p.shift_y)
+                              .i(p.shift_x)
+                              .i(p.q_channel)
+                              .i(p.k_channel)
+                              .i(p.v_channel)
+                              .i(p.masked)
+                              .f(p.scale)
+                              .f(p.mask_value),
+                          count);
+      }
       case OpType::given: {
         const Buffer& values =
             own(ctx_->make_buffer(uint64_t(node.p<GivenParams>().channels) * 4, Context::Memory::upload));
