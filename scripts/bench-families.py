@@ -24,8 +24,11 @@ def families():
     realplksr = F.RealPLKSR(dim=64, n_blocks=28, scale=4, kernel_size=17, norm_groups=4)
     for net in (plksr, realplksr):
         net.written_out_repeat = True  # torch 1.13 exports repeat_interleave wrongly at dynamic sizes
+    # SwinIR's lightweight x2 model: 60 features, four residual groups of six blocks, six heads, 8x8 windows.
+    swinir = F.SwinIR(dim=60, depths=(6, 6, 6, 6), heads=(6, 6, 6, 6), ws=8, scale=2)
     return [("plksr", plksr, True), ("realplksr", realplksr, True),
-            ("safmn", F.SAFMN(dim=36, n_blocks=8, scale=4), False)]  # adaptive pooling: fixed size only
+            ("safmn", F.SAFMN(dim=36, n_blocks=8, scale=4), False),  # adaptive pooling: fixed size only
+            ("swinir", swinir, True)]
 
 
 def main():

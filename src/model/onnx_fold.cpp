@@ -39,6 +39,27 @@ double scalar_of(const Array& a, const char* what, const Fail& fail) {
   return a.v[0];
 }
 
+// Visits every position of `dims` in row-major order, calling f(position number, offset) where the
+// offset moves by step[k] along axis k: the gathers of transpose, expand and slice without a
+// division per element.
+template <class F>
+void walk(const std::vector<int64_t>& dims, const std::vector<int64_t>& step, int64_t start, F f) {
+  const size_t rank = dims.size();
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  std::vector<int64_t> at(rank, 0);
+  int64_t offset = start;
+  for (int64_t i = 0; i < n; ++i) {
+    f(i, offset);
+    for (size_t k = rank; k-- > 0;) {
+      offset += step[k];
+      if (++at[k] < dims[k]) break;
+      offset -= step[k] * dims[k];
+      at[k] = 0;
+    }
+  }
+}
+
 std::vector<int64_t> strides_of(const std::vector<int64_t>& dims) {
   std::vector<int64_t> strides(dims.size(), 1);
   for (size_t k = dims.size(); k-- > 1;) strides[k - 1] = strides[k] * dims[k];
@@ -82,24 +103,29 @@ Array elementwise(const Array& a, const Array& b, const Fail& fail,
   out.dims = broadcast_dims(a.dims, b.dims, fail);
   check_count(product(out.dims), fail);
   const size_t rank = out.dims.size();
-  auto padded = [&](const std::vector<int64_t>& d) {
+  auto steps = [&](const std::vector<int64_t>& d) {  // strides, 0 along broadcast axes
     std::vector<int64_t> p(rank - d.size(), 1);
     p.insert(p.end(), d.begin(), d.end());
-    return p;
+    std::vector<int64_t> st = strides_of(p);
+    for (size_t k = 0; k < rank; ++k)
+      if (p[k] == 1) st[k] = 0;
+    return st;
   };
-  const std::vector<int64_t> da = padded(a.dims), db = padded(b.dims);
-  const std::vector<int64_t> sa = strides_of(da), sb = strides_of(db), so = strides_of(out.dims);
-  const int64_t n = product(out.dims);
-  out.v.resize(size_t(n));
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t ia = 0, ib = 0;
-    for (size_t k = 0; k < rank; ++k) {
-      const int64_t idx = i / so[k] % out.dims[k];
-      if (da[k] != 1) ia += idx * sa[k];
-      if (db[k] != 1) ib += idx * sb[k];
-    }
+  const std::vector<int64_t> sa = steps(a.dims), sb = steps(b.dims);
+  // One walk over the output, the second operand's offset kept beside it: a's steps drive walk(),
+  // b's move in the same odometer order.
+  std::vector<int64_t> ib_at(rank, 0);
+  int64_t ib = 0;
+  out.v.resize(size_t(product(out.dims)));
+  walk(out.dims, sa, 0, [&](int64_t i, int64_t ia) {
     out.v[size_t(i)] = f(a.v[size_t(ia)], b.v[size_t(ib)]);
-  }
+    for (size_t k = rank; k-- > 0;) {
+      ib += sb[k];
+      if (++ib_at[k] < out.dims[k]) break;
+      ib -= sb[k] * out.dims[k];
+      ib_at[k] = 0;
+    }
+  });
   return out;
 }
 
@@ -140,14 +166,15 @@ Array slice(const Array& a, const std::vector<int64_t>& starts, const std::vecto
   }
   Array out;
   out.dims = count;
-  const std::vector<int64_t> si = strides_of(a.dims), so = strides_of(count);
-  const int64_t n = product(count);
-  out.v.resize(size_t(n));
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t src = 0;
-    for (size_t k = 0; k < rank; ++k) src += (begin[k] + (i / so[k] % count[k]) * step[k]) * si[k];
-    out.v[size_t(i)] = a.v[size_t(src)];
+  const std::vector<int64_t> si = strides_of(a.dims);
+  std::vector<int64_t> moves(rank);
+  int64_t start = 0;
+  for (size_t k = 0; k < rank; ++k) {
+    moves[k] = step[k] * si[k];
+    start += begin[k] * si[k];
   }
+  out.v.resize(size_t(product(count)));
+  walk(count, moves, start, [&](int64_t i, int64_t src) { out.v[size_t(i)] = a.v[size_t(src)]; });
   return out;
 }
 
@@ -325,11 +352,18 @@ Array reshape(const Array& a, const std::vector<int64_t>& target, bool allow_zer
 }
 
 Array expand(const Array& a, const std::vector<int64_t>& shape, const Fail& fail) {
-  Array ones;
-  ones.dims = broadcast_dims(a.dims, shape, fail);
-  if (product(ones.dims) > kMaxFoldedCount) fail("Expand is too large");
-  ones.v.assign(size_t(product(ones.dims)), 0.0);
-  return elementwise(a, ones, fail, [](double v, double) { return v; });
+  Array out;
+  out.dims = broadcast_dims(a.dims, shape, fail);
+  if (product(out.dims) > kMaxFoldedCount) fail("Expand is too large");
+  const size_t rank = out.dims.size();
+  std::vector<int64_t> da(rank - a.dims.size(), 1);
+  da.insert(da.end(), a.dims.begin(), a.dims.end());
+  std::vector<int64_t> step = strides_of(da);
+  for (size_t k = 0; k < rank; ++k)
+    if (da[k] == 1) step[k] = 0;
+  out.v.resize(size_t(product(out.dims)));
+  walk(out.dims, step, 0, [&](int64_t i, int64_t from) { out.v[size_t(i)] = a.v[size_t(from)]; });
+  return out;
 }
 
 Array transpose(const Array& a, const std::vector<int64_t>& perm_in, const Fail& fail) {
@@ -344,14 +378,11 @@ Array transpose(const Array& a, const std::vector<int64_t>& perm_in, const Fail&
       fail(fmt::format("perm {} is not a permutation of {} axes", dims_text(perm), rank));
   Array out;
   for (int64_t p : perm) out.dims.push_back(a.dims[size_t(p)]);
-  const std::vector<int64_t> si = strides_of(a.dims), so = strides_of(out.dims);
-  const int64_t n = a.count();
-  out.v.resize(size_t(n));
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t src = 0;
-    for (size_t k = 0; k < rank; ++k) src += (i / so[k] % out.dims[k]) * si[size_t(perm[k])];
-    out.v[size_t(i)] = a.v[size_t(src)];
-  }
+  const std::vector<int64_t> si = strides_of(a.dims);
+  std::vector<int64_t> step;
+  for (int64_t p : perm) step.push_back(si[size_t(p)]);
+  out.v.resize(size_t(a.count()));
+  walk(out.dims, step, 0, [&](int64_t i, int64_t src) { out.v[size_t(i)] = a.v[size_t(src)]; });
   return out;
 }
 

@@ -54,8 +54,20 @@ constexpr int64_t kMaxViewCount = int64_t(1) << 24;  // elements of a view follo
 // index arrays, so a chain of them, however it was written, is known exactly.
 struct View {
   int blob = -1;
-  std::vector<Array> index;  // per sample
-  const std::vector<int64_t>& dims(size_t s) const { return index[s].dims; }
+  // Per sample; never changed once made, so copies of a view (every op on one starts from a copy)
+  // share them.
+  std::shared_ptr<const std::vector<Array>> arrays;
+  const Array& at(size_t s) const { return (*arrays)[s]; }
+  const std::vector<int64_t>& dims(size_t s) const { return at(s).dims; }
+  void set(std::vector<Array> a) { arrays = std::make_shared<const std::vector<Array>>(std::move(a)); }
+  // Each sample's array through f(array, sample).
+  template <class F>
+  void map(F f) {
+    std::vector<Array> next;
+    next.reserve(arrays->size());
+    for (size_t s = 0; s < arrays->size(); ++s) next.push_back(f(at(s), s));
+    set(std::move(next));
+  }
 };
 
 // Attention scores on their way to the op that runs them: Q K^T (Q and K views of pictures, K's last
@@ -116,7 +128,9 @@ class OnnxImporter {
       import_node(*n);
       for (const std::string& in : n->input()) {
         auto it = values_.find(in);
-        if (--reads_left[in] == 0 && it != values_.end() && it->second.kind == Value::view) values_.erase(it);
+        if (--reads_left[in] == 0 && it != values_.end() &&
+            (it->second.kind == Value::view || it->second.kind == Value::attention))
+          values_.erase(it);
       }
     }
     if (g.output_size() != 1)
@@ -542,24 +556,26 @@ class OnnxImporter {
   View identity_view(int blob) const {
     View view;
     view.blob = blob;
+    std::vector<Array> arrays;
     for (size_t s = 0; s < samples(); ++s) {
       const Shape in = shape(blob, s);
       if (in.size() > kMaxViewCount) fail("rearranges a picture too large to follow at load time");
-      Array& a = view.index.emplace_back();
+      Array& a = arrays.emplace_back();
       a.dims = {1, in.c, in.h, in.w};
       a.v.resize(size_t(in.size()));
       std::iota(a.v.begin(), a.v.end(), 0.0);
     }
+    view.set(std::move(arrays));
     return view;
   }
   // Checks a view made by a shape op is not too large to follow.
   void check_view(const View& view) const {
-    for (const Array& a : view.index)
+    for (const Array& a : *view.arrays)
       if (a.count() > kMaxViewCount) fail("repeats a picture too large to follow at load time");
   }
 
   // The view's picture index numbers at one sample size.
-  const Array& trace(const View& view, size_t s) const { return view.index[s]; }
+  const Array& trace(const View& view, size_t s) const { return view.at(s); }
 
   int resolve_view(const View& view) {
     for (size_t s = 0; s < samples(); ++s) {
@@ -719,7 +735,7 @@ class OnnxImporter {
     for (size_t s = 0; s < samples(); ++s) {
       const Shape sh = shape(view.blob, s);
       const int64_t plane = int64_t(sh.h) * sh.w;
-      const Array& a = view.index[s];
+      const Array& a = view.at(s);
       if (a.dims.empty() || a.dims.back() != sh.c) return 0;
       for (size_t row = 0; row < a.v.size(); row += size_t(sh.c)) {
         const double base = a.v[row];
@@ -736,10 +752,11 @@ class OnnxImporter {
   View with_channels(const View& view, int blob, int channels) const {
     View out;
     out.blob = blob;
+    std::vector<Array> arrays;
     for (size_t s = 0; s < samples(); ++s) {
       const Shape sh = shape(view.blob, s);
-      const Array& a = view.index[s];
-      Array& b = out.index.emplace_back();
+      const Array& a = view.at(s);
+      Array& b = arrays.emplace_back();
       b.dims = a.dims;
       b.dims.back() = channels;
       const int64_t plane = int64_t(sh.h) * sh.w;
@@ -747,6 +764,7 @@ class OnnxImporter {
       for (size_t row = 0; row < a.v.size(); row += size_t(sh.c))
         for (int c = 0; c < channels; ++c) b.v.push_back(a.v[row] + double(c) * double(plane));
     }
+    out.set(std::move(arrays));
     return out;
   }
 
@@ -761,10 +779,9 @@ class OnnxImporter {
   void view_reshape(
       const std::function<std::vector<int64_t>(const std::vector<int64_t>& dims, size_t s)>& new_dims) {
     View view = start_view(input(0));
-    for (size_t s = 0; s < samples(); ++s) {
-      const std::vector<int64_t> resolved = resolve_reshape(view.dims(s), new_dims(view.dims(s), s));
-      view.index[s] = onnx_fold::reshape(view.index[s], resolved, true, failer());
-    }
+    view.map([&](const Array& a, size_t s) {
+      return onnx_fold::reshape(a, resolve_reshape(a.dims, new_dims(a.dims, s)), true, failer());
+    });
     define_view(std::move(view));
   }
 
@@ -1226,7 +1243,7 @@ class OnnxImporter {
         View va = start_view(a), vb = start_view(b);
         bool same = true;
         for (size_t s = 0; s < samples() && same; ++s)
-          same = va.index[s].dims == vb.index[s].dims && va.index[s].v == vb.index[s].v &&
+          same = (va.arrays == vb.arrays || (va.at(s).dims == vb.at(s).dims && va.at(s).v == vb.at(s).v)) &&
                  shape(va.blob, s) == shape(vb.blob, s);
         if (same) {
           n.inputs = {va.blob, vb.blob};
@@ -1716,8 +1733,7 @@ class OnnxImporter {
     if (perm.empty())
       for (size_t k = 0; k < rank; ++k) perm.push_back(int64_t(rank - 1 - k));
     if (perm.size() != rank) fail("perm does not list every axis");
-    for (size_t s = 0; s < samples(); ++s)
-      view.index[s] = onnx_fold::transpose(view.index[s], perm, failer());
+    view.map([&](const Array& a, size_t) { return onnx_fold::transpose(a, perm, failer()); });
     define_view(std::move(view));
   }
 
@@ -1905,13 +1921,13 @@ class OnnxImporter {
   void expand() {
     View view = start_view(input(0));
     const Const& target = const_input(1, "shape");
-    for (size_t s = 0; s < samples(); ++s) {
+    view.map([&](const Array& a, size_t s) {
       std::vector<int64_t> t;
       for (double v : target.sample(s).v) t.push_back(int64_t(v));
-      if (onnx_fold::Array{onnx_fold::broadcast_dims(view.dims(s), t, failer()), {}}.count() > kMaxViewCount)
+      if (onnx_fold::Array{onnx_fold::broadcast_dims(a.dims, t, failer()), {}}.count() > kMaxViewCount)
         fail("repeats a picture too large to follow at load time");
-      view.index[s] = onnx_fold::expand(view.index[s], t, failer());
-    }
+      return onnx_fold::expand(a, t, failer());
+    });
     define_view(std::move(view));
   }
 
@@ -1949,7 +1965,7 @@ class OnnxImporter {
   // ---- tensors of tokens ----
   void view_slice() {
     View view = start_view(input(0));
-    for (size_t s = 0; s < samples(); ++s) {
+    view.map([&](const Array& whole, size_t s) {
       auto ints = [&](int k, const char* what) {
         std::vector<int64_t> v;
         if (const Const* c = optional_const(k, what))
@@ -1958,12 +1974,13 @@ class OnnxImporter {
         return v;
       };
       const bool attributes = opset_ < 10;
-      view.index[s] = onnx_fold::slice(view.index[s], attributes ? attr_ints("starts") : ints(1, "starts"),
-                                       attributes ? attr_ints("ends") : ints(2, "ends"),
-                                       attributes ? attr_ints("axes") : ints(3, "axes"),
-                                       attributes ? std::vector<int64_t>{} : ints(4, "steps"), failer());
-      if (view.index[s].count() == 0) fail("slices away the whole tensor");
-    }
+      Array part = onnx_fold::slice(whole, attributes ? attr_ints("starts") : ints(1, "starts"),
+                                    attributes ? attr_ints("ends") : ints(2, "ends"),
+                                    attributes ? attr_ints("axes") : ints(3, "axes"),
+                                    attributes ? std::vector<int64_t>{} : ints(4, "steps"), failer());
+      if (part.count() == 0) fail("slices away the whole tensor");
+      return part;
+    });
     define_view(std::move(view));
   }
 
@@ -1979,11 +1996,11 @@ class OnnxImporter {
         fail("concatenates tokens of different pictures, which upres does not run");
     }
     View out = parts[0];
-    for (size_t s = 0; s < samples(); ++s) {
+    out.map([&](const Array&, size_t s) {
       std::vector<const Array*> arrays;
-      for (const View& p : parts) arrays.push_back(&p.index[s]);
-      out.index[s] = onnx_fold::concat(arrays, attr_i("axis", 0), failer());
-    }
+      for (const View& p : parts) arrays.push_back(&p.at(s));
+      return onnx_fold::concat(arrays, attr_i("axis", 0), failer());
+    });
     check_view(out);
     define_view(std::move(out));
   }
@@ -1992,8 +2009,9 @@ class OnnxImporter {
   void gather() {
     View view = start_view(input(0));
     const Const& indices = const_input(1, "indices");
-    for (size_t s = 0; s < samples(); ++s)
-      view.index[s] = onnx_fold::gather(view.index[s], indices.sample(s), attr_i("axis", 0), failer());
+    view.map([&](const Array& a, size_t s) {
+      return onnx_fold::gather(a, indices.sample(s), attr_i("axis", 0), failer());
+    });
     check_view(view);
     define_view(std::move(view));
   }
@@ -2065,6 +2083,7 @@ class OnnxImporter {
 
   void attention_scores(View q, View kt) {
     auto sc = std::make_shared<Scores>();
+    std::vector<Array> keys;  // K, its last two axes swapped back
     for (size_t s = 0; s < samples(); ++s) {
       const std::vector<int64_t>& qd = q.dims(s);
       const std::vector<int64_t>& kd = kt.dims(s);
@@ -2076,13 +2095,14 @@ class OnnxImporter {
       std::vector<int64_t> perm(r);
       std::iota(perm.begin(), perm.end(), 0);
       std::swap(perm[r - 1], perm[r - 2]);
-      kt.index[s] = onnx_fold::transpose(kt.index[s], perm, failer());
+      keys.push_back(onnx_fold::transpose(kt.at(s), perm, failer()));
       Array& bias = sc->bias.emplace_back();
       bias.dims = qd;
       bias.dims.back() = qd[r - 2];
       bias.v.assign(size_t(bias.count()), 0.0);
     }
     sc->q = std::move(q);
+    kt.set(std::move(keys));
     sc->k = std::move(kt);
     Value v;
     v.kind = Value::attention;
@@ -2142,7 +2162,7 @@ class OnnxImporter {
   TokenLayout token_layout(const View& v, size_t s, int64_t rows, int64_t tokens, int64_t dim) const {
     const Shape sh = shape(v.blob, s);
     const int64_t plane = int64_t(sh.h) * sh.w;
-    const Array& a = v.index[s];
+    const Array& a = v.at(s);
     if (a.count() != rows * tokens * dim) fail("holds attention inputs of different sizes");
     TokenLayout t;
     t.channel.resize(size_t(rows));
@@ -2167,7 +2187,7 @@ class OnnxImporter {
     WindowAttentionParams p;
     std::vector<float> relative;
     std::optional<double> mask_value;
-    std::vector<View> out_views;
+    std::vector<Array> out_arrays;  // per sample: where the output's values are in its picture
     int channels = 0;
     const int qb = sc.q.blob, kb = sc.k.blob, vb = v.blob;
     for (size_t s = 0; s < samples(); ++s) {
@@ -2266,9 +2286,7 @@ class OnnxImporter {
       }
       channels = int(heads * dim);
       // The output: heads x dim channels of a new picture at the same pixels, in V's layout.
-      View o;
-      o.index.resize(samples());
-      Array& a = o.index[s];
+      Array& a = out_arrays.emplace_back();
       a.dims = v.dims(s);
       const int64_t plane = int64_t(sh.h) * sh.w;
       a.v.resize(size_t(a.count()));
@@ -2277,7 +2295,6 @@ class OnnxImporter {
           for (int64_t j = 0; j < dim; ++j)
             a.v[size_t((row * tokens + n) * dim + j)] =
                 double(((row % heads) * dim + j) * plane + tq.pixel[size_t(row * tokens + n)]);
-      out_views.push_back(std::move(o));
     }
     Node n;
     n.type = OpType::window_attention;
@@ -2286,7 +2303,7 @@ class OnnxImporter {
     n.weights.emplace_back(Shape{int(relative.size()), 1, 1}, std::move(relative));
     View out;
     out.blob = add_node(std::move(n));
-    for (size_t s = 0; s < samples(); ++s) out.index.push_back(std::move(out_views[s].index[s]));
+    out.set(std::move(out_arrays));
     (void)channels;
     define_view(std::move(out));
   }
