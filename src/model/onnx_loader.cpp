@@ -145,6 +145,7 @@ class OnnxImporter {
     adapt_to_rgb_in_0_to_1();
     fold_written_out_swish(*graph_);
     fold_scales_into_norms(*graph_);
+    fold_scales_into_convs(*graph_);
     graph_->validate();
     return std::move(graph_);
   }

@@ -202,6 +202,38 @@ void fold_scales_into_norms(Graph& g) {
   f.remove_dropped(g);
 }
 
+void fold_scales_into_convs(Graph& g) {
+  Folding f(g);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& scale = g.nodes[i];
+    if (scale.type != OpType::scale || scale.p<ScaleParams>().from_input) continue;
+    const int x = scale.inputs[0];
+    const int k = f.producer[size_t(x)];
+    if (k < 0 || f.dropped[size_t(k)] || f.readers[size_t(x)] != 1 || x == g.output_blob) continue;
+    Node& conv = g.nodes[size_t(k)];
+    if (conv.type != OpType::convolution || conv.inputs.size() != 1) continue;
+    auto& p = conv.p<ConvParams>();
+    const std::vector<float>& factor = scale.weights[0].values;
+    if (p.activation.type != Activation::none || int(factor.size()) != p.out_channels) continue;
+    // (W x + b) * f + c = (f W) x + (f b + c), output channel by output channel.
+    std::vector<float>& w = conv.weights[0].values;
+    const size_t per_output = w.size() / factor.size();
+    for (size_t o = 0; o < factor.size(); ++o)
+      for (size_t e = 0; e < per_output; ++e) w[o * per_output + e] *= factor[o];
+    if (!p.bias) {
+      conv.weights.insert(conv.weights.begin() + 1,
+                          Tensor(Shape{p.out_channels, 1, 1}, std::vector<float>(factor.size(), 0.f)));
+      p.bias = true;
+    }
+    for (size_t o = 0; o < factor.size(); ++o)
+      conv.weights[1].values[o] = conv.weights[1].values[o] * factor[o] +
+                                  (scale.p<ScaleParams>().bias ? scale.weights[1].values[o] : 0.f);
+    f.readers[size_t(x)] = 0;
+    f.take_output(g, size_t(k), i);
+  }
+  f.remove_dropped(g);
+}
+
 Graph graph_until(const Graph& graph, int blob) {
   std::vector<bool> needed(graph.blob_names.size(), false);
   needed[size_t(blob)] = true;

@@ -20,6 +20,11 @@ void fold_written_out_swish(Graph& graph);
 // norm's own scale and shift (exporters write a norm's affine step as Mul and Add).
 void fold_scales_into_norms(Graph& graph);
 
+// Folds a per-channel scale (and shift) that alone reads a convolution with no activation into its
+// weights and bias (a linear layer's bias, which exporters write as an Add after the MatMul), so
+// that the activation after it fuses into the convolution too.
+void fold_scales_into_convs(Graph& graph);
+
 // The part of the graph that computes `blob`, which becomes the output: nodes it does not need
 // are dropped (blob numbering and names stay, so int8 tables still apply).
 Graph graph_until(const Graph& graph, int blob);

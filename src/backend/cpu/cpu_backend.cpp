@@ -19,6 +19,7 @@
 #include "backend/backend.hpp"
 #include "backend/cpu/interp_kernel.hpp"
 #include "backend/cpu/onednn_isa.hpp"
+#include "backend/cpu/window_attention_kernel.hpp"
 #include "model/int8_plan.hpp"
 #include "model/passes.hpp"
 #include "ops/op.hpp"
@@ -169,6 +170,7 @@ class CpuExecutor final : public Executor {
         case OpType::binary_op:
           if (!add_binary(node)) add_reference(node);
           break;
+        case OpType::window_attention: add_window_attention(node); break;
         case OpType::concat:
           if (node.p<ConcatParams>().axis == 0) {
             add_concat(node);
@@ -538,6 +540,23 @@ class CpuExecutor final : public Executor {
       stream_.wait();
       kernel->run(static_cast<const float*>(in.get_data_handle()),
                   static_cast<float*>(out.get_data_handle()));
+    });
+    for (int s : scratch) pool_.release(s);
+  }
+
+  // Window attention: plain inputs and output, WindowAttentionKernel's batched matmuls between.
+  void add_window_attention(const Node& node) {
+    std::vector<int> scratch;
+    std::vector<memory> in;
+    for (int b : node.inputs) in.push_back(as_layout(b, plain_desc(shapes_[size_t(b)]), scratch));
+    memory out = new_blob_memory(node.outputs[0], plain_desc(shapes_[size_t(node.outputs[0])]));
+    auto kernel = std::make_shared<WindowAttentionKernel>(node, shapes_[size_t(node.inputs[0])], engine_);
+    steps_.push_back([this, in, out, kernel]() {
+      stream_.wait();
+      kernel->run(static_cast<const float*>(in[0].get_data_handle()),
+                  static_cast<const float*>(in[1].get_data_handle()),
+                  static_cast<const float*>(in[2].get_data_handle()),
+                  static_cast<float*>(out.get_data_handle()), stream_);
     });
     for (int s : scratch) pool_.release(s);
   }
