@@ -1556,13 +1556,7 @@ class OnnxImporter {
     const int blob = picture_input(0);
     std::vector<std::vector<int64_t>> starts(samples()), ends(samples()), axes(samples()), steps(samples());
     for (size_t s = 0; s < samples(); ++s) {
-      auto ints = [&](int k, const char* what) {
-        std::vector<int64_t> v;
-        if (const Const* c = optional_const(k, what))
-          for (double d : c->sample(s).v)
-            v.push_back(d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : int64_t(d));
-        return v;
-      };
+      auto ints = [&](int k, const char* what) { return slice_ints(k, what, s); };
       if (opset_ < 10) {
         starts[s] = attr_ints("starts");
         ends[s] = attr_ints("ends");
@@ -1963,17 +1957,21 @@ class OnnxImporter {
     define_picture(0, gather_channels(sources));
   }
 
+  // Slice's starts, ends, axes or steps (input k) at sample s, clamped into int64 (exporters write
+  // INT64_MAX as "to the end", which a double rounds past).
+  std::vector<int64_t> slice_ints(int k, const char* what, size_t s) const {
+    std::vector<int64_t> v;
+    if (const Const* c = optional_const(k, what))
+      for (double d : c->sample(s).v)
+        v.push_back(d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : int64_t(d));
+    return v;
+  }
+
   // ---- tensors of tokens ----
   void view_slice() {
     View view = start_view(input(0));
     view.map([&](const Array& whole, size_t s) {
-      auto ints = [&](int k, const char* what) {
-        std::vector<int64_t> v;
-        if (const Const* c = optional_const(k, what))
-          for (double d : c->sample(s).v)
-            v.push_back(d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : int64_t(d));
-        return v;
-      };
+      auto ints = [&](int k, const char* what) { return slice_ints(k, what, s); };
       const bool attributes = opset_ < 10;
       Array part = onnx_fold::slice(whole, attributes ? attr_ints("starts") : ints(1, "starts"),
                                     attributes ? attr_ints("ends") : ints(2, "ends"),

@@ -169,14 +169,23 @@ void fold_written_out_swish(Graph& g) {
   f.remove_dropped(g);
 }
 
+// The node whose output only the per-channel scale at `i` reads (and not the graph's output),
+// or -1: what a scale may fold into.
+int sole_producer_of_scale(const Graph& g, const Folding& f, size_t i) {
+  const Node& scale = g.nodes[i];
+  if (scale.type != OpType::scale || scale.p<ScaleParams>().from_input) return -1;
+  const int x = scale.inputs[0];
+  const int k = f.producer[size_t(x)];
+  if (k < 0 || f.dropped[size_t(k)] || f.readers[size_t(x)] != 1 || x == g.output_blob) return -1;
+  return k;
+}
+
 void fold_scales_into_norms(Graph& g) {
   Folding f(g);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
-    Node& scale = g.nodes[i];
-    if (scale.type != OpType::scale || scale.p<ScaleParams>().from_input) continue;
-    const int x = scale.inputs[0];
-    const int k = f.producer[size_t(x)];
-    if (k < 0 || f.dropped[size_t(k)] || f.readers[size_t(x)] != 1 || x == g.output_blob) continue;
+    const int k = sole_producer_of_scale(g, f, i);
+    if (k < 0) continue;
+    const Node& scale = g.nodes[i];
     Node& norm = g.nodes[size_t(k)];
     bool* affine = norm.type == OpType::channel_norm ? &norm.p<ChannelNormParams>().affine
                    : norm.type == OpType::group_norm ? &norm.p<GroupNormParams>().affine
@@ -196,7 +205,7 @@ void fold_scales_into_norms(Graph& g) {
       norm.weights[1].values[c] = norm.weights[1].values[c] * factor[c] +
                                   (scale.p<ScaleParams>().bias ? scale.weights[1].values[c] : 0.f);
     }
-    f.readers[size_t(x)] = 0;
+    f.readers[size_t(scale.inputs[0])] = 0;
     f.take_output(g, size_t(k), i);
   }
   f.remove_dropped(g);
@@ -205,11 +214,9 @@ void fold_scales_into_norms(Graph& g) {
 void fold_scales_into_convs(Graph& g) {
   Folding f(g);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
-    Node& scale = g.nodes[i];
-    if (scale.type != OpType::scale || scale.p<ScaleParams>().from_input) continue;
-    const int x = scale.inputs[0];
-    const int k = f.producer[size_t(x)];
-    if (k < 0 || f.dropped[size_t(k)] || f.readers[size_t(x)] != 1 || x == g.output_blob) continue;
+    const int k = sole_producer_of_scale(g, f, i);
+    if (k < 0) continue;
+    const Node& scale = g.nodes[i];
     Node& conv = g.nodes[size_t(k)];
     if (conv.type != OpType::convolution || conv.inputs.size() != 1) continue;
     auto& p = conv.p<ConvParams>();
@@ -228,7 +235,7 @@ void fold_scales_into_convs(Graph& g) {
     for (size_t o = 0; o < factor.size(); ++o)
       conv.weights[1].values[o] = conv.weights[1].values[o] * factor[o] +
                                   (scale.p<ScaleParams>().bias ? scale.weights[1].values[o] : 0.f);
-    f.readers[size_t(x)] = 0;
+    f.readers[size_t(scale.inputs[0])] = 0;
     f.take_output(g, size_t(k), i);
   }
   f.remove_dropped(g);
