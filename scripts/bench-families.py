@@ -28,7 +28,8 @@ def families():
     swinir = F.SwinIR(dim=60, depths=(6, 6, 6, 6), heads=(6, 6, 6, 6), ws=8, scale=2)
     return [("plksr", plksr, True), ("realplksr", realplksr, True),
             ("safmn", F.SAFMN(dim=36, n_blocks=8, scale=4), False),  # adaptive pooling: fixed size only
-            ("swinir", swinir, True)]
+            ("swinir", swinir, True),
+            ("mosr", F.MoSR(dim=64, n_block=24, scale=4), True)]  # spandrel's defaults
 
 
 def main():

@@ -1,6 +1,6 @@
 #!/bin/sh
-# The large-kernel, normalised and window-attention families (PLKSR, RealPLKSR, SAFMN, SwinIR at their
-# papers' default sizes)
+# The large-kernel, normalised, window-attention and gated-convolution families (PLKSR, RealPLKSR,
+# SAFMN, SwinIR, MoSR at their papers' default sizes)
 # on one picture, in one run: upres's cpu backend beside ONNX Runtime's CPU provider (the npm package
 # onnxruntime-node, installed here with --ignore-scripts) and PyTorch on the CPU, the same threads.
 # Prints each runtime's median ms per picture, upres's speed-up over each, and how far upres's and
@@ -18,8 +18,8 @@ if [ ! -d "$ort" ]; then
   (cd build/bench-ort && npm install --ignore-scripts --no-audit --no-fund onnxruntime-node@1 >/dev/null)
 fi
 /usr/bin/python3 scripts/bench-families.py "$out" "$width" "$height" "$threads" "$runs" >"$out.torch.txt"
-node scripts/bench-ort.mjs "$ort" "$out" "$width" "$height" "$threads" "$runs" plksr realplksr safmn swinir >"$out.ort.txt"
-for name in plksr realplksr safmn swinir; do
+node scripts/bench-ort.mjs "$ort" "$out" "$width" "$height" "$threads" "$runs" plksr realplksr safmn swinir mosr >"$out.ort.txt"
+for name in plksr realplksr safmn swinir mosr; do
   build/bench/upres_bench "$out/$name.onnx" --width "$width" --height "$height" --threads "$threads" \
     --runs "$runs" --input "$out/input.f32" --dump "$out/$name.upres.f32" | sed "s/^/upres $name /"
 done >"$out.upres.txt"
@@ -38,7 +38,7 @@ def psnr(a, b):
     return 99.0 if mse == 0 else 10 * np.log10(1 / mse)
 print(f"| family | upres cpu ms | ONNX Runtime ms | PyTorch ms | upres vs ORT | upres vs PyTorch | upres / ORT PSNR vs PyTorch |")
 print("|---|---|---|---|---|---|---|")
-for name in ("plksr", "realplksr", "safmn", "swinir"):
+for name in ("plksr", "realplksr", "safmn", "swinir", "mosr"):
     u, o, t = ms("upres", name), ms("ort", name), ms("torch", name)
     ref = np.fromfile(f"{out}/{name}.torch.f32", "<f4")
     pu = psnr(np.fromfile(f"{out}/{name}.upres.f32", "<f4"), ref)

@@ -322,7 +322,7 @@ def written_out(net):
 
 
 def export_families(out_dir):
-    """SwinIR (window attention: LayerNorm over tokens, linear layers, shifted windows with Swin's mask,
+    """MoSR (gated convolutions, a mean over eight channel groups). SwinIR (window attention: LayerNorm over tokens, linear layers, shifted windows with Swin's mask,
     relative position biases). PLKSR (GELU through Erf, in-place channel slices as ScatterND, repeat_interleave), RealPLKSR (Mish,
     GroupNorm as InstanceNormalization between Reshapes) and SAFMN (LayerNorm written out over channels,
     adaptive max pooling, which torch exports only at a fixed size)."""
@@ -342,6 +342,10 @@ def export_families(out_dir):
                run_shape=(1, 3, 20, 12))
     export(out_dir, "swinir_fp16", F.SwinIR(depths=(2,), heads=(2,)), (1, 3, 16, 20), 17, fp16=True,
            run_shape=(1, 3, 24, 16))
+    # MoSR: gated convolutions after a LayerNorm over channels, the plain and the geo-ensemble upsampler.
+    export(out_dir, "mosr_opset17", F.MoSR(), (1, 3, 15, 19), 17)
+    export(out_dir, "mosr_gps_opset13", F.MoSR(upsampler="gps"), (1, 3, 15, 19), 13)
+    export(out_dir, "mosr_fp16", F.MoSR(upsampler="gps"), (1, 3, 15, 19), 17, fp16=True)
     export(out_dir, "swinir_odd", F.SwinIR(depths=(2, 2), heads=(2, 2)), (1, 3, 16, 20), 17, run_shape=(1, 3, 81, 97))
 
 

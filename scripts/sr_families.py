@@ -317,3 +317,78 @@ class SwinIR(nn.Module):
         x = self.conv_after_body(y) + x
         x = self.upsample(x) / self.img_range + self.mean
         return x[:, :, : h * self.scale, : w * self.scale]
+
+
+# ---- MoSR (MambaOut-style gated convolutions) ----
+
+
+class ConvShortcut(nn.Module):
+    """Two 3x3 convolutions with Mish beside a 1x1 convolution, summed."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.block = nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1), nn.Mish(), nn.Conv2d(cout, cout, 3, 1, 1), nn.Mish())
+        self.conv11 = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x):
+        return self.block(x) + self.conv11(x)
+
+
+class GatedConvBlock(nn.Module):
+    """LayerNorm over channels, a 3x3 convolution to two halves, one half split into an identity part
+    and a depthwise-filtered part, gated by Mish of the other half, a 3x3 convolution back, Mish, and
+    the input less 0.5 added."""
+
+    def __init__(self, dim, expansion_ratio=1.5, kernel_size=7, conv_ratio=1.0):
+        super().__init__()
+        self.norm = ChannelsFirstLayerNorm(dim)
+        hidden = int(expansion_ratio * dim)
+        self.fc1 = nn.Conv2d(dim, hidden * 2, 3, 1, 1)
+        self.act = nn.Mish()
+        conv_channels = int(conv_ratio * dim)
+        self.split_indices = [hidden, hidden - conv_channels, conv_channels]
+        self.conv = nn.Conv2d(conv_channels, conv_channels, kernel_size, 1, kernel_size // 2, groups=conv_channels)
+        self.fc2 = nn.Conv2d(hidden, dim, 3, 1, 1)
+
+    def forward(self, x):
+        shortcut = x
+        g, i, c = torch.split(self.fc1(self.norm(x)), self.split_indices, dim=1)
+        x = self.act(self.fc2(self.act(g) * torch.cat((i, self.conv(c)), dim=1)))
+        return x + (shortcut - 0.5)
+
+
+class GeoEnsembleShuffle(nn.Module):
+    """A convolution to eight versions of every sub-pixel, their mean, a pixel shuffle."""
+
+    def __init__(self, dim, scale, out_ch=3):
+        super().__init__()
+        self.in_to_k = nn.Conv2d(dim, scale * scale * out_ch * 8, 3, 1, 1)
+        self.ps = nn.PixelShuffle(scale)
+
+    def forward(self, x):
+        x = self.in_to_k(x)
+        x = x.reshape(x.shape[0], 8, -1, x.shape[-2], x.shape[-1]).mean(dim=1)
+        return self.ps(x)
+
+
+class MoSR(nn.Module):
+    """MoSR ("Mamba Out Super-Resolution", as spandrel describes it): gated convolution blocks, a
+    convolutional tail, a convolutional shortcut from the input, and a pixel-shuffle upsampler (plain,
+    or the geo-ensemble one)."""
+
+    def __init__(self, dim=16, n_block=2, scale=2, kernel_size=7, expansion_ratio=1.5, upsampler="ps"):
+        super().__init__()
+        self.gblocks = nn.Sequential(
+            nn.Conv2d(3, dim, 3, 1, 1),
+            *[GatedConvBlock(dim, expansion_ratio, kernel_size) for _ in range(n_block)],
+            nn.Conv2d(dim, dim * 2, 3, 1, 1), nn.Mish(), nn.Conv2d(dim * 2, dim, 3, 1, 1), nn.Mish(),
+            nn.Conv2d(dim, dim, 1, 1),
+        )
+        self.shortcut = ConvShortcut(3, dim)
+        if upsampler == "ps":
+            self.upsampler = nn.Sequential(nn.Conv2d(dim, 3 * scale**2, 3, 1, 1), nn.PixelShuffle(scale))
+        else:
+            self.upsampler = GeoEnsembleShuffle(dim, scale)
+
+    def forward(self, x):
+        return self.upsampler(self.gblocks(x) + (self.shortcut(x) - 0.5))

@@ -117,6 +117,9 @@ const Case kCases[] = {
     {"swinir_opset13", 2},
     {"swinir_opset17", 2},
     {"swinir_fp16", 2},
+    {"mosr_opset17", 2},
+    {"mosr_gps_opset13", 2},
+    {"mosr_fp16", 2},
 };
 
 class OnnxExports : public ::testing::TestWithParam<Case> {
@@ -261,7 +264,7 @@ TEST(OnnxLoader, SelfPaddingModelsMatchPyTorchAndTilesMatchTheWholeFrame) {
   // statistics (RealPLKSR's GroupNorm, gathered from all tiles first): tiled at sizes that are no
   // multiple of anything.
   for (const char* name : {"span_opset17", "realplk_opset17", "compact_opset13", "plksr_opset17",
-                           "realplksr_opset17", "safmn_fixed"}) {
+                           "realplksr_opset17", "safmn_fixed", "mosr_gps_opset13"}) {
     SCOPED_TRACE(name);
     std::shared_ptr<const Model> m = Model::load(load_exported(name).path);
     for (const auto& [w, h] : {std::pair{193, 161}, std::pair{150, 97}, std::pair{67, 130}}) {
@@ -301,7 +304,8 @@ TEST(OnnxLoader, FamiliesRunThroughTheCommandLineOnPicturesAndVideo) {
   fs::create_directories(dir);
   const std::string picture = (dir / "in.png").string();
   write_image(make_test_pattern(37, 23), picture);
-  for (const char* name : {"plksr_opset17", "realplksr_opset17", "safmn_fixed", "swinir_opset17"}) {
+  for (const char* name :
+       {"plksr_opset17", "realplksr_opset17", "safmn_fixed", "swinir_opset17", "mosr_opset17"}) {
     SCOPED_TRACE(name);
     const std::string model = load_exported(name).path;
     UpscaleOptions cpu;

@@ -1775,12 +1775,78 @@ class OnnxImporter {
     if (axes.empty() && node_->input_size() > 1) {
       for (double v : const_input(1, "axes").at[0].v) axes.push_back(int64_t(v));
     }
+    if (input(0) && input(0)->kind == Value::view && axes.size() == 1) return view_mean(axes[0]);
     for (int64_t& a : axes)
       if (a < 0) a += 4;
     std::sort(axes.begin(), axes.end());
     if (axes != std::vector<int64_t>{2, 3} || attr_i("keepdims", 1) != 1)
       fail("averages over axes other than height and width (with keepdims), which upres does not run");
     global_pool();
+  }
+
+  // The mean over one axis of a view whose averaged values are channels of one pixel (MoSR's
+  // geo-ensemble upsampler averages eight groups of channels): a 1x1 convolution with weights 1/K
+  // from each set of K channels to one output channel.
+  void view_mean(int64_t axis_in) {
+    const View view = start_view(input(0));
+    const bool keep = attr_i("keepdims", 1) != 0;
+    std::vector<std::vector<int>> sets;  // per output channel, the channels it averages
+    std::vector<Array> out_arrays;
+    const int in_channels = shape(view.blob, 0).c;
+    for (size_t s = 0; s < samples(); ++s) {
+      const Array& a = view.at(s);
+      const int64_t rank = int64_t(a.dims.size());
+      const int64_t axis = axis_in < 0 ? axis_in + rank : axis_in;
+      if (axis < 0 || axis >= rank)
+        fail(fmt::format("averages over axis {} of a rank-{} tensor", axis_in, rank));
+      const Shape sh = shape(view.blob, s);
+      const int64_t plane = int64_t(sh.h) * sh.w;
+      const int64_t k = a.dims[size_t(axis)];
+      const int64_t inner =
+          std::accumulate(a.dims.begin() + axis + 1, a.dims.end(), int64_t(1), std::multiplies<>());
+      const int64_t outer = a.count() / (k * inner);
+      Array& o = out_arrays.emplace_back();
+      o.dims = a.dims;
+      if (keep)
+        o.dims[size_t(axis)] = 1;
+      else
+        o.dims.erase(o.dims.begin() + axis);
+      std::map<std::vector<int>, int> id;
+      std::vector<std::vector<int>> found;
+      for (int64_t u = 0; u < outer; ++u)
+        for (int64_t i = 0; i < inner; ++i) {
+          std::vector<int> channels;
+          int64_t pixel = -1;
+          for (int64_t j = 0; j < k; ++j) {
+            const int64_t idx = int64_t(a.v[size_t((u * k + j) * inner + i)]);
+            if (pixel >= 0 && idx % plane != pixel)
+              fail("averages values of different pixels, which upres does not run");
+            pixel = idx % plane;
+            channels.push_back(int(idx / plane));
+          }
+          auto [it, added] = id.emplace(channels, int(found.size()));
+          if (added) found.push_back(channels);
+          o.v.push_back(double(int64_t(it->second) * plane + pixel));
+        }
+      if (s == 0)
+        sets = found;
+      else if (found != sets)
+        fail("averages channels that depend on the input size");
+    }
+    Node n;
+    n.type = OpType::convolution;
+    ConvParams p;
+    p.out_channels = int(sets.size());
+    n.params = p;
+    std::vector<float> w(sets.size() * size_t(in_channels), 0.f);
+    for (size_t o = 0; o < sets.size(); ++o)
+      for (int c : sets[o]) w[o * size_t(in_channels) + size_t(c)] += 1.f / float(sets[o].size());
+    n.weights.emplace_back(Shape{int(w.size()), 1, 1}, std::move(w));
+    n.inputs = {view.blob};
+    View out;
+    out.blob = add_node(std::move(n));
+    out.set(std::move(out_arrays));
+    define_view(std::move(out));
   }
 
   void gelu() {
