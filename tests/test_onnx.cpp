@@ -492,6 +492,35 @@ TEST(OnnxLoader, MalformedAndUnsupportedModelsAreRefusedByName) {
   dims->mutable_dim(2)->set_dim_value(65536);
   dims->mutable_dim(3)->set_dim_value(65536);
   EXPECT_NE(load_error(huge.SerializeAsString()).find("over 16384 a side"), std::string::npos);
+  // Index arrays followed at once are bounded: one 126 MB view of a fixed 1024x1024 picture, held by
+  // 40 names that a last node reads (they share it: the bound counts each, so the test allocates
+  // little).
+  onnx::ModelProto held = tiny_model("Expand");
+  auto* side = held.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+  side->mutable_dim(2)->set_dim_value(1024);
+  side->mutable_dim(3)->set_dim_value(1024);
+  onnx::TensorProto* target = held.mutable_graph()->add_initializer();
+  target->set_name("shape");
+  target->set_data_type(onnx::TensorProto_DataType_INT64);
+  target->add_dims(5);
+  for (int64_t d : {5, 1, 3, 1024, 1024}) target->add_int64_data(d);
+  held.mutable_graph()->mutable_node(0)->add_input("shape");
+  onnx::NodeProto* all = held.mutable_graph()->add_node();
+  all->set_op_type("Concat");
+  all->set_name("all");
+  all->add_output("z");
+  for (int k = 0; k < 40; ++k) {
+    onnx::NodeProto* copy = held.mutable_graph()->add_node();
+    copy->set_op_type("Identity");
+    copy->set_name(fmt::format("copy{}", k));
+    copy->add_input("y");
+    copy->add_output(fmt::format("y{}", k));
+    all->add_input(fmt::format("y{}", k));
+  }
+  held.mutable_graph()->mutable_node()->SwapElements(1, held.graph().node_size() - 1);  // the concat last
+  held.mutable_graph()->mutable_output(0)->set_name("z");
+  const std::string held_error = load_error(held.SerializeAsString());
+  EXPECT_NE(held_error.find("needs more than 4 GiB to follow the picture"), std::string::npos) << held_error;
   // Nothing at all, and garbage.
   EXPECT_NE(load_error("").find("no graph"), std::string::npos);
   EXPECT_NE(load_error(std::string("\x08\x07\x12\xff\xff\xff", 6)).find("not a readable ONNX model"),

@@ -47,6 +47,10 @@ constexpr int kSampleW[3] = {80, 112, 48};
 constexpr int64_t kMaxWeightCount = int64_t(1) << 28;
 constexpr int kMaxSide = 16384;                      // a fixed input size larger than this is refused
 constexpr int64_t kMaxViewCount = int64_t(1) << 24;  // elements of a view followed at load time
+// Index arrays of views alive at once: a hostile file of many large Expands must not take the
+// machine's memory (SwinIR's lightweight model peaks at 0.2 GiB by this count, RealPLKSR at 64
+// features at 0.35 GiB).
+constexpr int64_t kMaxLiveViewBytes = int64_t(4) << 30;
 
 // A tensor made of a picture's values, moved: at each sample size, the tensor's dims and, for each of
 // its elements, the index of the picture value it holds (c * H * W + y * W + x). Every shape op on
@@ -126,11 +130,27 @@ class OnnxImporter {
         continue;
       }
       import_node(*n);
+      for (const std::string& out : n->output()) {
+        auto it = values_.find(out);
+        if (it == values_.end()) continue;
+        const bool held = it->second.kind == Value::view || it->second.kind == Value::attention;
+        if (held && reads_left[out] == 0)
+          values_.erase(it);  // nothing reads it
+        else if (held)
+          live_bytes_ += held_bytes(it->second);
+      }
+      if (live_bytes_ > kMaxLiveViewBytes)
+        fail(
+            fmt::format("needs more than {} GiB to follow the picture through its reshapes at once; upres "
+                        "does not import it",
+                        kMaxLiveViewBytes >> 30));
       for (const std::string& in : n->input()) {
         auto it = values_.find(in);
         if (--reads_left[in] == 0 && it != values_.end() &&
-            (it->second.kind == Value::view || it->second.kind == Value::attention))
+            (it->second.kind == Value::view || it->second.kind == Value::attention)) {
+          live_bytes_ -= held_bytes(it->second);
           values_.erase(it);
+        }
       }
     }
     if (g.output_size() != 1)
@@ -767,6 +787,22 @@ class OnnxImporter {
     }
     out.set(std::move(arrays));
     return out;
+  }
+
+  // What a view or attention value holds in index arrays (shared arrays counted for each holder:
+  // an upper bound).
+  static int64_t held_bytes(const Value& v) {
+    auto bytes = [](const View& view) {
+      int64_t n = 0;
+      if (view.arrays)
+        for (const Array& a : *view.arrays) n += int64_t(a.v.size()) * int64_t(sizeof(double));
+      return n;
+    };
+    if (v.kind == Value::view) return bytes(v.v);
+    if (v.kind != Value::attention || !v.scores) return 0;
+    int64_t n = bytes(v.scores->q) + bytes(v.scores->k);
+    for (const Array& a : v.scores->bias) n += int64_t(a.v.size()) * int64_t(sizeof(double));
+    return n;
   }
 
   void define_view(View view) {
@@ -2417,6 +2453,7 @@ class OnnxImporter {
   int opset_ = 13;
   const onnx::NodeProto* node_ = nullptr;
   int node_index_ = 0;
+  int64_t live_bytes_ = 0;  // held_bytes() of the views and attention values alive
 };
 
 bool has_onnx_suffix(const std::string& path) {
