@@ -44,7 +44,8 @@ void run(const Node& node, const std::vector<TensorView>& in, const std::vector<
       const double scale = p.affine ? node.weights[0].values[size_t(c)] : 1.0;
       const double shift = p.affine ? node.weights[1].values[size_t(c)] : 0.0;
       for (int64_t i = 0; i < n; ++i)
-        out[0].channel(c)[first + i] = float((x.channel(c)[first + i] - mean[i]) * squares[i] * scale + shift);
+        out[0].channel(c)[first + i] =
+            float((x.channel(c)[first + i] - mean[i]) * squares[i] * scale + shift);
     }
   }
 }

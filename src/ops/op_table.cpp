@@ -16,7 +16,7 @@ const OpDef* const op_table[] = {
     &op_binary_op,       &op_eltwise,       &op_concat,       &op_crop,          &op_pooling,
     &op_inner_product,   &op_scale,         &op_relu,         &op_sigmoid,       &op_clip,
     &op_swish,           &op_given,         &op_tanh,         &op_mish,          &op_pad,
-    &op_pixel_unshuffle, &op_gelu,          &op_channel_norm, &op_group_norm, &op_window_attention,
+    &op_pixel_unshuffle, &op_gelu,          &op_channel_norm, &op_group_norm,    &op_window_attention,
 };
 static_assert(sizeof(op_table) / sizeof(op_table[0]) == size_t(OpType::count),
               "every OpType needs an entry in op_table");
