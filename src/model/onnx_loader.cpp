@@ -31,6 +31,7 @@
 #include "model/onnx_patterns.hpp"
 #include "model/passes.hpp"
 #include "ops/op.hpp"
+#include "ops/window_attention.hpp"
 #include "upres/error.hpp"
 #include "upres/files.hpp"
 
@@ -2289,7 +2290,6 @@ class OnnxImporter {
     std::vector<float> relative;
     std::optional<double> mask_value;
     std::vector<Array> out_arrays;  // per sample: where the output's values are in its picture
-    int channels = 0;
     const int qb = sc.q.blob, kb = sc.k.blob, vb = v.blob;
     for (size_t s = 0; s < samples(); ++s) {
       const std::vector<int64_t>& qd = sc.q.dims(s);
@@ -2325,23 +2325,19 @@ class OnnxImporter {
         fail(fmt::format(
             "runs attention over groups of {} tokens that are not windows tiling the {}x{} picture", tokens,
             sh.w, sh.h));
-      const int64_t sy = first / sh.w, sx = first % sh.w;
-      const int64_t across = sh.w / ww;
-      for (int64_t w = 0; w < windows; ++w)
-        for (int64_t n = 0; n < tokens; ++n) {
-          const int64_t y = ((w / across) * wh + n / ww + sy) % sh.h,
-                        x = ((w % across) * ww + n % ww + sx) % sh.w;
-          for (int64_t h = 0; h < heads; ++h)
-            if (tq.pixel[size_t((w * heads + h) * tokens + n)] != y * sh.w + x)
-              fail("runs attention over tokens that are not windows of the picture (shifted or not)");
-        }
       WindowAttentionParams here;
       here.heads = int(heads);
       here.head_dim = int(dim);
       here.window_h = int(wh);
       here.window_w = int(ww);
-      here.shift_y = int(sy);
-      here.shift_x = int(sx);
+      here.shift_y = int(first / sh.w);
+      here.shift_x = int(first % sh.w);
+      auto token = [&](int64_t w, int64_t n) { return window_token(here, sh.h, sh.w, int(w), int(n)); };
+      for (int64_t w = 0; w < windows; ++w)
+        for (int64_t n = 0; n < tokens; ++n)
+          for (int64_t h = 0; h < heads; ++h)
+            if (tq.pixel[size_t((w * heads + h) * tokens + n)] != token(w, n).pixel)
+              fail("runs attention over tokens that are not windows of the picture (shifted or not)");
       here.q_channel = int(tq.channel[0]);
       here.k_channel = int(tk.channel[0]);
       here.v_channel = int(tv.channel[0]);
@@ -2353,10 +2349,6 @@ class OnnxImporter {
       std::vector<float> rel(size_t(heads) * nn);
       for (int64_t h = 0; h < heads; ++h)
         for (size_t e = 0; e < nn; ++e) rel[size_t(h) * nn + e] = float(bias[size_t(h) * nn + e]);
-      auto wraps = [&](int64_t w, int64_t n) {
-        const int64_t y = (w / across) * wh + n / ww + sy, x = (w % across) * ww + n % ww + sx;
-        return int((y >= sh.h) * 2 + (x >= sh.w));
-      };
       bool masked = false;
       for (int64_t w = 0; w < windows; ++w)
         for (int64_t h = 0; h < heads; ++h)
@@ -2364,7 +2356,7 @@ class OnnxImporter {
             for (int64_t j = 0; j < tokens; ++j) {
               const double m = bias[size_t((w * heads + h) * tokens + i) * size_t(tokens) + size_t(j)] -
                                rel[size_t(h) * nn + size_t(i * tokens + j)];
-              const bool apart = wraps(w, i) != wraps(w, j);
+              const bool apart = token(w, i).wrap != token(w, j).wrap;
               if (!apart && std::fabs(m) > 1e-4)
                 fail("adds an attention bias that differs from window to window");
               if (apart) {
@@ -2385,7 +2377,6 @@ class OnnxImporter {
                  here.v_channel != p.v_channel || here.masked != p.masked) {
         fail("runs attention whose windows or heads depend on the input size");
       }
-      channels = int(heads * dim);
       // The output: heads x dim channels of a new picture at the same pixels, in V's layout.
       Array& a = out_arrays.emplace_back();
       a.dims = v.dims(s);
@@ -2405,7 +2396,6 @@ class OnnxImporter {
     View out;
     out.blob = add_node(std::move(n));
     out.set(std::move(out_arrays));
-    (void)channels;
     define_view(std::move(out));
   }
 

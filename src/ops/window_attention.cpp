@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "ops/op.hpp"
+#include "ops/window_attention.hpp"
 
 namespace upres {
 namespace {
@@ -38,7 +39,7 @@ void run(const Node& node, const std::vector<TensorView>& in, const std::vector<
   const auto& p = node.p<WindowAttentionParams>();
   const int h = in[0].shape.h, w = in[0].shape.w;
   const int wh = p.window_h, ww = p.window_w, tokens = wh * ww;
-  const int across = w / ww, windows = (h / wh) * across;
+  const int windows = (h / wh) * (w / ww);
   const float* bias = node.weights[0].values.data();
 #pragma omp parallel for
   for (int win = 0; win < windows * p.heads; ++win) {
@@ -46,11 +47,10 @@ void run(const Node& node, const std::vector<TensorView>& in, const std::vector<
     std::vector<int> y(static_cast<size_t>(tokens)), x(static_cast<size_t>(tokens)),
         wrap(static_cast<size_t>(tokens));
     for (int n = 0; n < tokens; ++n) {
-      const int yy = (window / across) * wh + n / ww + p.shift_y,
-                xx = (window % across) * ww + n % ww + p.shift_x;
-      y[size_t(n)] = yy % h;
-      x[size_t(n)] = xx % w;
-      wrap[size_t(n)] = (yy >= h) * 2 + (xx >= w);
+      const WindowToken t = window_token(p, h, w, window, n);
+      y[size_t(n)] = t.pixel / w;
+      x[size_t(n)] = t.pixel % w;
+      wrap[size_t(n)] = t.wrap;
     }
     std::vector<double> weight(static_cast<size_t>(tokens));
     for (int i = 0; i < tokens; ++i) {

@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include "ops/window_attention.hpp"
+
 namespace upres {
 
 using dnnl::memory;
@@ -43,11 +45,10 @@ WindowAttentionKernel::WindowAttentionKernel(const Node& node, Shape picture, co
   for (int r = 0; r < rows; ++r)
     for (int win = 0; win < across_; ++win)
       for (int t = 0; t < tokens_; ++t) {
-        const int yy = r * p_.window_h + t / p_.window_w + p_.shift_y;
-        const int xx = win * p_.window_w + t % p_.window_w + p_.shift_x;
+        const WindowToken token = window_token(p_, height_, width_, r * across_ + win, t);
         const size_t at = (size_t(r) * size_t(across_) + size_t(win)) * size_t(tokens_) + size_t(t);
-        pixel_[at] = (yy % height_) * width_ + xx % width_;
-        wrap_[at] = (yy >= height_) * 2 + (xx >= width_);
+        pixel_[at] = token.pixel;
+        wrap_[at] = token.wrap;
       }
 }
 
